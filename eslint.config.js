@@ -1,0 +1,39 @@
+// Typed lint. src/machines/** must stay pure: machines decide, hosts act.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules', 'data', 'docs', 'coverage', 'test-results', '*.config.js'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/only-throw-error': 'off',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    files: ['src/machines/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*', 'fs', 'crypto', 'path'], message: 'Machines are pure: no Node I/O.' },
+            { group: ['@nats-io/*', 'better-sqlite3', 'fastify', 'fastify-*', '@fastify/*'], message: 'Machines are pure: the host does the I/O.' },
+            { group: ['**/runtime/**', '**/actors/**', '**/gateway/**'], message: 'Machines must not depend on hosts.' },
+          ],
+        },
+      ],
+      'no-restricted-globals': ['error', 'Date', 'setTimeout', 'setInterval', 'fetch', 'crypto', 'process'],
+      'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Machines are pure: ids and randomness come in events.' }],
+    },
+  },
+);
