@@ -1,0 +1,82 @@
+/**
+ * Message metadata travels in NATS headers, following the CloudEvents NATS protocol binding
+ * (binary mode): each context attribute is a `ce-` header, and the body is exactly the
+ * catalog payload as JSON. We add the idempotency key, W3C trace context and error headers.
+ */
+export const Header = {
+  id: 'ce-id',
+  type: 'ce-type',
+  source: 'ce-source',
+  time: 'ce-time',
+  specVersion: 'ce-specversion',
+  subject: 'ce-subject',
+  correlationId: 'ce-correlationid',
+  causationId: 'ce-causationid',
+  idempotencyKey: 'ce-idempotencykey',
+  traceparent: 'traceparent',
+  contentType: 'content-type',
+  /** Set on error replies; the body is `{code, message}`. */
+  errorCode: 'x-error-code',
+  /** JetStream's de-duplication header. */
+  natsMsgId: 'Nats-Msg-Id',
+} as const;
+export type Header = (typeof Header)[keyof typeof Header];
+
+/** Metadata every message carries. */
+export interface MessageMeta {
+  id: string;
+  type: string;
+  source: string;
+  time: string;
+  correlationId: string;
+  causationId?: string | undefined;
+  idempotencyKey?: string | undefined;
+  traceparent?: string | undefined;
+  subject?: string | undefined;
+}
+
+export type Headers = Record<string, string>;
+
+export function metaToHeaders(meta: MessageMeta): Headers {
+  const h: Headers = {
+    [Header.specVersion]: '1.0',
+    [Header.id]: meta.id,
+    [Header.type]: meta.type,
+    [Header.source]: meta.source,
+    [Header.time]: meta.time,
+    [Header.correlationId]: meta.correlationId,
+    [Header.contentType]: 'application/json',
+  };
+  if (meta.causationId) h[Header.causationId] = meta.causationId;
+  if (meta.idempotencyKey) h[Header.idempotencyKey] = meta.idempotencyKey;
+  if (meta.traceparent) h[Header.traceparent] = meta.traceparent;
+  if (meta.subject) h[Header.subject] = meta.subject;
+  return h;
+}
+
+export class MissingHeaderError extends Error {
+  override readonly name = 'MissingHeaderError';
+  constructor(readonly header: string) {
+    super(`missing required header ${header}`);
+  }
+}
+
+/** Reads metadata from headers; throws MissingHeaderError for a missing required one. */
+export function headersToMeta(h: Headers): MessageMeta {
+  const need = (k: string): string => {
+    const v = h[k];
+    if (!v) throw new MissingHeaderError(k);
+    return v;
+  };
+  return {
+    id: need(Header.id),
+    type: need(Header.type),
+    source: need(Header.source),
+    time: need(Header.time),
+    correlationId: h[Header.correlationId] ?? need(Header.id),
+    causationId: h[Header.causationId],
+    idempotencyKey: h[Header.idempotencyKey],
+    traceparent: h[Header.traceparent],
+    subject: h[Header.subject],
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Every NATS subject and JetStream stream of Place an Order, in one place.
+ *
+ * Commands and queries are request/reply on `<service>.cmd.<message>` / `<service>.qry.<message>`,
+ * answered by a queue group named after the service. Domain events are published to JetStream on
+ * `<domain>.evt.<message>`, one stream per domain, and consumed by durable consumers.
+ * `nats.conf` grants each service user exactly the subjects listed for it here.
+ */
+
+export const Service = {
+  gateway: 'gateway',
+  cart: 'cart',
+  promotion: 'promotion',
+  checkout: 'checkout',
+  inventory: 'inventory',
+  payment: 'payment',
+  order: 'order',
+} as const;
+export type Service = (typeof Service)[keyof typeof Service];
+
+/** Request/reply subjects. The key is the message's catalog id (or our addition's id). */
+export const Command = {
+  // Shopping: Cart API
+  addItemToCart: 'cart.cmd.add-item-to-cart',
+  removeItemFromCart: 'cart.cmd.remove-item-from-cart',
+  checkoutCart: 'cart.cmd.checkout-cart',
+  getCart: 'cart.qry.get-cart',
+  listProducts: 'cart.qry.list-products',
+  getProduct: 'cart.qry.get-product',
+  // Shopping: Promotion Service
+  calculateDiscount: 'promotion.cmd.calculate-discount',
+  // Fulfilment: Inventory Service
+  reserveInventory: 'inventory.cmd.reserve-inventory',
+  releaseInventory: 'inventory.cmd.release-inventory',
+  getStockLevel: 'inventory.qry.get-stock-level',
+  // Payments: Payment API
+  authorizePayment: 'payment.cmd.authorize-payment',
+  voidPayment: 'payment.cmd.void-payment',
+  getPayment: 'payment.qry.get-payment',
+  // Ordering: Order Service
+  createOrder: 'order.cmd.create-order',
+  cancelOrder: 'order.cmd.cancel-order',
+  completeOrder: 'order.cmd.complete-order',
+  getOrder: 'order.qry.get-order',
+  listCustomerOrders: 'order.qry.list-customer-orders',
+  // Ordering: Checkout API
+  getCheckout: 'checkout.qry.get-checkout',
+  // Every service answers a ping on `<service>.qry.ping` for readiness checks.
+} as const;
+export type Command = (typeof Command)[keyof typeof Command];
+
+export const pingSubject = (service: Service): string => `${service}.qry.ping`;
+
+/** JetStream streams, one per domain. */
+export const Stream = {
+  shopping: { name: 'SHOPPING', subjects: ['shopping.evt.>'] },
+  fulfilment: { name: 'FULFILMENT', subjects: ['fulfilment.evt.>'] },
+  payments: { name: 'PAYMENTS', subjects: ['payments.evt.>'] },
+  ordering: { name: 'ORDERING', subjects: ['ordering.evt.>'] },
+} as const;
+export type StreamName = (typeof Stream)[keyof typeof Stream]['name'];
+
+/** Domain event subjects. */
+export const Event = {
+  cartCheckedOut: 'shopping.evt.cart-checked-out',
+  discountCalculated: 'shopping.evt.discount-calculated',
+  inventoryReserved: 'fulfilment.evt.inventory-reserved',
+  inventoryUnavailable: 'fulfilment.evt.inventory-unavailable',
+  inventoryReleased: 'fulfilment.evt.inventory-released',
+  inventoryConsumed: 'fulfilment.evt.inventory-consumed',
+  paymentAuthorized: 'payments.evt.payment-authorized',
+  paymentDeclined: 'payments.evt.payment-declined',
+  paymentVoided: 'payments.evt.payment-voided',
+  paymentCaptured: 'payments.evt.payment-captured',
+  orderCreated: 'ordering.evt.order-created',
+  orderCancelled: 'ordering.evt.order-cancelled',
+  orderCompleted: 'ordering.evt.order-completed',
+  checkoutStatusChanged: 'ordering.evt.checkout-status-changed',
+} as const;
+export type Event = (typeof Event)[keyof typeof Event];
+
+/** The stream an event subject belongs to. */
+export function streamOf(subject: string): StreamName {
+  for (const s of Object.values(Stream)) {
+    if (s.subjects.some((p) => subject.startsWith(p.slice(0, -1)))) return s.name;
+  }
+  throw new Error(`no stream captures subject ${subject}`);
+}
+
+/** Key-value buckets (NATS KV). */
+export const Bucket = {
+  /** checkoutId -> owning orchestrator instance; `create` makes the claim atomic across instances. */
+  sagaOwners: 'saga-owners',
+  /** checkoutId -> latest checkout status document, watched by the gateway for SSE. */
+  checkouts: 'checkouts',
+} as const;
+export type Bucket = (typeof Bucket)[keyof typeof Bucket];
+
+/** Durable consumer names, one per (service, purpose). */
+export const Durable = {
+  checkoutStartsSagas: 'checkout-api-cart-checked-out',
+  inventoryOnOrderCancelled: 'inventory-order-cancelled',
+  inventoryOnOrderCompleted: 'inventory-order-completed',
+  paymentOnOrderCancelled: 'payment-order-cancelled',
+  paymentOnOrderCompleted: 'payment-order-completed',
+} as const;
+export type Durable = (typeof Durable)[keyof typeof Durable];

@@ -1,0 +1,103 @@
+/**
+ * The network, as the services see it. Two implementations honour the same contract:
+ * `NatsTransport` (real nats-server, JetStream, KV) and `InProcessTransport` (the embedded
+ * default, with its event log and KV in SQLite). `tests/int/transport.conformance.test.ts`
+ * runs one suite against both.
+ *
+ *  - request/reply with a deadline and typed errors (timeout, no responders, remote error);
+ *  - responders in queue groups;
+ *  - durable event publishing, de-duplicated by message id;
+ *  - durable consumers: at least once, explicit ack, redelivery of anything not acked;
+ *  - a small key-value store with atomic create and watch.
+ */
+import type { Headers } from '../../contracts/headers.ts';
+
+export interface Message {
+  subject: string;
+  headers: Headers;
+  /** UTF-8 JSON body. */
+  data: string;
+}
+
+export interface Reply {
+  headers?: Headers;
+  data: string;
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  headers?: Headers;
+}
+
+/** A responder returns a Reply. Throwing `RemoteError` replies with an error; any other throw replies INTERNAL. */
+export type Responder = (msg: Message) => Promise<Reply> | Reply;
+
+export interface RespondOptions {
+  /** Queue group: one member answers each request. Defaults to no group. */
+  queue?: string;
+}
+
+export interface Delivery extends Message {
+  /** Stream sequence. */
+  seq: number;
+  /** Delivery attempt, 1 for the first. */
+  deliveryCount: number;
+  redelivered: boolean;
+}
+
+export interface ConsumeOptions {
+  stream: string;
+  durable: string;
+  filterSubjects: string[];
+  /** How long a delivery may stay unacked before it is redelivered. */
+  ackWaitMs: number;
+  /** How many deliveries may be unacked at once. */
+  maxAckPending?: number;
+}
+
+/**
+ * A consumer handler. Resolving acks the delivery; throwing naks it for redelivery after `retryDelayMs`
+ * (or the error's `retryAfterMs`). Never called concurrently for the same delivery.
+ */
+export type EventHandler = (msg: Delivery) => Promise<void>;
+
+export interface PublishAck {
+  stream: string;
+  seq: number;
+  duplicate: boolean;
+}
+
+export interface KvEntry {
+  key: string;
+  value: string;
+  revision: number;
+}
+
+export interface Kv {
+  get(key: string): Promise<KvEntry | undefined>;
+  put(key: string, value: string): Promise<number>;
+  /** Atomic create: resolves `undefined` if it created the key, or the existing entry if the key exists. */
+  create(key: string, value: string): Promise<KvEntry | undefined>;
+  /** Watches keys matching a filter (`*` and `>` wildcards, NATS style). Current values first, then updates. */
+  watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer>;
+}
+
+export interface Closer {
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  readonly kind: 'nats' | 'in-process';
+  request(subject: string, data: string, opts: RequestOptions): Promise<Message>;
+  respond(subject: string, responder: Responder, opts?: RespondOptions): Promise<Closer>;
+  /** Publishes an event durably. `msgId` de-duplicates within the stream's duplicate window. */
+  publish(subject: string, data: string, headers: Headers, msgId: string): Promise<PublishAck>;
+  consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer>;
+  /** Creates the streams and buckets this service uses, if missing. Idempotent. */
+  ensureStream(name: string, subjects: readonly string[]): Promise<void>;
+  kv(bucket: string): Promise<Kv>;
+  /** Fire-and-forget core publish, for live fan-out that needs no durability (tests, inspectors). */
+  subscribeAll?(subject: string, onMsg: (m: Message) => void): Promise<Closer>;
+  /** Stops taking work, lets in-flight handlers finish, then closes. */
+  drain(): Promise<void>;
+}
