@@ -1,0 +1,390 @@
+/**
+ * The checkout saga: one actor per checked-out cart.
+ *
+ *   idle ─checkout.started─▶ reservingInventory ─reserved─▶ authorizingPayment ─authorized─▶ creatingOrder ─created─▶ confirmed
+ *                                  │ unavailable / failed /       │ declined / fraud /             │ rejected / failed /
+ *                                  │ deadline                     │ failed / deadline              │ deadline
+ *                                  ▼                              ▼                                ▼
+ *                            compensating:  voidingPayment ─▶ releasingInventory ─▶ cancellingOrder ─▶ cancelled
+ *                            (each step only if its forward step was *attempted*: a request that timed out may
+ *                             still have happened, so it is undone anyway; participants accept undoing nothing)
+ *
+ * The machine is pure. It never sends, sleeps or reads the clock: it returns named actions
+ * ("requestReserveInventory", "startTimer", "publishStatus") that the actor host executes durably.
+ * Transport trouble never reaches it: the host retries with the same idempotency key until the
+ * step's deadline timer fires. A compensation that does not succeed within its deadline parks in
+ * `needsAttention`; the request keeps being retried there, and an operator may also re-send it.
+ */
+import { assign, setup } from 'xstate';
+
+export const checkoutMachineVersion = '1';
+
+export const CheckoutStep = {
+  reserveInventory: 'reserveInventory',
+  authorizePayment: 'authorizePayment',
+  createOrder: 'createOrder',
+  voidPayment: 'voidPayment',
+  releaseInventory: 'releaseInventory',
+  cancelOrder: 'cancelOrder',
+} as const;
+export type CheckoutStep = (typeof CheckoutStep)[keyof typeof CheckoutStep];
+type ForwardStep = 'reserveInventory' | 'authorizePayment' | 'createOrder';
+type CompensationStep = 'voidPayment' | 'releaseInventory' | 'cancelOrder';
+
+/** The catalog's cancellation reasons (CancelOrder.reason). */
+export type CancelReason = 'OUT_OF_STOCK' | 'PAYMENT_FAILED' | 'FRAUD' | 'CUSTOMER_REQUESTED';
+
+/** The precise cause of a failed checkout; `reason` is the catalog's coarser enum. */
+export const FailureDetail = {
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  INVENTORY_TIMEOUT: 'INVENTORY_TIMEOUT',
+  PAYMENT_DECLINED: 'PAYMENT_DECLINED',
+  PAYMENT_TIMEOUT: 'PAYMENT_TIMEOUT',
+  FRAUD: 'FRAUD',
+  ORDER_REJECTED: 'ORDER_REJECTED',
+  ORDER_TIMEOUT: 'ORDER_TIMEOUT',
+} as const;
+export type FailureDetail = (typeof FailureDetail)[keyof typeof FailureDetail];
+
+export const reasonFor: Record<FailureDetail, CancelReason> = {
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  INVENTORY_TIMEOUT: 'OUT_OF_STOCK',
+  PAYMENT_DECLINED: 'PAYMENT_FAILED',
+  PAYMENT_TIMEOUT: 'PAYMENT_FAILED',
+  FRAUD: 'FRAUD',
+  ORDER_REJECTED: 'PAYMENT_FAILED',
+  ORDER_TIMEOUT: 'PAYMENT_FAILED',
+};
+
+export interface LineItem {
+  productId: string;
+  quantity: number;
+  unitPrice: number;
+}
+
+export interface Deadlines {
+  reserveInventoryMs: number;
+  authorizePaymentMs: number;
+  createOrderMs: number;
+  /** How long a compensation may keep failing before the saga needs attention. */
+  compensationMs: number;
+}
+
+export interface CheckoutContext {
+  checkoutId: string;
+  orderId: string;
+  cartId: string;
+  customerId: string;
+  reservationId: string;
+  items: LineItem[];
+  subtotal: number;
+  discount: number;
+  total: number;
+  currency: string;
+  deadlines: Deadlines;
+  /** Forward steps whose request was sent: each may have taken effect, so each is undone. */
+  attempted: ForwardStep[];
+  compensated: CompensationStep[];
+  authorizationId: string | null;
+  failure: FailureDetail | null;
+  startedAt: number | null;
+}
+
+export type CheckoutEvent =
+  | {
+      type: 'checkout.started';
+      now: number;
+      checkoutId: string;
+      orderId: string;
+      reservationId: string;
+      cartId: string;
+      customerId: string;
+      items: LineItem[];
+      subtotal: number;
+      discount: number;
+      total: number;
+      currency: string;
+      deadlines: Deadlines;
+    }
+  | { type: 'inventory.reserved'; reservationId: string }
+  | { type: 'inventory.unavailable' }
+  | { type: 'payment.authorized'; authorizationId: string }
+  | { type: 'payment.declined'; fraud: boolean }
+  | { type: 'order.created' }
+  | { type: 'order.rejected' }
+  | { type: 'payment.voided' }
+  | { type: 'inventory.released' }
+  | { type: 'order.cancelled' }
+  | { type: 'step.failed'; step: CheckoutStep; code: string }
+  | { type: 'timer.expired'; timer: CheckoutStep }
+  | { type: 'operator.retry' };
+
+export type CheckoutStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED' | 'NEEDS_ATTENTION';
+export type CheckoutProgress =
+  | 'RESERVING_INVENTORY'
+  | 'AUTHORIZING_PAYMENT'
+  | 'CREATING_ORDER'
+  | 'COMPENSATING'
+  | 'DONE';
+
+export interface StatusParams {
+  status: CheckoutStatus;
+  step: CheckoutProgress;
+}
+
+const deadlineOf = (step: CheckoutStep, d: Deadlines): number =>
+  step === 'reserveInventory'
+    ? d.reserveInventoryMs
+    : step === 'authorizePayment'
+      ? d.authorizePaymentMs
+      : step === 'createOrder'
+        ? d.createOrderMs
+        : d.compensationMs;
+
+const initialContext = (id: string): CheckoutContext => ({
+  checkoutId: id,
+  orderId: '',
+  cartId: '',
+  customerId: '',
+  reservationId: '',
+  items: [],
+  subtotal: 0,
+  discount: 0,
+  total: 0,
+  currency: 'USD',
+  deadlines: { reserveInventoryMs: 0, authorizePaymentMs: 0, createOrderMs: 0, compensationMs: 0 },
+  attempted: [],
+  compensated: [],
+  authorizationId: null,
+  failure: null,
+  startedAt: null,
+});
+
+export const checkoutMachine = setup({
+  types: {
+    context: {} as CheckoutContext,
+    events: {} as CheckoutEvent,
+    input: {} as { id: string },
+  },
+  actions: {
+    // Effects, executed by the host. Params carry everything the host needs.
+    requestReserveInventory: (_, _p: { cartId: string; customerId: string; orderId: string; reservationId: string; items: LineItem[] }) => {},
+    requestAuthorizePayment: (_, _p: { cartId: string; customerId: string; orderId: string; amount: number; currency: string }) => {},
+    requestCreateOrder: (_, _p: { orderId: string; cartId: string; customerId: string; items: LineItem[]; total: number; currency: string; paymentAuthorizationId: string | null }) => {},
+    requestVoidPayment: (_, _p: { orderId: string; authorizationId: string | null }) => {},
+    requestReleaseInventory: (_, _p: { reservationId: string; orderId: string }) => {},
+    requestCancelOrder: (_, _p: { orderId: string; customerId: string; reason: CancelReason; detail: FailureDetail }) => {},
+    cancelRequest: (_, _p: { step: CheckoutStep }) => {},
+    startTimer: (_, _p: { timer: CheckoutStep; ms: number }) => {},
+    cancelTimer: (_, _p: { timer: CheckoutStep }) => {},
+    publishStatus: (_, _p: StatusParams) => {},
+  },
+  guards: {
+    timerIs: ({ event }, p: { timer: CheckoutStep }) => event.type === 'timer.expired' && event.timer === p.timer,
+    stepIs: ({ event }, p: { step: CheckoutStep }) => event.type === 'step.failed' && event.step === p.step,
+    isFraud: ({ event }) => event.type === 'payment.declined' && event.fraud,
+    mustVoidPayment: ({ context }) =>
+      context.attempted.includes('authorizePayment') && !context.compensated.includes('voidPayment'),
+    mustReleaseInventory: ({ context }) =>
+      context.attempted.includes('reserveInventory') && !context.compensated.includes('releaseInventory'),
+  },
+}).createMachine({
+  id: 'checkout',
+  context: ({ input }) => initialContext(input.id),
+  initial: 'idle',
+  states: {
+    idle: {
+      on: {
+        'checkout.started': {
+          target: 'reservingInventory',
+          actions: assign(({ event }) => ({
+            orderId: event.orderId,
+            cartId: event.cartId,
+            customerId: event.customerId,
+            reservationId: event.reservationId,
+            items: event.items,
+            subtotal: event.subtotal,
+            discount: event.discount,
+            total: event.total,
+            currency: event.currency,
+            deadlines: event.deadlines,
+            startedAt: event.now,
+          })),
+        },
+      },
+    },
+
+    reservingInventory: {
+      entry: [
+        assign({ attempted: ({ context }) => [...context.attempted, 'reserveInventory' as const] }),
+        {
+          type: 'requestReserveInventory',
+          params: ({ context: c }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, reservationId: c.reservationId, items: c.items }),
+        },
+        { type: 'startTimer', params: ({ context }) => ({ timer: 'reserveInventory' as const, ms: deadlineOf('reserveInventory', context.deadlines) }) },
+        { type: 'publishStatus', params: { status: 'PENDING', step: 'RESERVING_INVENTORY' } },
+      ],
+      exit: [{ type: 'cancelTimer', params: { timer: 'reserveInventory' } }],
+      on: {
+        'inventory.reserved': { target: 'authorizingPayment' },
+        'inventory.unavailable': { target: 'compensating', actions: assign({ failure: 'OUT_OF_STOCK' }) },
+        'step.failed': {
+          guard: { type: 'stepIs', params: { step: 'reserveInventory' } },
+          target: 'compensating',
+          actions: assign({ failure: 'OUT_OF_STOCK' }),
+        },
+        'timer.expired': {
+          guard: { type: 'timerIs', params: { timer: 'reserveInventory' } },
+          target: 'compensating',
+          actions: [assign({ failure: 'INVENTORY_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'reserveInventory' } }],
+        },
+      },
+    },
+
+    authorizingPayment: {
+      entry: [
+        assign({ attempted: ({ context }) => [...context.attempted, 'authorizePayment' as const] }),
+        {
+          type: 'requestAuthorizePayment',
+          params: ({ context: c }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, amount: c.total, currency: c.currency }),
+        },
+        { type: 'startTimer', params: ({ context }) => ({ timer: 'authorizePayment' as const, ms: deadlineOf('authorizePayment', context.deadlines) }) },
+        { type: 'publishStatus', params: { status: 'PENDING', step: 'AUTHORIZING_PAYMENT' } },
+      ],
+      exit: [{ type: 'cancelTimer', params: { timer: 'authorizePayment' } }],
+      on: {
+        'payment.authorized': {
+          target: 'creatingOrder',
+          actions: assign({ authorizationId: ({ event }) => event.authorizationId }),
+        },
+        'payment.declined': [
+          { guard: 'isFraud', target: 'compensating', actions: assign({ failure: 'FRAUD' }) },
+          { target: 'compensating', actions: assign({ failure: 'PAYMENT_DECLINED' }) },
+        ],
+        'step.failed': {
+          guard: { type: 'stepIs', params: { step: 'authorizePayment' } },
+          target: 'compensating',
+          actions: assign({ failure: 'PAYMENT_DECLINED' }),
+        },
+        'timer.expired': {
+          guard: { type: 'timerIs', params: { timer: 'authorizePayment' } },
+          target: 'compensating',
+          actions: [assign({ failure: 'PAYMENT_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'authorizePayment' } }],
+        },
+      },
+    },
+
+    creatingOrder: {
+      entry: [
+        assign({ attempted: ({ context }) => [...context.attempted, 'createOrder' as const] }),
+        {
+          type: 'requestCreateOrder',
+          params: ({ context: c }) => ({
+            orderId: c.orderId, cartId: c.cartId, customerId: c.customerId, items: c.items,
+            total: c.total, currency: c.currency, paymentAuthorizationId: c.authorizationId,
+          }),
+        },
+        { type: 'startTimer', params: ({ context }) => ({ timer: 'createOrder' as const, ms: deadlineOf('createOrder', context.deadlines) }) },
+        { type: 'publishStatus', params: { status: 'PENDING', step: 'CREATING_ORDER' } },
+      ],
+      exit: [{ type: 'cancelTimer', params: { timer: 'createOrder' } }],
+      on: {
+        'order.created': { target: 'confirmed' },
+        'order.rejected': { target: 'compensating', actions: assign({ failure: 'ORDER_REJECTED' }) },
+        'step.failed': {
+          guard: { type: 'stepIs', params: { step: 'createOrder' } },
+          target: 'compensating',
+          actions: assign({ failure: 'ORDER_REJECTED' }),
+        },
+        'timer.expired': {
+          guard: { type: 'timerIs', params: { timer: 'createOrder' } },
+          target: 'compensating',
+          actions: [assign({ failure: 'ORDER_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'createOrder' } }],
+        },
+      },
+    },
+
+    confirmed: {
+      type: 'final',
+      entry: [{ type: 'publishStatus', params: { status: 'CONFIRMED', step: 'DONE' } }],
+    },
+
+    compensating: {
+      initial: 'next',
+      entry: [{ type: 'publishStatus', params: { status: 'PENDING', step: 'COMPENSATING' } }],
+      states: {
+        /** Routes to the next undo, newest first. */
+        next: {
+          always: [
+            { guard: 'mustVoidPayment', target: 'voidingPayment' },
+            { guard: 'mustReleaseInventory', target: 'releasingInventory' },
+            { target: 'cancellingOrder' },
+          ],
+        },
+        voidingPayment: compensationStep('voidPayment', 'payment.voided', {
+          type: 'requestVoidPayment',
+          params: ({ context }: { context: CheckoutContext }) => ({ orderId: context.orderId, authorizationId: context.authorizationId }),
+        }),
+        releasingInventory: compensationStep('releaseInventory', 'inventory.released', {
+          type: 'requestReleaseInventory',
+          params: ({ context }: { context: CheckoutContext }) => ({ reservationId: context.reservationId, orderId: context.orderId }),
+        }),
+        cancellingOrder: compensationStep('cancelOrder', 'order.cancelled', {
+          type: 'requestCancelOrder',
+          params: ({ context }: { context: CheckoutContext }) => {
+            const detail = context.failure ?? 'ORDER_REJECTED';
+            return { orderId: context.orderId, customerId: context.customerId, reason: reasonFor[detail], detail };
+          },
+        }),
+      },
+    },
+
+    cancelled: {
+      type: 'final',
+      entry: [{ type: 'publishStatus', params: { status: 'CANCELLED', step: 'DONE' } }],
+    },
+  },
+});
+
+/**
+ * One compensation: send the undo, arm its deadline, and on success record it and route on.
+ * Past the deadline (or on a non-transient refusal) it parks in `needsAttention`, where the
+ * host keeps retrying; `operator.retry` re-sends explicitly.
+ */
+function compensationStep<const A extends { type: string; params: unknown }>(
+  step: CompensationStep,
+  done: 'payment.voided' | 'inventory.released' | 'order.cancelled',
+  request: A,
+) {
+  const after = step === 'cancelOrder' ? '#checkout.cancelled' : 'next';
+  return {
+    initial: 'trying' as const,
+    entry: [request, { type: 'startTimer' as const, params: ({ context }: { context: CheckoutContext }) => ({ timer: step, ms: context.deadlines.compensationMs }) }],
+    exit: [{ type: 'cancelTimer' as const, params: { timer: step } }],
+    states: {
+      trying: {
+        on: {
+          'timer.expired': { guard: { type: 'timerIs' as const, params: { timer: step } }, target: 'needsAttention' },
+          'step.failed': { guard: { type: 'stepIs' as const, params: { step } }, target: 'needsAttention' },
+        },
+      },
+      needsAttention: {
+        entry: [{ type: 'publishStatus' as const, params: { status: 'NEEDS_ATTENTION' as const, step: 'COMPENSATING' as const } }],
+        on: {
+          'step.failed': { guard: { type: 'stepIs' as const, params: { step } } },
+          'operator.retry': { target: `#checkout.compensating.${stateNameOf(step)}`, reenter: true },
+        },
+      },
+    },
+    on: {
+      [done]: {
+        target: after,
+        actions: assign({ compensated: ({ context }: { context: CheckoutContext }) => [...context.compensated, step] }),
+      },
+    },
+  };
+}
+
+function stateNameOf(step: CompensationStep): string {
+  return step === 'voidPayment' ? 'voidingPayment' : step === 'releaseInventory' ? 'releasingInventory' : 'cancellingOrder';
+}

@@ -1,0 +1,313 @@
+/**
+ * The durable actor host: machines decide, the host acts.
+ *
+ * For one inbound message, inside ONE transaction of the service's store, the host
+ *   1. returns the stored reply if the message's key is already in the inbox (a duplicate);
+ *   2. loads the actor (hot cache, else the snapshot row, parsed);
+ *   3. computes `transition(machine, snapshot, event)`: pure, nothing is executed by xstate;
+ *   4. executes the returned actions as *effects*: outbox rows, timer rows, local table writes;
+ *   5. saves the snapshot with its machine version, appends the event to the journal, and
+ *      records the inbox key with its reply.
+ * Only after the commit does anyone hear about it: the caller gets its reply, the outbox relay
+ * publishes, the scheduler re-arms. A crash anywhere loses nothing that was answered and
+ * duplicates no effect: before the commit nothing happened; after it, the outbox re-sends with
+ * the same message id and idempotency key, which downstream inboxes and JetStream de-duplicate.
+ */
+import {
+  initialTransition,
+  transition,
+  type AnyMachineSnapshot,
+  type AnyStateMachine,
+  type EventObject,
+} from 'xstate';
+import type { ZodType } from 'zod';
+import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
+import type { Clock } from './clock.ts';
+import { derivedMessageId, traceparent } from './ids.ts';
+import { Mailboxes } from './mailbox.ts';
+import type { Db, Store } from './store.ts';
+import { errorReply } from './transport/reply.ts';
+import type { Reply } from './transport/transport.ts';
+
+/** What an action executor may do. Everything lands in the same transaction. */
+export interface Effects {
+  readonly now: number;
+  readonly db: Db;
+  readonly actorId: string;
+  /** The message being handled, if any (a timer has none). */
+  readonly cause: MessageMeta | undefined;
+  /** Sends a command after commit; its reply comes back to this actor as an event. */
+  request(r: OutboundRequest): void;
+  /** Publishes a domain event after commit. */
+  publish(e: OutboundEvent): void;
+  /** Writes a KV entry after commit (e.g. a status document others watch). */
+  kvPut(bucket: string, key: string, value: unknown): void;
+  /** Abandons an outstanding request: a reply to it, if one still comes, is dropped. */
+  cancelRequest(slot: string): void;
+  /** Arms (or re-arms) a named durable timer that delivers `event` to this actor. */
+  setTimer(name: string, delayMs: number, event: EventObject): void;
+  cancelTimer(name: string): void;
+}
+
+export interface OutboundRequest {
+  /** Names the outstanding request within the actor, e.g. 'reserveInventory'. */
+  slot: string;
+  subject: string;
+  type: string;
+  payload: unknown;
+  idempotencyKey: string;
+  timeoutMs: number;
+}
+
+export interface OutboundEvent {
+  subject: string;
+  type: string;
+  payload: unknown;
+  /** Defaults to an id derived from the actor, its event sequence and the action's position. */
+  messageId?: string;
+}
+
+export type Executor = (params: never, fx: Effects, snapshot: AnyMachineSnapshot) => void;
+
+/** What came back for a request: a typed reply, or an error reply that is not transient. */
+export type RequestOutcome =
+  | { ok: true; type: string; data: string; meta: MessageMeta | undefined }
+  | { ok: false; code: string; message: string };
+
+export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
+  kind: string;
+  machine: M;
+  /** Bumped whenever a change to the machine could break stored snapshots. */
+  version: string;
+  /** CloudEvents source of what this actor sends. */
+  source: string;
+  /** Parses a stored context; a snapshot that does not parse is refused, not half-loaded. */
+  context?: ZodType;
+  input(id: string): unknown;
+  /** One executor per named action the machine can return. */
+  executors: Record<string, Executor>;
+  /** Turns the outcome of a request (by slot) into the event for this actor. */
+  onReply?(slot: string, outcome: RequestOutcome): EventObject | undefined;
+}
+
+export interface Transitioned {
+  snapshot: AnyMachineSnapshot;
+  previous: AnyMachineSnapshot | undefined;
+  changed: boolean;
+  actions: readonly { type: string; params?: unknown }[];
+}
+
+export interface DeliverOptions {
+  /** Inbox key: an idempotency key or message id. A repeat gets the stored reply. */
+  inboxKey?: string;
+  cause?: MessageMeta;
+  /** Builds the reply inside the transaction, so that it is stored with the change. */
+  reply?: (t: Transitioned) => Reply | undefined;
+  /** Run inside the same transaction before the transition (e.g. mark an outbox row done). */
+  also?: (db: Db) => void;
+}
+
+export interface DeliverResult {
+  duplicate: boolean;
+  changed: boolean;
+  reply: Reply | undefined;
+  snapshot: AnyMachineSnapshot | undefined;
+}
+
+interface Cached {
+  snapshot: AnyMachineSnapshot;
+  seq: number;
+}
+
+export interface HostContext {
+  store: Store;
+  clock: Clock;
+  /** Called after a commit that wrote outbox or timer rows. */
+  onEffects(): void;
+}
+
+export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
+  readonly kind: string;
+  private readonly cache = new Map<string, Cached>();
+  private readonly mailboxes = new Mailboxes();
+  private readonly stmt;
+
+  constructor(
+    readonly def: ActorDefinition<M>,
+    private readonly ctx: HostContext,
+  ) {
+    this.kind = def.kind;
+    const db = ctx.store.db;
+    ctx.store.onRollback(() => this.cache.clear());
+    this.stmt = {
+      inboxGet: db.prepare('SELECT reply_headers, reply FROM inbox WHERE key = ?'),
+      inboxPut: db.prepare('INSERT INTO inbox (key, reply_headers, reply, at) VALUES (?, ?, ?, ?)'),
+      load: db.prepare('SELECT snapshot, seq, machine_version FROM actors WHERE kind = ? AND id = ?'),
+      save: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at)
+        VALUES (@kind, @id, @version, @status, @state, @snapshot, @seq, @now, @now)
+        ON CONFLICT (kind, id) DO UPDATE SET machine_version = @version, status = @status, state = @state,
+          snapshot = @snapshot, seq = @seq, updated_at = @now`),
+      journal: db.prepare(`INSERT INTO journal (kind, id, seq, event, from_state, to_state, actions, message_id, causation_id, at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      outbox: db.prepare(`INSERT INTO outbox (message_id, mode, subject, headers, data, actor_kind, actor_id, slot, timeout_ms, next_attempt_at, created_at)
+        VALUES (@messageId, @mode, @subject, @headers, @data, @actorKind, @actorId, @slot, @timeoutMs, @now, @now)
+        ON CONFLICT (message_id) DO NOTHING`),
+      cancelSlot: db.prepare(
+        `UPDATE outbox SET status = 'cancelled' WHERE actor_kind = ? AND actor_id = ? AND slot = ? AND status = 'pending'`,
+      ),
+      setTimer: db.prepare(`INSERT INTO timers (kind, id, name, due_at, event, armed_at_seq) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (kind, id, name) DO UPDATE SET due_at = excluded.due_at, event = excluded.event, armed_at_seq = excluded.armed_at_seq`),
+      cancelTimer: db.prepare('DELETE FROM timers WHERE kind = ? AND id = ? AND name = ?'),
+    };
+  }
+
+  /** Serialises work on one actor: use it when a handler awaits between reading and writing. */
+  exclusive<T>(id: string, task: () => Promise<T>): Promise<T> {
+    return this.mailboxes.run(id, task);
+  }
+
+  /** The actor's current snapshot, or undefined if it was never created. */
+  peek(id: string): AnyMachineSnapshot | undefined {
+    return this.load(id)?.snapshot;
+  }
+
+  /** Looks up a stored reply for an inbox key without touching any actor. */
+  storedReply(key: string): Reply | undefined {
+    const row = this.stmt.inboxGet.get(key) as { reply_headers: string | null; reply: string | null } | undefined;
+    if (!row) return undefined;
+    return { data: row.reply ?? '{}', headers: row.reply_headers ? (JSON.parse(row.reply_headers) as Headers) : {} };
+  }
+
+  /**
+   * Applies one event to one actor, durably. Resolves after the commit. An event the actor does
+   * not accept in its state changes nothing and records nothing (and replies CONFLICT unless
+   * `reply` says otherwise).
+   */
+  deliver(id: string, event: EventObject, opts: DeliverOptions = {}): Promise<DeliverResult> {
+    let wroteEffects = false;
+    return this.ctx.store.write(
+      (db) => {
+        if (opts.inboxKey) {
+          const stored = this.storedReply(opts.inboxKey);
+          if (stored) return { duplicate: true, changed: false, reply: stored, snapshot: this.load(id)?.snapshot };
+        }
+        opts.also?.(db);
+        const current = this.load(id);
+        const now = this.ctx.clock.now();
+        const machine: AnyStateMachine = this.def.machine;
+        const [start, initActions]: [AnyMachineSnapshot, readonly { type: string; params?: unknown }[]] = current
+          ? [current.snapshot, []]
+          : initialTransition(machine, this.def.input(id));
+        const [next, actions] = transition(machine, start, event) as [AnyMachineSnapshot, { type: string; params?: unknown }[]];
+        const changed = next !== start;
+        const all = [...initActions, ...actions].filter((a) => !a.type.startsWith('xstate.'));
+        const t: Transitioned = { snapshot: next, previous: current?.snapshot, changed, actions: all };
+        const reply = opts.reply ? opts.reply(t) : changed ? { data: '{}' } : rejection(event, start);
+        if (!changed) return { duplicate: false, changed, reply, snapshot: current?.snapshot };
+
+        const seq = (current?.seq ?? 0) + 1;
+        const fx = this.effects(id, seq, now, db, opts.cause, () => (wroteEffects = true));
+        for (const action of all) this.execute(action, fx, next);
+        this.save(id, next, seq, now);
+        this.stmt.journal.run(
+          this.kind, id, seq, JSON.stringify(event), current ? JSON.stringify(current.snapshot.value) : null,
+          JSON.stringify(next.value), JSON.stringify(all.map((a) => ({ type: a.type, params: a.params }))),
+          opts.cause?.id ?? null, opts.cause?.causationId ?? null, now,
+        );
+        if (opts.inboxKey) {
+          this.stmt.inboxPut.run(opts.inboxKey, reply?.headers ? JSON.stringify(reply.headers) : null, reply?.data ?? null, now);
+        }
+        this.cache.set(id, { snapshot: next, seq });
+        return { duplicate: false, changed, reply, snapshot: next };
+      },
+      () => {
+        if (wroteEffects) this.ctx.onEffects();
+      },
+    );
+  }
+
+  /** Drops hot actors (tests use it to prove cold loads work). */
+  evict(id?: string): void {
+    if (id) this.cache.delete(id);
+    else this.cache.clear();
+  }
+
+  private load(id: string): Cached | undefined {
+    const hot = this.cache.get(id);
+    if (hot) return hot;
+    const row = this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string } | undefined;
+    if (!row) return undefined;
+    if (row.machine_version !== this.def.version) {
+      throw new Error(`${this.kind} ${id} was stored by machine version ${row.machine_version}, this host runs ${this.def.version}`);
+    }
+    const persisted = JSON.parse(row.snapshot) as { value: unknown; context: unknown };
+    const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
+    const snapshot = this.def.machine.resolveState({ value: persisted.value as never, context: context as never });
+    const cached = { snapshot, seq: row.seq };
+    this.cache.set(id, cached);
+    return cached;
+  }
+
+  private save(id: string, snapshot: AnyMachineSnapshot, seq: number, now: number): void {
+    const persisted = (this.def.machine as AnyStateMachine).getPersistedSnapshot(snapshot) as unknown as { status: string; value: unknown };
+    this.stmt.save.run({
+      kind: this.kind, id, version: this.def.version, status: persisted.status,
+      state: JSON.stringify(persisted.value), snapshot: JSON.stringify(persisted), seq, now,
+    });
+  }
+
+  private execute(action: { type: string; params?: unknown }, fx: Effects, snapshot: AnyMachineSnapshot): void {
+    const executor = this.def.executors[action.type];
+    if (!executor) throw new Error(`${this.kind}: no executor for action "${action.type}"`);
+    (executor as (p: unknown, fx: Effects, s: AnyMachineSnapshot) => void)(action.params, fx, snapshot);
+  }
+
+  private effects(id: string, seq: number, now: number, db: Db, cause: MessageMeta | undefined, wrote: () => void): Effects {
+    const st = this.stmt;
+    const kind = this.kind;
+    let n = 0;
+    const headersFor = (type: string, messageId: string, idempotencyKey?: string): Headers =>
+      metaToHeaders({
+        id: messageId,
+        type,
+        source: this.def.source,
+        time: new Date(now).toISOString(),
+        correlationId: cause?.correlationId ?? id,
+        causationId: cause?.id,
+        idempotencyKey,
+        traceparent: traceparent(cause?.traceparent),
+        subject: id,
+      });
+    const outbox = (mode: 'publish' | 'request' | 'kv', subject: string, headers: Headers, data: string, messageId: string, slot?: string, timeoutMs?: number) => {
+      st.outbox.run({ messageId, mode, subject, headers: JSON.stringify(headers), data, actorKind: kind, actorId: id, slot: slot ?? null, timeoutMs: timeoutMs ?? null, now });
+      wrote();
+    };
+    return {
+      now, db, actorId: id, cause,
+      request: (r) => {
+        const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${r.slot}`);
+        st.cancelSlot.run(kind, id, r.slot);
+        outbox('request', r.subject, headersFor(r.type, messageId, r.idempotencyKey), JSON.stringify(r.payload), messageId, r.slot, r.timeoutMs);
+      },
+      publish: (e) => {
+        const messageId = e.messageId ?? derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${e.type}`);
+        outbox('publish', e.subject, headersFor(e.type, messageId), JSON.stringify(e.payload), messageId);
+      },
+      kvPut: (bucket, key, value) => {
+        const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/kv/${bucket}/${key}`);
+        outbox('kv', `${bucket}/${key}`, {}, JSON.stringify(value), messageId);
+      },
+      cancelRequest: (slot) => void st.cancelSlot.run(kind, id, slot),
+      setTimer: (name, delayMs, event) => {
+        st.setTimer.run(kind, id, name, now + delayMs, JSON.stringify(event), seq);
+        wrote();
+      },
+      cancelTimer: (name) => void st.cancelTimer.run(kind, id, name),
+    };
+  }
+}
+
+function rejection(event: EventObject, snapshot: AnyMachineSnapshot): Reply {
+  return errorReply('CONFLICT', `${event.type} is not accepted in state ${JSON.stringify(snapshot.value)}`);
+}
+

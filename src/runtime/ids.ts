@@ -1,0 +1,51 @@
+/**
+ * Ids. Keys that must agree across retries, redeliveries and instances are *derived* (name-based
+ * UUID v5); only genuinely new facts (a message id for a new publication) get a random v4.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+
+/** Namespaces for derived ids. Changing one orphans every id derived from it. */
+export const IdNamespace = {
+  order: '6f1c2a52-7f0e-4c38-9a59-1c1f8c2a6b01',
+  checkout: '0d7a3f9e-5b2c-4e61-8a4f-2b9c7d1e3f02',
+  reservation: 'a3e5c7d9-1b2f-4a6c-8e0d-3f5a7c9e1b03',
+  authorization: 'c1d3e5f7-2a4b-4c6d-8e0f-1a3b5c7d9e04',
+  message: 'e9f1a3b5-c7d9-4e1f-a3b5-c7d9e1f3a505',
+} as const;
+
+function uuidBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
+}
+
+/** RFC 9562 name-based UUID (version 5, SHA-1). */
+export function uuidv5(name: string, namespace: string): string {
+  const hash = createHash('sha1').update(uuidBytes(namespace)).update(name, 'utf8').digest();
+  const b = hash.subarray(0, 16);
+  b[6] = (b[6]! & 0x0f) | 0x50;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export const newId = (): string => randomUUID();
+
+/** The ids of one checkout, all derived from its cart: any instance, any redelivery, gets the same. */
+export function checkoutIdsFor(cartId: string): { checkoutId: string; orderId: string; reservationId: string } {
+  const checkoutId = uuidv5(cartId, IdNamespace.checkout);
+  return {
+    checkoutId,
+    orderId: uuidv5(cartId, IdNamespace.order),
+    reservationId: uuidv5(checkoutId, IdNamespace.reservation),
+  };
+}
+
+/** A message id derived from a cause and a purpose, so a re-run of the same step re-sends the same message. */
+export const derivedMessageId = (cause: string, purpose: string): string =>
+  uuidv5(`${cause}/${purpose}`, IdNamespace.message);
+
+/** W3C trace context: a fresh traceparent, or a child of the given one. */
+export function traceparent(parent?: string): string {
+  const hex = (n: number) => randomUUID().replace(/-/g, '').slice(0, n);
+  const traceId = parent?.split('-')[1] ?? hex(32);
+  return `00-${traceId}-${hex(16)}-01`;
+}

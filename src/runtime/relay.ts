@@ -1,0 +1,226 @@
+/**
+ * The outbox relay: after a commit, sends what the transaction wrote.
+ *  - `publish` rows go to JetStream with the row's message id, so a re-send after a crash is a
+ *    duplicate that the stream drops.
+ *  - `request` rows are commands: the reply (or a non-transient error reply) is delivered to the
+ *    actor that asked, in the same transaction that marks the row sent. Transient failures
+ *    (timeout, no responders, UNAVAILABLE) are retried with capped exponential backoff and the
+ *    same idempotency key, until the actor cancels the request (its deadline passed).
+ *  - `kv` rows write a KV entry (status documents).
+ * Rows of one actor are sent in order; different actors' rows go concurrently.
+ */
+import { headersToMeta, type Headers } from '../contracts/headers.ts';
+import type { ActorHost, RequestOutcome } from './actor-host.ts';
+import type { Clock } from './clock.ts';
+import type { Store } from './store.ts';
+import { SimulatedCrash } from './store.ts';
+import { isTransient, RemoteError } from './transport/errors.ts';
+import type { Kv, Transport } from './transport/transport.ts';
+
+export interface OutboxRow {
+  seq: number;
+  message_id: string;
+  mode: 'publish' | 'request' | 'kv';
+  subject: string;
+  headers: string;
+  data: string;
+  actor_kind: string | null;
+  actor_id: string | null;
+  slot: string | null;
+  timeout_ms: number | null;
+  attempts: number;
+  next_attempt_at: number;
+}
+
+export interface RelayOptions {
+  /** First retry delay; doubles per attempt up to `maxBackoffMs`. */
+  baseBackoffMs?: number;
+  maxBackoffMs?: number;
+  maxInFlight?: number;
+  log?: (msg: string, err?: unknown) => void;
+}
+
+export class OutboxRelay {
+  private readonly inFlight = new Map<number, Promise<void>>();
+  private readonly busyActors = new Set<string>();
+  private scheduled = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly kvs = new Map<string, Promise<Kv>>();
+  private readonly stmt;
+  private readonly opts: Required<RelayOptions>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly transport: Transport,
+    private readonly hosts: ReadonlyMap<string, ActorHost>,
+    private readonly clock: Clock,
+    opts: RelayOptions = {},
+  ) {
+    this.opts = {
+      baseBackoffMs: opts.baseBackoffMs ?? 100,
+      maxBackoffMs: opts.maxBackoffMs ?? 5_000,
+      maxInFlight: opts.maxInFlight ?? 512,
+      log: opts.log ?? (() => undefined),
+    };
+    const db = store.db;
+    this.stmt = {
+      pending: db.prepare(`SELECT * FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?`),
+      status: db.prepare('SELECT status FROM outbox WHERE seq = ?').pluck(),
+      sent: db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ? AND status = 'pending'`),
+      retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ? AND status = 'pending'`),
+    };
+  }
+
+  /** Something was committed: look for work soon. */
+  kick(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Sends what is due. Exposed so tests can drive the relay step by step. */
+  pump(): void {
+    if (this.stopped || this.store.closed) return;
+    const now = this.clock.now();
+    const rows = this.stmt.pending.all(this.opts.maxInFlight * 2) as OutboxRow[];
+    let earliest = Infinity;
+    const blocked = new Set<string>();
+    for (const row of rows) {
+      if (this.inFlight.size >= this.opts.maxInFlight) break;
+      const actor = `${row.actor_kind}/${row.actor_id}`;
+      if (this.inFlight.has(row.seq)) {
+        blocked.add(actor);
+        continue;
+      }
+      // Keep one actor's publications in order: nothing overtakes an earlier row still waiting.
+      const ordered = row.mode !== 'request';
+      if (ordered && (blocked.has(actor) || this.busyActors.has(actor))) continue;
+      if (row.next_attempt_at > now) {
+        earliest = Math.min(earliest, row.next_attempt_at);
+        if (ordered) blocked.add(actor);
+        continue;
+      }
+      if (ordered) {
+        this.busyActors.add(actor);
+        blocked.add(actor);
+      }
+      const p = this.send(row)
+        .catch((err: unknown) => {
+          if (err instanceof SimulatedCrash) this.stop();
+          else this.opts.log('outbox send failed', err);
+        })
+        .finally(() => {
+          this.inFlight.delete(row.seq);
+          if (ordered) this.busyActors.delete(actor);
+          this.kick();
+        });
+      this.inFlight.set(row.seq, p);
+    }
+    if (earliest !== Infinity) this.wakeAt(earliest);
+  }
+
+  private wakeAt(at: number): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.kick(), Math.max(0, at - this.clock.now()));
+    this.retryTimer.unref();
+  }
+
+  private async send(row: OutboxRow): Promise<void> {
+    const headers = JSON.parse(row.headers) as Headers;
+    try {
+      switch (row.mode) {
+        case 'publish':
+          await this.transport.publish(row.subject, row.data, headers, row.message_id);
+          this.store.faults?.('afterPublish');
+          await this.markSent(row);
+          return;
+        case 'kv': {
+          const slash = row.subject.indexOf('/');
+          const kv = await this.kv(row.subject.slice(0, slash));
+          await kv.put(row.subject.slice(slash + 1), row.data);
+          await this.markSent(row);
+          return;
+        }
+        case 'request':
+          return await this.request(row, headers);
+        default: {
+          const _exhaustive: never = row.mode;
+          throw new Error(`unknown outbox mode ${String(_exhaustive)}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof SimulatedCrash) throw err;
+      await this.scheduleRetry(row, err);
+    }
+  }
+
+  private async request(row: OutboxRow, headers: Headers): Promise<void> {
+    let outcome: RequestOutcome;
+    try {
+      const reply = await this.transport.request(row.subject, row.data, { timeoutMs: row.timeout_ms ?? 5_000, headers });
+      let meta;
+      try {
+        meta = headersToMeta(reply.headers);
+      } catch {
+        meta = undefined;
+      }
+      outcome = { ok: true, type: meta?.type ?? '', data: reply.data, meta };
+    } catch (err) {
+      if (isTransient(err) || !(err instanceof RemoteError)) throw err;
+      outcome = { ok: false, code: err.code, message: err.message };
+    }
+    this.store.faults?.('afterPublish');
+    const host = row.actor_kind ? this.hosts.get(row.actor_kind) : undefined;
+    const status = this.stmt.status.get(row.seq) as string | undefined;
+    const event = host && row.slot && status === 'pending' ? host.def.onReply?.(row.slot, outcome) : undefined;
+    if (!host || !event || !row.actor_id) return this.markSent(row);
+    await host.deliver(row.actor_id, event, {
+      inboxKey: `reply/${row.message_id}`,
+      cause: outcome.ok ? outcome.meta : undefined,
+      also: () => this.stmt.sent.run(this.clock.now(), row.seq),
+      reply: () => undefined,
+    });
+  }
+
+  private markSent(row: OutboxRow): Promise<void> {
+    return this.store.write(() => void this.stmt.sent.run(this.clock.now(), row.seq));
+  }
+
+  private async scheduleRetry(row: OutboxRow, err: unknown): Promise<void> {
+    const delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 16));
+    const jittered = delay / 2 + Math.random() * (delay / 2);
+    const at = this.clock.now() + jittered;
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    if (!isTransient(err)) this.opts.log(`outbox ${row.mode} ${row.subject} failed`, err);
+    await this.store.write(() => void this.stmt.retry.run(at, message, row.seq));
+    this.wakeAt(at);
+  }
+
+  private kv(bucket: string): Promise<Kv> {
+    let kv = this.kvs.get(bucket);
+    if (!kv) {
+      kv = this.transport.kv(bucket);
+      this.kvs.set(bucket, kv);
+    }
+    return kv;
+  }
+
+  /** Number of rows not yet sent. */
+  backlog(): number {
+    return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending'`).pluck().get() as number;
+  }
+
+  /** Waits for what is in flight. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Durable timers. A timer is a row written in the same transaction as the state that armed it;
+ * the scheduler sleeps until the earliest `due_at`, then delivers each due timer's event to its
+ * actor in a transaction that also deletes the row. The inbox key names the timer *and the
+ * event sequence that armed it*, so a timer fires at most once. A stale timer (the actor has moved
+ * on and ignores the event) changes nothing; it is just deleted.
+ */
+import type { EventObject } from 'xstate';
+import type { ActorHost } from './actor-host.ts';
+import type { Clock } from './clock.ts';
+import { SimulatedCrash, type Store } from './store.ts';
+
+interface TimerRow {
+  kind: string;
+  id: string;
+  name: string;
+  due_at: number;
+  event: string;
+  armed_at_seq: number;
+}
+
+const MAX_SLEEP_MS = 60_000;
+
+export class TimerScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private firing: Promise<void> | undefined;
+  private readonly stmt;
+
+  constructor(
+    private readonly store: Store,
+    private readonly hosts: ReadonlyMap<string, ActorHost>,
+    private readonly clock: Clock,
+    private readonly log: (msg: string, err?: unknown) => void = () => undefined,
+  ) {
+    const db = store.db;
+    this.stmt = {
+      next: db.prepare('SELECT min(due_at) FROM timers').pluck(),
+      due: db.prepare('SELECT * FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT 512'),
+      remove: db.prepare('DELETE FROM timers WHERE kind = ? AND id = ? AND name = ? AND armed_at_seq = ?'),
+    };
+  }
+
+  /** (Re)computes when to wake. Call after any commit that armed a timer. */
+  arm(): void {
+    if (this.stopped || this.store.closed) return;
+    const next = this.stmt.next.get() as number | null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (next === null) return;
+    const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - this.clock.now()));
+    this.timer = setTimeout(() => void this.runDue(), delay);
+    this.timer.unref();
+  }
+
+  /** Fires every timer due now. Tests with a manual clock call it directly. */
+  async runDue(): Promise<number> {
+    if (this.firing) await this.firing;
+    if (this.stopped || this.store.closed) return 0;
+    const rows = this.stmt.due.all(this.clock.now()) as TimerRow[];
+    const run = Promise.all(rows.map((row) => this.fire(row))).then(() => undefined);
+    this.firing = run;
+    try {
+      await run;
+    } finally {
+      this.firing = undefined;
+      this.arm();
+    }
+    return rows.length;
+  }
+
+  private async fire(row: TimerRow): Promise<void> {
+    const host = this.hosts.get(row.kind);
+    if (!host) {
+      this.log(`timer ${row.name} for unknown actor kind ${row.kind}`);
+      return;
+    }
+    try {
+      await host.deliver(row.id, JSON.parse(row.event) as EventObject, {
+        inboxKey: `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`,
+        also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
+        reply: () => undefined,
+      });
+    } catch (err) {
+      if (err instanceof SimulatedCrash) this.stop();
+      else this.log(`timer ${row.kind}/${row.id}/${row.name} failed`, err);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
