@@ -173,7 +173,7 @@ export const checkoutMachine = setup({
     requestCreateOrder: (_, _p: { orderId: string; cartId: string; customerId: string; items: LineItem[]; total: number; currency: string; paymentAuthorizationId: string | null }) => {},
     requestVoidPayment: (_, _p: { orderId: string; authorizationId: string | null }) => {},
     requestReleaseInventory: (_, _p: { reservationId: string; orderId: string }) => {},
-    requestCancelOrder: (_, _p: { orderId: string; customerId: string; reason: CancelReason; detail: FailureDetail }) => {},
+    requestCancelOrder: (_, _p: { orderId: string; cartId: string; customerId: string; items: LineItem[]; total: number; currency: string; reason: CancelReason; detail: FailureDetail }) => {},
     cancelRequest: (_, _p: { step: CheckoutStep }) => {},
     startTimer: (_, _p: { timer: CheckoutStep; ms: number }) => {},
     cancelTimer: (_, _p: { timer: CheckoutStep }) => {},
@@ -333,7 +333,8 @@ export const checkoutMachine = setup({
           type: 'requestCancelOrder',
           params: ({ context }: { context: CheckoutContext }) => {
             const detail = context.failure ?? 'ORDER_REJECTED';
-            return { orderId: context.orderId, customerId: context.customerId, reason: reasonFor[detail], detail };
+            const { orderId, cartId, customerId, items, total, currency } = context;
+            return { orderId, cartId, customerId, items, total, currency, reason: reasonFor[detail], detail };
           },
         }),
       },

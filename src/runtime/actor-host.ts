@@ -124,11 +124,15 @@ export interface HostContext {
   clock: Clock;
   /** Called after a commit that wrote outbox or timer rows. */
   onEffects(): void;
+  /** How many actors stay hot in memory (least recently used leave first). */
+  maxCached?: number;
 }
 
 export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   readonly kind: string;
+  /** Hot actors, least recently used first. */
   private readonly cache = new Map<string, Cached>();
+  private readonly maxCached: number;
   private readonly mailboxes = new Mailboxes();
   private readonly stmt;
 
@@ -137,6 +141,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     private readonly ctx: HostContext,
   ) {
     this.kind = def.kind;
+    this.maxCached = ctx.maxCached ?? 10_000;
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
     this.stmt = {
@@ -217,7 +222,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         if (opts.inboxKey) {
           this.stmt.inboxPut.run(opts.inboxKey, reply?.headers ? JSON.stringify(reply.headers) : null, reply?.data ?? null, now);
         }
-        this.cache.set(id, { snapshot: next, seq });
+        this.remember(id, { snapshot: next, seq });
         return { duplicate: false, changed, reply, snapshot: next };
       },
       () => {
@@ -232,6 +237,15 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     else this.cache.clear();
   }
 
+  private remember(id: string, entry: Cached): void {
+    this.cache.delete(id);
+    this.cache.set(id, entry);
+    if (this.cache.size > this.maxCached) {
+      const coldest = this.cache.keys().next().value;
+      if (coldest !== undefined) this.cache.delete(coldest);
+    }
+  }
+
   private load(id: string): Cached | undefined {
     const hot = this.cache.get(id);
     if (hot) return hot;
@@ -244,7 +258,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
     const snapshot = this.def.machine.resolveState({ value: persisted.value as never, context: context as never });
     const cached = { snapshot, seq: row.seq };
-    this.cache.set(id, cached);
+    this.remember(id, cached);
     return cached;
   }
 

@@ -4,10 +4,13 @@
  * due timers); `stop()` stops taking work, lets handlers finish, flushes the outbox for a grace
  * period and closes the store.
  */
-import type { AnyStateMachine } from 'xstate';
+import type { AnyStateMachine, EventObject } from 'xstate';
+import type { ZodType } from 'zod';
 import { metaToHeaders, type MessageMeta } from '../contracts/headers.ts';
 import { pingSubject, type Service } from '../contracts/subjects.ts';
-import { ActorHost, type ActorDefinition } from './actor-host.ts';
+import { ActorHost, type ActorDefinition, type Transitioned } from './actor-host.ts';
+import { parseMessage } from './inbound.ts';
+import { errorReply } from './transport/reply.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ServiceClient } from './client.ts';
 import { newId, traceparent } from './ids.ts';
@@ -23,6 +26,22 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export interface CommandSpec<T, M extends AnyStateMachine> {
+  subject: string;
+  type: string | readonly string[];
+  schema: ZodType<T>;
+  host: ActorHost<M>;
+  actorId(payload: T): string;
+  /**
+   * The event for the actor. Runs in the actor's mailbox, so it may await (ask another service)
+   * without racing other messages to the same actor. Throw `RemoteError` to refuse before the
+   * machine is consulted (an unknown product, a processor outage).
+   */
+  toEvent(payload: T, meta: MessageMeta, id: string): EventObject | Promise<EventObject>;
+  /** Builds the reply inside the transaction, from the transition's outcome. */
+  reply(t: Transitioned, payload: T, meta: MessageMeta): Reply;
+}
 
 export interface ServiceRuntimeOptions {
   service: Service;
@@ -80,6 +99,36 @@ export class ServiceRuntime {
   async respond(subject: string, responder: Responder): Promise<void> {
     const tracked: Responder = (msg) => this.track(Promise.resolve(responder(msg)));
     this.closers.push(await this.transport.respond(subject, tracked, { queue: this.service }));
+  }
+
+  /**
+   * Serves a command addressed to one actor: parse, dedupe on the idempotency key (replaying the
+   * stored reply), then, inside the actor's mailbox, build the event (which may await another
+   * service) and deliver it durably. The reply is stored with the change.
+   */
+  async command<T, M extends AnyStateMachine>(spec: CommandSpec<T, M>): Promise<void> {
+    const types = typeof spec.type === 'string' ? [spec.type] : spec.type;
+    await this.respond(spec.subject, async (msg) => {
+      const { meta, payload } = parseMessage(msg, spec.schema, types);
+      const id = spec.actorId(payload);
+      const inboxKey = `${spec.subject}/${meta.idempotencyKey ?? meta.id}`;
+      const stored = spec.host.storedReply(inboxKey);
+      if (stored) return stored;
+      return spec.host.exclusive(id, async () => {
+        const event = await spec.toEvent(payload, meta, id);
+        const r = await spec.host.deliver(id, event, { inboxKey, cause: meta, reply: (t) => spec.reply(t, payload, meta) });
+        return r.reply ?? errorReply('INTERNAL', 'no reply');
+      });
+    });
+  }
+
+  /** Serves a read-only query. */
+  async query<T>(subject: string, type: string, schema: ZodType<T>, answer: (payload: T, meta: MessageMeta) => Reply | Promise<Reply>): Promise<void> {
+    await this.respond(subject, async (msg) => {
+      const { meta, payload } = parseMessage(msg, schema, type);
+      await this.store.flushed();
+      return answer(payload, meta);
+    });
   }
 
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<void> {

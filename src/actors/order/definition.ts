@@ -1,0 +1,94 @@
+/**
+ * How the order machine's actions become effects: each publish goes to the outbox (and so to the
+ * ORDERING stream after commit) and refreshes the order's row in the customer index.
+ */
+import type { AnyMachineSnapshot } from 'xstate';
+import { OrderContextSchema } from './schema.ts';
+import { Event } from '../../contracts/subjects.ts';
+import { MessageType, type GetOrderResponse, type OrderCancelled, type OrderCompleted, type OrderCreated } from '../../contracts/index.ts';
+import type { ActorDefinition, Effects } from '../../runtime/actor-host.ts';
+import { orderMachine, orderMachineVersion, type OrderContext } from '../../machines/order.ts';
+
+export const ORDER_SOURCE = 'urn:acme:ordering:order-service';
+
+const ctx = (s: AnyMachineSnapshot): OrderContext => s.context as OrderContext;
+
+export const orderCreatedPayload = (c: OrderContext): OrderCreated => ({
+  orderId: c.orderId,
+  customerId: c.customerId ?? '',
+  total: c.total,
+  currency: c.currency,
+  status: 'created',
+  items: c.items.map((i) => ({ sku: i.productId, quantity: i.quantity, unitPrice: i.unitPrice })),
+  createdAt: c.createdAt ?? '',
+});
+
+export const orderCancelledPayload = (c: OrderContext): OrderCancelled => ({
+  orderId: c.orderId,
+  ...(c.customerId ? { customerId: c.customerId } : {}),
+  reason: c.reason ?? 'CUSTOMER_REQUESTED',
+  cancelledAt: c.cancelledAt ?? '',
+  ...(c.detail ? { detail: c.detail as OrderCancelled['detail'] } : {}),
+});
+
+export const orderCompletedPayload = (c: OrderContext): OrderCompleted => ({
+  orderId: c.orderId,
+  customerId: c.customerId ?? '',
+  completedAt: c.completedAt ?? '',
+});
+
+const statusOf: Record<string, GetOrderResponse['status'] | undefined> = {
+  created: 'CREATED',
+  completed: 'COMPLETED',
+  cancelled: 'CANCELLED',
+};
+
+/** get-order's view of an order, or undefined for one the service does not hold (new, rejected). */
+export function orderView(s: AnyMachineSnapshot): GetOrderResponse | undefined {
+  const status = statusOf[String(s.value)];
+  const c = ctx(s);
+  if (!status || !c.customerId) return undefined;
+  return {
+    orderId: c.orderId,
+    customerId: c.customerId,
+    status,
+    items: c.items,
+    total: c.total,
+    currency: c.currency,
+    ...(c.createdAt ? { createdAt: c.createdAt } : {}),
+  };
+}
+
+function index(fx: Effects, s: AnyMachineSnapshot): void {
+  const view = orderView(s);
+  if (!view) return;
+  fx.db
+    .prepare(
+      `INSERT INTO order_index (order_id, customer_id, status, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
+    )
+    .run(view.orderId, view.customerId, view.status, fx.now);
+}
+
+export const orderDefinition: ActorDefinition<typeof orderMachine> = {
+  kind: 'order',
+  machine: orderMachine,
+  version: orderMachineVersion,
+  source: ORDER_SOURCE,
+  context: OrderContextSchema,
+  input: (id) => ({ id }),
+  executors: {
+    publishOrderCreated: (_p: never, fx, s) => {
+      fx.publish({ subject: Event.orderCreated, type: MessageType.orderCreated, payload: orderCreatedPayload(ctx(s)) });
+      index(fx, s);
+    },
+    publishOrderCancelled: (_p: never, fx, s) => {
+      fx.publish({ subject: Event.orderCancelled, type: MessageType.orderCancelled, payload: orderCancelledPayload(ctx(s)) });
+      index(fx, s);
+    },
+    publishOrderCompleted: (_p: never, fx, s) => {
+      fx.publish({ subject: Event.orderCompleted, type: MessageType.orderCompleted, payload: orderCompletedPayload(ctx(s)) });
+      index(fx, s);
+    },
+  },
+};

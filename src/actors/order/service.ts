@@ -1,0 +1,134 @@
+/**
+ * Order Service (Ordering). Serves create-order, cancel-order, complete-order, get-order and
+ * list-customer-orders; publishes order-created, order-cancelled and order-completed to ORDERING.
+ *
+ * Every command is idempotent twice over: the inbox replays the stored reply for a repeated
+ * idempotency key, and the order machine answers a repeated *intent* (create an order that exists,
+ * cancel one that is cancelled) with the same outcome, whatever the key.
+ */
+import { Command } from '../../contracts/subjects.ts';
+import {
+  CancelOrder,
+  CompleteOrder,
+  CreateOrder,
+  GetOrderRequest,
+  ListCustomerOrdersRequest,
+  MessageType,
+  type GetOrderResponse,
+} from '../../contracts/index.ts';
+import type { Transitioned } from '../../runtime/actor-host.ts';
+import { checkoutIdsFor } from '../../runtime/ids.ts';
+import type { ServiceRuntime } from '../../runtime/service.ts';
+import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
+import { errorReply } from '../../runtime/transport/reply.ts';
+import type { OrderContext } from '../../machines/order.ts';
+import { orderCancelledPayload, orderCompletedPayload, orderCreatedPayload, orderDefinition, orderView } from './definition.ts';
+
+export interface OrderServiceConfig {
+  /** Customers whose orders are refused (a stand-in for real order policy, used by failure tests). */
+  refuseCustomers: readonly string[];
+  /** Orders above this total (minor units) are refused. */
+  maxTotal: number | undefined;
+}
+
+export const defaultOrderConfig: OrderServiceConfig = { refuseCustomers: [], maxTotal: undefined };
+
+export async function startOrderService(rt: ServiceRuntime, config: OrderServiceConfig = defaultOrderConfig): Promise<void> {
+  const orders = rt.host(orderDefinition);
+  const at = () => new Date(rt.clock.now()).toISOString();
+  const state = (t: Transitioned) => String(t.snapshot.value);
+  const context = (t: Transitioned) => t.snapshot.context as OrderContext;
+
+  await rt.command({
+    subject: Command.createOrder,
+    type: MessageType.createOrder,
+    schema: CreateOrder,
+    host: orders,
+    actorId: (p) => p.orderId ?? checkoutIdsFor(p.cartId).orderId,
+    toEvent: (p) => ({
+      type: 'order.create',
+      at: at(),
+      cartId: p.cartId,
+      customerId: p.customerId,
+      items: p.items,
+      total: p.total,
+      currency: p.currency,
+      paymentAuthorizationId: p.paymentAuthorizationId ?? null,
+      refusal: refusalOf(config, p.customerId, p.total),
+    }),
+    reply: (t, _p, meta) => {
+      const c = context(t);
+      switch (state(t)) {
+        case 'created':
+        case 'completed':
+          return rt.reply(MessageType.orderCreated, orderCreatedPayload(c), meta);
+        case 'rejected':
+          return rt.reply(MessageType.orderRejected, { orderId: c.orderId, reason: c.rejection ?? 'refused', rejectedAt: at() }, meta);
+        default:
+          return rt.reply(MessageType.orderRejected, { orderId: c.orderId, reason: 'the order was cancelled', rejectedAt: at() }, meta);
+      }
+    },
+  });
+
+  await rt.command({
+    subject: Command.cancelOrder,
+    type: MessageType.cancelOrder,
+    schema: CancelOrder,
+    host: orders,
+    actorId: (p) => p.orderId,
+    toEvent: (p, _meta, id) => {
+      const current = orders.peek(id);
+      if (!current && !p.customerId) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+      return {
+        type: 'order.cancel', at: at(), reason: p.reason, detail: p.detail ?? null,
+        cartId: p.cartId, customerId: p.customerId, items: p.items, total: p.total, currency: p.currency,
+      };
+    },
+    reply: (t, p, meta) => {
+      if (state(t) === 'cancelled') return rt.reply(MessageType.orderCancelled, orderCancelledPayload(context(t)), meta);
+      if (state(t) === 'completed') {
+        return errorReply(ErrorCode.conflict, `order ${p.orderId} is completed and cannot be cancelled; start a return instead`);
+      }
+      return errorReply(ErrorCode.notFound, `order ${p.orderId} not found`);
+    },
+  });
+
+  await rt.command({
+    subject: Command.completeOrder,
+    type: MessageType.completeOrder,
+    schema: CompleteOrder,
+    host: orders,
+    actorId: (p) => p.orderId,
+    toEvent: () => ({ type: 'order.complete', at: at() }),
+    reply: (t, p, meta) => {
+      switch (state(t)) {
+        case 'completed':
+          return rt.reply(MessageType.orderCompleted, orderCompletedPayload(context(t)), meta);
+        case 'cancelled':
+          return errorReply(ErrorCode.conflict, `order ${p.orderId} is cancelled and cannot be completed`);
+        default:
+          return errorReply(ErrorCode.notFound, `order ${p.orderId} not found`);
+      }
+    },
+  });
+
+  await rt.query(Command.getOrder, MessageType.getOrderRequest, GetOrderRequest, (p, meta) => {
+    const snapshot = orders.peek(p.orderId);
+    const view = snapshot && orderView(snapshot);
+    if (!view) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+    return rt.reply(MessageType.getOrderResponse, view, meta);
+  });
+
+  const byCustomer = rt.store.db.prepare('SELECT order_id FROM order_index WHERE customer_id = ? ORDER BY updated_at DESC LIMIT 100').pluck();
+  await rt.query(Command.listCustomerOrders, MessageType.listCustomerOrdersRequest, ListCustomerOrdersRequest, (p, meta) => {
+    const ids = byCustomer.all(p.customerId) as string[];
+    const list = ids.map((id) => orders.peek(id)).map((s) => s && orderView(s)).filter((v): v is GetOrderResponse => !!v);
+    return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
+  });
+}
+
+function refusalOf(config: OrderServiceConfig, customerId: string, total: number): string | null {
+  if (config.refuseCustomers.includes(customerId)) return 'orders from this customer are not accepted';
+  if (config.maxTotal !== undefined && total > config.maxTotal) return `order total exceeds ${config.maxTotal}`;
+  return null;
+}
