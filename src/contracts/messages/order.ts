@@ -1,0 +1,148 @@
+/**
+ * Ordering: the Order Service (order-management-system). Catalog messages under
+ * domains/Ordering/systems/order-management-system/services/OrderService, plus our additions.
+ */
+import { z } from 'zod';
+import { Currency, DateTime, Money, NonNegativeMoney, PricedLineItem, SkuLineItem, Uuid } from './common.ts';
+
+/** The catalog's cancellation reasons (cancel-order, order-cancelled). */
+export const CancellationReason = z.enum(['CUSTOMER_REQUESTED', 'PAYMENT_FAILED', 'OUT_OF_STOCK', 'FRAUD']);
+export type CancellationReason = z.infer<typeof CancellationReason>;
+
+/**
+ * Ours: the precise cause of a cancellation, carried next to the catalog's coarser `reason`
+ * (e.g. reason PAYMENT_FAILED with detail PAYMENT_TIMEOUT).
+ */
+export const CancellationDetail = z.enum([
+  'OUT_OF_STOCK',
+  'INVENTORY_TIMEOUT',
+  'PAYMENT_DECLINED',
+  'PAYMENT_TIMEOUT',
+  'FRAUD',
+  'ORDER_REJECTED',
+  'ORDER_TIMEOUT',
+  'CUSTOMER_REQUESTED',
+]);
+export type CancellationDetail = z.infer<typeof CancellationDetail>;
+
+/** get-order's statuses (uppercase, decision 6). */
+export const OrderStatus = z.enum(['CREATED', 'COMPLETED', 'CANCELLED']);
+export type OrderStatus = z.infer<typeof OrderStatus>;
+
+// ---- Catalog: commands ---------------------------------------------------------------------
+
+/**
+ * catalog `create-order`, plus our optional `orderId`: the order id allocated when the checkout
+ * started (decision 4). The catalog's command has no orderId, so without it the Order Service
+ * would have to invent one the shopper has never seen.
+ */
+export const CreateOrder = z.object({
+  cartId: Uuid,
+  customerId: Uuid,
+  items: z.array(PricedLineItem),
+  total: NonNegativeMoney,
+  currency: Currency,
+  paymentAuthorizationId: z.string().optional(),
+  orderId: Uuid.optional(),
+});
+export type CreateOrder = z.infer<typeof CreateOrder>;
+
+/**
+ * catalog `cancel-order`, plus optional fields of ours:
+ * - `detail`: the precise cause (the catalog `reason` stays the coarse enum);
+ * - `cartId`, `customerId`, `items`, `total`, `currency`: sent by the orchestrator on the failure
+ *   path, where the order was never created (decision 4). They let the Order Service record the
+ *   CANCELLED order and still answer get-order in full (its response requires customerId, items,
+ *   total and currency).
+ * The reply is {@link OrderCancelled}.
+ */
+export const CancelOrder = z.object({
+  orderId: Uuid,
+  reason: CancellationReason,
+  detail: CancellationDetail.optional(),
+  cartId: Uuid.optional(),
+  customerId: Uuid.optional(),
+  items: z.array(PricedLineItem).optional(),
+  total: NonNegativeMoney.optional(),
+  currency: Currency.optional(),
+});
+export type CancelOrder = z.infer<typeof CancelOrder>;
+
+// ---- Catalog: events -----------------------------------------------------------------------
+
+/** catalog `order-created`, the 7-field 1.0.0 shape (decision 5): lowercase `created`, items by SKU. */
+export const OrderCreated = z.object({
+  orderId: Uuid,
+  customerId: Uuid,
+  total: Money,
+  currency: Currency,
+  status: z.literal('created'),
+  items: z.array(SkuLineItem),
+  createdAt: DateTime,
+});
+export type OrderCreated = z.infer<typeof OrderCreated>;
+
+/** catalog `order-cancelled`, plus our optional `detail`. Also the reply to cancel-order. */
+export const OrderCancelled = z.object({
+  orderId: Uuid,
+  customerId: Uuid.optional(),
+  reason: CancellationReason,
+  cancelledAt: DateTime,
+  detail: CancellationDetail.optional(),
+});
+export type OrderCancelled = z.infer<typeof OrderCancelled>;
+
+/** catalog `order-completed`. Also the reply to complete-order. */
+export const OrderCompleted = z.object({
+  orderId: Uuid,
+  customerId: Uuid,
+  completedAt: DateTime,
+});
+export type OrderCompleted = z.infer<typeof OrderCompleted>;
+
+// ---- Catalog: queries ----------------------------------------------------------------------
+
+/** catalog `get-order`, the `request` half. */
+export const GetOrderRequest = z.object({
+  orderId: Uuid,
+});
+export type GetOrderRequest = z.infer<typeof GetOrderRequest>;
+
+/** catalog `get-order`, the `response` half. */
+export const GetOrderResponse = z.object({
+  orderId: Uuid,
+  customerId: Uuid,
+  status: OrderStatus,
+  items: z.array(PricedLineItem),
+  total: Money,
+  currency: Currency,
+  createdAt: DateTime.optional(),
+});
+export type GetOrderResponse = z.infer<typeof GetOrderResponse>;
+
+// ---- Additions (1.0.0) ---------------------------------------------------------------------
+
+/** `complete-order`: an operator or fulfilment call completes a CREATED order (decision 9). */
+export const CompleteOrder = z.object({
+  orderId: Uuid,
+});
+export type CompleteOrder = z.infer<typeof CompleteOrder>;
+
+/** `order-rejected`: reply to create-order when the Order Service refuses to create the order. */
+export const OrderRejected = z.object({
+  orderId: Uuid,
+  reason: z.string(),
+  rejectedAt: DateTime,
+});
+export type OrderRejected = z.infer<typeof OrderRejected>;
+
+/** `list-customer-orders` query. */
+export const ListCustomerOrdersRequest = z.object({
+  customerId: Uuid,
+});
+export type ListCustomerOrdersRequest = z.infer<typeof ListCustomerOrdersRequest>;
+
+export const ListCustomerOrdersResponse = z.object({
+  orders: z.array(GetOrderResponse),
+});
+export type ListCustomerOrdersResponse = z.infer<typeof ListCustomerOrdersResponse>;
