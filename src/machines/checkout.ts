@@ -132,6 +132,37 @@ export interface StatusParams {
   step: CheckoutProgress;
 }
 
+/** The effects the saga asks for, by action name, with what each needs. */
+export interface CheckoutActionParams {
+  requestReserveInventory: { cartId: string; customerId: string; orderId: string; reservationId: string; items: LineItem[] };
+  requestAuthorizePayment: { cartId: string; customerId: string; orderId: string; amount: number; currency: string };
+  requestCreateOrder: {
+    orderId: string;
+    cartId: string;
+    customerId: string;
+    items: LineItem[];
+    total: number;
+    currency: string;
+    paymentAuthorizationId: string | null;
+  };
+  requestVoidPayment: { orderId: string; authorizationId: string | null };
+  requestReleaseInventory: { reservationId: string; orderId: string };
+  requestCancelOrder: {
+    orderId: string;
+    cartId: string;
+    customerId: string;
+    items: LineItem[];
+    total: number;
+    currency: string;
+    reason: CancelReason;
+    detail: FailureDetail;
+  };
+  cancelRequest: { step: CheckoutStep };
+  startTimer: { timer: CheckoutStep; ms: number };
+  cancelTimer: { timer: CheckoutStep };
+  publishStatus: StatusParams;
+}
+
 const deadlineOf = (step: CheckoutStep, d: Deadlines): number =>
   step === 'reserveInventory'
     ? d.reserveInventoryMs
@@ -168,16 +199,16 @@ export const checkoutMachine = setup({
   },
   actions: {
     // Effects, executed by the host. Params carry everything the host needs.
-    requestReserveInventory: (_, _p: { cartId: string; customerId: string; orderId: string; reservationId: string; items: LineItem[] }) => {},
-    requestAuthorizePayment: (_, _p: { cartId: string; customerId: string; orderId: string; amount: number; currency: string }) => {},
-    requestCreateOrder: (_, _p: { orderId: string; cartId: string; customerId: string; items: LineItem[]; total: number; currency: string; paymentAuthorizationId: string | null }) => {},
-    requestVoidPayment: (_, _p: { orderId: string; authorizationId: string | null }) => {},
-    requestReleaseInventory: (_, _p: { reservationId: string; orderId: string }) => {},
-    requestCancelOrder: (_, _p: { orderId: string; cartId: string; customerId: string; items: LineItem[]; total: number; currency: string; reason: CancelReason; detail: FailureDetail }) => {},
-    cancelRequest: (_, _p: { step: CheckoutStep }) => {},
-    startTimer: (_, _p: { timer: CheckoutStep; ms: number }) => {},
-    cancelTimer: (_, _p: { timer: CheckoutStep }) => {},
-    publishStatus: (_, _p: StatusParams) => {},
+    requestReserveInventory: (_, _p: CheckoutActionParams['requestReserveInventory']) => {},
+    requestAuthorizePayment: (_, _p: CheckoutActionParams['requestAuthorizePayment']) => {},
+    requestCreateOrder: (_, _p: CheckoutActionParams['requestCreateOrder']) => {},
+    requestVoidPayment: (_, _p: CheckoutActionParams['requestVoidPayment']) => {},
+    requestReleaseInventory: (_, _p: CheckoutActionParams['requestReleaseInventory']) => {},
+    requestCancelOrder: (_, _p: CheckoutActionParams['requestCancelOrder']) => {},
+    cancelRequest: (_, _p: CheckoutActionParams['cancelRequest']) => {},
+    startTimer: (_, _p: CheckoutActionParams['startTimer']) => {},
+    cancelTimer: (_, _p: CheckoutActionParams['cancelTimer']) => {},
+    publishStatus: (_, _p: CheckoutActionParams['publishStatus']) => {},
   },
   guards: {
     timerIs: ({ event }, p: { timer: CheckoutStep }) => event.type === 'timer.expired' && event.timer === p.timer,

@@ -18,6 +18,7 @@ import {
   transition,
   type AnyMachineSnapshot,
   type AnyStateMachine,
+  type EventFrom,
   type EventObject,
 } from 'xstate';
 import type { ZodType } from 'zod';
@@ -45,7 +46,7 @@ export interface Effects {
   /** Abandons an outstanding request: a reply to it, if one still comes, is dropped. */
   cancelRequest(slot: string): void;
   /** Arms (or re-arms) a named durable timer that delivers `event` to this actor. */
-  setTimer(name: string, delayMs: number, event: EventObject): void;
+  setTimer(name: string, delayMs: number, event: { type: string; [key: string]: unknown }): void;
   cancelTimer(name: string): void;
 }
 
@@ -188,7 +189,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
    * not accept in its state changes nothing and records nothing (and replies CONFLICT unless
    * `reply` says otherwise).
    */
-  deliver(id: string, event: EventObject, opts: DeliverOptions = {}): Promise<DeliverResult> {
+  deliver(id: string, event: EventFrom<M>, opts: DeliverOptions = {}): Promise<DeliverResult> {
     let wroteEffects = false;
     return this.ctx.store.write(
       (db) => {

@@ -4,7 +4,7 @@
  * due timers); `stop()` stops taking work, lets handlers finish, flushes the outbox for a grace
  * period and closes the store.
  */
-import type { AnyStateMachine, EventObject } from 'xstate';
+import type { AnyStateMachine, EventFrom } from 'xstate';
 import type { ZodType } from 'zod';
 import { metaToHeaders, type MessageMeta } from '../contracts/headers.ts';
 import { pingSubject, type Service } from '../contracts/subjects.ts';
@@ -38,7 +38,7 @@ export interface CommandSpec<T, M extends AnyStateMachine> {
    * without racing other messages to the same actor. Throw `RemoteError` to refuse before the
    * machine is consulted (an unknown product, a processor outage).
    */
-  toEvent(payload: T, meta: MessageMeta, id: string): EventObject | Promise<EventObject>;
+  toEvent(payload: T, meta: MessageMeta, id: string): EventFrom<M> | Promise<EventFrom<M>>;
   /** Builds the reply inside the transaction, from the transition's outcome. */
   reply(t: Transitioned, payload: T, meta: MessageMeta): Reply;
 }

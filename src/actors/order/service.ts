@@ -46,7 +46,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     host: orders,
     actorId: (p) => p.orderId ?? checkoutIdsFor(p.cartId).orderId,
     toEvent: (p) => ({
-      type: 'order.create',
+      type: 'order.create' as const,
       at: at(),
       cartId: p.cartId,
       customerId: p.customerId,
@@ -80,7 +80,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
       const current = orders.peek(id);
       if (!current && !p.customerId) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
       return {
-        type: 'order.cancel', at: at(), reason: p.reason, detail: p.detail ?? null,
+        type: 'order.cancel' as const, at: at(), reason: p.reason, detail: p.detail ?? null,
         cartId: p.cartId, customerId: p.customerId, items: p.items, total: p.total, currency: p.currency,
       };
     },
@@ -99,7 +99,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     schema: CompleteOrder,
     host: orders,
     actorId: (p) => p.orderId,
-    toEvent: () => ({ type: 'order.complete', at: at() }),
+    toEvent: () => ({ type: 'order.complete' as const, at: at() }),
     reply: (t, p, meta) => {
       switch (state(t)) {
         case 'completed':

@@ -1,0 +1,174 @@
+/**
+ * How the saga's named actions become effects. Every command carries the idempotency key
+ * `${checkoutId}:${message}`, derived, never random: a retry after a timeout, a redelivery to
+ * another instance, or an operator's re-send all present the same key, and participants dedupe on
+ * it. Replies come back through `onReply`, parsed with the message's schema before the machine
+ * sees them; a reply that does not parse counts as a failed step.
+ */
+import type { AnyMachineSnapshot } from 'xstate';
+import type { ZodType } from 'zod';
+import {
+  InventoryReleased,
+  InventoryReserved,
+  InventoryUnavailable,
+  MessageType,
+  OrderCancelled,
+  OrderCreated,
+  OrderRejected,
+  PaymentAuthorized,
+  PaymentDeclined,
+  PaymentVoided,
+  type CheckoutStatus,
+} from '../../contracts/index.ts';
+import { Bucket, Command } from '../../contracts/subjects.ts';
+import type { ActorDefinition, Effects, RequestOutcome } from '../../runtime/actor-host.ts';
+import {
+  checkoutMachine,
+  checkoutMachineVersion,
+  type CheckoutActionParams,
+  type CheckoutContext,
+  type CheckoutEvent,
+  type CheckoutStep,
+  type FailureDetail,
+  type StatusParams,
+} from '../../machines/checkout.ts';
+import { CheckoutContextSchema } from './schema.ts';
+
+export const CHECKOUT_SOURCE = 'urn:acme:ordering:checkout-orchestrator';
+
+export interface CheckoutTimeouts {
+  /** Deadline of each attempt of a request; the relay retries within the step's deadline. */
+  requestTimeoutMs: number;
+}
+
+/** The shopper-facing words for each failure. */
+export const reasonText: Record<FailureDetail, string> = {
+  OUT_OF_STOCK: 'Some items in your cart are out of stock.',
+  INVENTORY_TIMEOUT: 'We could not confirm stock in time. Nothing was charged.',
+  PAYMENT_DECLINED: 'Your payment was declined by the card issuer.',
+  PAYMENT_TIMEOUT: 'The payment provider did not answer in time. Nothing was charged.',
+  FRAUD: 'The payment was refused by our fraud checks.',
+  ORDER_REJECTED: 'We could not create your order. Your payment was voided.',
+  ORDER_TIMEOUT: 'Creating your order took too long. Your payment was voided.',
+};
+
+const ctx = (s: AnyMachineSnapshot): CheckoutContext => s.context as CheckoutContext;
+
+/** The status document the gateway shows, derived from the saga's snapshot. */
+export function statusDocument(s: AnyMachineSnapshot, p: StatusParams, now: number): CheckoutStatus {
+  const c = ctx(s);
+  const failure = p.status === 'CANCELLED' || p.status === 'NEEDS_ATTENTION' || p.step === 'COMPENSATING' ? c.failure : null;
+  return {
+    checkoutId: c.checkoutId,
+    orderId: c.orderId,
+    cartId: c.cartId,
+    customerId: c.customerId,
+    status: p.status,
+    step: p.step,
+    ...(failure ? { reason: reasonOf(failure), detail: failure, reasonText: reasonText[failure] } : {}),
+    total: c.total,
+    currency: c.currency,
+    updatedAt: new Date(now).toISOString(),
+  };
+}
+
+function reasonOf(f: FailureDetail): CheckoutStatus['reason'] {
+  return f === 'FRAUD' ? 'FRAUD' : f === 'OUT_OF_STOCK' || f === 'INVENTORY_TIMEOUT' ? 'OUT_OF_STOCK' : 'PAYMENT_FAILED';
+}
+
+type Params<A extends keyof CheckoutActionParams> = CheckoutActionParams[A];
+
+export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof checkoutMachine> {
+  const request = (fx: Effects, slot: CheckoutStep, subject: string, type: string, payload: unknown) =>
+    fx.request({ slot, subject, type, payload, idempotencyKey: `${fx.actorId}:${type}`, timeoutMs: t.requestTimeoutMs });
+
+  return {
+    kind: 'checkout',
+    machine: checkoutMachine,
+    version: checkoutMachineVersion,
+    source: CHECKOUT_SOURCE,
+    context: CheckoutContextSchema,
+    input: (id) => ({ id }),
+    executors: {
+      requestReserveInventory: (p: Params<'requestReserveInventory'>, fx) =>
+        request(fx, 'reserveInventory', Command.reserveInventory, MessageType.reserveInventory, {
+          cartId: p.cartId,
+          customerId: p.customerId,
+          orderId: p.orderId,
+          reservationId: p.reservationId,
+          items: p.items.map(({ productId, quantity }) => ({ productId, quantity })),
+        }),
+      requestAuthorizePayment: (p: Params<'requestAuthorizePayment'>, fx) =>
+        request(fx, 'authorizePayment', Command.authorizePayment, MessageType.authorizePayment, p),
+      requestCreateOrder: (p: Params<'requestCreateOrder'>, fx) => {
+        const { paymentAuthorizationId, ...rest } = p;
+        request(fx, 'createOrder', Command.createOrder, MessageType.createOrder, {
+          ...rest,
+          ...(paymentAuthorizationId ? { paymentAuthorizationId } : {}),
+        });
+      },
+      requestVoidPayment: (p: Params<'requestVoidPayment'>, fx) =>
+        request(fx, 'voidPayment', Command.voidPayment, MessageType.voidPayment, {
+          orderId: p.orderId,
+          ...(p.authorizationId ? { authorizationId: p.authorizationId } : {}),
+          reason: 'CHECKOUT_FAILED',
+        }),
+      requestReleaseInventory: (p: Params<'requestReleaseInventory'>, fx) =>
+        request(fx, 'releaseInventory', Command.releaseInventory, MessageType.releaseInventory, {
+          reservationId: p.reservationId,
+          reason: 'CHECKOUT_FAILED',
+        }),
+      requestCancelOrder: (p: Params<'requestCancelOrder'>, fx) =>
+        request(fx, 'cancelOrder', Command.cancelOrder, MessageType.cancelOrder, p),
+      cancelRequest: (p: Params<'cancelRequest'>, fx) => fx.cancelRequest(p.step),
+      startTimer: (p: Params<'startTimer'>, fx) => fx.setTimer(p.timer, p.ms, { type: 'timer.expired', timer: p.timer }),
+      cancelTimer: (p: Params<'cancelTimer'>, fx) => fx.cancelTimer(p.timer),
+      publishStatus: (p: Params<'publishStatus'>, fx, s) => fx.kvPut(Bucket.checkouts, fx.actorId, statusDocument(s, p, fx.now)),
+    },
+    onReply: (slot, outcome) => replyEvent(slot as CheckoutStep, outcome),
+  };
+}
+
+/** Maps a participant's reply to the saga's event. Business refusals are typed replies, not errors. */
+export function replyEvent(step: CheckoutStep, outcome: RequestOutcome): CheckoutEvent | undefined {
+  if (!outcome.ok) return { type: 'step.failed', step, code: outcome.code };
+  const is = <T>(type: string, schema: ZodType<T>): T | undefined => {
+    if (outcome.type !== type) return undefined;
+    const r = schema.safeParse(JSON.parse(outcome.data));
+    return r.success ? r.data : undefined;
+  };
+  let event: CheckoutEvent | undefined;
+  switch (step) {
+    case 'reserveInventory': {
+      const reserved = is(MessageType.inventoryReserved, InventoryReserved);
+      if (reserved) event = { type: 'inventory.reserved', reservationId: reserved.reservationId };
+      else if (is(MessageType.inventoryUnavailable, InventoryUnavailable)) event = { type: 'inventory.unavailable' };
+      break;
+    }
+    case 'authorizePayment': {
+      const authorized = is(MessageType.paymentAuthorized, PaymentAuthorized);
+      const declined = is(MessageType.paymentDeclined, PaymentDeclined);
+      if (authorized) event = { type: 'payment.authorized', authorizationId: authorized.authorizationId };
+      else if (declined) event = { type: 'payment.declined', fraud: declined.reason === 'FRAUD' };
+      break;
+    }
+    case 'createOrder':
+      if (is(MessageType.orderCreated, OrderCreated)) event = { type: 'order.created' };
+      else if (is(MessageType.orderRejected, OrderRejected)) event = { type: 'order.rejected' };
+      break;
+    case 'voidPayment':
+      if (is(MessageType.paymentVoided, PaymentVoided)) event = { type: 'payment.voided' };
+      break;
+    case 'releaseInventory':
+      if (is(MessageType.inventoryReleased, InventoryReleased)) event = { type: 'inventory.released' };
+      break;
+    case 'cancelOrder':
+      if (is(MessageType.orderCancelled, OrderCancelled)) event = { type: 'order.cancelled' };
+      break;
+    default: {
+      const _exhaustive: never = step;
+      return _exhaustive;
+    }
+  }
+  return event ?? { type: 'step.failed', step, code: 'UNEXPECTED_REPLY' };
+}

@@ -1,0 +1,110 @@
+/**
+ * Checkout API + Checkout Orchestrator (Ordering, checkout-system).
+ *
+ * The Checkout API consumes cart-checked-out from the SHOPPING stream with a durable consumer and
+ * hands each checkout to the orchestrator, which hosts one saga actor per checkout.
+ *
+ * Exactly one live saga per cart, by design:
+ *  - every id is derived from the cartId (checkoutId, orderId, reservationId), so any instance and
+ *    any redelivery computes the same ones, and participants dedupe on `${checkoutId}:${step}`;
+ *  - the saga is started under the inbox key `start/${checkoutId}`, so a redelivery to the same
+ *    instance is a no-op;
+ *  - instances each keep their sagas in their own store, so ownership is claimed with an atomic
+ *    KV create in the `saga-owners` bucket. An instance that loses the claim acks the event once
+ *    the owner has published the saga's status, and otherwise leaves it for redelivery, in case
+ *    the owner crashed between claiming and starting.
+ */
+import { CartCheckedOut, GetCheckoutRequest, MessageType, CheckoutStatus } from '../../contracts/index.ts';
+import { Bucket, Command, Durable, Event, Stream } from '../../contracts/subjects.ts';
+import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
+import { parseMessage } from '../../runtime/inbound.ts';
+import type { ServiceRuntime } from '../../runtime/service.ts';
+import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
+import type { Deadlines } from '../../machines/checkout.ts';
+import { checkoutDefinition } from './definition.ts';
+
+export interface CheckoutConfig {
+  deadlines: Deadlines;
+  /** Deadline of one attempt of a participant request. */
+  requestTimeoutMs: number;
+  /** How long a cart-checked-out delivery may stay unacked before JetStream redelivers it. */
+  ackWaitMs: number;
+  /** Stable identity of this orchestrator instance; defaults to one stored in its own database. */
+  instanceId?: string | undefined;
+}
+
+export const defaultCheckoutConfig: CheckoutConfig = {
+  deadlines: { reserveInventoryMs: 10_000, authorizePaymentMs: 15_000, createOrderMs: 10_000, compensationMs: 60_000 },
+  requestTimeoutMs: 2_000,
+  ackWaitMs: 30_000,
+};
+
+/** Another instance owns this checkout and has not started it yet: try again later. */
+class OwnedElsewhere extends Error {
+  override readonly name = 'OwnedElsewhere';
+  readonly retryAfterMs = 1_000;
+}
+
+export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutConfig = defaultCheckoutConfig): Promise<{ instanceId: string }> {
+  const sagas = rt.host(checkoutDefinition({ requestTimeoutMs: config.requestTimeoutMs }));
+  const instanceId = config.instanceId ?? storedInstanceId(rt);
+  const owners = await rt.transport.kv(Bucket.sagaOwners);
+  const statuses = await rt.transport.kv(Bucket.checkouts);
+  await rt.transport.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+
+  await rt.consume(
+    { stream: Stream.shopping.name, durable: Durable.checkoutStartsSagas, filterSubjects: [Event.cartCheckedOut], ackWaitMs: config.ackWaitMs },
+    async (delivery) => {
+      let parsed;
+      try {
+        parsed = parseMessage(delivery, CartCheckedOut, MessageType.cartCheckedOut);
+      } catch (err) {
+        // A message that can never parse is poison: log it and ack, rather than redeliver forever.
+        rt.log.error({ err, seq: delivery.seq }, 'dropping unparseable cart-checked-out');
+        return;
+      }
+      const { meta, payload: cart } = parsed;
+      const ids = checkoutIdsFor(cart.cartId);
+      const claim = await owners.create(ids.checkoutId, instanceId);
+      if (claim && claim.value !== instanceId) {
+        if (await statuses.get(ids.checkoutId)) return; // running (or done) at its owner
+        throw new OwnedElsewhere(`checkout ${ids.checkoutId} is owned by ${claim.value}`);
+      }
+      await sagas.deliver(
+        ids.checkoutId,
+        {
+          type: 'checkout.started',
+          now: rt.clock.now(),
+          ...ids,
+          cartId: cart.cartId,
+          customerId: cart.customerId,
+          items: cart.items,
+          subtotal: cart.subtotal ?? cart.total,
+          discount: cart.discount ?? 0,
+          total: cart.total,
+          currency: cart.currency,
+          deadlines: config.deadlines,
+        },
+        { inboxKey: `start/${ids.checkoutId}`, cause: meta, reply: () => undefined },
+      );
+    },
+  );
+
+  // The status document lives in KV, written after each commit by whichever instance owns the saga.
+  await rt.query(Command.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
+    const entry = await statuses.get(p.checkoutId);
+    if (!entry) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
+    return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
+  });
+
+  return { instanceId };
+}
+
+function storedInstanceId(rt: ServiceRuntime): string {
+  const db = rt.store.db;
+  const existing = db.prepare(`SELECT value FROM meta WHERE key = 'instance_id'`).pluck().get() as string | undefined;
+  if (existing) return existing;
+  const id = newId();
+  db.prepare(`INSERT INTO meta (key, value) VALUES ('instance_id', ?)`).run(id);
+  return id;
+}
