@@ -102,7 +102,10 @@ export interface DeliverOptions {
   /** Inbox key: an idempotency key or message id. A repeat gets the stored reply. */
   inboxKey?: string;
   cause?: MessageMeta;
-  /** Builds the reply inside the transaction, so that it is stored with the change. */
+  /**
+   * Builds the reply inside the transaction, so that it is stored with the change. Returning
+   * undefined falls back to the default: `{}` when the machine accepted the event, CONFLICT when not.
+   */
   reply?: (t: Transitioned) => Reply | undefined;
   /** Run inside the same transaction before the transition (e.g. mark an outbox row done). */
   also?: (db: Db) => void;
@@ -208,7 +211,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         const changed = next !== start;
         const all = [...initActions, ...actions].filter((a) => !a.type.startsWith('xstate.'));
         const t: Transitioned = { snapshot: next, previous: current?.snapshot, changed, actions: all };
-        const reply = opts.reply ? opts.reply(t) : changed ? { data: '{}' } : rejection(event, start);
+        const reply = opts.reply?.(t) ?? (changed ? { data: '{}' } : rejection(event, start));
         if (!changed) return { duplicate: false, changed, reply, snapshot: current?.snapshot };
 
         const seq = (current?.seq ?? 0) + 1;
@@ -257,7 +260,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     }
     const persisted = JSON.parse(row.snapshot) as { value: unknown; context: unknown };
     const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
-    const snapshot = this.def.machine.resolveState({ value: persisted.value as never, context: context as never });
+    const snapshot = this.def.machine.resolveState({ value: persisted.value as never, context: context });
     const cached = { snapshot, seq: row.seq };
     this.remember(id, cached);
     return cached;

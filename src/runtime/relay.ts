@@ -85,6 +85,11 @@ export class OutboxRelay {
   /** Sends what is due. Exposed so tests can drive the relay step by step. */
   pump(): void {
     if (this.stopped || this.store.closed) return;
+    // The connection sees its own uncommitted batch: send nothing a rollback could still take back.
+    if (this.store.inBatch) {
+      void this.store.flushed().then(() => this.kick(), () => this.kick());
+      return;
+    }
     const now = this.clock.now();
     const rows = this.stmt.pending.all(this.opts.maxInFlight * 2) as OutboxRow[];
     let earliest = Infinity;
@@ -110,8 +115,10 @@ export class OutboxRelay {
       }
       const p = this.send(row)
         .catch((err: unknown) => {
-          if (err instanceof SimulatedCrash) this.stop();
-          else this.opts.log('outbox send failed', err);
+          if (err instanceof SimulatedCrash) {
+            this.stop();
+            this.store.kill();
+          } else this.opts.log('outbox send failed', err);
         })
         .finally(() => {
           this.inFlight.delete(row.seq);

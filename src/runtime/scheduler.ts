@@ -57,6 +57,7 @@ export class TimerScheduler {
   async runDue(): Promise<number> {
     if (this.firing) await this.firing;
     if (this.stopped || this.store.closed) return 0;
+    await this.store.flushed(); // only timers whose arming has committed
     const rows = this.stmt.due.all(this.clock.now()) as TimerRow[];
     const run = Promise.all(rows.map((row) => this.fire(row))).then(() => undefined);
     this.firing = run;

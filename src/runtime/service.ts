@@ -91,7 +91,7 @@ export class ServiceRuntime {
         this.scheduler.arm();
       },
     });
-    this.hosts.set(def.kind, host as unknown as ActorHost);
+    this.hosts.set(def.kind, host);
     return host;
   }
 

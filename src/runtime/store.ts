@@ -77,7 +77,7 @@ export class Store {
     try {
       result = this.db.transaction(() => fn(this.db))(); // a SAVEPOINT inside the open batch
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (afterCommit) batch.afterCommit.push(() => afterCommit(result));
     return new Promise<T>((resolve, reject) => batch.waiters.push({ resolve: () => resolve(result), reject }));
@@ -108,6 +108,10 @@ export class Store {
   private commit(batch: Batch): void {
     if (this.batch !== batch) return;
     this.batch = undefined;
+    if (this.dead) {
+      for (const w of batch.waiters) w.reject(new Error('store was closed before commit'));
+      return;
+    }
     try {
       this.faults?.('beforeCommit');
       this.db.exec('COMMIT');
@@ -131,6 +135,11 @@ export class Store {
   /** Caches of what a rolled-back batch wrote must forget it. */
   onRollback(listener: () => void): void {
     this.rollbackListeners.push(listener);
+  }
+
+  /** True while a batch is open: reads on this connection would see uncommitted writes. */
+  get inBatch(): boolean {
+    return this.batch !== undefined;
   }
 
   get closed(): boolean {
