@@ -39,8 +39,8 @@ export interface CommandSpec<T, M extends AnyStateMachine> {
    * machine is consulted (an unknown product, a processor outage).
    */
   toEvent(payload: T, meta: MessageMeta, id: string): EventFrom<M> | Promise<EventFrom<M>>;
-  /** Builds the reply inside the transaction, from the transition's outcome. */
-  reply(t: Transitioned, payload: T, meta: MessageMeta): Reply;
+  /** Builds the reply inside the transaction, from the transition's outcome; undefined: `{}` if accepted, CONFLICT if not. */
+  reply(t: Transitioned, payload: T, meta: MessageMeta): Reply | undefined;
 }
 
 export interface ServiceRuntimeOptions {
