@@ -35,8 +35,9 @@ export interface CommandSpec<T, M extends AnyStateMachine> {
   actorId(payload: T): string;
   /**
    * The event for the actor. Runs in the actor's mailbox, so it may await (ask another service)
-   * without racing other messages to the same actor. Throw `RemoteError` to refuse before the
-   * machine is consulted (an unknown product, a processor outage).
+   * without racing other messages to the same actor. Facts read from shared tables (stock) must be
+   * read by a *synchronous* toEvent, which is delivered in the same tick. Throw `RemoteError` to
+   * refuse before the machine is consulted (an unknown product, a processor outage).
    */
   toEvent(payload: T, meta: MessageMeta, id: string): EventFrom<M> | Promise<EventFrom<M>>;
   /** Builds the reply inside the transaction, from the transition's outcome; undefined: `{}` if accepted, CONFLICT if not. */
@@ -115,7 +116,9 @@ export class ServiceRuntime {
       const stored = spec.host.storedReply(inboxKey);
       if (stored) return stored;
       return spec.host.exclusive(id, async () => {
-        const event = await spec.toEvent(payload, meta, id);
+        // A synchronous toEvent is delivered in the same tick: facts it read (stock, say) cannot go stale.
+        const made = spec.toEvent(payload, meta, id);
+        const event = made instanceof Promise ? await made : made;
         const r = await spec.host.deliver(id, event, { inboxKey, cause: meta, reply: (t) => spec.reply(t, payload, meta) });
         return r.reply ?? errorReply('INTERNAL', 'no reply');
       });
