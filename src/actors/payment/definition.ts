@@ -1,0 +1,148 @@
+/**
+ * How the authorization machine's actions become effects: each publish goes to the outbox (and so
+ * to the PAYMENTS stream after commit); `recordPayment` keeps the `payments` table in step, in the
+ * same transaction as the snapshot.
+ */
+import type { AnyMachineSnapshot } from 'xstate';
+import { AuthorizationContextSchema } from './schema.ts';
+import { Event } from '../../contracts/subjects.ts';
+import {
+  MessageType,
+  type GetPaymentResponse,
+  type PaymentAuthorized,
+  type PaymentCaptured,
+  type PaymentDeclined,
+  type PaymentStatus,
+  type PaymentVoided,
+} from '../../contracts/index.ts';
+import type { ActorDefinition } from '../../runtime/actor-host.ts';
+import {
+  authorizationMachine,
+  authorizationMachineVersion,
+  type AuthorizationContext,
+  type RecordedStatus,
+} from '../../machines/authorization.ts';
+
+export const PAYMENT_SOURCE = 'urn:acme:payments:payment-api';
+
+export const authorizationContext = (s: AnyMachineSnapshot): AuthorizationContext =>
+  s.context as AuthorizationContext;
+
+/** A field the state guarantees; its absence is a bug in the machine, not bad input. */
+function known<T>(value: T | null, field: string, c: AuthorizationContext): T {
+  if (value === null) throw new Error(`authorization ${c.orderId}: ${field} is missing`);
+  return value;
+}
+
+export const paymentAuthorizedPayload = (c: AuthorizationContext): PaymentAuthorized => ({
+  authorizationId: known(c.authorizationId, 'authorizationId', c),
+  orderId: c.orderId,
+  cartId: known(c.cartId, 'cartId', c),
+  ...(c.customerId ? { customerId: c.customerId } : {}),
+  amount: known(c.amount, 'amount', c),
+  currency: known(c.currency, 'currency', c),
+  authorizedAt: known(c.authorizedAt, 'authorizedAt', c),
+});
+
+export const paymentDeclinedPayload = (c: AuthorizationContext): PaymentDeclined => ({
+  orderId: c.orderId,
+  cartId: known(c.cartId, 'cartId', c),
+  reason: known(c.declineReason, 'declineReason', c),
+  ...(c.declineMessage ? { message: c.declineMessage } : {}),
+  declinedAt: known(c.declinedAt, 'declinedAt', c),
+});
+
+export const paymentVoidedPayload = (c: AuthorizationContext): PaymentVoided => ({
+  orderId: c.orderId,
+  ...(c.authorizationId ? { authorizationId: c.authorizationId } : {}),
+  voidedAt: known(c.voidedAt, 'voidedAt', c),
+});
+
+export const paymentCapturedPayload = (c: AuthorizationContext): PaymentCaptured => ({
+  orderId: c.orderId,
+  authorizationId: known(c.authorizationId, 'authorizationId', c),
+  amount: known(c.amount, 'amount', c),
+  currency: known(c.currency, 'currency', c),
+  capturedAt: known(c.capturedAt, 'capturedAt', c),
+});
+
+const statusOf: Record<string, PaymentStatus | undefined> = {
+  new: 'PENDING',
+  authorized: 'AUTHORIZED',
+  declined: 'DECLINED',
+  voided: 'VOIDED',
+  captured: 'CAPTURED',
+};
+
+export function paymentStatus(s: AnyMachineSnapshot): PaymentStatus {
+  const status = statusOf[String(s.value)];
+  if (!status) throw new Error(`authorization in unknown state ${JSON.stringify(s.value)}`);
+  return status;
+}
+
+/** get-payment's view. A tombstone (voided before any authorization) has no amount. */
+export function paymentView(s: AnyMachineSnapshot): GetPaymentResponse {
+  const c = authorizationContext(s);
+  return {
+    orderId: c.orderId,
+    ...(c.authorizationId ? { authorizationId: c.authorizationId } : {}),
+    status: paymentStatus(s),
+    ...(c.amount !== null ? { amount: c.amount } : {}),
+    ...(c.currency !== null ? { currency: c.currency } : {}),
+  };
+}
+
+export const authorizationDefinition: ActorDefinition<typeof authorizationMachine> = {
+  kind: 'authorization',
+  machine: authorizationMachine,
+  version: authorizationMachineVersion,
+  source: PAYMENT_SOURCE,
+  context: AuthorizationContextSchema,
+  input: (id) => ({ id }),
+  executors: {
+    recordPayment: (p: { status: RecordedStatus }, fx, s) => {
+      const c = authorizationContext(s);
+      fx.db
+        .prepare(
+          `INSERT INTO payments (order_id, authorization_id, cart_id, customer_id, amount_cents, currency, status, decline_reason, created_at, updated_at)
+           VALUES (@orderId, @authorizationId, @cartId, @customerId, @amount, @currency, @status, @declineReason, @now, @now)
+           ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
+        )
+        .run({
+          orderId: c.orderId,
+          authorizationId: c.authorizationId,
+          cartId: c.cartId,
+          customerId: c.customerId,
+          amount: c.amount,
+          currency: c.currency,
+          status: p.status,
+          declineReason: c.declineReason,
+          now: fx.now,
+        });
+    },
+    publishPaymentAuthorized: (_p: never, fx, s) =>
+      fx.publish({
+        subject: Event.paymentAuthorized,
+        type: MessageType.paymentAuthorized,
+        payload: paymentAuthorizedPayload(authorizationContext(s)),
+      }),
+    publishPaymentDeclined: (_p: never, fx, s) =>
+      fx.publish({
+        subject: Event.paymentDeclined,
+        type: MessageType.paymentDeclined,
+        payload: paymentDeclinedPayload(authorizationContext(s)),
+      }),
+    publishPaymentVoided: (_p: never, fx, s) =>
+      fx.publish({
+        subject: Event.paymentVoided,
+        type: MessageType.paymentVoided,
+        payload: paymentVoidedPayload(authorizationContext(s)),
+      }),
+    publishPaymentCaptured: (_p: never, fx, s) =>
+      fx.publish({
+        subject: Event.paymentCaptured,
+        type: MessageType.paymentCaptured,
+        payload: paymentCapturedPayload(authorizationContext(s)),
+      }),
+  },
+};
