@@ -1,0 +1,166 @@
+/**
+ * The composition root's engine: opens each service's store, connects its transport, starts it.
+ *
+ * Embedded (no NATS URL): every service in this process, sharing one in-process transport whose
+ * event log and KV live in `<dataDir>/bus.db`. Distributed: each service connects to nats-server as
+ * its own user (nats.conf), so a process can run any subset of services and several processes can
+ * run the same service, sharing its queue group.
+ */
+import { join } from 'node:path';
+import { startCartService } from './actors/cart/service.ts';
+import { cartMigrations } from './actors/cart/schema.ts';
+import { checkoutMigrations } from './actors/checkout/schema.ts';
+import { startCheckoutService } from './actors/checkout/service.ts';
+import { inventoryMigrations, startInventoryService } from './actors/inventory/service.ts';
+import { orderMigrations } from './actors/order/schema.ts';
+import { startOrderService } from './actors/order/service.ts';
+import { paymentMigrations } from './actors/payment/schema.ts';
+import { startPaymentService } from './actors/payment/service.ts';
+import { createSimulator } from './actors/payment/simulator.ts';
+import { promotionMigrations } from './actors/promotion/schema.ts';
+import { startPromotionService } from './actors/promotion/service.ts';
+import { configFromEnv, type SystemConfig } from './config.ts';
+import type { Service } from './contracts/subjects.ts';
+import { systemClock, type Clock } from './runtime/clock.ts';
+import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
+import { Store, type Migration } from './runtime/store.ts';
+import { InProcessTransport } from './runtime/transport/in-process.ts';
+import { connectNats } from './runtime/transport/nats.ts';
+import type { Transport } from './runtime/transport/transport.ts';
+
+/** The services of the flow, in start order: participants before those that call them. */
+export const backendServices = ['order', 'inventory', 'payment', 'promotion', 'cart', 'checkout'] as const satisfies readonly Service[];
+export type BackendService = (typeof backendServices)[number];
+
+const sources: Record<BackendService, string> = {
+  order: 'urn:acme:ordering:order-service',
+  inventory: 'urn:acme:fulfilment:inventory-service',
+  payment: 'urn:acme:payments:payment-api',
+  promotion: 'urn:acme:shopping:promotion-service',
+  cart: 'urn:acme:shopping:cart-api',
+  checkout: 'urn:acme:ordering:checkout-orchestrator',
+};
+
+const migrations: Record<BackendService, readonly Migration[]> = {
+  order: orderMigrations,
+  inventory: inventoryMigrations,
+  payment: paymentMigrations,
+  promotion: promotionMigrations,
+  cart: cartMigrations,
+  checkout: checkoutMigrations,
+};
+
+async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig): Promise<void> {
+  switch (service) {
+    case 'order':
+      return startOrderService(rt, config.order);
+    case 'inventory':
+      return startInventoryService(rt, { seed: config.seed });
+    case 'payment':
+      return startPaymentService(rt, { processor: createSimulator(config.payment) });
+    case 'promotion':
+      return startPromotionService(rt, { seed: config.seed });
+    case 'cart':
+      return startCartService(rt, { ...config.cart, seed: config.seed });
+    case 'checkout':
+      await startCheckoutService(rt, config.checkout);
+      return;
+    default: {
+      const _exhaustive: never = service;
+      throw new Error(`unknown service ${String(_exhaustive)}`);
+    }
+  }
+}
+
+export interface SystemOptions {
+  config?: SystemConfig;
+  /** Which services this process runs; all by default. */
+  services?: readonly BackendService[];
+  log?: Logger;
+  clock?: Clock;
+  /** NATS credentials per service user; defaults to NATS_PASSWORD_<SERVICE>, else the dev password. */
+  credentials?: (user: Service) => { user: string; pass: string };
+}
+
+export interface System {
+  config: SystemConfig;
+  runtimes: Map<BackendService, ServiceRuntime>;
+  /** The transport a service (or the gateway) talks through. */
+  transportFor(service: Service): Promise<Transport>;
+  /** Graceful: stop taking work, finish in-flight, flush outboxes, drain the transports. */
+  stop(): Promise<void>;
+  /** As a crash: nothing is flushed (tests). */
+  kill(): Promise<void>;
+}
+
+export function devCredentials(user: Service): { user: string; pass: string } {
+  const fromEnv = process.env[`NATS_PASSWORD_${user.toUpperCase()}`];
+  return { user, pass: fromEnv ?? `${user}-dev-secret` };
+}
+
+export async function startSystem(opts: SystemOptions = {}): Promise<System> {
+  const config = opts.config ?? configFromEnv();
+  const services = opts.services ?? backendServices;
+  const log = opts.log ?? silentLogger;
+  const clock = opts.clock ?? systemClock;
+  const credentials = opts.credentials ?? devCredentials;
+
+  const transports = new Map<Service, Promise<Transport>>();
+  let bus: InProcessTransport | undefined;
+  const transportFor = (service: Service): Promise<Transport> => {
+    let t = transports.get(service);
+    if (!t) {
+      if (config.natsUrl) {
+        const { user, pass } = credentials(service);
+        t = connectNats({
+          servers: config.natsUrl,
+          user,
+          pass,
+          name: `${service}-${process.pid}`,
+          onError: (err, context) => log.error({ err, service }, context),
+        });
+      } else {
+        bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), onError: (err, context) => log.error({ err }, context) });
+        t = Promise.resolve(bus);
+      }
+      transports.set(service, t);
+    }
+    return t;
+  };
+
+  const runtimes = new Map<BackendService, ServiceRuntime>();
+  try {
+    for (const service of services) {
+      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: migrations[service], synchronous: config.synchronous });
+      const rt = new ServiceRuntime({ service, source: sources[service], store, transport: await transportFor(service), clock, log });
+      runtimes.set(service, rt);
+      await startService(service, rt, config);
+      await rt.start();
+      log.info({ service }, 'service started');
+    }
+  } catch (err) {
+    for (const rt of runtimes.values()) rt.kill();
+    await Promise.allSettled([...transports.values()].map(async (t) => (await t).drain()));
+    throw err;
+  }
+
+  const drainAll = async () => {
+    const unique = new Set(await Promise.all(transports.values()));
+    await Promise.allSettled([...unique].map((t) => t.drain()));
+  };
+
+  return {
+    config,
+    runtimes,
+    transportFor,
+    async stop() {
+      // Callers first: stop sagas and carts before the participants they call.
+      for (const rt of [...runtimes.values()].reverse()) await rt.stop();
+      await drainAll();
+    },
+    async kill() {
+      for (const rt of runtimes.values()) rt.kill();
+      await drainAll();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * A shopper and an auditor for whole-system tests: the shopper drives the flow over the transport
+ * (as the gateway does); the auditor reads the service stores afterwards to check the invariants.
+ */
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { z } from 'zod';
+import {
+  Cart,
+  CheckoutStatus,
+  GetOrderResponse,
+  GetStockLevelResponse,
+  MessageType,
+} from '../../src/contracts/index.ts';
+import { Bucket, Command } from '../../src/contracts/subjects.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
+import { ServiceClient } from '../../src/runtime/client.ts';
+import { RemoteError } from '../../src/runtime/transport/errors.ts';
+import type { Transport } from '../../src/runtime/transport/transport.ts';
+
+export const FINAL = ['CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION'] as const;
+
+export class Shopper {
+  private readonly client: ServiceClient;
+  constructor(private readonly transport: Transport) {
+    this.client = new ServiceClient(transport, 'urn:test:shopper', systemClock);
+  }
+
+  private call<T>(subject: string, type: string, payload: unknown, schema: z.ZodType<T>, key?: string): Promise<T> {
+    return this.client.call(subject, type, payload, schema, { timeoutMs: 5_000, idempotencyKey: key }).then((r) => r.payload);
+  }
+
+  addItem(cartId: string, productId: string, quantity: number): Promise<Cart> {
+    return this.call(Command.addItemToCart, MessageType.addItemToCart, { cartId, productId, quantity }, Cart, randomUUID());
+  }
+
+  checkout(cartId: string, customerId: string, promotionCode?: string): Promise<Cart> {
+    return this.call(Command.checkoutCart, MessageType.checkoutCart, { cartId, customerId, ...(promotionCode ? { promotionCode } : {}) }, Cart, `checkout:${cartId}`);
+  }
+
+  /** Buys the given lines in a fresh cart; resolves with the checked-out cart. */
+  async buy(customerId: string, lines: ReadonlyArray<readonly [productId: string, quantity: number]>): Promise<Cart & { orderId: string; checkoutId: string }> {
+    const cartId = randomUUID();
+    for (const [productId, q] of lines) await this.addItem(cartId, productId, q);
+    const cart = await this.checkout(cartId, customerId);
+    if (!cart.orderId || !cart.checkoutId) throw new Error('checkout reply lacks orderId/checkoutId');
+    return cart as Cart & { orderId: string; checkoutId: string };
+  }
+
+  /** Waits, by watching the checkouts bucket (no polling), until the checkout reaches `until`. */
+  async settle(checkoutId: string, until: readonly string[] = FINAL, timeoutMs = 20_000): Promise<CheckoutStatus> {
+    const kv = await this.transport.kv(Bucket.checkouts);
+    return new Promise<CheckoutStatus>((resolve, reject) => {
+      let closer: { close(): Promise<void> } | undefined;
+      let last: CheckoutStatus | undefined;
+      const timer = setTimeout(() => {
+        void closer?.close();
+        reject(new Error(`checkout ${checkoutId} did not reach ${until.join('/')} in ${timeoutMs} ms (last: ${JSON.stringify(last)})`));
+      }, timeoutMs);
+      void kv
+        .watch(checkoutId, (e) => {
+          last = CheckoutStatus.parse(JSON.parse(e.value));
+          if (until.includes(last.status)) {
+            clearTimeout(timer);
+            void closer?.close();
+            resolve(last);
+          }
+        })
+        .then((c) => {
+          closer = c;
+          if (last && until.includes(last.status)) void c.close();
+        });
+    });
+  }
+
+  async order(orderId: string): Promise<GetOrderResponse | undefined> {
+    try {
+      return await this.call(Command.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse);
+    } catch (err) {
+      if (err instanceof RemoteError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  stock(productId: string): Promise<GetStockLevelResponse> {
+    return this.call(Command.getStockLevel, MessageType.getStockLevelRequest, { productId }, GetStockLevelResponse);
+  }
+
+  cancelOrder(orderId: string) {
+    return this.call(Command.cancelOrder, MessageType.cancelOrder, { orderId, reason: 'CUSTOMER_REQUESTED' }, z.object({ orderId: z.string() }), randomUUID());
+  }
+
+  completeOrder(orderId: string) {
+    return this.call(Command.completeOrder, MessageType.completeOrder, { orderId }, z.object({ orderId: z.string() }), randomUUID());
+  }
+}
+
+/** Reads the service stores directly, read-only, after the fact. */
+export function audit(dataDirs: { inventory: string; payment: string; order: string; checkout: readonly string[] }, initialStock: ReadonlyMap<string, number>): string[] {
+  const open = (dir: string, service: string) => new Database(join(dir, `${service}.db`), { readonly: true, fileMustExist: true });
+  const inv = open(dataDirs.inventory, 'inventory');
+  const pay = open(dataDirs.payment, 'payment');
+  const ord = open(dataDirs.order, 'order');
+  const problems: string[] = [];
+  try {
+    const stock = inv.prepare('SELECT product_id, available, reserved, consumed FROM stock').all() as Array<{ product_id: string; available: number; reserved: number; consumed: number }>;
+    for (const s of stock) {
+      const initial = initialStock.get(s.product_id);
+      if (initial !== undefined && initial !== s.available + s.reserved + s.consumed) {
+        problems.push(`stock not conserved for ${s.product_id}: ${initial} != ${s.available}+${s.reserved}+${s.consumed}`);
+      }
+      if (s.available < 0 || s.reserved < 0) problems.push(`negative stock for ${s.product_id}`);
+    }
+    const reservations = new Map<string, string[]>();
+    for (const r of inv.prepare('SELECT order_id, status FROM reservations').all() as Array<{ order_id: string; status: string }>) {
+      reservations.set(r.order_id, [...(reservations.get(r.order_id) ?? []), r.status]);
+    }
+    const payments = new Map<string, string>();
+    for (const a of pay.prepare(`SELECT id, json_extract(snapshot, '$.value') state FROM actors WHERE kind = 'authorization'`).all() as Array<{ id: string; state: string }>) {
+      payments.set(a.id, a.state);
+    }
+    const orders = ord.prepare(`SELECT id, json_extract(snapshot, '$.value') state FROM actors WHERE kind = 'order'`).all() as Array<{ id: string; state: string }>;
+    for (const o of orders) {
+      const holds = reservations.get(o.id) ?? [];
+      const payment = payments.get(o.id);
+      if (o.state === 'cancelled') {
+        if (holds.includes('HELD')) problems.push(`cancelled order ${o.id} keeps a HELD reservation`);
+        if (payment === 'authorized') problems.push(`cancelled order ${o.id} keeps an AUTHORIZED payment`);
+      }
+      if (o.state === 'created' || o.state === 'completed') {
+        const live = holds.filter((h) => h === 'HELD' || h === 'CONSUMED');
+        if (live.length !== 1) problems.push(`order ${o.id} (${o.state}) has ${live.length} live reservations`);
+        if (payment !== 'authorized' && payment !== 'captured') problems.push(`order ${o.id} (${o.state}) has payment ${payment}`);
+      }
+    }
+    const sagasByCart = new Map<string, number>();
+    for (const dir of dataDirs.checkout) {
+      const co = open(dir, 'checkout');
+      try {
+        for (const s of co.prepare(`SELECT json_extract(snapshot, '$.context.cartId') cart FROM actors WHERE kind = 'checkout'`).all() as Array<{ cart: string }>) {
+          sagasByCart.set(s.cart, (sagasByCart.get(s.cart) ?? 0) + 1);
+        }
+      } finally {
+        co.close();
+      }
+    }
+    for (const [cart, n] of sagasByCart) if (n > 1) problems.push(`cart ${cart} produced ${n} sagas`);
+  } finally {
+    inv.close();
+    pay.close();
+    ord.close();
+  }
+  return problems;
+}
