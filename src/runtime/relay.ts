@@ -185,12 +185,15 @@ export class OutboxRelay {
     const status = this.stmt.status.get(row.seq) as string | undefined;
     const event = host && row.slot && status === 'pending' ? host.def.onReply?.(row.slot, outcome) : undefined;
     if (!host || !event || !row.actor_id) return this.markSent(row);
-    await host.deliver(row.actor_id, event, {
-      inboxKey: `reply/${row.message_id}`,
-      cause: outcome.ok ? outcome.meta : undefined,
-      also: () => this.stmt.sent.run(this.clock.now(), row.seq),
-      reply: () => undefined,
-    });
+    const actorId = row.actor_id;
+    await host.exclusive(actorId, () =>
+      host.deliver(actorId, event, {
+        inboxKey: `reply/${row.message_id}`,
+        cause: outcome.ok ? outcome.meta : undefined,
+        also: () => this.stmt.sent.run(this.clock.now(), row.seq),
+        reply: () => undefined,
+      }),
+    );
   }
 
   private markSent(row: OutboxRow): Promise<void> {

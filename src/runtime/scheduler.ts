@@ -77,11 +77,14 @@ export class TimerScheduler {
       return;
     }
     try {
-      await host.deliver(row.id, JSON.parse(row.event) as EventObject, {
-        inboxKey: `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`,
-        also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
-        reply: () => undefined,
-      });
+      // Through the actor's mailbox: a timer must not slip between a handler's read and its write.
+      await host.exclusive(row.id, () =>
+        host.deliver(row.id, JSON.parse(row.event) as EventObject, {
+          inboxKey: `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`,
+          also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
+          reply: () => undefined,
+        }),
+      );
     } catch (err) {
       if (err instanceof SimulatedCrash) this.stop();
       else this.log(`timer ${row.kind}/${row.id}/${row.name} failed`, err);
