@@ -186,14 +186,16 @@ export class OutboxRelay {
     const event = host && row.slot && status === 'pending' ? host.def.onReply?.(row.slot, outcome) : undefined;
     if (!host || !event || !row.actor_id) return this.markSent(row);
     const actorId = row.actor_id;
-    await host.exclusive(actorId, () =>
-      host.deliver(actorId, event, {
+    await host.exclusive(actorId, async () => {
+      // Re-check inside the mailbox: the actor may have abandoned the request while we waited.
+      if (this.stmt.status.get(row.seq) !== 'pending') return;
+      await host.deliver(actorId, event, {
         inboxKey: `reply/${row.message_id}`,
         cause: outcome.ok ? outcome.meta : undefined,
         also: () => this.stmt.sent.run(this.clock.now(), row.seq),
         reply: () => undefined,
-      }),
-    );
+      });
+    });
   }
 
   private markSent(row: OutboxRow): Promise<void> {
