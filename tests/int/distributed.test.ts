@@ -1,0 +1,103 @@
+/**
+ * The services as separate processes over a real nats-server: an orchestrator killed with SIGKILL
+ * mid-saga finishes its sagas after a restart, and two orchestrator instances share the work
+ * without ever driving two sagas for one cart.
+ */
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { connectNats } from '../../src/runtime/transport/nats.ts';
+import type { Transport } from '../../src/runtime/transport/transport.ts';
+import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
+import { audit, Shopper } from '../support/shop.ts';
+import { initialStock } from '../support/system-fixture.ts';
+
+const BIRDSEED = productIdFor('ACME-BIRDSEED');
+const PARTICIPANTS = ['order', 'inventory', 'payment', 'promotion', 'cart'] as const;
+
+describe('distributed over nats-server', () => {
+  let nats: NatsServerHandle;
+  let root: string;
+  let gateway: Transport;
+  let shopper: Shopper;
+  let participants: ServiceProcess;
+  const procs: ServiceProcess[] = [];
+  const env = (dir: string, services: string): Record<string, string> => ({
+    NATS_URL: nats.url,
+    DATA_DIR: join(root, dir),
+    SERVICES: services,
+    PAYMENT_LATENCY_MS: '300',
+    CHECKOUT_PAYMENT_DEADLINE_MS: '20000',
+    CHECKOUT_REQUEST_TIMEOUT_MS: '2000',
+  });
+  const orchestrator = (dir: string) => {
+    const p = spawnServices(env(dir, 'checkout'));
+    procs.push(p);
+    return p;
+  };
+  const invariants = (checkoutDirs: string[]) =>
+    audit({ inventory: join(root, 'participants'), payment: join(root, 'participants'), order: join(root, 'participants'), checkout: checkoutDirs.map((d) => join(root, d)) }, initialStock);
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    root = mkdtempSync(join(tmpdir(), 'poa-dist-'));
+    participants = spawnServices(env('participants', PARTICIPANTS.join(',')));
+    procs.push(participants);
+    gateway = await connectNats({ servers: nats.url, user: 'gateway', pass: 'gateway-dev-secret' });
+    shopper = new Shopper(gateway);
+    await waitForServices(gateway, PARTICIPANTS, 60_000, participants);
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(procs.map((p) => p.kill('SIGTERM')));
+    await gateway?.drain();
+    await nats?.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('an orchestrator killed with SIGKILL mid-saga finishes its sagas after a restart', async () => {
+    const first = orchestrator('checkout-crash');
+    await waitForServices(gateway, ['checkout'], 60_000, first);
+    const carts = await Promise.all(Array.from({ length: 10 }, () => shopper.buy(randomUUID(), [[BIRDSEED, 1]])));
+    // Every saga is under way (the payment processor takes 300 ms): kill the process outright.
+    await Promise.all(carts.map((c) => shopper.settle(c.checkoutId, ['PENDING'])));
+    await first.kill('SIGKILL');
+
+    const second = orchestrator('checkout-crash');
+    await waitForServices(gateway, ['checkout'], 60_000, second);
+    const outcomes = await Promise.all(carts.map((c) => shopper.settle(c.checkoutId, ['CONFIRMED', 'CANCELLED'], 30_000)));
+    expect(outcomes.map((o) => o.status)).toEqual(carts.map(() => 'CONFIRMED'));
+    for (const c of carts) expect(await shopper.order(c.orderId)).toMatchObject({ status: 'CREATED' });
+    await second.kill('SIGTERM');
+    expect(invariants(['checkout-crash'])).toEqual([]);
+  }, 120_000);
+
+  it('two orchestrator instances share the work and never drive two sagas for one cart', async () => {
+    const a = orchestrator('checkout-a');
+    const b = orchestrator('checkout-b');
+    await waitForServices(gateway, ['checkout'], 60_000, a);
+    await new Promise((r) => setTimeout(r, 2_000)); // let both instances join the durable consumer
+    const carts = await Promise.all(Array.from({ length: 40 }, () => shopper.buy(randomUUID(), [[BIRDSEED, 1]])));
+    const outcomes = await Promise.all(carts.map((c) => shopper.settle(c.checkoutId, ['CONFIRMED', 'CANCELLED'], 30_000)));
+    expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['CONFIRMED']));
+    await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
+    expect(invariants(['checkout-a', 'checkout-b'])).toEqual([]);
+    const perInstance = ['checkout-a', 'checkout-b'].map((d) => countSagas(join(root, d)));
+    expect(perInstance[0]! + perInstance[1]!).toBe(carts.length);
+    expect(perInstance.every((n) => n > 0)).toBe(true); // both instances took work
+  }, 120_000);
+});
+
+function countSagas(dir: string): number {
+  const db = new Database(join(dir, 'checkout.db'), { readonly: true });
+  try {
+    return (db.prepare(`SELECT count(*) n FROM actors WHERE kind = 'checkout'`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
