@@ -40,10 +40,14 @@ export class Shopper {
   }
 
   /** Buys the given lines in a fresh cart; resolves with the checked-out cart. */
-  async buy(customerId: string, lines: ReadonlyArray<readonly [productId: string, quantity: number]>): Promise<Cart & { orderId: string; checkoutId: string }> {
+  async buy(
+    customerId: string,
+    lines: ReadonlyArray<readonly [productId: string, quantity: number]>,
+    promotionCode?: string,
+  ): Promise<Cart & { orderId: string; checkoutId: string }> {
     const cartId = randomUUID();
     for (const [productId, q] of lines) await this.addItem(cartId, productId, q);
-    const cart = await this.checkout(cartId, customerId);
+    const cart = await this.checkout(cartId, customerId, promotionCode);
     if (!cart.orderId || !cart.checkoutId) throw new Error('checkout reply lacks orderId/checkoutId');
     return cart as Cart & { orderId: string; checkoutId: string };
   }
