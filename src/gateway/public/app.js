@@ -1,0 +1,430 @@
+// Acme Supply Co. storefront. No framework: state in a few variables, DOM built with `h()` (never
+// innerHTML, so product text cannot inject markup), every call to the gateway's JSON API.
+//
+// The cart id and the shopper's (guest) customer id live in localStorage, so a reload keeps both.
+// Checkout sends an Idempotency-Key that is kept until the answer arrives: a retry after a dropped
+// connection replays the first checkout instead of failing with "already checked out".
+// Checkout progress arrives over Server-Sent Events (/checkouts/{id}/events); no polling.
+
+const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
+const REASONS = {
+  OUT_OF_STOCK: 'Some items in your cart are out of stock.',
+  PAYMENT_FAILED: 'Your payment could not be completed.',
+  FRAUD: 'The payment was refused by our fraud checks.',
+  CUSTOMER_REQUESTED: 'You cancelled this order.',
+};
+const STEP_WORDS = {
+  RESERVING_INVENTORY: 'Reserving your items…',
+  AUTHORIZING_PAYMENT: 'Authorizing your payment…',
+  CREATING_ORDER: 'Placing your order…',
+  COMPENSATING: 'Something went wrong; undoing the reservation and payment…',
+  DONE: 'Finishing…',
+};
+
+const $ = (id) => document.getElementById(id);
+const store = {
+  get: (k) => localStorage.getItem(`acme.${k}`),
+  set: (k, v) => (v === null ? localStorage.removeItem(`acme.${k}`) : localStorage.setItem(`acme.${k}`, v)),
+};
+
+/** A v4 UUID; crypto.randomUUID exists only on secure origins, getRandomValues everywhere. */
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const x = [...b].map((n) => n.toString(16).padStart(2, '0')).join('');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+}
+
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'style') for (const [p, val] of Object.entries(v)) el.style.setProperty(p, val);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  el.append(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+  return el;
+}
+
+const formatters = new Map();
+function money(minor, currency) {
+  if (minor === undefined) return '';
+  let f = formatters.get(currency);
+  if (!f) {
+    f = new Intl.NumberFormat(undefined, { style: 'currency', currency });
+    formatters.set(currency, f);
+  }
+  return f.format(minor / 10 ** (f.resolvedOptions().maximumFractionDigits ?? 2));
+}
+
+class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    super(body?.message ?? `HTTP ${status}`);
+    this.status = status;
+    this.code = body?.code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+async function api(method, path, body, headers = {}) {
+  const res = await fetch(path, {
+    method,
+    headers: { accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json().catch(() => undefined);
+  if (!res.ok) throw new ApiError(res.status, json, res.headers.get('retry-after'));
+  return { json, headers: res.headers };
+}
+
+let toastTimer;
+function hideToast() {
+  clearTimeout(toastTimer);
+  $('toast').hidden = true;
+}
+
+function toast(message) {
+  const t = $('toast');
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 4000);
+}
+
+function explain(err) {
+  if (!(err instanceof ApiError)) return 'We could not reach the shop. Check your connection and try again.';
+  if (err.status === 503 || err.status === 429) {
+    return `The shop is busy right now. Please try again in ${err.retryAfter ?? 'a few'} seconds.`;
+  }
+  if (err.status >= 500) return 'Something went wrong on our side. Please try again.';
+  return err.message;
+}
+
+// ---- State -------------------------------------------------------------------------------------
+
+const customerId = store.get('customerId') ?? uuid();
+store.set('customerId', customerId);
+// A cart exists only after its first add-item; until then there is nothing to load.
+const returning = store.get('cartActive') === '1';
+let cartId = store.get('cartId') ?? uuid();
+store.set('cartId', cartId);
+let products = [];
+let cart = null;
+let events = null;
+
+const productName = (id) => products.find((p) => p.productId === id)?.name ?? 'Item';
+
+// ---- Catalogue ---------------------------------------------------------------------------------
+
+/** Placeholder art colours, spread around the wheel by the golden angle so neighbours differ. */
+const hueOf = (index) => Math.round((index * 137.508 + 18) % 360);
+
+function initials(name) {
+  return name
+    .split(/\s+/)
+    .filter((w) => /^[A-Za-z]/.test(w))
+    .slice(0, 2)
+    .map((w) => w[0].toUpperCase())
+    .join('');
+}
+
+function stockBadge(stock) {
+  if (!stock) return h('span', { class: 'stock stock--unknown' }, 'Stock unknown');
+  if (stock.available === 0) return h('span', { class: 'stock stock--out' }, 'Out of stock');
+  if (stock.available <= 5) return h('span', { class: 'stock stock--low' }, `Only ${stock.available} left`);
+  return h('span', { class: 'stock' }, `${stock.available} in stock`);
+}
+
+function productCard(p, stock, index) {
+  const qtyId = `qty-${p.productId}`;
+  const soldOut = stock?.available === 0;
+  const qty = h('input', { class: 'qty', id: qtyId, type: 'number', min: 1, max: 99, value: 1, inputmode: 'numeric' });
+  return h(
+    'li',
+    { class: 'product', 'data-product-id': p.productId, 'data-sku': p.sku },
+    h('div', { class: 'product__art', style: { '--hue': String(hueOf(index)) }, 'aria-hidden': 'true' }, initials(p.name)),
+    h(
+      'div',
+      { class: 'product__body' },
+      h('h3', { class: 'product__name' }, p.name),
+      h('p', { class: 'product__desc' }, p.description ?? ''),
+      h('div', { class: 'product__meta' }, h('span', { class: 'price' }, money(p.unitPrice, p.currency)), stockBadge(stock)),
+      h(
+        'div',
+        { class: 'product__buy' },
+        h('label', { class: 'visually-hidden', for: qtyId }, `Quantity of ${p.name}`),
+        qty,
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button button--primary',
+            disabled: soldOut,
+            'aria-label': `Add ${p.name} to cart`,
+            onclick: (e) => addItem(p.productId, Number(qty.value), e.currentTarget),
+          },
+          soldOut ? 'Sold out' : 'Add to cart',
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadCatalogue() {
+  const grid = $('product-grid');
+  try {
+    products = (await api('GET', '/products')).json.products;
+    const stocks = await Promise.all(
+      products.map((p) => api('GET', `/stock/${p.productId}`).then((r) => r.json, () => undefined)),
+    );
+    grid.replaceChildren(...products.map((p, i) => productCard(p, stocks[i], i)));
+    $('catalogue-notice').hidden = true;
+  } catch (err) {
+    $('catalogue-notice').textContent = `The catalogue could not be loaded. ${explain(err)}`;
+    $('catalogue-notice').hidden = false;
+  } finally {
+    grid.setAttribute('aria-busy', 'false');
+  }
+}
+
+// ---- Cart --------------------------------------------------------------------------------------
+
+function renderCart() {
+  const lines = cart?.status === 'OPEN' ? cart.items : [];
+  const count = lines.reduce((n, l) => n + l.quantity, 0);
+  $('cart-count').textContent = String(count);
+  $('cart-empty').hidden = lines.length > 0;
+  $('cart-totals').hidden = lines.length === 0;
+  $('checkout-button').disabled = lines.length === 0;
+  $('cart-lines').replaceChildren(
+    ...lines.map((l) => {
+      const name = productName(l.productId);
+      return h(
+        'li',
+        { class: 'cart-line', 'data-product-id': l.productId },
+        h('span', { class: 'cart-line__name' }, name),
+        h('span', { class: 'cart-line__total' }, money(l.quantity * l.unitPrice, cart.currency)),
+        h('span', { class: 'cart-line__detail' }, `${l.quantity} × ${money(l.unitPrice, cart.currency)}`),
+        h(
+          'span',
+          { class: 'cart-line__actions' },
+          h('button', { type: 'button', class: 'button button--small', 'aria-label': `Remove one ${name}`, onclick: () => removeItem(l.productId, 1) }, '−'),
+          h('button', { type: 'button', class: 'button button--small', 'aria-label': `Add one more ${name}`, onclick: (e) => addItem(l.productId, 1, e.currentTarget) }, '+'),
+          h('button', { type: 'button', class: 'button button--link', 'aria-label': `Remove ${name} from cart`, onclick: () => removeItem(l.productId) }, 'Remove'),
+        ),
+      );
+    }),
+  );
+  $('cart-subtotal').textContent = cart ? money(cart.subtotal, cart.currency) : '';
+}
+
+async function loadCart() {
+  try {
+    cart = (await api('GET', `/carts/${cartId}`)).json;
+    if (cart.status !== 'OPEN') {
+      // Checked out (or abandoned) already: its checkout is tracked below; shop with a new cart.
+      newCart();
+    }
+  } catch (err) {
+    if (!(err instanceof ApiError && err.status === 404)) toast(explain(err));
+    cart = null;
+  }
+  renderCart();
+}
+
+async function addItem(productId, quantity, button) {
+  if (!Number.isInteger(quantity) || quantity < 1) return toast('Choose a quantity of at least 1.');
+  if (button) button.disabled = true;
+  try {
+    cart = (await api('POST', `/carts/${cartId}/items`, { productId, quantity })).json;
+    store.set('cartActive', '1');
+    renderCart();
+    toast(`Added ${quantity} × ${productName(productId)} to your cart.`);
+  } catch (err) {
+    toast(explain(err));
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+async function removeItem(productId, quantity) {
+  const query = quantity ? `?quantity=${quantity}` : '';
+  try {
+    cart = (await api('DELETE', `/carts/${cartId}/items/${productId}${query}`)).json;
+    renderCart();
+    if (!quantity) $('cart').focus();
+  } catch (err) {
+    toast(explain(err));
+  }
+}
+
+function newCart() {
+  cartId = uuid();
+  store.set('cartId', cartId);
+  store.set('cartActive', null);
+  cart = null;
+}
+
+// ---- Checkout ----------------------------------------------------------------------------------
+
+async function checkout(e) {
+  e.preventDefault();
+  const button = $('checkout-button');
+  const promotionCode = $('promo-code').value.trim().toUpperCase();
+  const key = store.get('checkoutKey') ?? uuid();
+  store.set('checkoutKey', key);
+  button.disabled = true;
+  button.textContent = 'Placing order…';
+  try {
+    const { json } = await api(
+      'POST',
+      `/carts/${cartId}/checkout`,
+      { customerId, ...(promotionCode ? { promotionCode } : {}) },
+      { 'idempotency-key': key },
+    );
+    store.set('checkoutKey', null);
+    const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, cartId: json.cartId, cart: json, promotionCode };
+    store.set('checkout', JSON.stringify(tracked));
+    $('promo-code').value = '';
+    hideToast();
+    newCart();
+    renderCart();
+    watch(tracked);
+  } catch (err) {
+    // A refusal will not change on retry; a lost answer or outage might, with the same key.
+    if (err instanceof ApiError && err.status < 500 && err.status !== 429) store.set('checkoutKey', null);
+    toast(explain(err));
+  } finally {
+    button.textContent = 'Check out';
+    renderCart();
+  }
+}
+
+function renderOrderTotals(tracked) {
+  const c = tracked.cart;
+  const rows = [['Subtotal', money(c.subtotal, c.currency)]];
+  if (c.discount) rows.push(['Discount', `−${money(c.discount, c.currency)}`, 'totals__discount']);
+  rows.push(['Total', money(c.total, c.currency), 'totals__grand']);
+  $('order-totals').replaceChildren(...rows.map(([k, v, cls]) => h('div', { class: cls }, h('dt', {}, k), h('dd', {}, v))));
+  if (tracked.promotionCode && !c.discount) {
+    $('order-totals').append(h('p', { class: 'fineprint' }, `Code ${tracked.promotionCode} did not apply to this order.`));
+  }
+}
+
+function renderStatus(s) {
+  const done = s.status === 'CONFIRMED';
+  const failed = s.status === 'CANCELLED' || s.status === 'NEEDS_ATTENTION';
+  const at = STEPS.indexOf(s.step);
+  for (const li of $('order-steps').children) {
+    const i = STEPS.indexOf(li.dataset.step);
+    li.className = done || (at >= 0 && i < at) ? 'is-done' : i === at && !failed ? 'is-current' : failed && i === at ? 'is-failed' : '';
+    li.toggleAttribute('aria-current', i === at && !done && !failed);
+  }
+  const box = $('order-status');
+  box.className = `order__status${done ? ' is-confirmed' : ''}${failed ? ' is-cancelled' : ''}`;
+  box.dataset.status = s.status;
+  if (done) {
+    box.replaceChildren(h('strong', {}, 'Order confirmed'), h('p', {}, 'Thank you! We will email you when it ships.'));
+  } else if (s.status === 'CANCELLED') {
+    const why = s.reasonText ?? REASONS[s.reason] ?? 'The order could not be completed.';
+    box.replaceChildren(h('strong', {}, 'Order cancelled'), h('p', { class: 'order__reason' }, why), h('p', {}, 'You have not been charged.'));
+  } else if (s.status === 'NEEDS_ATTENTION') {
+    box.replaceChildren(h('strong', {}, 'We are looking into your order'), h('p', {}, s.reasonText ?? 'Our team has been notified.'));
+  } else {
+    box.replaceChildren(h('strong', {}, 'Processing'), h('p', {}, STEP_WORDS[s.step] ?? 'Working on it…'));
+  }
+  const final = done || s.status === 'CANCELLED';
+  $('new-cart').hidden = !final;
+  $('cancel-order').hidden = !done;
+}
+
+function watch(tracked) {
+  $('cart').hidden = true;
+  $('order').hidden = false;
+  $('order-id').textContent = `Order ${tracked.orderId}`;
+  renderOrderTotals(tracked);
+  renderStatus({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
+  $('order').focus();
+  events?.close();
+  events = new EventSource(`/checkouts/${tracked.checkoutId}/events?cartId=${tracked.cartId}`);
+  events.addEventListener('status', (e) => {
+    const s = JSON.parse(e.data);
+    renderStatus(s);
+    if (s.status === 'CONFIRMED' || s.status === 'CANCELLED') {
+      events.close();
+      events = null;
+      void loadCatalogue();
+      void loadHistory();
+    }
+  });
+  events.addEventListener('error', () => {
+    // The browser reconnects by itself (Last-Event-ID skips what we already have).
+    if (events?.readyState === EventSource.CONNECTING) $('order-status').dataset.reconnecting = 'true';
+  });
+}
+
+function finishOrder() {
+  events?.close();
+  events = null;
+  store.set('checkout', null);
+  $('order').hidden = true;
+  $('cart').hidden = false;
+  renderCart();
+  $('products').focus();
+}
+
+async function cancelOrder() {
+  const tracked = JSON.parse(store.get('checkout') ?? 'null');
+  if (!tracked) return;
+  const button = $('cancel-order');
+  button.disabled = true;
+  try {
+    await api('POST', `/orders/${tracked.orderId}/cancel`, undefined, { 'idempotency-key': `cancel-${tracked.orderId}` });
+    renderStatus({ status: 'CANCELLED', reason: 'CUSTOMER_REQUESTED', step: 'DONE' });
+    void loadCatalogue();
+    void loadHistory();
+  } catch (err) {
+    toast(explain(err));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function loadHistory() {
+  try {
+    const { orders } = (await api('GET', `/customers/${customerId}/orders`)).json;
+    $('history').hidden = orders.length === 0;
+    $('history-list').replaceChildren(
+      ...orders
+        .slice(-5)
+        .reverse()
+        .map((o) =>
+          h(
+            'li',
+            { class: 'history__item' },
+            h('span', {}, `#${o.orderId.slice(0, 8)}`),
+            h('span', {}, money(o.total, o.currency)),
+            h('span', { class: `badge badge--${o.status}` }, o.status.toLowerCase()),
+          ),
+        ),
+    );
+  } catch {
+    $('history').hidden = true;
+  }
+}
+
+// ---- Start -------------------------------------------------------------------------------------
+
+$('customer-label').textContent = `#${customerId.slice(0, 8)}`;
+$('checkout-form').addEventListener('submit', checkout);
+$('new-cart').addEventListener('click', finishOrder);
+$('cancel-order').addEventListener('click', cancelOrder);
+
+await loadCatalogue();
+if (returning) await loadCart();
+void loadHistory();
+const resumed = JSON.parse(store.get('checkout') ?? 'null');
+if (resumed) watch(resumed);

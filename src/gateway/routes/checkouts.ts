@@ -1,0 +1,126 @@
+/**
+ * Checkout progress as its own resource (decision 4).
+ *
+ * `GET /checkouts/{id}` answers the current status document. `GET /checkouts/{id}/events` streams
+ * it as Server-Sent Events, driven by a KV watch on the checkout's key (no polling): one `status`
+ * event now, and one more each time the orchestrator commits a step, until CONFIRMED or CANCELLED,
+ * after which the stream ends. Each event's id is the document's KV revision, so a browser that
+ * reconnects with Last-Event-ID is not sent what it already has.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { isTerminal, type TrackedStatus } from '../checkouts.ts';
+import type { RouteOptions } from '../context.ts';
+import { causeOf } from '../correlation.ts';
+import { HttpCode, HttpError } from '../errors.ts';
+import { CheckoutParams, CheckoutQuery, CheckoutStatusDoc, problem, serviceErrors } from '../schemas.ts';
+import { SseStream } from '../sse.ts';
+
+const notFound = (checkoutId: string) => new HttpError(404, HttpCode.notFound, `checkout ${checkoutId} not found`);
+
+export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
+  const { checkouts, config } = ctx;
+  const open = new Set<SseStream>();
+
+  // Open streams would hold the server open forever; end them as soon as it starts closing.
+  app.addHook('preClose', async () => {
+    for (const s of [...open]) s.end();
+  });
+
+  app.get('/checkouts/:checkoutId', {
+    schema: {
+      operationId: 'getCheckout',
+      summary: 'Where a checkout stands',
+      description:
+        'PENDING with the current step, CONFIRMED, or CANCELLED with the reason in words. A checkout accepted a ' +
+        'moment ago whose saga has not reported yet is PENDING at RESERVING_INVENTORY.',
+      tags: ['Checkout'],
+      params: CheckoutParams,
+      querystring: CheckoutQuery,
+      response: {
+        200: CheckoutStatusDoc,
+        400: problem('The checkoutId or cartId is not a UUID.'),
+        404: problem('No such checkout.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) => {
+      const t = await checkouts.status(req.params.checkoutId, causeOf(req), req.query.cartId);
+      if (!t) throw notFound(req.params.checkoutId);
+      return t.status;
+    },
+  });
+
+  app.get('/checkouts/:checkoutId/events', {
+    schema: {
+      operationId: 'watchCheckout',
+      summary: 'Watch a checkout (Server-Sent Events)',
+      description:
+        'A `status` event carrying a CheckoutStatus now and at every change; the stream ends after CONFIRMED or ' +
+        'CANCELLED. Event ids are revisions: reconnecting with Last-Event-ID skips what was already received.',
+      tags: ['Checkout'],
+      params: CheckoutParams,
+      querystring: CheckoutQuery,
+      produces: ['text/event-stream'],
+      response: {
+        200: z.string().describe('An event stream of `status` events, each a CheckoutStatus as JSON.'),
+        400: problem('The checkoutId or cartId is not a UUID.'),
+        404: problem('No such checkout.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req, reply) => {
+      const { checkoutId } = req.params;
+      if (open.size >= config.sse.maxStreams) {
+        throw new HttpError(503, HttpCode.unavailable, 'too many open event streams; try again shortly', {
+          'retry-after': String(config.retryAfterSeconds),
+        });
+      }
+      const initial = await checkouts.status(checkoutId, causeOf(req), req.query.cartId);
+      if (!initial) throw notFound(checkoutId);
+
+      reply.hijack();
+      // Headers set by hooks so far (request id, security headers) would be lost with the reply.
+      for (const [name, value] of Object.entries(reply.getHeaders())) {
+        if (value !== undefined) reply.raw.setHeader(name, value);
+      }
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const stream = new SseStream(reply.raw, config.sse);
+      open.add(stream);
+      stream.onEnd(() => open.delete(stream));
+
+      let last = lastEventIdOf(req.headers['last-event-id']);
+      const push = (t: TrackedStatus): void => {
+        // Revision 0 is the "accepted" placeholder; any real revision supersedes it.
+        if (t.revision > last || (t.revision === 0 && last < 0)) {
+          last = t.revision;
+          stream.send({ event: 'status', id: String(t.revision), data: t.status });
+        }
+        // Revisions only grow, so a final status is the last word even if the client had it already.
+        if (isTerminal(t.status)) stream.end();
+      };
+      push(initial);
+      if (!stream.isOpen) return;
+      try {
+        const watcher = await checkouts.watch(checkoutId, push, (err) => {
+          req.log.error({ err, checkoutId }, 'unreadable checkout status in watch');
+          stream.end();
+        });
+        stream.onEnd(() => void watcher.close());
+      } catch (err) {
+        req.log.warn({ err, checkoutId }, 'cannot watch checkout');
+        stream.send({ event: 'error', data: { code: HttpCode.unavailable, message: 'live updates are unavailable; retrying' } });
+        stream.end();
+      }
+    },
+  });
+};
+
+function lastEventIdOf(header: string | string[] | undefined): number {
+  return typeof header === 'string' && /^\d{1,15}$/.test(header) ? Number(header) : -1;
+}

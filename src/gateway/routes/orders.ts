@@ -1,0 +1,149 @@
+/**
+ * Orders (the Order Service): get-order, the customer's cancellation, the operator's completion,
+ * and a customer's order history.
+ *
+ * get-order follows the catalog literally: 200 with CREATED, COMPLETED or CANCELLED for an order
+ * the Order Service holds, 404 for one it does not hold yet (a checkout still in progress; its
+ * progress is at /checkouts/{checkoutId}). Only a CREATED order can be cancelled; a COMPLETED one
+ * answers 409 and the shopper is told to start a return.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { MessageType } from '../../contracts/index.ts';
+import { Command } from '../../contracts/subjects.ts';
+import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
+import { causeOf } from '../correlation.ts';
+import { HttpCode, HttpError } from '../errors.ts';
+import {
+  CustomerParams,
+  IdempotentHeaders,
+  OperatorHeaders,
+  OrderCancelledDoc,
+  OrderCompletedDoc,
+  OrderDoc,
+  OrderListDoc,
+  OrderParams,
+  problem,
+  serviceErrors,
+} from '../schemas.ts';
+import { timingSafeEqual } from 'node:crypto';
+
+export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
+  const { services, config } = ctx;
+
+  app.get('/orders/:orderId', {
+    schema: {
+      operationId: 'getOrder',
+      summary: 'Get an order',
+      tags: ['Orders'],
+      params: OrderParams,
+      response: {
+        200: OrderDoc,
+        400: problem('The orderId is not a UUID.'),
+        404: problem('The Order Service does not hold this order (yet: a checkout may still be in progress).'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) =>
+      services.call({
+        subject: Command.getOrder,
+        type: MessageType.getOrderRequest,
+        payload: { orderId: req.params.orderId },
+        reply: OrderDoc,
+        timeoutMs: config.timeouts.queryMs,
+        cause: causeOf(req),
+      }),
+  });
+
+  app.post('/orders/:orderId/cancel', {
+    schema: {
+      operationId: 'cancelOrder',
+      summary: 'Cancel an order at the customer’s request',
+      description: 'Only a CREATED order can be cancelled. Cancelling a cancelled order answers its cancellation again.',
+      tags: ['Orders'],
+      params: OrderParams,
+      headers: IdempotentHeaders,
+      response: {
+        200: OrderCancelledDoc,
+        400: problem('The orderId is not a UUID.'),
+        404: problem('The order was not found.'),
+        409: problem('The order is completed and cannot be cancelled; start a return instead.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) =>
+      services.call({
+        subject: Command.cancelOrder,
+        type: MessageType.cancelOrder,
+        payload: { orderId: req.params.orderId, reason: 'CUSTOMER_REQUESTED', detail: 'CUSTOMER_REQUESTED' },
+        reply: OrderCancelledDoc,
+        timeoutMs: config.timeouts.commandMs,
+        cause: causeOf(req),
+        idempotencyKey: scopedIdempotencyKey(req.headers, 'cancel-order', req.params.orderId, null),
+      }),
+  });
+
+  app.post('/orders/:orderId/complete', {
+    schema: {
+      operationId: 'completeOrder',
+      summary: 'Complete an order (operator or fulfilment)',
+      description:
+        'Captures the payment and consumes the reservation. Requires `Authorization: Bearer <token>` when the ' +
+        'gateway is configured with an operator token.',
+      tags: ['Operations'],
+      params: OrderParams,
+      headers: OperatorHeaders,
+      response: {
+        200: OrderCompletedDoc,
+        400: problem('The orderId is not a UUID.'),
+        401: problem('The operator token is missing or wrong.'),
+        404: problem('The order was not found.'),
+        409: problem('The order is cancelled and cannot be completed.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) => {
+      if (config.operatorToken !== undefined && !bearerMatches(req.headers.authorization, config.operatorToken)) {
+        throw new HttpError(401, HttpCode.unauthorized, 'operator token required', { 'www-authenticate': 'Bearer' });
+      }
+      return services.call({
+        subject: Command.completeOrder,
+        type: MessageType.completeOrder,
+        payload: { orderId: req.params.orderId },
+        reply: OrderCompletedDoc,
+        timeoutMs: config.timeouts.commandMs,
+        cause: causeOf(req),
+        idempotencyKey: scopedIdempotencyKey(req.headers, 'complete-order', req.params.orderId, null),
+      });
+    },
+  });
+
+  app.get('/customers/:customerId/orders', {
+    schema: {
+      operationId: 'listCustomerOrders',
+      summary: "List a customer's orders",
+      tags: ['Orders'],
+      params: CustomerParams,
+      response: {
+        200: OrderListDoc,
+        400: problem('The customerId is not a UUID.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) =>
+      services.call({
+        subject: Command.listCustomerOrders,
+        type: MessageType.listCustomerOrdersRequest,
+        payload: { customerId: req.params.customerId },
+        reply: OrderListDoc,
+        timeoutMs: config.timeouts.queryMs,
+        cause: causeOf(req),
+      }),
+  });
+};
+
+/** Constant-time comparison, so the token cannot be guessed a byte at a time from response times. */
+function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = Buffer.from(header ?? '');
+  const expected = Buffer.from(`Bearer ${token}`);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
