@@ -51,6 +51,17 @@ export type Command = (typeof Command)[keyof typeof Command];
 
 export const pingSubject = (service: Service): string => `${service}.qry.ping`;
 
+/**
+ * The live saga explorer's queries: diagnostics for developers, answered by the orchestrator from
+ * its own store. Kept apart from `Command` (the catalog's and the shop's contract); the gateway's
+ * NATS user may request them under `checkout.qry.*`.
+ */
+export const ExplorerQuery = {
+  listCheckouts: 'checkout.qry.list-checkouts',
+  getCheckoutTrace: 'checkout.qry.get-checkout-trace',
+} as const;
+export type ExplorerQuery = (typeof ExplorerQuery)[keyof typeof ExplorerQuery];
+
 /** JetStream streams, one per domain. */
 export const Stream = {
   shopping: { name: 'SHOPPING', subjects: ['shopping.evt.>'] },

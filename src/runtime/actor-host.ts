@@ -4,7 +4,8 @@
  * For one inbound message, inside ONE transaction of the service's store, the host
  *   1. returns the stored reply if the message's key is already in the inbox (a duplicate);
  *   2. loads the actor (hot cache, else the snapshot row, parsed);
- *   3. computes `transition(machine, snapshot, event)`: pure, nothing is executed by xstate;
+ *   3. computes `transition(machine, snapshot, event)`: pure, nothing is executed by xstate
+ *      (pure-transition.ts: the same function with its inert scope built once);
  *   4. executes the returned actions as *effects*: outbox rows, timer rows, local table writes;
  *   5. saves the snapshot with its machine version, appends the event to the journal, and
  *      records the inbox key with its reply.
@@ -13,19 +14,13 @@
  * duplicates no effect: before the commit nothing happened; after it, the outbox re-sends with
  * the same message id and idempotency key, which downstream inboxes and JetStream de-duplicate.
  */
-import {
-  initialTransition,
-  transition,
-  type AnyMachineSnapshot,
-  type AnyStateMachine,
-  type EventFrom,
-  type EventObject,
-} from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject } from 'xstate';
 import type { ZodType } from 'zod';
 import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
 import { derivedMessageId, traceparent } from './ids.ts';
 import { Mailboxes } from './mailbox.ts';
+import { pureTransitions, type PureTransitions } from './pure-transition.ts';
 import type { Db, Store } from './store.ts';
 import { errorReply } from './transport/reply.ts';
 import type { Reply } from './transport/transport.ts';
@@ -138,6 +133,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private readonly cache = new Map<string, Cached>();
   private readonly maxCached: number;
   private readonly mailboxes = new Mailboxes();
+  private readonly machine: PureTransitions;
   private readonly stmt;
 
   constructor(
@@ -146,6 +142,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   ) {
     this.kind = def.kind;
     this.maxCached = ctx.maxCached ?? 10_000;
+    this.machine = pureTransitions(def.machine);
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
     this.stmt = {
@@ -203,11 +200,10 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         opts.also?.(db);
         const current = this.load(id);
         const now = this.ctx.clock.now();
-        const machine: AnyStateMachine = this.def.machine;
         const [start, initActions]: [AnyMachineSnapshot, readonly { type: string; params?: unknown }[]] = current
           ? [current.snapshot, []]
-          : initialTransition(machine, this.def.input(id));
-        const [next, actions] = transition(machine, start, event) as [AnyMachineSnapshot, { type: string; params?: unknown }[]];
+          : this.machine.initialTransition(this.def.input(id));
+        const [next, actions] = this.machine.transition(start, event);
         const changed = next !== start;
         const all = [...initActions, ...actions].filter((a) => !a.type.startsWith('xstate.'));
         const t: Transitioned = { snapshot: next, previous: current?.snapshot, changed, actions: all };

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
-import { checkoutMachine, type CheckoutContext, type CheckoutEvent } from '../../src/machines/checkout.ts';
+import { checkoutMachine, type CheckoutEvent } from '../../src/machines/checkout.ts';
 
 const started: CheckoutEvent = {
   type: 'checkout.started',

@@ -172,3 +172,24 @@ export function replyEvent(step: CheckoutStep, outcome: RequestOutcome): Checkou
   }
   return event ?? { type: 'step.failed', step, code: 'UNEXPECTED_REPLY' };
 }
+
+const undoOf = { authorizePayment: 'voidPayment', reserveInventory: 'releaseInventory' } as const;
+
+/**
+ * The saga's undo steps as the explorer shows them, mirroring `compensating.next`: newest forward
+ * step first (void the payment, release the stock), then always cancel the order record. They are
+ * registered as soon as their forward step is attempted (a request that timed out may still have
+ * happened) and pending once compensation has started until the machine records them done.
+ */
+export function compensationPlan(c: CheckoutContext, state: unknown): { registered: string[]; started: boolean; done: string[]; pending: string[] } {
+  const top = typeof state === 'string' ? state : state !== null && typeof state === 'object' ? Object.keys(state)[0] : undefined;
+  if (top === 'idle' || top === 'confirmed') return { registered: [], started: false, done: [], pending: [] };
+  const registered = [
+    ...(c.attempted.includes('authorizePayment') ? [undoOf.authorizePayment] : []),
+    ...(c.attempted.includes('reserveInventory') ? [undoOf.reserveInventory] : []),
+    'cancelOrder',
+  ];
+  const started = top === 'compensating' || top === 'cancelled';
+  const done = [...c.compensated];
+  return { registered, started, done, pending: started ? registered.filter((s) => !done.includes(s as never)) : [] };
+}

@@ -14,14 +14,25 @@
  *    the owner has published the saga's status, and otherwise leaves it for redelivery, in case
  *    the owner crashed between claiming and starting.
  */
-import { CartCheckedOut, GetCheckoutRequest, MessageType, CheckoutStatus } from '../../contracts/index.ts';
-import { Bucket, Command, Durable, Event, Stream } from '../../contracts/subjects.ts';
+import {
+  CartCheckedOut,
+  CheckoutStatus,
+  CheckoutTrace,
+  ExplorerMessageType,
+  GetCheckoutRequest,
+  GetCheckoutTraceRequest,
+  ListCheckoutsRequest,
+  ListCheckoutsResponse,
+  MessageType,
+} from '../../contracts/index.ts';
+import { Bucket, Command, Durable, Event, ExplorerQuery, Stream } from '../../contracts/subjects.ts';
+import { actorTrace, listActors, type ActorSummaryRow } from '../../explorer/store-queries.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
-import type { Deadlines } from '../../machines/checkout.ts';
-import { checkoutDefinition } from './definition.ts';
+import type { CheckoutContext, Deadlines } from '../../machines/checkout.ts';
+import { checkoutDefinition, compensationPlan } from './definition.ts';
 
 export interface CheckoutConfig {
   deadlines: Deadlines;
@@ -97,7 +108,44 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
     return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
   });
 
+  await serveExplorerQueries(rt);
   return { instanceId };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** The live saga explorer's read-only view of this instance's sagas (src/explorer). */
+async function serveExplorerQueries(rt: ServiceRuntime): Promise<void> {
+  const summary = (r: ActorSummaryRow) => {
+    const c = r.context as Partial<CheckoutContext>;
+    return {
+      checkoutId: r.id, state: r.state, status: r.status, seq: r.seq, machineVersion: r.machineVersion,
+      createdAt: iso(r.createdAt), updatedAt: iso(r.updatedAt),
+      cartId: c.cartId, orderId: c.orderId, customerId: c.customerId, total: c.total, currency: c.currency, failure: c.failure,
+    };
+  };
+  await rt.query(ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, (p, meta) => {
+    const page = listActors(rt.store.db, 'checkout', p);
+    const body = ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
+    return rt.reply(ExplorerMessageType.listCheckoutsResponse, body, meta);
+  });
+  await rt.query(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, (p, meta) => {
+    const t = actorTrace(rt.store.db, 'checkout', p.checkoutId);
+    if (!t) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} is not held by this instance`);
+    const c = t.summary.context as unknown as CheckoutContext;
+    const body = CheckoutTrace.parse({
+      ...summary(t.summary),
+      stateValue: t.summary.stateValue,
+      context: t.summary.context,
+      journal: t.journal.map((j) => ({ ...j, at: iso(j.at) })),
+      journalTruncated: t.journalTruncated,
+      timers: t.timers.map((x) => ({ ...x, dueAt: iso(x.dueAt) })),
+      outbox: t.outbox.map((o) => ({ ...o, nextAttemptAt: iso(o.nextAttemptAt), createdAt: iso(o.createdAt), sentAt: o.sentAt === undefined ? undefined : iso(o.sentAt) })),
+      compensation: compensationPlan(c, t.summary.stateValue),
+      participants: { orderId: c.orderId, reservationId: c.reservationId, authorizationId: c.authorizationId },
+    });
+    return rt.reply(ExplorerMessageType.getCheckoutTraceResponse, body, meta);
+  });
 }
 
 function storedInstanceId(rt: ServiceRuntime): string {

@@ -13,6 +13,16 @@ const REASONS = {
   FRAUD: 'The payment was refused by our fraud checks.',
   CUSTOMER_REQUESTED: 'You cancelled this order.',
 };
+/** The step a failure happened at, so the progress list can show where the checkout stopped. */
+const FAILED_AT = {
+  OUT_OF_STOCK: 'RESERVING_INVENTORY',
+  INVENTORY_TIMEOUT: 'RESERVING_INVENTORY',
+  PAYMENT_DECLINED: 'AUTHORIZING_PAYMENT',
+  PAYMENT_TIMEOUT: 'AUTHORIZING_PAYMENT',
+  FRAUD: 'AUTHORIZING_PAYMENT',
+  ORDER_REJECTED: 'CREATING_ORDER',
+  ORDER_TIMEOUT: 'CREATING_ORDER',
+};
 const STEP_WORDS = {
   RESERVING_INVENTORY: 'Reserving your items…',
   AUTHORIZING_PAYMENT: 'Authorizing your payment…',
@@ -315,12 +325,13 @@ function renderOrderTotals(tracked) {
 }
 
 function renderStatus(s) {
-  const done = s.status === 'CONFIRMED';
-  const failed = s.status === 'CANCELLED' || s.status === 'NEEDS_ATTENTION';
-  const at = STEPS.indexOf(s.step);
+  // A customer's own cancellation comes after a confirmed checkout: every step was done.
+  const done = s.status === 'CONFIRMED' || s.reason === 'CUSTOMER_REQUESTED';
+  const failed = !done && (s.status === 'CANCELLED' || s.status === 'NEEDS_ATTENTION');
+  const at = STEPS.indexOf(failed ? (FAILED_AT[s.detail] ?? s.step) : s.step);
   for (const li of $('order-steps').children) {
     const i = STEPS.indexOf(li.dataset.step);
-    li.className = done || (at >= 0 && i < at) ? 'is-done' : i === at && !failed ? 'is-current' : failed && i === at ? 'is-failed' : '';
+    li.className = done || (at >= 0 && i < at) ? 'is-done' : i !== at ? '' : failed ? 'is-failed' : 'is-current';
     li.toggleAttribute('aria-current', i === at && !done && !failed);
   }
   const box = $('order-status');
@@ -384,6 +395,7 @@ async function cancelOrder() {
   try {
     await api('POST', `/orders/${tracked.orderId}/cancel`, undefined, { 'idempotency-key': `cancel-${tracked.orderId}` });
     renderStatus({ status: 'CANCELLED', reason: 'CUSTOMER_REQUESTED', step: 'DONE' });
+    $('new-cart').focus();
     void loadCatalogue();
     void loadHistory();
   } catch (err) {
