@@ -325,14 +325,15 @@ function renderOrderTotals(tracked) {
 }
 
 function renderStatus(s) {
-  // A customer's own cancellation comes after a confirmed checkout: every step was done.
-  const done = s.status === 'CONFIRMED' || s.reason === 'CUSTOMER_REQUESTED';
-  const failed = !done && (s.status === 'CANCELLED' || s.status === 'NEEDS_ATTENTION');
+  const done = s.status === 'CONFIRMED';
+  // A customer's own cancellation comes after a confirmed checkout: every step was completed.
+  const allSteps = done || s.reason === 'CUSTOMER_REQUESTED';
+  const failed = !allSteps && (s.status === 'CANCELLED' || s.status === 'NEEDS_ATTENTION');
   const at = STEPS.indexOf(failed ? (FAILED_AT[s.detail] ?? s.step) : s.step);
   for (const li of $('order-steps').children) {
     const i = STEPS.indexOf(li.dataset.step);
-    li.className = done || (at >= 0 && i < at) ? 'is-done' : i !== at ? '' : failed ? 'is-failed' : 'is-current';
-    li.toggleAttribute('aria-current', i === at && !done && !failed);
+    li.className = allSteps || (at >= 0 && i < at) ? 'is-done' : i !== at ? '' : failed ? 'is-failed' : 'is-current';
+    li.toggleAttribute('aria-current', i === at && !allSteps && !failed);
   }
   const box = $('order-status');
   box.className = `order__status${done ? ' is-confirmed' : ''}${failed ? ' is-cancelled' : ''}`;
