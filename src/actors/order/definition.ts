@@ -7,6 +7,8 @@ import { OrderContextSchema } from './schema.ts';
 import { Event } from '../../contracts/subjects.ts';
 import { MessageType, type GetOrderResponse, type OrderCancelled, type OrderCompleted, type OrderCreated } from '../../contracts/index.ts';
 import type { ActorDefinition, Effects } from '../../runtime/actor-host.ts';
+import type { Db } from '../../runtime/store.ts';
+import type { Statement } from 'better-sqlite3';
 import { orderMachine, orderMachineVersion, type OrderContext } from '../../machines/order.ts';
 
 export const ORDER_SOURCE = 'urn:acme:ordering:order-service';
@@ -59,15 +61,21 @@ export function orderView(s: AnyMachineSnapshot): GetOrderResponse | undefined {
   };
 }
 
+/** Prepared once per connection: preparing costs more than running this statement. */
+const indexStatements = new WeakMap<Db, Statement>();
+
 function index(fx: Effects, s: AnyMachineSnapshot): void {
   const view = orderView(s);
   if (!view) return;
-  fx.db
-    .prepare(
+  let stmt = indexStatements.get(fx.db);
+  if (!stmt) {
+    stmt = fx.db.prepare(
       `INSERT INTO order_index (order_id, customer_id, status, updated_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
-    )
-    .run(view.orderId, view.customerId, view.status, fx.now);
+    );
+    indexStatements.set(fx.db, stmt);
+  }
+  stmt.run(view.orderId, view.customerId, view.status, fx.now);
 }
 
 export const orderDefinition: ActorDefinition<typeof orderMachine> = {

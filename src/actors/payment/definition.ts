@@ -16,6 +16,8 @@ import {
   type PaymentVoided,
 } from '../../contracts/index.ts';
 import type { ActorDefinition } from '../../runtime/actor-host.ts';
+import type { Db } from '../../runtime/store.ts';
+import type { Statement } from 'better-sqlite3';
 import {
   authorizationMachine,
   authorizationMachineVersion,
@@ -92,6 +94,22 @@ export function paymentView(s: AnyMachineSnapshot): GetPaymentResponse {
   };
 }
 
+/** Prepared once per connection: preparing costs more than running this statement. */
+const recordStatements = new WeakMap<Db, Statement>();
+
+function recordStatement(db: Db): Statement {
+  let stmt = recordStatements.get(db);
+  if (!stmt) {
+    stmt = db.prepare(
+      `INSERT INTO payments (order_id, authorization_id, cart_id, customer_id, amount_cents, currency, status, decline_reason, created_at, updated_at)
+       VALUES (@orderId, @authorizationId, @cartId, @customerId, @amount, @currency, @status, @declineReason, @now, @now)
+       ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
+    );
+    recordStatements.set(db, stmt);
+  }
+  return stmt;
+}
+
 export const authorizationDefinition: ActorDefinition<typeof authorizationMachine> = {
   kind: 'authorization',
   machine: authorizationMachine,
@@ -102,13 +120,7 @@ export const authorizationDefinition: ActorDefinition<typeof authorizationMachin
   executors: {
     recordPayment: (p: { status: RecordedStatus }, fx, s) => {
       const c = authorizationContext(s);
-      fx.db
-        .prepare(
-          `INSERT INTO payments (order_id, authorization_id, cart_id, customer_id, amount_cents, currency, status, decline_reason, created_at, updated_at)
-           VALUES (@orderId, @authorizationId, @cartId, @customerId, @amount, @currency, @status, @declineReason, @now, @now)
-           ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
-        )
-        .run({
+      recordStatement(fx.db).run({
           orderId: c.orderId,
           authorizationId: c.authorizationId,
           cartId: c.cartId,
