@@ -1,8 +1,8 @@
 /**
  * Runs the gateway on a port. `close()` is graceful: the server stops accepting connections, open
  * event streams are ended, requests in flight finish; what is still running after `graceMs` is cut
- * off, so a shutdown never hangs on a slow client. `closeOnSignals` wires that to SIGINT/SIGTERM for
- * the composition root, in the manner of close-with-grace.
+ * off, so a shutdown never hangs on a slow client. Signals are the composition root's business
+ * (src/main.ts closes the server, then the services).
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type GatewayDeps } from './app.ts';
@@ -47,45 +47,4 @@ async function closeGracefully(app: FastifyInstance, graceMs: number): Promise<v
   } finally {
     clearTimeout(cutOff);
   }
-}
-
-/**
- * Calls `shutdown` once on the first SIGINT or SIGTERM; a second signal, or a shutdown that takes
- * longer than `graceMs`, exits at once with status 1. Returns a function that removes the handlers.
- */
-export function closeOnSignals(
-  shutdown: () => Promise<void>,
-  opts: { graceMs?: number; log?: (msg: string, err?: unknown) => void } = {},
-): () => void {
-  const { graceMs = 15_000, log = (msg, err) => console.error(msg, err ?? '') } = opts;
-  let started = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (started) {
-      log(`${signal} again: exiting now`);
-      process.exit(1);
-    }
-    started = true;
-    log(`${signal}: shutting down (at most ${graceMs} ms)`);
-    const timer = setTimeout(() => {
-      log('shutdown took too long: exiting');
-      process.exit(1);
-    }, graceMs);
-    timer.unref();
-    shutdown().then(
-      () => {
-        clearTimeout(timer);
-        process.exitCode ??= 0;
-      },
-      (err: unknown) => {
-        log('shutdown failed', err);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return () => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  };
 }

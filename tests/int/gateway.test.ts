@@ -39,8 +39,11 @@ describe('gateway', () => {
       expect(fake.sentTo(Command.addItemToCart)[0]?.payload).toEqual({ cartId, productId, quantity: 2 });
     });
 
-    it('carries the caller’s correlation id into the NATS headers and echoes the request id', async () => {
+    it('carries the caller’s correlation id into the NATS headers and the logs, and echoes the request id', async () => {
       await fake.on(Command.addItemToCart, () => openCart);
+      const lines: string[] = [];
+      await app.close();
+      app = await fake.app({ config: { rateLimit: false }, logger: { level: 'info', stream: { write: (l: string) => lines.push(l) } } });
       const res = await app.inject({
         method: 'POST',
         url: `/carts/${cartId}/items`,
@@ -52,6 +55,8 @@ describe('gateway', () => {
       const headers = fake.sentTo(Command.addItemToCart)[0]?.headers ?? {};
       expect(headers[Header.correlationId]).toBe('journey-42');
       expect(headers[Header.causationId]).toBe('req-123');
+      const logged = lines.map((l) => JSON.parse(l) as { requestId?: string; correlationId?: string; msg?: string });
+      expect(logged.find((l) => l.msg === 'request completed')).toMatchObject({ requestId: 'req-123', correlationId: 'journey-42' });
     });
 
     it('replaces a request id that could forge log lines', async () => {

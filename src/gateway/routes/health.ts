@@ -14,6 +14,8 @@ import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import { HealthDoc, ReadinessDoc } from '../schemas.ts';
 
+const READINESS_KEY = 'readiness-probe';
+
 type Check = { status: 'up' | 'down'; latencyMs?: number };
 
 export const healthRoutes: FastifyPluginAsyncZod<RouteOptions & { transport: Transport }> = async (app, { ctx, transport }) => {
@@ -50,7 +52,8 @@ export const healthRoutes: FastifyPluginAsyncZod<RouteOptions & { transport: Tra
         }
       };
       const entries = await Promise.all([
-        timed(() => transport.kv(Bucket.checkouts)).then((c) => ['transport', c] as const),
+        // A read, not just opening the bucket: an open bucket is cached, a read is a round trip.
+        timed(async () => (await transport.kv(Bucket.checkouts)).get(READINESS_KEY)).then((c) => ['transport', c] as const),
         ...config.services.map((s) => timed(() => services.ping(s, config.timeouts.pingMs, cause)).then((c) => [s, c] as const)),
       ]);
       const checks = Object.fromEntries(entries);

@@ -1,5 +1,5 @@
 /**
- * The storefront: three small files served from memory. They are read once at startup, so a
+ * The storefront: a few small files served from memory. They are read once at startup, so a
  * missing file fails the gateway's boot rather than a shopper's page load. Each carries an ETag
  * and `no-cache`, so browsers revalidate cheaply and never run a stale script against a newer API.
  */
@@ -16,6 +16,7 @@ interface Asset {
 const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/lib.js': { file: 'lib.js', type: 'text/javascript; charset=utf-8' },
   '/styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' },
 } as const;
 
