@@ -1,0 +1,142 @@
+/**
+ * The bench's command line. Every flag has a default that gives a meaningful run, so
+ * `npm run bench` alone measures the embedded system at C=64.
+ */
+import type { Synchronous } from '../src/runtime/store.ts';
+
+export type Mode = 'embedded' | 'nats';
+export type Entry = 'bus' | 'http';
+
+export interface BenchOptions {
+  mode: Mode;
+  entry: Entry;
+  /** Measured checkouts per run. */
+  n: number;
+  /** Closed loop: checkouts in flight, each worker waiting for its checkout's final state. */
+  concurrency: number;
+  /** Open loop: checkouts started per second, whatever the system does (overrides concurrency). */
+  rate: number | undefined;
+  /** Checkouts run first and not measured, so that the JIT and caches are warm. */
+  warmup: number;
+  sweep: boolean;
+  limits: boolean;
+  sync: Synchronous;
+  /** Share of checkouts that fail by design: half declined payments, half out of stock. */
+  failShare: number;
+  products: number;
+  /** nats mode: one process per service, or every service in one process. */
+  procs: 'per-service' | 'single';
+  /** Write CPU profiles and print where the time went, by component. */
+  profile: boolean;
+  json: boolean;
+  /** Seconds to wait for stragglers after the last checkout was accepted. */
+  settleTimeoutS: number;
+  seed: number;
+  keepData: boolean;
+}
+
+export const defaultOptions: BenchOptions = {
+  mode: 'embedded',
+  entry: 'bus',
+  n: 5_000,
+  concurrency: 64,
+  rate: undefined,
+  warmup: 300,
+  sweep: false,
+  limits: false,
+  sync: 'FULL',
+  failShare: 0.1,
+  products: 1_000,
+  procs: 'per-service',
+  profile: false,
+  json: false,
+  settleTimeoutS: 60,
+  seed: 42,
+  keepData: false,
+};
+
+export const usage = `npm run bench -- [options]
+  --mode embedded|nats     one process on the in-process transport, or services as processes over nats-server (embedded)
+  --entry bus|http         checkouts over the transport as the gateway user, or through the HTTP gateway (bus)
+  -n N                     measured checkouts per run (5000)
+  -c C                     closed loop: C checkouts in flight end to end (64)
+  --rate R                 open loop: R checkouts started per second
+  --warmup W               unmeasured checkouts first (300)
+  --sweep                  one run each at C = 1, 8, 64, 256 (C=1 runs at most 1000 checkouts)
+  --limits                 raw NATS request/reply/s and SQLite commits/s on this machine
+  --sync NORMAL|FULL       SQLite synchronous for the service stores (FULL, the system default)
+  --fail-share F           share of checkouts that fail by design, half declined, half out of stock (0.1)
+  --products P             catalog size (1000)
+  --procs per-service|single   nats mode: process layout (per-service)
+  --profile                CPU-profile the system and print where the time goes
+  --settle-timeout S       seconds to wait for unfinished checkouts (60)
+  --seed S                 workload PRNG seed (42)
+  --keep-data              keep the temp data dir
+  --json                   JSON lines only on stdout (always printed; this silences the table)`;
+
+export function parseArgs(argv: readonly string[]): BenchOptions {
+  const o: BenchOptions = { ...defaultOptions };
+  const args = [...argv];
+  const value = (flag: string): string => {
+    const v = args.shift();
+    if (v === undefined) throw new Error(`${flag} needs a value`);
+    return v;
+  };
+  const num = (flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const v = Number(value(flag));
+    if (!Number.isFinite(v) || v < min || v > max) throw new Error(`${flag} must be a number from ${min} to ${max}`);
+    return v;
+  };
+  while (args.length > 0) {
+    const flag = args.shift()!;
+    switch (flag) {
+      case '--mode': {
+        const m = value(flag);
+        if (m !== 'embedded' && m !== 'nats') throw new Error('--mode must be embedded or nats');
+        o.mode = m;
+        break;
+      }
+      case '--entry': {
+        const e = value(flag);
+        if (e !== 'bus' && e !== 'http') throw new Error('--entry must be bus or http');
+        o.entry = e;
+        break;
+      }
+      case '-n': o.n = Math.round(num(flag, 1)); break;
+      case '-c': o.concurrency = Math.round(num(flag, 1, 10_000)); o.rate = undefined; break;
+      case '--rate': o.rate = num(flag, 1, 100_000); break;
+      case '--warmup': o.warmup = Math.round(num(flag, 0)); break;
+      case '--sweep': o.sweep = true; break;
+      case '--limits': o.limits = true; break;
+      case '--sync': {
+        const s = value(flag).toUpperCase();
+        if (s !== 'NORMAL' && s !== 'FULL') throw new Error('--sync must be NORMAL or FULL');
+        o.sync = s;
+        break;
+      }
+      case '--fail-share': o.failShare = num(flag, 0, 1); break;
+      case '--products': o.products = Math.round(num(flag, 10, 1_000_000)); break;
+      case '--procs': {
+        const p = value(flag);
+        if (p !== 'per-service' && p !== 'single') throw new Error('--procs must be per-service or single');
+        o.procs = p;
+        break;
+      }
+      case '--profile': o.profile = true; break;
+      case '--settle-timeout': o.settleTimeoutS = num(flag, 1); break;
+      case '--seed': o.seed = Math.round(num(flag, 0)); break;
+      case '--keep-data': o.keepData = true; break;
+      case '--json': o.json = true; break;
+      case '-h':
+      case '--help':
+        throw new HelpRequested();
+      default:
+        throw new Error(`unknown option ${flag}`);
+    }
+  }
+  return o;
+}
+
+export class HelpRequested extends Error {
+  override readonly name = 'HelpRequested';
+}

@@ -1,0 +1,58 @@
+/** The JSON line a run prints, one per run, for machines (and for docs/benchmarks.md). */
+import { cpus, loadavg } from 'node:os';
+import type { LatencySummary } from './stats.ts';
+
+export interface MachineInfo {
+  cpus: number;
+  cpuModel: string;
+  node: string;
+  loadAverage: number[];
+}
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  return {
+    cpus: c.length,
+    cpuModel: c[0]?.model ?? 'unknown',
+    node: process.version,
+    loadAverage: loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}
+
+export interface RunResult {
+  bench: 'checkout';
+  date: string;
+  mode: 'embedded' | 'nats';
+  entry: 'bus' | 'http';
+  procs: 'in-process' | 'per-service' | 'single';
+  sync: 'NORMAL' | 'FULL';
+  loop: 'closed' | 'open';
+  concurrency: number | null;
+  rate: number | null;
+  n: number;
+  warmup: number;
+  failShare: number;
+  products: number;
+  durationS: number;
+  checkoutsPerSecond: number;
+  /** Accepted (checkout-cart reply) to final status. */
+  latencyMs: LatencySummary;
+  /** Start (scheduled start in an open loop) to the checkout-cart reply. */
+  acceptMs: LatencySummary;
+  confirmed: number;
+  cancelled: number;
+  needsAttention: number;
+  /** Accepted, but not final within the settle timeout. */
+  unfinished: number;
+  /** The checkout call itself failed (timeout, 5xx). */
+  refused: number;
+  cpuSeconds: Record<string, number>;
+  cpuSecondsPer1000: number;
+  peakRssMiB: { total: number; byProcess: Record<string, number> };
+  /** Every checkout final with its planned outcome, and the stores' invariants hold. */
+  correct: boolean;
+  problems: string[];
+  limitRatios?: Record<string, number>;
+  profile?: Record<string, number>;
+  machine: MachineInfo;
+}

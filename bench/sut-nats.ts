@@ -1,0 +1,159 @@
+/**
+ * The system under test, distributed: a nats-server started with the repo's nats.conf on a free
+ * loopback port with a temporary store, and the services as child processes (`src/main.ts` with
+ * SERVICES=<service>, each with its own data dir), plus the gateway process for entry http. The
+ * bench connects as the gateway user, so nats.conf's permissions hold for it too.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pingSubject } from '../src/contracts/subjects.ts';
+import { backendServices } from '../src/system.ts';
+import { connectNats } from '../src/runtime/transport/nats.ts';
+import type { Transport } from '../src/runtime/transport/transport.ts';
+import type { BenchOptions } from './options.ts';
+import type { ProcessRef } from './procstat.ts';
+import type { SystemEnv, SystemUnderTest } from './sut.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const natsConf = join(root, 'nats.conf');
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  exited: Promise<number | null>;
+  /** The last lines it wrote to stderr, to explain a failure. */
+  tail(): string;
+}
+
+export function spawnChild(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Child {
+  const proc = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  const keep = (chunk: string) => {
+    log = (log + chunk).slice(-8_000);
+  };
+  proc.stdout?.setEncoding('utf8').on('data', keep);
+  proc.stderr?.setEncoding('utf8').on('data', keep);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return { name, proc, exited, tail: () => log };
+}
+
+export async function stopChild(c: Child, graceMs = 20_000): Promise<void> {
+  if (c.proc.exitCode !== null || c.proc.signalCode !== null) return;
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => c.proc.kill('SIGKILL'), graceMs);
+  await c.exited;
+  clearTimeout(timer);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startNatsServerChild(storeDir: string): Promise<{ child: Child; url: string }> {
+  const port = await freePort();
+  const bin = process.env.NATS_SERVER ?? 'nats-server';
+  const child = spawnChild('nats-server', bin, ['-c', natsConf, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], process.env);
+  const url = `nats://127.0.0.1:${port}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const probe = await connectNats({ servers: url, user: 'admin', pass: 'admin-dev-secret', name: 'bench-probe' });
+      await probe.drain();
+      return { child, url };
+    } catch (err) {
+      if (child.proc.exitCode !== null || Date.now() > deadline) {
+        await stopChild(child);
+        throw new Error(`nats-server did not start: ${(err as Error).message}\n${child.tail()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>, children: Child[], timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe().catch(() => false)) return;
+    const dead = children.find((c) => c.proc.exitCode !== null);
+    if (dead) throw new Error(`${dead.name} exited with ${dead.proc.exitCode} before ${what}:\n${dead.tail()}`);
+    if (Date.now() > deadline) throw new Error(`${what} timed out`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOptions): Promise<SystemUnderTest> {
+  const nats = await startNatsServerChild(join(dataDir, 'nats'));
+  const children: Child[] = [];
+  const profileDir = opts.profile ? join(dataDir, 'profiles') : undefined;
+  if (profileDir) mkdirSync(profileDir, { recursive: true });
+  const nodeArgs = (entry: string) => [
+    '--import', 'tsx',
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    entry,
+  ];
+  const groups = opts.procs === 'single' ? [backendServices.join(',')] : [...backendServices];
+  let transport: Transport | undefined;
+  try {
+    for (const services of groups) {
+      const dir = join(dataDir, opts.procs === 'single' ? 'all' : services);
+      children.push(
+        spawnChild(opts.procs === 'single' ? 'services' : services, process.execPath, nodeArgs('src/main.ts'), {
+          ...process.env, ...env, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dir,
+        }),
+      );
+    }
+    let httpUrl: string | undefined;
+    if (opts.entry === 'http') {
+      const port = await freePort();
+      children.push(
+        spawnChild('gateway', process.execPath, nodeArgs('bench/gateway-main.ts'), {
+          ...process.env, ...env, NATS_URL: nats.url, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(dataDir, 'gateway'),
+        }),
+      );
+      httpUrl = `http://127.0.0.1:${port}`;
+    }
+    const t = await connectNats({ servers: nats.url, user: 'gateway', pass: 'gateway-dev-secret', name: 'bench' });
+    transport = t;
+    for (const s of backendServices) {
+      await waitUntil(`${s} answering its ping`, async () => {
+        await t.request(pingSubject(s), '{}', { timeoutMs: 500 });
+        return true;
+      }, children);
+    }
+    if (httpUrl) {
+      const url = httpUrl;
+      await waitUntil('the gateway listening', async () => (await fetch(`${url}/healthz`)).ok, children);
+    }
+    const all = [nats.child, ...children];
+    const dirOf = (s: string) => join(dataDir, opts.procs === 'single' ? 'all' : s);
+    return {
+      transport: t,
+      httpUrl,
+      processes: all.map((c): ProcessRef => ({ name: c.name, pid: c.proc.pid ?? 0 })),
+      auditDirs: { inventory: dirOf('inventory'), payment: dirOf('payment'), order: dirOf('order'), checkout: [dirOf('checkout')] },
+      profileDir,
+      async stop() {
+        await t.drain();
+        // Callers first, as system.stop() does: gateway, then sagas and carts, then participants.
+        for (const c of [...children].reverse()) await stopChild(c);
+        await stopChild(nats.child);
+      },
+    };
+  } catch (err) {
+    await transport?.drain().catch(() => undefined);
+    for (const c of children) await stopChild(c, 2_000);
+    await stopChild(nats.child, 2_000);
+    throw err;
+  }
+}
