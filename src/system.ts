@@ -21,6 +21,7 @@ import { promotionMigrations } from './actors/promotion/schema.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
 import type { Service } from './contracts/subjects.ts';
+import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
 import { Store, type Migration } from './runtime/store.ts';
@@ -80,6 +81,12 @@ export interface SystemOptions {
   clock?: Clock;
   /** NATS credentials per service user; defaults to NATS_PASSWORD_<SERVICE>, else the dev password. */
   credentials?: (user: Service) => { user: string; pass: string };
+  /**
+   * Where every actor host reports its committed transitions (e.g. a @statelyai/inspect
+   * inspector). Unset: INSPECT=1 in the environment starts the Stately bridge
+   * (src/explorer/stately-inspector.ts); otherwise nothing is reported.
+   */
+  inspect?: HostInspector | undefined;
 }
 
 export interface System {
@@ -104,6 +111,18 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const log = opts.log ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const credentials = opts.credentials ?? devCredentials;
+  let inspect = opts.inspect;
+  let stopInspector: () => void = () => undefined;
+  if (!inspect) {
+    // Loaded only when asked for: the bridge pulls in a WebSocket client and server.
+    const { inspectRequested, statelyBridgeFromEnv } = await import('./explorer/stately-inspector.ts');
+    const bridge = inspectRequested(process.env) ? await statelyBridgeFromEnv(process.env) : undefined;
+    if (bridge) {
+      inspect = bridge.inspector;
+      stopInspector = () => bridge.stop();
+      log.info({ url: bridge.url }, 'INSPECT: reporting to the Stately inspector (its UI loads from stately.ai and needs internet)');
+    }
+  }
 
   const transports = new Map<Service, Promise<Transport>>();
   let bus: InProcessTransport | undefined;
@@ -135,10 +154,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       const rt = new ServiceRuntime({ service, source: sources[service], store, transport: await transportFor(service), clock, log });
       runtimes.set(service, rt);
       await startService(service, rt, config);
+      if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
       await rt.start();
       log.info({ service }, 'service started');
     }
   } catch (err) {
+    stopInspector();
     for (const rt of runtimes.values()) rt.kill();
     await Promise.allSettled([...transports.values()].map(async (t) => (await t).drain()));
     throw err;
@@ -157,10 +178,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       // Callers first: stop sagas and carts before the participants they call.
       for (const rt of [...runtimes.values()].reverse()) await rt.stop();
       await drainAll();
+      stopInspector();
     },
     async kill() {
       for (const rt of runtimes.values()) rt.kill();
       await drainAll();
+      stopInspector();
     },
   };
 }

@@ -13,6 +13,11 @@
  * publishes, the scheduler re-arms. A crash anywhere loses nothing that was answered and
  * duplicates no effect: before the commit nothing happened; after it, the outbox re-sends with
  * the same message id and idempotency key, which downstream inboxes and JetStream de-duplicate.
+ *
+ * Every snapshot is stored with its machine's version. Before a host runs, it checks that each
+ * in-flight snapshot's state still exists in the machine it runs now, and refuses to start (naming
+ * the actors) unless a migration from that version is registered. With an inspector attached, it
+ * reports each committed transition (actor, event, snapshot) to it, e.g. @statelyai/inspect.
  */
 import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject } from 'xstate';
 import type { ZodType } from 'zod';
@@ -21,8 +26,10 @@ import type { Clock } from './clock.ts';
 import { derivedMessageId, traceparent } from './ids.ts';
 import { Mailboxes } from './mailbox.ts';
 import { pureTransitions, type PureTransitions } from './pure-transition.ts';
+import { InspectionReporter, type HostInspector } from './inspection.ts';
 import type { Db, Store } from './store.ts';
 import { errorReply } from './transport/reply.ts';
+import { checkStoredVersions, upgradeSnapshot, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
 import type { Reply } from './transport/transport.ts';
 
 /** What an action executor may do. Everything lands in the same transaction. */
@@ -84,6 +91,11 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   executors: Record<string, Executor>;
   /** Turns the outcome of a request (by slot) into the event for this actor. */
   onReply?(slot: string, outcome: RequestOutcome): EventObject | undefined;
+  /**
+   * By the version that stored a snapshot: turns it into one this version's machine accepts. An
+   * older snapshot without one loads as it is, provided its state still exists (versioning.ts).
+   */
+  migrations?: SnapshotMigrations;
 }
 
 export interface Transitioned {
@@ -125,6 +137,8 @@ export interface HostContext {
   onEffects(): void;
   /** How many actors stay hot in memory (least recently used leave first). */
   maxCached?: number;
+  /** Where committed transitions are reported (inspection.ts), e.g. @statelyai/inspect. */
+  inspect?: HostInspector | undefined;
 }
 
 export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
@@ -135,6 +149,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private readonly mailboxes = new Mailboxes();
   private readonly machine: PureTransitions;
   private readonly stmt;
+  private readonly inspection: InspectionReporter;
 
   constructor(
     readonly def: ActorDefinition<M>,
@@ -165,6 +180,15 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         ON CONFLICT (kind, id, name) DO UPDATE SET due_at = excluded.due_at, event = excluded.event, armed_at_seq = excluded.armed_at_seq`),
       cancelTimer: db.prepare('DELETE FROM timers WHERE kind = ? AND id = ? AND name = ?'),
     };
+    this.inspection = new InspectionReporter(def.kind, def.machine, this.maxCached);
+    this.inspection.attach(ctx.inspect);
+    // Before any message is taken: refuse to run snapshots this machine cannot run.
+    checkStoredVersions(db, def);
+  }
+
+  /** Attaches (or detaches) an inspector; transitions committed from now on are reported to it. */
+  inspect(inspector: HostInspector | undefined): void {
+    this.inspection.attach(inspector);
   }
 
   /** Serialises work on one actor: use it when a handler awaits between reading and writing. */
@@ -191,6 +215,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
    */
   deliver(id: string, event: EventFrom<M>, opts: DeliverOptions = {}): Promise<DeliverResult> {
     let wroteEffects = false;
+    let report: (() => void) | undefined;
     return this.ctx.store.write(
       (db) => {
         if (opts.inboxKey) {
@@ -223,10 +248,12 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
           this.stmt.inboxPut.run(opts.inboxKey, reply?.headers ? JSON.stringify(reply.headers) : null, reply?.data ?? null, now);
         }
         this.remember(id, { snapshot: next, seq });
+        report = this.inspection.prepare(id, event, next, opts.cause);
         return { duplicate: false, changed, reply, snapshot: next };
       },
       () => {
         if (wroteEffects) this.ctx.onEffects();
+        report?.();
       },
     );
   }
@@ -251,12 +278,9 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     if (hot) return hot;
     const row = this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string } | undefined;
     if (!row) return undefined;
-    if (row.machine_version !== this.def.version) {
-      throw new Error(`${this.kind} ${id} was stored by machine version ${row.machine_version}, this host runs ${this.def.version}`);
-    }
-    const persisted = JSON.parse(row.snapshot) as { value: unknown; context: unknown };
+    const persisted = upgradeSnapshot(this.def, id, row.machine_version, JSON.parse(row.snapshot) as PersistedSnapshot);
     const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
-    const snapshot = this.def.machine.resolveState({ value: persisted.value as never, context: context });
+    const snapshot = this.def.machine.resolveState({ value: persisted.value, context: context });
     const cached = { snapshot, seq: row.seq };
     this.remember(id, cached);
     return cached;

@@ -1,0 +1,203 @@
+/**
+ * Read-only queries over the actor host's tables (actors, journal, timers, outbox) of ONE service
+ * store. They run inside the service that owns the store, answering the explorer's queries over
+ * the transport: the gateway never opens a service's database.
+ *
+ * Filtering by state uses the stored JSON of the state value, which for a machine without
+ * parallel states is a single path: `"authorizingPayment"`, `{"compensating":{"next":…}}`.
+ */
+import { Header } from '../contracts/headers.ts';
+import type { Db } from '../runtime/store.ts';
+import { statePaths } from '../visualize/graph.ts';
+import type { JournalEntry } from '../visualize/replay.ts';
+
+export interface ActorListFilter {
+  /** A dotted state path; matches that state and everything inside it. */
+  state?: string | undefined;
+  /** Only actors whose machine has not reached a final state. */
+  inFlight?: boolean | undefined;
+  limit: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string | undefined;
+}
+
+export interface ActorSummaryRow {
+  id: string;
+  state: string;
+  stateValue: unknown;
+  status: string;
+  seq: number;
+  machineVersion: string;
+  createdAt: number;
+  updatedAt: number;
+  context: Record<string, unknown>;
+}
+
+export interface ActorListPage {
+  rows: ActorSummaryRow[];
+  nextCursor: string | undefined;
+  facets: Array<{ state: string; status: string; count: number }>;
+}
+
+export interface TimerRow {
+  name: string;
+  dueAt: number;
+  event: unknown;
+  armedAtSeq: number;
+}
+
+export interface OutboxEntry {
+  seq: number;
+  messageId: string;
+  mode: string;
+  subject: string;
+  type: string | undefined;
+  idempotencyKey: string | undefined;
+  slot: string | undefined;
+  status: string;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | undefined;
+  createdAt: number;
+  sentAt: number | undefined;
+  payload: unknown;
+}
+
+export interface ActorTraceRows {
+  summary: ActorSummaryRow;
+  journal: JournalEntry[];
+  journalTruncated: boolean;
+  timers: TimerRow[];
+  outbox: OutboxEntry[];
+}
+
+const JOURNAL_LIMIT = 1_000;
+
+interface ActorRow {
+  id: string;
+  state: string;
+  status: string;
+  seq: number;
+  machine_version: string;
+  created_at: number;
+  updated_at: number;
+  snapshot: string;
+}
+
+const parse = (s: string | null): unknown => {
+  if (s === null) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+};
+
+function summary(row: ActorRow): ActorSummaryRow {
+  const stateValue = parse(row.state);
+  const snapshot = parse(row.snapshot) as { context?: Record<string, unknown> } | undefined;
+  return {
+    id: row.id,
+    state: statePaths(stateValue).join(' | '),
+    stateValue,
+    status: row.status,
+    seq: row.seq,
+    machineVersion: row.machine_version,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    context: snapshot?.context ?? {},
+  };
+}
+
+/** SQL LIKE patterns matching the stored JSON of `path` or any state inside it. */
+export function statePatterns(path: string): { exact: string; inside: string } {
+  const segments = path.split('.').filter(Boolean);
+  const esc = (s: string) => JSON.stringify(s).replace(/[\\%_]/g, (c) => `\\${c}`);
+  const opens = segments.slice(0, -1).map((s) => `{${esc(s)}:`).join('');
+  const last = esc(segments[segments.length - 1] ?? '');
+  return { exact: `${opens}${last}${'}'.repeat(segments.length - 1)}`, inside: `${opens}{${last}:%` };
+}
+
+const encodeCursor = (updatedAt: number, id: string) => Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
+
+function decodeCursor(cursor: string): [number, string] | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
+    return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'string' ? [v[0], v[1]] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Most recently updated first; keyset-paginated so a page is stable while actors move. */
+export function listActors(db: Db, kind: string, filter: ActorListFilter): ActorListPage {
+  const where = ['kind = @kind'];
+  const params: Record<string, unknown> = { kind, limit: filter.limit + 1 };
+  if (filter.inFlight) where.push(`status = 'active'`);
+  if (filter.state) {
+    const p = statePatterns(filter.state);
+    where.push(`(state LIKE @exact ESCAPE '\\' OR state LIKE @inside ESCAPE '\\')`);
+    Object.assign(params, p);
+  }
+  const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
+  if (after) {
+    where.push('(updated_at < @cu OR (updated_at = @cu AND id < @ci))');
+    Object.assign(params, { cu: after[0], ci: after[1] });
+  }
+  const rows = db
+    .prepare(`SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors
+      WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, id DESC LIMIT @limit`)
+    .all(params) as ActorRow[];
+  const page = rows.slice(0, filter.limit).map(summary);
+  const last = page[page.length - 1];
+  const facets = (db.prepare('SELECT state, status, count(*) AS n FROM actors WHERE kind = ? GROUP BY state, status ORDER BY n DESC').all(kind) as Array<{ state: string; status: string; n: number }>)
+    .map((f) => ({ state: statePaths(parse(f.state)).join(' | '), status: f.status, count: f.n }));
+  return { rows: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last.updatedAt, last.id) : undefined, facets };
+}
+
+export function actorTrace(db: Db, kind: string, id: string): ActorTraceRows | undefined {
+  const row = db
+    .prepare('SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors WHERE kind = ? AND id = ?')
+    .get(kind, id) as ActorRow | undefined;
+  if (!row) return undefined;
+  const journalRows = db
+    .prepare(`SELECT seq, event, from_state, to_state, actions, message_id, causation_id, at FROM journal
+      WHERE kind = ? AND id = ? ORDER BY seq LIMIT ?`)
+    .all(kind, id, JOURNAL_LIMIT + 1) as Array<{ seq: number; event: string; from_state: string | null; to_state: string; actions: string; message_id: string | null; causation_id: string | null; at: number }>;
+  const journal = journalRows.slice(0, JOURNAL_LIMIT).map((j) => ({
+    seq: j.seq,
+    event: parse(j.event) as JournalEntry['event'],
+    from: (parse(j.from_state) ?? null) as JournalEntry['from'],
+    to: parse(j.to_state) as JournalEntry['to'],
+    actions: (parse(j.actions) ?? []) as JournalEntry['actions'],
+    messageId: j.message_id,
+    causationId: j.causation_id,
+    at: j.at,
+  }));
+  const timers = (db.prepare('SELECT name, due_at, event, armed_at_seq FROM timers WHERE kind = ? AND id = ? ORDER BY due_at').all(kind, id) as Array<{ name: string; due_at: number; event: string; armed_at_seq: number }>)
+    .map((t) => ({ name: t.name, dueAt: t.due_at, event: parse(t.event), armedAtSeq: t.armed_at_seq }));
+  const outbox = (db.prepare(`SELECT seq, message_id, mode, subject, headers, data, slot, status, attempts, next_attempt_at, last_error, created_at, sent_at
+      FROM outbox WHERE actor_kind = ? AND actor_id = ? ORDER BY seq`).all(kind, id) as Array<{
+    seq: number; message_id: string; mode: string; subject: string; headers: string; data: string; slot: string | null; status: string;
+    attempts: number; next_attempt_at: number; last_error: string | null; created_at: number; sent_at: number | null;
+  }>).map((o) => {
+    const headers = (parse(o.headers) ?? {}) as Record<string, string>;
+    return {
+      seq: o.seq,
+      messageId: o.message_id,
+      mode: o.mode,
+      subject: o.subject,
+      type: headers[Header.type],
+      idempotencyKey: headers[Header.idempotencyKey],
+      slot: o.slot ?? undefined,
+      status: o.status,
+      attempts: o.attempts,
+      nextAttemptAt: o.next_attempt_at,
+      lastError: o.last_error ?? undefined,
+      createdAt: o.created_at,
+      sentAt: o.sent_at ?? undefined,
+      payload: parse(o.data),
+    };
+  });
+  return { summary: summary(row), journal, journalTruncated: journalRows.length > JOURNAL_LIMIT, timers, outbox };
+}

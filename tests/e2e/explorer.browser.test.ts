@@ -1,0 +1,146 @@
+/**
+ * The saga explorer in a real browser (Debian's chromium through playwright-core; never a
+ * downloaded one), served by a tiny Fastify app with the gateway's CSP, in front of the whole
+ * system. A payment stall holds a checkout in authorizingPayment while the page is open, so the
+ * test sees the highlighted state, then sees it move to confirmed without a reload. Then it travels
+ * back through the journal, filters the list, and opens a participant. Any script error or CSP
+ * violation fails the test. Screenshots go to test-results/screenshots/.
+ *
+ * Without chromium the suite fails under CI=true, and is skipped with a message elsewhere.
+ */
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const present = existsSync(CHROMIUM);
+const inCi = process.env.CI === 'true';
+const screenshots = path.resolve(fileURLToPath(new URL('../..', import.meta.url)), 'test-results/screenshots');
+const BIRDSEED = productIdFor('ACME-BIRDSEED');
+const SLOWPOKE = randomUUID();
+
+if (!present && !inCi) console.warn(`explorer browser tests skipped: no chromium at ${CHROMIUM} (apt-get install -y chromium)`);
+
+describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout: 60_000 }, () => {
+  let t: TestSystem;
+  let app: FastifyInstance;
+  let url: string;
+  let browser: Browser;
+  let stalled: { checkoutId: string; orderId: string };
+
+  beforeAll(async () => {
+    if (!present) throw new Error(`chromium is required in CI but missing at ${CHROMIUM}: apt-get install -y chromium`);
+    mkdirSync(screenshots, { recursive: true });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    t = await startTestSystem('embedded', (c) => {
+      c.payment = { ...c.payment, stallCustomers: [SLOWPOKE], stallMs: 4_000 };
+      c.checkout.deadlines = { ...c.checkout.deadlines, authorizePaymentMs: 15_000 };
+    });
+    app = Fastify();
+    // The gateway's policy: a page that needed an inline script or a remote asset would break here.
+    await app.register(helmet, {
+      contentSecurityPolicy: {
+        directives: {
+          'default-src': ["'self'"], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"],
+          'img-src': ["'self'", 'data:'], 'connect-src': ["'self'"], 'upgrade-insecure-requests': null,
+        },
+      },
+    });
+    await app.register(explorerPlugin, { transport: await t.system.transportFor('gateway'), pollMs: 200 });
+    url = await app.listen({ port: 0, host: '127.0.0.1' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    await t?.stop();
+  });
+
+  async function open(pathname: string): Promise<{ page: Page; errors: string[] }> {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 1000 } });
+    context.setDefaultTimeout(10_000);
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error') errors.push(m.text());
+    });
+    // Offline means offline: any request leaving this origin fails the test.
+    await page.route('**/*', (route) => (route.request().url().startsWith(url) ? route.continue() : (errors.push(`external request ${route.request().url()}`), route.abort())));
+    await page.goto(`${url}${pathname}`);
+    return { page, errors };
+  }
+
+  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const active = (page: Page, stateId: string) => page.locator(`[data-state-id="${stateId}"].sc-active`);
+
+  it('highlights the state of a running checkout, and moves the highlight as the saga moves', async () => {
+    stalled = await t.shopper.buy(SLOWPOKE, [[BIRDSEED, 1]]);
+    const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
+    await active(page, 'checkout.authorizingPayment').waitFor();
+    expect(await page.locator('.sc-active').count()).toBe(1);
+    expect(await page.getByTestId('current-state').textContent()).toBe('authorizingPayment');
+    expect(await page.getByTestId('timers').textContent()).toContain('authorizePayment');
+    expect(await page.getByTestId('outbox').textContent()).toContain('authorize-payment');
+    await shot(page, 'explorer-checkout-authorizing');
+
+    await active(page, 'checkout.confirmed').waitFor({ timeout: 15_000 });
+    expect(await active(page, 'checkout.authorizingPayment').count()).toBe(0);
+    expect(await page.locator('[data-edge-id="checkout.creatingOrder->checkout.confirmed"].sc-taken').count()).toBe(1);
+    expect(await page.getByTestId('journal').locator('tbody tr').count()).toBe(4);
+    await shot(page, 'explorer-checkout-confirmed');
+    expect(errors).toEqual([]);
+  }, 30_000);
+
+  it('travels back and forth through the journal, showing the state at each step', async () => {
+    const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
+    await active(page, 'checkout.confirmed').waitFor();
+    await page.keyboard.press('Home'); // ignored: only the arrows and buttons travel
+    for (let i = 0; i < 4; i++) await page.getByTestId('step-back').click();
+    await active(page, 'checkout.idle').waitFor();
+    expect(await page.getByTestId('step-label').textContent()).toContain('step 0 of 4');
+    await page.getByTestId('step-forward').click();
+    await active(page, 'checkout.reservingInventory').waitFor();
+    await page.keyboard.press('ArrowRight');
+    await active(page, 'checkout.authorizingPayment').waitFor();
+    expect(await page.locator('.journal tr.selected td').first().textContent()).toBe('2');
+    await shot(page, 'explorer-time-travel');
+    await page.getByTestId('follow-live').click();
+    await active(page, 'checkout.confirmed').waitFor();
+    expect(errors).toEqual([]);
+  });
+
+  it('lists checkouts and filters them by state', async () => {
+    const other = await t.shopper.buy(randomUUID(), [[BIRDSEED, 1]]);
+    await t.shopper.settle(other.checkoutId);
+    const { page, errors } = await open('/explorer?all=1');
+    await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"]`).waitFor();
+    await page.locator('#state-filter').selectOption('confirmed');
+    await expect.poll(async () => page.locator('tbody tr').count()).toBe(2);
+    expect(await page.locator('td.state').allTextContents()).toEqual(['confirmed', 'confirmed']);
+    await shot(page, 'explorer-list');
+    await page.locator(`tr[data-checkout-id="${other.checkoutId}"] a`).click();
+    await active(page, 'checkout.confirmed').waitFor();
+    expect(errors).toEqual([]);
+  });
+
+  it("opens a participant from the checkout and shows its machine in the participant's state", async () => {
+    const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
+    await page.getByTestId('links').getByRole('link', { name: /^authorization/ }).click();
+    await active(page, 'authorization.authorized').waitFor();
+    expect(await page.locator('main').textContent()).toContain('reported by the payment service');
+    await shot(page, 'explorer-participant-authorization');
+    expect(errors).toEqual([]);
+  });
+});
