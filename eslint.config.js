@@ -1,9 +1,10 @@
 // Typed lint. src/machines/** must stay pure: machines decide, hosts act.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'data', 'docs', 'coverage', 'test-results', '*.config.js'] },
+  { ignores: ['node_modules', 'data', 'docs', 'coverage', 'test-results', '*.config.js', '.scratch-*/**', '.bench-scratch/**', '.exp-*'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -34,6 +35,16 @@ export default tseslint.config(
       ],
       'no-restricted-globals': ['error', 'Date', 'setTimeout', 'setInterval', 'fetch', 'crypto', 'process'],
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Machines are pure: ids and randomness come in events.' }],
+    },
+  },
+  {
+    // The storefront's browser scripts: plain JavaScript outside the TypeScript project.
+    files: ['src/*/public/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: globals.browser,
     },
   },
 );
