@@ -32,6 +32,9 @@ export interface OutboxRow {
   next_attempt_at: number;
 }
 
+/** What a pump needs to decide whether a row goes now. */
+type PendingKey = Pick<OutboxRow, 'seq' | 'mode' | 'actor_kind' | 'actor_id' | 'next_attempt_at'>;
+
 export interface RelayOptions {
   /** First retry delay; doubles per attempt up to `maxBackoffMs`. */
   baseBackoffMs?: number;
@@ -65,7 +68,12 @@ export class OutboxRelay {
     };
     const db = store.db;
     this.stmt = {
-      pending: db.prepare(`SELECT * FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?`),
+      // Every pump scans what is pending, and most of that is already in flight (requests wait for
+      // their replies): read only what the scan decides on, and the full row only for what is sent.
+      pending: db.prepare(
+        `SELECT seq, mode, actor_kind, actor_id, next_attempt_at FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?`,
+      ),
+      row: db.prepare('SELECT * FROM outbox WHERE seq = ?'),
       status: db.prepare('SELECT status FROM outbox WHERE seq = ?').pluck(),
       sent: db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ? AND status = 'pending'`),
       retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ? AND status = 'pending'`),
@@ -91,7 +99,7 @@ export class OutboxRelay {
       return;
     }
     const now = this.clock.now();
-    const rows = this.stmt.pending.all(this.opts.maxInFlight * 2) as OutboxRow[];
+    const rows = this.stmt.pending.all(this.opts.maxInFlight * 2) as PendingKey[];
     let earliest = Infinity;
     const blocked = new Set<string>();
     for (const row of rows) {
@@ -109,11 +117,13 @@ export class OutboxRelay {
         if (ordered) blocked.add(actor);
         continue;
       }
+      const full = this.stmt.row.get(row.seq) as OutboxRow | undefined;
+      if (!full) continue; // cannot happen: same connection, no batch open
       if (ordered) {
         this.busyActors.add(actor);
         blocked.add(actor);
       }
-      const p = this.send(row)
+      const p = this.send(full)
         .catch((err: unknown) => {
           if (err instanceof SimulatedCrash) {
             this.stop();
