@@ -24,7 +24,17 @@ const server = withGateway ? await startGateway() : undefined;
 
 async function startGateway() {
   const { startServer } = await import('./gateway/server.ts'); // only processes that serve HTTP load Fastify
-  return startServer({ host: config.gateway.host, port: config.gateway.port, transport: await system.transportFor('gateway'), log });
+  const env = process.env;
+  return startServer({
+    host: config.gateway.host,
+    port: config.gateway.port,
+    transport: await system.transportFor('gateway'),
+    log,
+    config: {
+      operatorToken: env.OPERATOR_TOKEN || undefined,
+      ...(env.RATE_LIMIT_PER_MINUTE ? { rateLimit: env.RATE_LIMIT_PER_MINUTE === '0' ? false : { max: Number(env.RATE_LIMIT_PER_MINUTE), timeWindowMs: 60_000 } } : {}),
+    },
+  });
 }
 log.info(
   { mode: config.natsUrl ? 'nats' : 'embedded', dataDir: config.dataDir, services, gateway: server?.url },
