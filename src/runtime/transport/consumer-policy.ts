@@ -1,0 +1,24 @@
+/** Consumer and stream defaults both transports share, so a service behaves the same on either. */
+
+/** A nak without an explicit delay waits this long, so a failing handler does not spin. */
+export const DEFAULT_RETRY_DELAY_MS = 250;
+/** nats-server's own default for max_ack_pending. */
+export const DEFAULT_MAX_ACK_PENDING = 1000;
+/** How long a stream remembers a message id for de-duplication (NATS; in-process remembers forever). */
+export const DUPLICATE_WINDOW_MS = 2 * 60_000;
+
+/** The nak delay for a handler failure: the error's numeric `retryAfterMs`, else the default. */
+export function retryDelayOf(err: unknown): number {
+  const ms = (err as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 ? ms : DEFAULT_RETRY_DELAY_MS;
+}
+
+/** nats-server 2.9 has one `filter_subject` per consumer; the in-process transport mirrors the limit. */
+export function singleFilter(durable: string, filterSubjects: readonly string[]): string | undefined {
+  if (filterSubjects.length > 1) {
+    throw new Error(
+      `consumer ${durable}: nats-server 2.9 supports one filter subject per consumer, got ${filterSubjects.length}; use one durable per subject`,
+    );
+  }
+  return filterSubjects[0];
+}

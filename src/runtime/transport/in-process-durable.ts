@@ -1,0 +1,225 @@
+/**
+ * One durable consumer of the in-process transport, shared by every `consume()` with the same
+ * (stream, durable), the way several pullers share a NATS durable.
+ *
+ * Deliveries go out in stream order, at most `maxAckPending` unacked at a time, round-robin over the
+ * members. A delivery not acked within `ackWaitMs` is redelivered; a nak redelivers after its delay.
+ * Only acks are persisted (an ack floor plus the acks above it), and the highest sequence ever
+ * delivered, so that after a restart everything unacked comes again, flagged as redelivered if it had
+ * gone out before. The exact delivery count is not persisted: after a restart it restarts at 2.
+ */
+import { retryDelayOf } from './consumer-policy.ts';
+import { InFlight } from './in-flight.ts';
+import type { Store, StoredMsg } from './in-process-store.ts';
+import { subjectMatches } from './subject-match.ts';
+import type { Delivery, EventHandler } from './transport.ts';
+
+export interface DurableConfig {
+  filter: string | undefined;
+  ackWaitMs: number;
+  maxAckPending: number;
+}
+
+export interface Member {
+  readonly handler: EventHandler;
+  readonly inflight: InFlight;
+  active: boolean;
+}
+
+interface Entry {
+  msg: StoredMsg;
+  /** Deliveries so far; identifies the current attempt, so stale naks and timers are ignored. */
+  count: number;
+  timer: NodeJS.Timeout | undefined;
+  queued: boolean;
+}
+
+const FETCH_BATCH = 256;
+
+export class DurableGroup {
+  private readonly members: Member[] = [];
+  private rr = 0;
+  /** Delivered and unacked. Insertion order is stream order: entries are added on first delivery only. */
+  private readonly pending = new Map<number, Entry>();
+  private readonly ready: Entry[] = [];
+  /** Read from the store, matching the filter, not yet delivered. */
+  private buffer: StoredMsg[] = [];
+  private bufIdx = 0;
+  private cursor: number;
+  private ackFloor: number;
+  private deliveredSeq: number;
+  private readonly ackedAbove: Set<number>;
+  private scheduled = false;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    readonly stream: string,
+    readonly durable: string,
+    private cfg: DurableConfig,
+    private readonly track: (p: Promise<unknown>) => void,
+    private readonly onError: (err: unknown, context: string) => void,
+  ) {
+    const state = store.openConsumer(stream, durable);
+    this.ackFloor = state.ackFloor;
+    this.cursor = state.ackFloor;
+    this.deliveredSeq = state.deliveredSeq;
+    this.ackedAbove = state.ackedAbove;
+  }
+
+  /** The latest `consume()` call's settings win, like a NATS consumer update. */
+  configure(cfg: DurableConfig): void {
+    this.cfg = cfg;
+  }
+
+  addMember(handler: EventHandler): Member {
+    const m: Member = { handler, inflight: new InFlight(), active: true };
+    this.members.push(m);
+    this.schedule();
+    return m;
+  }
+
+  /** Stops giving the member work and waits for what it has; its unacked deliveries stay pending. */
+  async removeMember(m: Member): Promise<void> {
+    m.active = false;
+    const i = this.members.indexOf(m);
+    if (i >= 0) this.members.splice(i, 1);
+    await m.inflight.settled();
+  }
+
+  /** The stream has a new message. */
+  notify(): void {
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const e of this.pending.values()) clearTimeout(e.timer);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      try {
+        this.pump();
+      } catch (err) {
+        this.onError(err, `consumer ${this.durable}`);
+      }
+    });
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    let delivered = this.deliveredSeq;
+    while (this.members.length > 0) {
+      let e = this.ready.shift();
+      if (e) {
+        e.queued = false;
+        if (this.pending.get(e.msg.seq) !== e) continue; // acked meanwhile
+      } else {
+        if (this.pending.size >= this.cfg.maxAckPending) break;
+        const msg = this.nextNew();
+        if (!msg) break;
+        // Sent before a restart if at or below the persisted high-water mark.
+        e = { msg, count: msg.seq <= this.deliveredSeq ? 1 : 0, timer: undefined, queued: false };
+        this.pending.set(msg.seq, e);
+        delivered = Math.max(delivered, msg.seq);
+      }
+      const member = this.members[this.rr++ % this.members.length]!;
+      this.dispatch(e, member);
+    }
+    if (delivered > this.deliveredSeq) {
+      this.deliveredSeq = delivered;
+      this.store.setDelivered(this.stream, this.durable, delivered);
+    }
+  }
+
+  private nextNew(): StoredMsg | undefined {
+    for (;;) {
+      const next = this.buffer[this.bufIdx];
+      if (next) {
+        this.bufIdx++;
+        return next;
+      }
+      const rows = this.store.msgsAfter(this.stream, this.cursor, FETCH_BATCH);
+      const last = rows[rows.length - 1];
+      if (!last) return undefined;
+      this.cursor = last.seq;
+      const { filter } = this.cfg;
+      this.buffer = rows.filter(
+        (r) => (filter === undefined || subjectMatches(filter, r.subject)) && !this.ackedAbove.has(r.seq),
+      );
+      this.bufIdx = 0;
+    }
+  }
+
+  private dispatch(e: Entry, member: Member): void {
+    const attempt = ++e.count;
+    clearTimeout(e.timer);
+    e.timer = setTimeout(() => this.expire(e, attempt), this.cfg.ackWaitMs);
+    e.timer.unref();
+    const d: Delivery = {
+      subject: e.msg.subject,
+      headers: { ...e.msg.headers },
+      data: e.msg.data,
+      seq: e.msg.seq,
+      deliveryCount: attempt,
+      redelivered: attempt > 1,
+    };
+    const p = Promise.resolve()
+      .then(() => member.handler(d))
+      .then(
+        () => this.ack(e),
+        (err: unknown) => this.nak(e, attempt, retryDelayOf(err)),
+      )
+      .catch((err: unknown) => this.onError(err, `ack/nak for ${this.durable}`));
+    member.inflight.track(p);
+    this.track(p);
+  }
+
+  private expire(e: Entry, attempt: number): void {
+    if (this.pending.get(e.msg.seq) !== e || e.count !== attempt) return;
+    e.timer = undefined;
+    this.enqueue(e);
+  }
+
+  private enqueue(e: Entry): void {
+    if (e.queued || this.stopped) return;
+    e.queued = true;
+    this.ready.push(e);
+    this.schedule();
+  }
+
+  /** Any attempt's ack counts, even a late one after a redelivery went out, as on NATS. */
+  private ack(e: Entry): void {
+    const seq = e.msg.seq;
+    if (this.pending.get(seq) !== e) return;
+    clearTimeout(e.timer);
+    this.pending.delete(seq);
+    const firstPending = this.pending.keys().next().value;
+    const firstBuffered = this.buffer[this.bufIdx]?.seq;
+    const floor = Math.min(firstPending ?? Infinity, firstBuffered ?? Infinity, this.cursor + 1) - 1;
+    const moved = floor > this.ackFloor ? floor : undefined;
+    this.store.ack(this.stream, this.durable, seq, moved);
+    if (moved !== undefined) this.ackFloor = moved;
+    this.schedule();
+  }
+
+  /** Only the current attempt may nak; an older attempt failing late changes nothing. */
+  private nak(e: Entry, attempt: number, delayMs: number): void {
+    if (this.pending.get(e.msg.seq) !== e || e.count !== attempt) return;
+    clearTimeout(e.timer);
+    e.timer = undefined;
+    if (delayMs <= 0) {
+      this.enqueue(e);
+      return;
+    }
+    e.timer = setTimeout(() => {
+      e.timer = undefined;
+      this.enqueue(e);
+    }, delayMs);
+    e.timer.unref();
+  }
+}

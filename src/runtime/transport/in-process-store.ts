@@ -1,0 +1,236 @@
+/**
+ * The durable half of the in-process transport: stream messages, consumer ack state and KV entries
+ * in one SQLite file. One process owns a file at a time; nothing here coordinates two writers.
+ *
+ * WAL with synchronous=NORMAL: a commit survives a process crash but not a power loss, the same
+ * trade nats-server makes by default (it does not fsync every write either).
+ */
+import Database from 'better-sqlite3';
+import type { Headers } from '../../contracts/headers.ts';
+
+const schema = `
+CREATE TABLE IF NOT EXISTS streams (
+  name TEXT PRIMARY KEY,
+  subjects TEXT NOT NULL,
+  last_seq INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS stream_msgs (
+  stream TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  subject TEXT NOT NULL,
+  headers TEXT NOT NULL,
+  data TEXT NOT NULL,
+  msg_id TEXT NOT NULL,
+  PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS stream_msgs_msg_id ON stream_msgs (stream, msg_id);
+CREATE TABLE IF NOT EXISTS consumers (
+  stream TEXT NOT NULL,
+  durable TEXT NOT NULL,
+  ack_floor INTEGER NOT NULL DEFAULT 0,
+  delivered_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (stream, durable)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumer_acks (
+  stream TEXT NOT NULL,
+  durable TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (stream, durable, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS kv_buckets (
+  name TEXT PRIMARY KEY,
+  last_rev INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS kv (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+`;
+
+export interface StoredMsg {
+  seq: number;
+  subject: string;
+  headers: Headers;
+  data: string;
+}
+
+interface MsgRow {
+  seq: number;
+  subject: string;
+  headers: string;
+  data: string;
+}
+
+export interface KvRow {
+  key: string;
+  value: string;
+  revision: number;
+}
+
+export class Store {
+  private readonly db: Database.Database;
+  private readonly q;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(schema);
+    const db = this.db;
+    this.q = {
+      streams: db.prepare<[], { name: string; subjects: string }>('SELECT name, subjects FROM streams'),
+      addStream: db.prepare<[string, string]>('INSERT INTO streams (name, subjects) VALUES (?, ?)'),
+      byMsgId: db.prepare<[string, string], { seq: number }>(
+        'SELECT seq FROM stream_msgs WHERE stream = ? AND msg_id = ?',
+      ),
+      bumpSeq: db.prepare<[string], { last_seq: number }>(
+        'UPDATE streams SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq',
+      ),
+      insertMsg: db.prepare<[string, number, string, string, string, string]>(
+        'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      msgsAfter: db.prepare<[string, number, number], MsgRow>(
+        'SELECT seq, subject, headers, data FROM stream_msgs WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?',
+      ),
+      ensureConsumer: db.prepare<[string, string]>(
+        'INSERT OR IGNORE INTO consumers (stream, durable) VALUES (?, ?)',
+      ),
+      consumer: db.prepare<[string, string], { ack_floor: number; delivered_seq: number }>(
+        'SELECT ack_floor, delivered_seq FROM consumers WHERE stream = ? AND durable = ?',
+      ),
+      ackedAbove: db.prepare<[string, string, number], { seq: number }>(
+        'SELECT seq FROM consumer_acks WHERE stream = ? AND durable = ? AND seq > ?',
+      ),
+      setFloor: db.prepare<[number, string, string]>(
+        'UPDATE consumers SET ack_floor = ? WHERE stream = ? AND durable = ?',
+      ),
+      setDelivered: db.prepare<[number, string, string]>(
+        'UPDATE consumers SET delivered_seq = ? WHERE stream = ? AND durable = ?',
+      ),
+      insertAck: db.prepare<[string, string, number]>(
+        'INSERT OR IGNORE INTO consumer_acks (stream, durable, seq) VALUES (?, ?, ?)',
+      ),
+      dropAcks: db.prepare<[string, string, number]>(
+        'DELETE FROM consumer_acks WHERE stream = ? AND durable = ? AND seq <= ?',
+      ),
+      ensureBucket: db.prepare<[string]>('INSERT OR IGNORE INTO kv_buckets (name) VALUES (?)'),
+      bumpRev: db.prepare<[string], { last_rev: number }>(
+        'UPDATE kv_buckets SET last_rev = last_rev + 1 WHERE name = ? RETURNING last_rev',
+      ),
+      kvGet: db.prepare<[string, string], KvRow>(
+        'SELECT key, value, revision FROM kv WHERE bucket = ? AND key = ?',
+      ),
+      kvAll: db.prepare<[string], KvRow>(
+        'SELECT key, value, revision FROM kv WHERE bucket = ? ORDER BY revision',
+      ),
+      kvPut: db.prepare<[string, string, string, number]>(
+        'INSERT INTO kv (bucket, key, value, revision) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+      ),
+    };
+  }
+
+  streams(): { name: string; subjects: string[] }[] {
+    return this.q.streams.all().map((r) => ({ name: r.name, subjects: JSON.parse(r.subjects) as string[] }));
+  }
+
+  addStream(name: string, subjects: readonly string[]): void {
+    this.q.addStream.run(name, JSON.stringify(subjects));
+  }
+
+  /** Appends unless the stream already holds `msgId`. De-duplication is forever, not a window. */
+  append(
+    stream: string,
+    subject: string,
+    headers: Headers,
+    data: string,
+    msgId: string,
+  ): { seq: number; duplicate: boolean } {
+    return this.db
+      .transaction(() => {
+        const existing = this.q.byMsgId.get(stream, msgId);
+        if (existing) return { seq: existing.seq, duplicate: true };
+        const seq = this.q.bumpSeq.get(stream)!.last_seq;
+        this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
+        return { seq, duplicate: false };
+      })
+      .immediate();
+  }
+
+  msgsAfter(stream: string, seq: number, limit: number): StoredMsg[] {
+    return this.q.msgsAfter.all(stream, seq, limit).map((r) => ({
+      seq: r.seq,
+      subject: r.subject,
+      headers: JSON.parse(r.headers) as Headers,
+      data: r.data,
+    }));
+  }
+
+  /** Ack state of a durable: everything up to `ackFloor` is acked, plus `ackedAbove`. */
+  openConsumer(
+    stream: string,
+    durable: string,
+  ): { ackFloor: number; deliveredSeq: number; ackedAbove: Set<number> } {
+    this.q.ensureConsumer.run(stream, durable);
+    const row = this.q.consumer.get(stream, durable)!;
+    const ackedAbove = new Set(this.q.ackedAbove.all(stream, durable, row.ack_floor).map((r) => r.seq));
+    return { ackFloor: row.ack_floor, deliveredSeq: row.delivered_seq, ackedAbove };
+  }
+
+  /** Records an ack. When the floor moves, individual acks at or below it are no longer needed. */
+  ack(stream: string, durable: string, seq: number, newFloor: number | undefined): void {
+    this.db.transaction(() => {
+      if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
+      if (newFloor !== undefined) {
+        this.q.setFloor.run(newFloor, stream, durable);
+        this.q.dropAcks.run(stream, durable, newFloor);
+      }
+    })();
+  }
+
+  setDelivered(stream: string, durable: string, seq: number): void {
+    this.q.setDelivered.run(seq, stream, durable);
+  }
+
+  ensureBucket(bucket: string): void {
+    this.q.ensureBucket.run(bucket);
+  }
+
+  kvGet(bucket: string, key: string): KvRow | undefined {
+    return this.q.kvGet.get(bucket, key);
+  }
+
+  kvAll(bucket: string): KvRow[] {
+    return this.q.kvAll.all(bucket);
+  }
+
+  kvPut(bucket: string, key: string, value: string): number {
+    return this.db
+      .transaction(() => {
+        const rev = this.q.bumpRev.get(bucket)!.last_rev;
+        this.q.kvPut.run(bucket, key, value, rev);
+        return rev;
+      })
+      .immediate();
+  }
+
+  /** Inserts unless the key exists; returns the existing row if it does. */
+  kvCreate(bucket: string, key: string, value: string): { created: number } | { existing: KvRow } {
+    return this.db
+      .transaction((): { created: number } | { existing: KvRow } => {
+        const existing = this.q.kvGet.get(bucket, key);
+        if (existing) return { existing };
+        const rev = this.q.bumpRev.get(bucket)!.last_rev;
+        this.q.kvPut.run(bucket, key, value, rev);
+        return { created: rev };
+      })
+      .immediate();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

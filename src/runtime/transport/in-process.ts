@@ -1,0 +1,311 @@
+/**
+ * The embedded transport: the whole system in one process, no server. It keeps NATS semantics so
+ * that services behave the same on both (the conformance suite checks): requests go to every plain
+ * subscriber and to one member of each queue group, the first reply wins, a subject nobody listens
+ * on fails fast with NoRespondersError. Streams, consumer ack state and KV live in SQLite
+ * (`in-process-store.ts`), so unacked events survive a restart.
+ *
+ * Differences from NATS, all on the safe side: de-duplication by message id lasts forever rather
+ * than for a window; a restart forgets exact delivery counts (see `in-process-durable.ts`); one
+ * process owns the database file at a time.
+ */
+import { Header, type Headers } from '../../contracts/headers.ts';
+import { DEFAULT_MAX_ACK_PENDING, singleFilter } from './consumer-policy.ts';
+import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
+import { InFlight } from './in-flight.ts';
+import { DurableGroup } from './in-process-durable.ts';
+import { InProcessKv } from './in-process-kv.ts';
+import { Store } from './in-process-store.ts';
+import { answer, checkReply } from './reply.ts';
+import { assertLiteralSubject, assertPattern, subjectMatches } from './subject-match.ts';
+import type {
+  Closer,
+  ConsumeOptions,
+  EventHandler,
+  Kv,
+  Message,
+  PublishAck,
+  RequestOptions,
+  Responder,
+  RespondOptions,
+  Transport,
+} from './transport.ts';
+
+export interface InProcessOptions {
+  /** better-sqlite3 database file; `':memory:'` for a throwaway one. */
+  path: string;
+  /** Where failures that nobody awaits go (responder crashes, tap errors). Defaults to console.error. */
+  onError?: (err: unknown, context: string) => void;
+}
+
+interface Sub {
+  pattern: string;
+  queue: string | undefined;
+  /** A responder answers; a tap only listens (and, as on NATS, still counts as someone listening). */
+  responder: Responder | undefined;
+  tap: ((m: Message) => void) | undefined;
+  inflight: InFlight;
+}
+
+interface StreamDef {
+  name: string;
+  subjects: string[];
+}
+
+const INBOX_PREFIX = '_INBOX.in-process';
+
+export class InProcessTransport implements Transport {
+  readonly kind = 'in-process' as const;
+  private readonly store: Store;
+  private readonly onError: (err: unknown, context: string) => void;
+  private readonly subs: Sub[] = [];
+  private readonly queueTurns = new Map<string, number>();
+  private readonly inflight = new InFlight();
+  private streams: StreamDef[];
+  private readonly groups = new Map<string, DurableGroup>();
+  private readonly consumerClosers = new Set<Closer>();
+  private readonly subClosers = new Set<Closer>();
+  private readonly kvs = new Map<string, InProcessKv>();
+  private readonly pendingRequests = new Set<() => void>();
+  private nextReplyId = 0;
+  private draining: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(opts: InProcessOptions) {
+    this.store = new Store(opts.path);
+    this.onError =
+      opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
+    this.streams = this.store.streams();
+  }
+
+  async request(subject: string, data: string, opts: RequestOptions): Promise<Message> {
+    if (this.closed) throw new TransportClosedError();
+    assertLiteralSubject(subject);
+    const matching = this.subs.filter((s) => subjectMatches(s.pattern, subject));
+    const message = (): Message => ({ subject, headers: { ...opts.headers }, data });
+    this.tap(matching, message);
+    const responders = this.pickResponders(matching);
+    if (matching.length === 0) {
+      // NATS reports no responders after a round trip, never synchronously.
+      await new Promise((r) => setImmediate(r));
+      throw new NoRespondersError(subject);
+    }
+    const replySubject = `${INBOX_PREFIX}.${(this.nextReplyId++).toString(36)}`;
+    return new Promise<Message>((resolve, reject) => {
+      let done = false;
+      const finish = (settle: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.pendingRequests.delete(abort);
+        settle();
+      };
+      const timer = setTimeout(
+        () => finish(() => reject(new RequestTimeoutError(subject, opts.timeoutMs))),
+        opts.timeoutMs,
+      );
+      const abort = (): void => finish(() => reject(new TransportClosedError()));
+      this.pendingRequests.add(abort);
+      for (const sub of responders) {
+        const responder = sub.responder!;
+        const p = new Promise((r) => setImmediate(r))
+          .then(() => answer(responder, message(), (err) => this.onError(err, `responder ${sub.pattern}`)))
+          .then((reply) => {
+            const headers: Headers = { ...reply.headers };
+            this.tap(
+              this.subs.filter((s) => s.tap && subjectMatches(s.pattern, replySubject)),
+              () => ({
+                subject: replySubject,
+                headers: { ...headers },
+                data: reply.data,
+              }),
+            );
+            finish(() => {
+              try {
+                checkReply(subject, headers, reply.data);
+                resolve({ subject, headers, data: reply.data });
+              } catch (err) {
+                reject(err instanceof Error ? err : new Error(String(err)));
+              }
+            });
+          })
+          .catch((err: unknown) => this.onError(err, `reply on ${subject}`));
+        sub.inflight.track(p);
+        this.inflight.track(p);
+      }
+    });
+  }
+
+  /** Every plain responder, plus one member per queue group, taken in turn. */
+  private pickResponders(matching: Sub[]): Sub[] {
+    const chosen: Sub[] = [];
+    const groups = new Map<string, Sub[]>();
+    for (const s of matching) {
+      if (!s.responder) continue;
+      if (s.queue === undefined) chosen.push(s);
+      else groups.set(s.queue, [...(groups.get(s.queue) ?? []), s]);
+    }
+    for (const [queue, members] of groups) {
+      const turn = this.queueTurns.get(queue) ?? 0;
+      this.queueTurns.set(queue, turn + 1);
+      chosen.push(members[turn % members.length]!);
+    }
+    return chosen;
+  }
+
+  private tap(matching: Sub[], message: () => Message): void {
+    for (const s of matching) {
+      const onMsg = s.tap;
+      if (!onMsg) continue;
+      const m = message();
+      queueMicrotask(() => {
+        try {
+          onMsg(m);
+        } catch (err) {
+          this.onError(err, `subscriber ${s.pattern}`);
+        }
+      });
+    }
+  }
+
+  async respond(subject: string, responder: Responder, opts: RespondOptions = {}): Promise<Closer> {
+    return this.addSub({
+      pattern: subject,
+      queue: opts.queue,
+      responder,
+      tap: undefined,
+      inflight: new InFlight(),
+    });
+  }
+
+  async subscribeAll(subject: string, onMsg: (m: Message) => void): Promise<Closer> {
+    return this.addSub({
+      pattern: subject,
+      queue: undefined,
+      responder: undefined,
+      tap: onMsg,
+      inflight: new InFlight(),
+    });
+  }
+
+  private addSub(sub: Sub): Closer {
+    if (this.draining) throw new TransportClosedError();
+    assertPattern(sub.pattern);
+    this.subs.push(sub);
+    const closer: Closer = {
+      close: async () => {
+        this.subClosers.delete(closer);
+        const i = this.subs.indexOf(sub);
+        if (i >= 0) this.subs.splice(i, 1);
+        await sub.inflight.settled();
+      },
+    };
+    this.subClosers.add(closer);
+    return closer;
+  }
+
+  async publish(subject: string, data: string, headers: Headers, msgId: string): Promise<PublishAck> {
+    if (this.closed) throw new TransportClosedError();
+    assertLiteralSubject(subject);
+    const stream = this.streams.find((s) => s.subjects.some((p) => subjectMatches(p, subject)));
+    if (!stream) {
+      await new Promise((r) => setImmediate(r));
+      throw new NoRespondersError(subject);
+    }
+    // Stored as NATS stores it: the id travels with the message as the Nats-Msg-Id header.
+    const stored: Headers = { ...headers, [Header.natsMsgId]: msgId };
+    const { seq, duplicate } = this.store.append(stream.name, subject, stored, data, msgId);
+    this.tap(
+      this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
+      () => ({ subject, headers: { ...stored }, data }),
+    );
+    if (!duplicate) {
+      for (const g of this.groups.values()) if (g.stream === stream.name) g.notify();
+    }
+    return { stream: stream.name, seq, duplicate };
+  }
+
+  async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
+    if (this.draining) throw new TransportClosedError();
+    const filter = singleFilter(opts.durable, opts.filterSubjects);
+    if (!this.streams.some((s) => s.name === opts.stream)) throw new Error(`stream ${opts.stream} not found`);
+    const cfg = {
+      filter,
+      ackWaitMs: opts.ackWaitMs,
+      maxAckPending: opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING,
+    };
+    const key = `${opts.stream}\u0000${opts.durable}`;
+    let group = this.groups.get(key);
+    if (group) group.configure(cfg);
+    else {
+      group = new DurableGroup(
+        this.store,
+        opts.stream,
+        opts.durable,
+        cfg,
+        (p) => this.inflight.track(p),
+        this.onError,
+      );
+      this.groups.set(key, group);
+    }
+    const g = group;
+    const member = g.addMember(handler);
+    const closer: Closer = {
+      close: async () => {
+        this.consumerClosers.delete(closer);
+        await g.removeMember(member);
+      },
+    };
+    this.consumerClosers.add(closer);
+    return closer;
+  }
+
+  async ensureStream(name: string, subjects: readonly string[]): Promise<void> {
+    if (this.closed) throw new TransportClosedError();
+    const existing = this.streams.find((s) => s.name === name);
+    if (existing) {
+      if ([...existing.subjects].sort().join(' ') !== [...subjects].sort().join(' ')) {
+        throw new Error(
+          `stream ${name} exists with subjects [${existing.subjects.join(', ')}], expected [${subjects.join(', ')}]`,
+        );
+      }
+      return;
+    }
+    for (const p of subjects) assertPattern(p);
+    // nats-server refuses a stream whose subjects overlap another's; refusing here keeps code portable.
+    const clash = this.streams.find((s) =>
+      s.subjects.some((a) => subjects.some((b) => subjectMatches(a, b) || subjectMatches(b, a))),
+    );
+    if (clash) throw new Error(`stream ${name}: subjects overlap with stream ${clash.name}`);
+    this.store.addStream(name, subjects);
+    this.streams = this.store.streams();
+  }
+
+  async kv(bucket: string): Promise<Kv> {
+    if (this.closed) throw new TransportClosedError();
+    if (!/^[-\w]+$/.test(bucket)) throw new Error(`invalid bucket name "${bucket}"`);
+    let kv = this.kvs.get(bucket);
+    if (!kv) {
+      kv = new InProcessKv(this.store, bucket, this.onError);
+      this.kvs.set(bucket, kv);
+    }
+    return kv;
+  }
+
+  drain(): Promise<void> {
+    this.draining ??= this.doDrain();
+    return this.draining;
+  }
+
+  private async doDrain(): Promise<void> {
+    // Consumers first: their handlers may still make requests, which the responders should answer.
+    await Promise.allSettled([...this.consumerClosers].map((c) => c.close()));
+    await Promise.allSettled([...this.subClosers].map((c) => c.close()));
+    await this.inflight.settled();
+    this.closed = true;
+    for (const abort of [...this.pendingRequests]) abort();
+    for (const g of this.groups.values()) g.stop();
+    for (const kv of this.kvs.values()) kv.closeWatchers();
+    this.store.close();
+  }
+}

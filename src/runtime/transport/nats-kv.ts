@@ -1,0 +1,125 @@
+/**
+ * The `Kv` contract over NATS KV (@nats-io/kv). A bucket is a JetStream stream `KV_<bucket>` whose
+ * subjects are `$KV.<bucket>.<key>`; the revision of an entry is its stream sequence.
+ */
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  type JetStreamClient,
+} from '@nats-io/jetstream';
+import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
+import type { Closer, Kv, KvEntry } from './transport.ts';
+
+/** Opens a bucket, creating it (file storage, one revision per key) if it does not exist yet. */
+export async function openNatsKv(
+  js: JetStreamClient,
+  bucket: string,
+  onError: (err: unknown, context: string) => void,
+): Promise<NatsKv> {
+  // `Kvm.open` only binds without checking, so a missing bucket would surface later as a
+  // confusing publish error; `create` looks the stream up and adds it only when missing.
+  const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File });
+  return new NatsKv(kv, js, bucket, onError);
+}
+
+const KV_OPERATION = 'KV-Operation';
+
+export class NatsKv implements Kv {
+  private readonly watchers = new Set<Closer>();
+  private readonly stream: string;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly js: JetStreamClient,
+    private readonly bucket: string,
+    private readonly onError: (err: unknown, context: string) => void,
+  ) {
+    this.stream = `KV_${bucket}`;
+  }
+
+  async get(key: string): Promise<KvEntry | undefined> {
+    return toEntry(await this.kv.get(key));
+  }
+
+  async put(key: string, value: string): Promise<number> {
+    return this.kv.put(key, value);
+  }
+
+  async create(key: string, value: string): Promise<KvEntry | undefined> {
+    // The client's create is an expected-last-subject-sequence-0 publish: the server decides, so two
+    // racing creators cannot both win. The loser reads the winner's entry; it retries only in the
+    // unlikely case that the key was deleted between its failed create and its read.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        await this.kv.create(key, value);
+        return undefined;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw err;
+      }
+      const existing = await this.get(key);
+      if (existing) return existing;
+    }
+    throw new Error(`kv create of ${key} kept conflicting with concurrent deletes`);
+  }
+
+  async watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer> {
+    // Not `KV.watch()` (an ordered push consumer with deliver_policy last_per_subject): against
+    // nats-server 2.9.10 it now and then stopped delivering updates (about 1 run in 30 of the
+    // conformance suite), and so did an ordered pull consumer with last_per_subject. Buckets keep one
+    // revision per key, so the stream itself holds exactly the current values: an ordered pull
+    // consumer that delivers all of it gives "current values, then updates" with the plainest
+    // consumer the server has. (A bucket made elsewhere with more history would replay older
+    // revisions first; values still converge.)
+    const prefix = `$KV.${this.bucket}.`;
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: `${prefix}${filter}`,
+      deliver_policy: DeliverPolicy.All,
+    });
+    // Revisions only grow; nothing older than what was handed over is handed over again (with
+    // last_per_subject and a racing write, nats-server 2.9 was seen to repeat an entry).
+    let last = 0;
+    const messages = await consumer.consume({
+      callback: (m) => {
+        if (m.seq <= last) return;
+        last = m.seq;
+        // Deletes and purges are skipped: the contract has no tombstones, and a caller that needs
+        // to notice removal can store an explicit status value instead.
+        const op = m.headers?.get(KV_OPERATION);
+        if (op === 'DEL' || op === 'PURGE') return;
+        try {
+          onEntry({ key: m.subject.slice(prefix.length), value: m.string(), revision: m.seq });
+        } catch (err) {
+          this.onError(err, `kv watch ${this.bucket} ${filter}`);
+        }
+      },
+    });
+    const closer: Closer = {
+      close: async () => {
+        this.watchers.delete(closer);
+        await messages.close().catch(() => undefined);
+      },
+    };
+    this.watchers.add(closer);
+    return closer;
+  }
+
+  /** Stops every watcher; used by the transport's drain. */
+  async closeWatchers(): Promise<void> {
+    await Promise.allSettled([...this.watchers].map((w) => w.close()));
+  }
+}
+
+function toEntry(e: NatsKvEntry | null): KvEntry | undefined {
+  if (!e || e.operation !== 'PUT') return undefined;
+  return { key: e.key, value: e.string(), revision: e.revision };
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}

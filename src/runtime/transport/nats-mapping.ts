@@ -1,0 +1,46 @@
+/** Translations between nats.js and the transport contract: headers one way and the other, and errors. */
+import { errors as natsErrors, headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
+import type { Headers } from '../../contracts/headers.ts';
+import { NoRespondersError, RequestTimeoutError, TransportClosedError, TransportError } from './errors.ts';
+
+/** The server refused a publish or subscription under this user's permissions. */
+export class PermissionDeniedError extends TransportError {
+  override readonly name = 'PermissionDeniedError';
+  constructor(
+    readonly operation: string,
+    readonly subject: string,
+  ) {
+    super(`permission denied: ${operation} on ${subject}`);
+  }
+}
+
+export function toNatsHeaders(h: Headers | undefined): MsgHdrs | undefined {
+  if (!h) return undefined;
+  const keys = Object.keys(h);
+  if (keys.length === 0) return undefined;
+  const out = natsHeaders();
+  for (const k of keys) out.set(k, h[k] ?? '');
+  return out;
+}
+
+export function fromNatsHeaders(h: MsgHdrs | undefined): Headers {
+  const out: Headers = {};
+  if (!h) return out;
+  for (const [k, v] of h) {
+    const first = v[0];
+    if (first !== undefined) out[k] = first;
+  }
+  return out;
+}
+
+/** Translates nats.js errors into the contract's typed errors where there is an equivalent. */
+export function mapNatsError(err: unknown, subject: string, timeoutMs: number): Error {
+  if (err instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject);
+  // A JetStream publish nobody captures comes back as a 503, which nats.js reports as "jetstream is not enabled".
+  if (err instanceof Error && err.name === 'JetStreamNotEnabled') return new NoRespondersError(subject);
+  if (err instanceof natsErrors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs);
+  if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError) {
+    return new TransportClosedError();
+  }
+  return err instanceof Error ? err : new TransportError(String(err));
+}

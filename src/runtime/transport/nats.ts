@@ -1,0 +1,365 @@
+/**
+ * The Transport contract over a real nats-server: core request/reply, JetStream streams and durable
+ * pull consumers, and NATS KV.
+ *
+ * Request/reply does not use `nc.request()`: that costs a subscription round of bookkeeping and two
+ * stack-trace Errors per call and tops out at roughly a third of the throughput (see FACTS.md).
+ * Instead each connection holds one wildcard reply subscription `<inboxPrefix>.<nuid>.*` and routes
+ * replies to callers by the last token. The inbox prefix is per service (`_INBOX.<service>`) so that
+ * nats.conf can allow each user to subscribe to its own replies only; nats.js uses the same prefix
+ * for its JetStream and KV inboxes.
+ */
+import {
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from '@nats-io/jetstream';
+import {
+  connect,
+  errors as natsErrors,
+  nuid,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from '@nats-io/transport-node';
+import type { Headers } from '../../contracts/headers.ts';
+import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
+import { InFlight } from './in-flight.ts';
+import { DEFAULT_MAX_ACK_PENDING, retryDelayOf } from './consumer-policy.ts';
+import { ensureNatsStream, upsertDurable } from './nats-jetstream.ts';
+import { openNatsKv, type NatsKv } from './nats-kv.ts';
+import { fromNatsHeaders, mapNatsError, PermissionDeniedError, toNatsHeaders } from './nats-mapping.ts';
+import { answer, checkReply } from './reply.ts';
+import type {
+  Closer,
+  ConsumeOptions,
+  Delivery,
+  EventHandler,
+  Kv,
+  Message,
+  PublishAck,
+  RequestOptions,
+  Responder,
+  RespondOptions,
+  Transport,
+} from './transport.ts';
+
+export { PermissionDeniedError };
+
+export interface NatsConnectOptions {
+  servers: string | string[];
+  user?: string;
+  pass?: string;
+  /** Connection name shown by the server's monitoring. */
+  name?: string;
+  /** Subject prefix of every inbox this connection creates. Defaults to `_INBOX.<user>`, or `_INBOX`. */
+  inboxPrefix?: string;
+  /** Where failures that nobody awaits go (responder crashes, failed acks). Defaults to console.error. */
+  onError?: (err: unknown, context: string) => void;
+}
+
+export async function connectNats(opts: NatsConnectOptions): Promise<NatsTransport> {
+  const inboxPrefix = opts.inboxPrefix ?? (opts.user ? `_INBOX.${opts.user}` : '_INBOX');
+  const nc = await connect({
+    servers: opts.servers,
+    ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    inboxPrefix,
+    noAsyncTraces: true,
+  });
+  const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError);
+  await t.start();
+  return t;
+}
+
+function defaultOnError(err: unknown, context: string): void {
+  console.error(`[nats transport] ${context}:`, err);
+}
+
+interface Pending {
+  subject: string;
+  timer: NodeJS.Timeout;
+  resolve: (m: Message) => void;
+  reject: (e: Error) => void;
+}
+
+export class NatsTransport implements Transport {
+  readonly kind = 'nats' as const;
+  private readonly replyPrefix: string;
+  private readonly pending = new Map<string, Pending>();
+  private nextId = 0;
+  private replySub: Subscription | undefined;
+  private readonly inflight = new InFlight();
+  private readonly consumerClosers = new Set<Closer>();
+  private readonly subClosers = new Set<Closer>();
+  private readonly kvs = new Map<string, Promise<NatsKv>>();
+  private readonly js: JetStreamClient;
+  private jsmP: Promise<JetStreamManager> | undefined;
+  private draining: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly nc: NatsConnection,
+    inboxPrefix: string,
+    private readonly onError: (err: unknown, context: string) => void,
+  ) {
+    this.replyPrefix = `${inboxPrefix}.${nuid.next()}`;
+    // checkAPI would send $JS.API.INFO before the first JetStream call; the calls themselves report a
+    // disabled JetStream anyway, and this keeps $JS.API.INFO out of every user's permissions.
+    this.js = jetstream(nc, { checkAPI: false });
+  }
+
+  /** Opens the reply subscription and starts watching for permission errors. */
+  async start(): Promise<void> {
+    this.replySub = this.nc.subscribe(`${this.replyPrefix}.*`, {
+      callback: (err, msg) => this.onReply(err, msg),
+    });
+    await this.confirmSubscription(this.replySub);
+    void this.watchStatus();
+  }
+
+  async request(subject: string, data: string, opts: RequestOptions): Promise<Message> {
+    if (this.closed) throw new TransportClosedError();
+    const id = (this.nextId++).toString(36);
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RequestTimeoutError(subject, opts.timeoutMs));
+      }, opts.timeoutMs);
+      this.pending.set(id, { subject, timer, resolve, reject });
+      try {
+        this.nc.publish(subject, data, {
+          reply: `${this.replyPrefix}.${id}`,
+          headers: toNatsHeaders(opts.headers),
+        });
+      } catch (err) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(mapNatsError(err, subject, opts.timeoutMs));
+      }
+    });
+  }
+
+  private onReply(err: Error | null, msg: Msg): void {
+    if (err) return;
+    const id = msg.subject.slice(this.replyPrefix.length + 1);
+    const p = this.pending.get(id);
+    if (!p) return; // late reply to a request that already timed out
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    // With headers enabled the server answers a request nobody subscribes to with a 503 status message.
+    if (msg.headers?.hasError && msg.headers.code === 503) {
+      p.reject(new NoRespondersError(p.subject));
+      return;
+    }
+    const headers = fromNatsHeaders(msg.headers);
+    const data = msg.string();
+    try {
+      checkReply(p.subject, headers, data);
+    } catch (e) {
+      p.reject(e as Error);
+      return;
+    }
+    // The reply's own subject is our private inbox; callers care which request it answers.
+    p.resolve({ subject: p.subject, headers, data });
+  }
+
+  async respond(subject: string, responder: Responder, opts: RespondOptions = {}): Promise<Closer> {
+    if (this.draining) throw new TransportClosedError();
+    const mine = new InFlight();
+    const sub = this.nc.subscribe(subject, {
+      ...(opts.queue !== undefined ? { queue: opts.queue } : {}),
+      callback: (err, msg) => {
+        if (err || !msg.reply) return;
+        const replyTo = msg.reply;
+        const req: Message = {
+          subject: msg.subject,
+          headers: fromNatsHeaders(msg.headers),
+          data: msg.string(),
+        };
+        const p = answer(responder, req, (e) => this.onError(e, `responder ${subject}`)).then((r) => {
+          if (this.nc.isClosed()) return;
+          this.nc.publish(replyTo, r.data, { headers: toNatsHeaders(r.headers) });
+        });
+        const guarded = p.catch((e: unknown) => this.onError(e, `reply on ${subject}`));
+        mine.track(guarded);
+        this.inflight.track(guarded);
+      },
+    });
+    await this.confirmSubscription(sub);
+    const closer: Closer = {
+      close: async () => {
+        this.subClosers.delete(closer);
+        if (!sub.isClosed() && !this.nc.isClosed()) await sub.drain().catch(() => undefined);
+        await mine.settled();
+      },
+    };
+    this.subClosers.add(closer);
+    return closer;
+  }
+
+  async publish(subject: string, data: string, headers: Headers, msgId: string): Promise<PublishAck> {
+    if (this.closed) throw new TransportClosedError();
+    const hdrs = toNatsHeaders(headers);
+    try {
+      const ack = await this.js.publish(subject, data, { msgID: msgId, ...(hdrs ? { headers: hdrs } : {}) });
+      return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate };
+    } catch (err) {
+      throw mapNatsError(err, subject, 5000);
+    }
+  }
+
+  async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
+    if (this.draining) throw new TransportClosedError();
+    const maxAckPending = opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING;
+    await upsertDurable(await this.jsm(), opts, maxAckPending);
+    const consumer = await this.js.consumers.get(opts.stream, opts.durable);
+    const mine = new InFlight();
+    let stopping = false;
+    const messages = await consumer.consume({
+      // Handlers run concurrently; the server's max_ack_pending is what bounds them.
+      max_messages: Math.min(maxAckPending, 256),
+      callback: (m: JsMsg) => {
+        // Whatever arrives after close goes straight back, so another puller need not wait ackWait.
+        if (stopping) return this.settle(() => m.nak(), opts.durable);
+        const delivery: Delivery = {
+          subject: m.subject,
+          headers: fromNatsHeaders(m.headers),
+          data: m.string(),
+          seq: m.seq,
+          deliveryCount: m.info.deliveryCount,
+          redelivered: m.info.redelivered,
+        };
+        const p = Promise.resolve()
+          .then(() => handler(delivery))
+          .then(
+            () => this.settle(() => m.ack(), opts.durable),
+            (err: unknown) => this.settle(() => m.nak(retryDelayOf(err)), opts.durable),
+          );
+        mine.track(p);
+        this.inflight.track(p);
+      },
+    });
+    const closer: Closer = {
+      close: async () => {
+        this.consumerClosers.delete(closer);
+        stopping = true;
+        await messages.close().catch(() => undefined);
+        await mine.settled();
+      },
+    };
+    this.consumerClosers.add(closer);
+    return closer;
+  }
+
+  private settle(fn: () => void, durable: string): void {
+    try {
+      fn();
+    } catch (err) {
+      // A lost ack or nak only means a redelivery after ack_wait: at least once still holds.
+      this.onError(err, `ack/nak for ${durable}`);
+    }
+  }
+
+  async ensureStream(name: string, subjects: readonly string[]): Promise<void> {
+    await ensureNatsStream(await this.jsm(), name, subjects);
+  }
+
+  async kv(bucket: string): Promise<Kv> {
+    if (this.closed) throw new TransportClosedError();
+    let kv = this.kvs.get(bucket);
+    if (!kv) {
+      kv = openNatsKv(this.js, bucket, this.onError);
+      this.kvs.set(bucket, kv);
+      kv.catch(() => this.kvs.delete(bucket));
+    }
+    return kv;
+  }
+
+  async subscribeAll(subject: string, onMsg: (m: Message) => void): Promise<Closer> {
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          onMsg({ subject: msg.subject, headers: fromNatsHeaders(msg.headers), data: msg.string() });
+        } catch (e) {
+          this.onError(e, `subscriber ${subject}`);
+        }
+      },
+    });
+    await this.confirmSubscription(sub);
+    const closer: Closer = {
+      close: async () => {
+        this.subClosers.delete(closer);
+        if (!sub.isClosed()) sub.unsubscribe();
+      },
+    };
+    this.subClosers.add(closer);
+    return closer;
+  }
+
+  drain(): Promise<void> {
+    this.draining ??= this.doDrain();
+    return this.draining;
+  }
+
+  private async doDrain(): Promise<void> {
+    // Stop intake first, consumers before responders: handlers still running may make requests and
+    // publish, so the reply subscription and the connection stay up until they are done.
+    await Promise.allSettled([...this.consumerClosers].map((c) => c.close()));
+    await Promise.allSettled([...this.subClosers].map((c) => c.close()));
+    await this.inflight.settled();
+    await Promise.allSettled([...this.kvs.values()].map(async (kv) => (await kv).closeWatchers()));
+    this.closed = true;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new TransportClosedError());
+      this.pending.delete(id);
+    }
+    if (!this.nc.isClosed()) await this.nc.drain();
+  }
+
+  private jsm(): Promise<JetStreamManager> {
+    this.jsmP ??= jetstreamManager(this.nc, { checkAPI: false });
+    return this.jsmP;
+  }
+
+  /**
+   * A subscription the server refuses is only reported asynchronously; a flush round trip makes
+   * the refusal arrive (and close the subscription) before we report success.
+   */
+  private async confirmSubscription(sub: Subscription): Promise<void> {
+    let failure: Error | undefined;
+    void sub.closed.then((r) => {
+      if (r instanceof Error) failure = r;
+    });
+    await this.nc.flush();
+    await Promise.resolve();
+    if (failure) {
+      throw failure instanceof natsErrors.PermissionViolationError
+        ? new PermissionDeniedError('subscribe', sub.getSubject())
+        : failure;
+    }
+  }
+
+  /** Fails pending requests fast when the server refuses their publish, rather than letting them time out. */
+  private async watchStatus(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type !== 'error') continue;
+      const err = s.error;
+      if (!(err instanceof natsErrors.PermissionViolationError)) {
+        this.onError(err, 'server error');
+        continue;
+      }
+      if (err.operation !== 'publish') continue;
+      for (const [id, p] of this.pending) {
+        if (p.subject !== err.subject) continue;
+        clearTimeout(p.timer);
+        this.pending.delete(id);
+        p.reject(new PermissionDeniedError('publish', err.subject));
+      }
+    }
+  }
+}

@@ -1,0 +1,216 @@
+/**
+ * nats.conf against a real nats-server: each service user can do what its role needs and, for the
+ * risky cases, not more.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  Bucket,
+  Command,
+  Durable,
+  Event,
+  Service,
+  Stream,
+  pingSubject,
+} from '../../src/contracts/subjects.ts';
+import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
+import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
+import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { natsWorlds, type World } from '../support/transport-worlds.ts';
+
+let server: NatsServerHandle | undefined;
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+describe('nats.conf permissions', () => {
+  let world: World;
+  beforeEach(async () => {
+    world = await natsWorlds(() => server!).world();
+  });
+  afterEach(async () => {
+    await world.close();
+  });
+
+  it('does not let the gateway reserve inventory', async () => {
+    const inventory = await world.as('inventory');
+    const received: Message[] = [];
+    await inventory.respond(
+      Command.reserveInventory,
+      (m) => {
+        received.push(m);
+        return { data: '{}' };
+      },
+      { queue: 'inventory' },
+    );
+    const admin = await world.as('admin');
+    const tapped: Message[] = [];
+    await admin.subscribeAll!(Command.reserveInventory, (m) => tapped.push(m));
+
+    const gateway = await world.as('gateway');
+    const err = await gateway
+      .request(Command.reserveInventory, '{}', { timeoutMs: 2000 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    await sleep(100);
+    expect(received).toEqual([]);
+    expect(tapped).toEqual([]);
+  });
+
+  it('lets the gateway reach every query it serves, and every ping', async () => {
+    for (const service of Object.values(Service)) {
+      const t = await world.as(service);
+      await t.respond(pingSubject(service), () => ({ data: `"${service}"` }), { queue: service });
+    }
+    const order = await world.as('order');
+    for (const subject of [Command.cancelOrder, Command.completeOrder, Command.getOrder]) {
+      await order.respond(subject, (m) => ({ data: JSON.stringify(m.subject) }), { queue: 'order' });
+    }
+    const gateway = await world.as('gateway');
+    for (const service of Object.values(Service)) {
+      const r = await gateway.request(pingSubject(service), '{}', { timeoutMs: 2000 });
+      expect(r.data).toBe(`"${service}"`);
+    }
+    for (const subject of [Command.cancelOrder, Command.completeOrder, Command.getOrder]) {
+      expect((await gateway.request(subject, '{}', { timeoutMs: 2000 })).data).toBe(JSON.stringify(subject));
+    }
+    await expect(gateway.request(Command.createOrder, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
+  });
+
+  it('lets the cart ask the promotion service for a discount, and not the checkout saga steps', async () => {
+    const promotion = await world.as('promotion');
+    await promotion.respond(Command.calculateDiscount, () => ({ data: '{"discount":5}' }), {
+      queue: 'promotion',
+    });
+    const cart = await world.as('cart');
+    expect((await cart.request(Command.calculateDiscount, '{}', { timeoutMs: 2000 })).data).toBe(
+      '{"discount":5}',
+    );
+    await expect(cart.request(Command.authorizePayment, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
+  });
+
+  it('refuses a responder outside its own service subjects', async () => {
+    const gateway = await world.as('gateway');
+    await expect(gateway.respond('cart.>', () => ({ data: '{}' }))).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
+    const cart = await world.as('cart');
+    await expect(cart.respond(Command.reserveInventory, () => ({ data: '{}' }))).rejects.toBeInstanceOf(
+      PermissionDeniedError,
+    );
+  });
+
+  it("refuses to let one service read another's replies", async () => {
+    await expect(
+      connectNats({ servers: server!.url, ...credentialsFor('cart'), inboxPrefix: '_INBOX.gateway' }),
+    ).rejects.toBeInstanceOf(PermissionDeniedError);
+  });
+
+  it('lets the checkout consume cart-checked-out from SHOPPING, whoever creates the stream first', async () => {
+    const checkout = await world.as('checkout');
+    await checkout.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+    const seen: string[] = [];
+    await checkout.consume(
+      {
+        stream: Stream.shopping.name,
+        durable: Durable.checkoutStartsSagas,
+        filterSubjects: [Event.cartCheckedOut],
+        ackWaitMs: 5000,
+      },
+      async (d) => {
+        seen.push(d.data);
+      },
+    );
+    const cart = await world.as('cart');
+    await cart.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+    await cart.publish(Event.cartCheckedOut, '{"cartId":"c1"}', {}, 'c1');
+    const promotion = await world.as('promotion');
+    await promotion.publish(Event.discountCalculated, '{"cartId":"c1"}', {}, 'd1');
+    await until(() => seen.length === 1);
+    // The cart may not publish what is the promotion service's to say.
+    await expect(cart.publish(Event.discountCalculated, '{}', {}, 'x1')).rejects.toThrow();
+  });
+
+  it('lets inventory and payment consume order outcomes from ORDERING', async () => {
+    const seen: string[] = [];
+    const consumers: [Transport, string, string][] = [];
+    const inventory = await world.as('inventory');
+    const payment = await world.as('payment');
+    consumers.push([inventory, Durable.inventoryOnOrderCancelled, Event.orderCancelled]);
+    consumers.push([inventory, Durable.inventoryOnOrderCompleted, Event.orderCompleted]);
+    consumers.push([payment, Durable.paymentOnOrderCancelled, Event.orderCancelled]);
+    consumers.push([payment, Durable.paymentOnOrderCompleted, Event.orderCompleted]);
+    for (const [t, durable, subject] of consumers) {
+      await t.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
+      await t.consume(
+        { stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: 5000 },
+        async (d) => {
+          seen.push(`${durable}:${d.subject}`);
+        },
+      );
+    }
+    const order = await world.as('order');
+    await order.publish(Event.orderCancelled, '{}', {}, 'o1');
+    await order.publish(Event.orderCompleted, '{}', {}, 'o2');
+    await until(() => seen.length === 4);
+    expect(seen.sort()).toEqual([
+      `${Durable.inventoryOnOrderCancelled}:${Event.orderCancelled}`,
+      `${Durable.inventoryOnOrderCompleted}:${Event.orderCompleted}`,
+      `${Durable.paymentOnOrderCancelled}:${Event.orderCancelled}`,
+      `${Durable.paymentOnOrderCompleted}:${Event.orderCompleted}`,
+    ]);
+    await inventory.ensureStream(Stream.fulfilment.name, Stream.fulfilment.subjects);
+    expect((await inventory.publish(Event.inventoryReserved, '{}', {}, 'i1')).duplicate).toBe(false);
+    await payment.ensureStream(Stream.payments.name, Stream.payments.subjects);
+    expect((await payment.publish(Event.paymentAuthorized, '{}', {}, 'p1')).duplicate).toBe(false);
+    // Inventory may not take over the payment service's durable.
+    await expect(
+      inventory.consume(
+        {
+          stream: Stream.ordering.name,
+          durable: Durable.paymentOnOrderCancelled,
+          filterSubjects: [Event.orderCancelled],
+          ackWaitMs: 5000,
+        },
+        async () => {},
+      ),
+    ).rejects.toThrow();
+  });
+
+  it('lets the checkout use saga-owners and checkouts, and the gateway read and watch checkouts only', async () => {
+    // The gateway may start first: it can create the bucket it watches.
+    const gateway = await world.as('gateway');
+    const gkv = await gateway.kv(Bucket.checkouts);
+    const seen: string[] = [];
+    await gkv.watch('>', (e) => seen.push(`${e.key}=${e.value}`));
+
+    const checkout = await world.as('checkout');
+    const owners = await checkout.kv(Bucket.sagaOwners);
+    expect(await owners.create('chk-1', 'node-a')).toBeUndefined();
+    expect((await owners.create('chk-1', 'node-b'))?.value).toBe('node-a');
+    const checkouts = await checkout.kv(Bucket.checkouts);
+    // Enough updates to need JetStream flow control on the watcher's push consumer.
+    for (let i = 0; i < 300; i++) await checkouts.put('chk-1', `{"i":${i},"pad":"${'x'.repeat(2000)}"}`);
+    await checkouts.put('chk-1', '{"status":"done"}');
+    await until(() => seen.includes('chk-1={"status":"done"}'));
+    expect((await gkv.get('chk-1'))?.value).toBe('{"status":"done"}');
+
+    await expect(gkv.put('chk-1', '{"status":"forged"}')).rejects.toThrow();
+    await expect(gateway.kv(Bucket.sagaOwners)).rejects.toThrow();
+  });
+});

@@ -1,0 +1,367 @@
+/**
+ * One contract, two transports: every test here runs against the embedded in-process transport and
+ * against a real nats-server with nats.conf, each service connecting as its own user.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Bucket, Command, Durable, Event, Stream } from '../../src/contracts/subjects.ts';
+import {
+  ErrorCode,
+  NoRespondersError,
+  RemoteError,
+  RequestTimeoutError,
+} from '../../src/runtime/transport/errors.ts';
+import type { Delivery, Transport } from '../../src/runtime/transport/transport.ts';
+import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { inProcessWorlds, natsWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
+
+let server: NatsServerHandle | undefined;
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+const shopping = Stream.shopping;
+const consumeOpts = (ackWaitMs: number, maxAckPending?: number) => ({
+  stream: shopping.name,
+  durable: Durable.checkoutStartsSagas,
+  filterSubjects: [Event.cartCheckedOut],
+  ackWaitMs,
+  ...(maxAckPending !== undefined ? { maxAckPending } : {}),
+});
+
+/** The cart publishes `n` cart-checked-out events with bodies {"n":i}. */
+async function publishCheckouts(cart: Transport, n: number, from = 1): Promise<void> {
+  for (let i = from; i < from + n; i++) {
+    await cart.publish(Event.cartCheckedOut, `{"n":${i}}`, { 'ce-id': `evt-${i}` }, `evt-${i}`);
+  }
+}
+
+function conformance(factory: WorldFactory): void {
+  describe(`Transport conformance: ${factory.name}`, () => {
+    let world: World;
+    beforeEach(async () => {
+      world = await factory.world();
+    });
+    afterEach(async () => {
+      await world.close();
+    });
+
+    describe('request/reply', () => {
+      it('round-trips data and headers', async () => {
+        const cart = await world.as('cart');
+        await cart.respond(
+          Command.getCart,
+          (m) => ({
+            headers: { 'ce-id': 'reply-1', 'x-echo': m.headers['ce-id'] ?? '' },
+            data: `{"got":${m.data}}`,
+          }),
+          { queue: 'cart' },
+        );
+        const gateway = await world.as('gateway');
+        const reply = await gateway.request(Command.getCart, '{"cartId":"c1"}', {
+          timeoutMs: 2000,
+          headers: { 'ce-id': 'req-1' },
+        });
+        expect(reply.data).toBe('{"got":{"cartId":"c1"}}');
+        expect(reply.headers['x-echo']).toBe('req-1');
+        expect(reply.headers['ce-id']).toBe('reply-1');
+      });
+
+      it('times out with RequestTimeoutError', async () => {
+        const cart = await world.as('cart');
+        await cart.respond(Command.getCart, async () => {
+          await sleep(600);
+          return { data: '{}' };
+        });
+        const gateway = await world.as('gateway');
+        const err = await gateway.request(Command.getCart, '{}', { timeoutMs: 150 }).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RequestTimeoutError);
+        expect((err as RequestTimeoutError).subject).toBe(Command.getCart);
+      });
+
+      it('fails fast with NoRespondersError when nobody listens', async () => {
+        const gateway = await world.as('gateway');
+        const started = Date.now();
+        const err = await gateway
+          .request(Command.getOrder, '{}', { timeoutMs: 5000 })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NoRespondersError);
+        expect(Date.now() - started).toBeLessThan(2000);
+      });
+
+      it('surfaces a RemoteError with its code and message', async () => {
+        const cart = await world.as('cart');
+        await cart.respond(Command.getCart, () => {
+          throw new RemoteError(ErrorCode.notFound, 'cart c1 not found');
+        });
+        const gateway = await world.as('gateway');
+        const err = await gateway
+          .request(Command.getCart, '{}', { timeoutMs: 2000 })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RemoteError);
+        expect((err as RemoteError).code).toBe(ErrorCode.notFound);
+        expect((err as RemoteError).message).toBe('cart c1 not found');
+      });
+
+      it('answers INTERNAL for a plain Error without leaking its message', async () => {
+        const cart = await world.as('cart');
+        await cart.respond(Command.getCart, () => {
+          throw new Error('db password is hunter2');
+        });
+        const gateway = await world.as('gateway');
+        const err = await gateway
+          .request(Command.getCart, '{}', { timeoutMs: 2000 })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(RemoteError);
+        expect((err as RemoteError).code).toBe(ErrorCode.internal);
+        expect((err as RemoteError).message).not.toContain('hunter2');
+        expect(world.reported.some((e) => (e as Error).message === 'db password is hunter2')).toBe(true);
+      });
+
+      it('gives each request to exactly one member of a queue group, and both members get work', async () => {
+        const handled = { a: 0, b: 0 };
+        for (const member of ['a', 'b'] as const) {
+          const cart = await world.as('cart');
+          await cart.respond(
+            Command.getCart,
+            async () => {
+              handled[member]++;
+              await sleep(1);
+              return { data: `"${member}"` };
+            },
+            { queue: 'cart' },
+          );
+        }
+        const gateway = await world.as('gateway');
+        const replies = await Promise.all(
+          Array.from({ length: 40 }, () => gateway.request(Command.getCart, '{}', { timeoutMs: 2000 })),
+        );
+        const byA = replies.filter((r) => r.data === '"a"').length;
+        expect(byA + replies.filter((r) => r.data === '"b"').length).toBe(40);
+        await sleep(50);
+        expect(handled.a + handled.b).toBe(40);
+        expect(handled.a).toBeGreaterThan(0);
+        expect(handled.b).toBeGreaterThan(0);
+      });
+    });
+
+    describe('durable events', () => {
+      it('de-duplicates a publish by message id', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const first = await cart.publish(Event.cartCheckedOut, '{"n":1}', {}, 'same-id');
+        const again = await cart.publish(Event.cartCheckedOut, '{"n":1}', {}, 'same-id');
+        const other = await cart.publish(Event.cartCheckedOut, '{"n":2}', {}, 'other-id');
+        expect(first).toEqual({ stream: shopping.name, seq: 1, duplicate: false });
+        expect(again).toEqual({ stream: shopping.name, seq: 1, duplicate: true });
+        expect(other).toEqual({ stream: shopping.name, seq: 2, duplicate: false });
+      });
+
+      it('redelivers after a handler throws, flagged as redelivered', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const checkout = await world.as('checkout');
+        const seen: Delivery[] = [];
+        await checkout.consume(consumeOpts(5000), async (d) => {
+          seen.push(d);
+          if (seen.length === 1) throw Object.assign(new Error('transient'), { retryAfterMs: 50 });
+        });
+        await cart.publish(Event.cartCheckedOut, ' {"exact": "bytes"} ', { 'ce-id': 'e1' }, 'e1');
+        await until(() => seen.length >= 2);
+        expect(seen.map((d) => [d.seq, d.deliveryCount, d.redelivered])).toEqual([
+          [1, 1, false],
+          [1, 2, true],
+        ]);
+        expect(seen[1]!.data).toBe(' {"exact": "bytes"} ');
+        expect(seen[1]!.subject).toBe(Event.cartCheckedOut);
+        expect(seen[1]!.headers['ce-id']).toBe('e1');
+      });
+
+      it('redelivers when a handler does not finish within ackWait', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const checkout = await world.as('checkout');
+        const stuck = deferred();
+        const seen: Delivery[] = [];
+        await checkout.consume(consumeOpts(400), async (d) => {
+          seen.push(d);
+          if (d.deliveryCount === 1) await stuck.promise;
+        });
+        await publishCheckouts(cart, 1);
+        try {
+          await until(() => seen.length >= 2);
+          expect(seen[1]).toMatchObject({ seq: 1, deliveryCount: 2, redelivered: true });
+        } finally {
+          stuck.resolve();
+        }
+      });
+
+      it('shares a durable between consumers without processing an acked message twice', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const processed: Record<string, number[]> = { a: [], b: [] };
+        for (const member of ['a', 'b'] as const) {
+          const checkout = await world.as('checkout');
+          await checkout.consume(consumeOpts(10_000, 2), async (d) => {
+            processed[member]!.push(d.seq);
+            await sleep(5);
+          });
+        }
+        await publishCheckouts(cart, 30);
+        const all = (): number[] => [...processed.a!, ...processed.b!];
+        await until(() => new Set(all()).size === 30);
+        await sleep(300);
+        expect(all().sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+        expect(processed.a!.length).toBeGreaterThan(0);
+        expect(processed.b!.length).toBeGreaterThan(0);
+      });
+
+      it('delivers, in order, messages published before the consumer started', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        await publishCheckouts(cart, 3);
+        const checkout = await world.as('checkout');
+        const seen: Delivery[] = [];
+        await checkout.consume(consumeOpts(5000, 1), async (d) => {
+          seen.push(d);
+        });
+        await until(() => seen.length === 3);
+        expect(seen.map((d) => [d.seq, d.data, d.redelivered])).toEqual([
+          [1, '{"n":1}', false],
+          [2, '{"n":2}', false],
+          [3, '{"n":3}', false],
+        ]);
+      });
+
+      it('hands unacked messages to a new consumer after a close and restart', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const checkout = await world.as('checkout');
+        const held = deferred();
+        const first: Delivery[] = [];
+        const closer = await checkout.consume(consumeOpts(1000, 1), async (d) => {
+          first.push(d);
+          if (d.seq === 2) await held.promise;
+        });
+        await publishCheckouts(cart, 3);
+        await until(() => first.length === 2);
+        const closing = closer.close();
+        held.reject(new Error('shutting down'));
+        await closing;
+        await world.restart();
+
+        const again = await world.as('checkout');
+        const second: Delivery[] = [];
+        await again.consume(consumeOpts(1000, 1), async (d) => {
+          second.push(d);
+        });
+        await until(() => second.length >= 2);
+        await sleep(200);
+        expect(first.map((d) => d.seq)).toEqual([1, 2]);
+        expect(second.map((d) => [d.seq, d.redelivered])).toEqual([
+          [2, true],
+          [3, false],
+        ]);
+      });
+
+      it('refuses more than one filter subject per consumer', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const checkout = await world.as('checkout');
+        await expect(
+          checkout.consume(
+            { ...consumeOpts(1000), filterSubjects: [Event.cartCheckedOut, Event.discountCalculated] },
+            async () => {},
+          ),
+        ).rejects.toThrow(/one filter subject/);
+      });
+
+      it('is idempotent when ensuring the same stream twice', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        const promotion = await world.as('promotion');
+        await promotion.ensureStream(shopping.name, shopping.subjects);
+        await expect(cart.ensureStream(shopping.name, ['shopping.evt.other'])).rejects.toThrow(
+          /exists with subjects/,
+        );
+      });
+    });
+
+    describe('key-value', () => {
+      it('puts and gets, with revisions', async () => {
+        const checkout = await world.as('checkout');
+        const kv = await checkout.kv(Bucket.checkouts);
+        expect(await kv.get('c1')).toBeUndefined();
+        const r1 = await kv.put('c1', '{"status":"pending"}');
+        const r2 = await kv.put('c1', '{"status":"done"}');
+        expect(r2).toBeGreaterThan(r1);
+        expect(await kv.get('c1')).toEqual({ key: 'c1', value: '{"status":"done"}', revision: r2 });
+      });
+
+      it('creates atomically: of two concurrent creates exactly one wins', async () => {
+        const one = await world.as('checkout');
+        const two = await world.as('checkout');
+        const [kv1, kv2] = await Promise.all([one.kv(Bucket.sagaOwners), two.kv(Bucket.sagaOwners)]);
+        const results = await Promise.all([kv1.create('chk-1', 'owner-1'), kv2.create('chk-1', 'owner-2')]);
+        const winners = results.filter((r) => r === undefined);
+        expect(winners).toHaveLength(1);
+        const loser = results.find((r) => r !== undefined)!;
+        const stored = await kv1.get('chk-1');
+        expect(loser).toEqual(stored);
+        expect(['owner-1', 'owner-2']).toContain(stored!.value);
+        expect(await kv2.create('chk-1', 'owner-3')).toEqual(stored);
+      });
+
+      it('watches: current values first, then updates, filtered', async () => {
+        const checkout = await world.as('checkout');
+        const kv = await checkout.kv(Bucket.checkouts);
+        await kv.put('c1', 'v1');
+        await kv.put('c2', 'other');
+        const gateway = await world.as('gateway');
+        const gkv = await gateway.kv(Bucket.checkouts);
+        const seen: string[] = [];
+        const watcher = await gkv.watch('c1', (e) => seen.push(`${e.key}=${e.value}`));
+        await until(() => seen.length >= 1);
+        await kv.put('c2', 'ignored');
+        await kv.put('c1', 'v2');
+        await kv.put('c1', 'v3');
+        await until(() => seen.length >= 3);
+        await watcher.close();
+        await kv.put('c1', 'after-close');
+        await sleep(100);
+        expect(seen).toEqual(['c1=v1', 'c1=v2', 'c1=v3']);
+
+        const all: string[] = [];
+        await gkv.watch('>', (e) => all.push(`${e.key}=${e.value}`));
+        await until(() => all.length >= 2);
+        await sleep(100);
+        expect(all.sort()).toEqual(['c1=after-close', 'c2=ignored']);
+      });
+    });
+  });
+}
+
+conformance(inProcessWorlds());
+conformance(natsWorlds(() => server!));
