@@ -18,6 +18,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -34,7 +35,7 @@ describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout:
   let app: FastifyInstance;
   let url: string;
   let browser: Browser;
-  let stalled: { checkoutId: string; orderId: string };
+  let stalled: { checkoutId: string };
 
   beforeAll(async () => {
     if (!present) throw new Error(`chromium is required in CI but missing at ${CHROMIUM}: apt-get install -y chromium`);
@@ -86,8 +87,13 @@ describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout:
   const active = (page: Page, stateId: string) => page.locator(`[data-state-id="${stateId}"].sc-active`);
 
   it('highlights the state of a running checkout, and moves the highlight as the saga moves', async () => {
-    stalled = await t.shopper.buy(SLOWPOKE, [[BIRDSEED, 1]]);
+    // Ids derive from the cart, so the page can be open, waiting, before the checkout starts.
+    const cartId = randomUUID();
+    stalled = checkoutIdsFor(cartId);
     const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
+    await page.locator('#live[data-state="live"]').waitFor();
+    await t.shopper.addItem(cartId, BIRDSEED, 1);
+    await t.shopper.checkout(cartId, SLOWPOKE);
     await active(page, 'checkout.authorizingPayment').waitFor();
     expect(await page.locator('.sc-active').count()).toBe(1);
     expect(await page.getByTestId('current-state').textContent()).toBe('authorizingPayment');

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import type { ListCheckoutsResponse } from '../../src/contracts/index.ts';
 import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import type { CheckoutView } from '../../src/explorer/view.ts';
 import { readSse } from '../e2e/support/sse-client.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
@@ -43,8 +44,9 @@ describe('saga explorer API', () => {
 
   beforeAll(async () => {
     t = await startTestSystem('embedded', (c) => {
-      c.payment = { ...c.payment, declineAbove: 100_000, stallCustomers: [SLOWPOKE], stallMs: 2_500 };
-      c.checkout.deadlines = { ...c.checkout.deadlines, authorizePaymentMs: 10_000 };
+      // Long enough that the in-flight checkout is still waiting on payment while the tests look at it.
+      c.payment = { ...c.payment, declineAbove: 100_000, stallCustomers: [SLOWPOKE], stallMs: 5_000 };
+      c.checkout.deadlines = { ...c.checkout.deadlines, authorizePaymentMs: 15_000 };
     });
     app = Fastify();
     await app.register(helmet, { contentSecurityPolicy: { directives: { 'default-src': ["'self'"], 'script-src': ["'self'"], 'style-src': ["'self'", "'unsafe-inline'"], 'img-src': ["'self'", 'data:'] } } });
@@ -132,17 +134,26 @@ describe('saga explorer API', () => {
       expect(v.participants[1]!.href).toBe(`/explorer/participants/authorization/${stalled.orderId}?checkout=${stalled.checkoutId}`);
     });
 
-    it('streams the saga as it moves, until it is confirmed', async () => {
-      const sse = await readSse(`${base}/explorer/api/checkouts/${stalled.checkoutId}/events`);
-      const states: string[] = [];
-      while (states[states.length - 1] !== 'confirmed') {
-        const e = await sse.next(10_000);
-        if (e.event === 'view') states.push((e.data as CheckoutView).trace.state);
+    it('streams a saga from before it starts until it is confirmed', async () => {
+      // Ids derive from the cart, so the stream can be open before the checkout exists.
+      const cartId = randomUUID();
+      const { checkoutId } = checkoutIdsFor(cartId);
+      const sse = await readSse(`${base}/explorer/api/checkouts/${checkoutId}/events`);
+      try {
+        expect((await sse.next()).event).toBe('absent');
+        await t.shopper.addItem(cartId, BIRDSEED, 1);
+        await t.shopper.checkout(cartId, SLOWPOKE);
+        const states: string[] = [];
+        while (states[states.length - 1] !== 'confirmed') {
+          const e = await sse.next(10_000);
+          if (e.event === 'view') states.push((e.data as CheckoutView).trace.state);
+        }
+        expect(states).toContain('authorizingPayment');
+        expect(states.indexOf('authorizingPayment')).toBeLessThan(states.indexOf('confirmed'));
+      } finally {
+        sse.cancel();
       }
-      sse.cancel();
-      expect(states[0]).toBe('authorizingPayment');
-      expect(states).toContain('confirmed');
-    }, 15_000);
+    }, 20_000);
   });
 
   describe('when time travelling through a compensated checkout', () => {
