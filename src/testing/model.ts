@@ -1,0 +1,52 @@
+/**
+ * What path generation needs to know about a machine, beyond the machine itself.
+ *
+ * The machines are pure, so xstate/graph can walk them directly; what it cannot invent are
+ * events with payloads, a notion of which states are "the same" (a snapshot's context carries
+ * ids and timestamps that would make every state unique), and the words a tester reads. A
+ * `MachineModel` supplies exactly those: a sampler (a fixed set of events, one per outcome worth
+ * telling apart), a state key (the state value plus the bounded part of the context that changes
+ * what happens next) and plain-words renderers. The machine is always the real one from
+ * src/machines, never a copy.
+ */
+import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
+
+export interface MachineModel {
+  /** The machine's name as `npm run paths -- --machine <name>` takes it. */
+  name: string;
+  /** One line on what the machine is, for the test plan's heading. */
+  title: string;
+  machine: AnyStateMachine;
+  input: unknown;
+  /**
+   * The sampler: every event worth offering, with fixed payloads. Offered in every state (an
+   * event a state does not handle changes nothing), so a transition the sampler cannot trigger
+   * shows up as uncovered.
+   */
+  events: readonly EventObject[];
+  /** The identity of a state for path generation: its value and the bounded context that matters. */
+  stateKey(s: AnyMachineSnapshot): string;
+  /**
+   * Events after which the test model treats a state as new even if its key is unchanged, so that
+   * a loop through them (an operator's retry, say) shows up in simple paths instead of being cut.
+   */
+  revisitOn?: readonly string[];
+  /** The event in a tester's words, given the state it arrived in. */
+  describeEvent(e: EventObject, before: AnyMachineSnapshot): string;
+  /** How a scenario ending in `s` ends, in a tester's words, e.g. "(PAYMENT_FAILED)". */
+  describeEnd(s: AnyMachineSnapshot): string;
+}
+
+/** A state value as a dotted path, e.g. `compensating.voidingPayment.trying`. */
+export function statePath(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object') {
+    const [k, v] = Object.entries(value as Record<string, unknown>)[0] ?? [];
+    return k === undefined
+      ? ''
+      : v === undefined || (typeof v === 'object' && !Object.keys(v as object).length)
+        ? k
+        : `${k}.${statePath(v)}`;
+  }
+  return String(value);
+}

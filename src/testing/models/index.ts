@@ -1,0 +1,15 @@
+/** Every machine's model, by the name `npm run paths -- --machine <name>` takes. */
+import type { MachineModel } from '../model.ts';
+import { cartModel } from './cart.ts';
+import { checkoutModel } from './checkout.ts';
+import { authorizationModel, orderModel, reservationModel } from './participants.ts';
+
+export const machineModels: Readonly<Record<string, MachineModel>> = {
+  checkout: checkoutModel,
+  cart: cartModel,
+  reservation: reservationModel,
+  authorization: authorizationModel,
+  order: orderModel,
+};
+
+export const machineNames = Object.keys(machineModels);

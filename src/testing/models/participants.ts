@@ -1,0 +1,224 @@
+/**
+ * The participants' machines as path generation sees them: the order, the stock reservation and
+ * the payment authorization. Each sampler offers one event per outcome the machine tells apart
+ * (a hold that fits and one that is short, a processor that approves, declines or flags fraud,
+ * an order the rules accept and one they refuse), with fixed payloads.
+ */
+import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import {
+  authorizationMachine,
+  type AuthorizationContext,
+  type AuthorizationEvent,
+} from '../../machines/authorization.ts';
+import { orderMachine, type OrderEvent } from '../../machines/order.ts';
+import { reservationMachine, type ReservationEvent } from '../../machines/reservation.ts';
+import { statePath, type MachineModel } from '../model.ts';
+
+const AT = '2026-01-01T00:00:00.000Z';
+const ORDER_ID = '1c8a4e3f-47d2-5e1a-8e7a-4a7f1d2b3c02';
+const CART_ID = '3e6c2a1b-69f4-4a3c-8a9c-6c9b3f4d5e04';
+const CUSTOMER_ID = '4f5d1b0c-7a05-4b4d-9bad-7dac4a5e6f05';
+const PRODUCT_ID = '6b3f9d8e-9c27-5d6f-9dcf-9fce6c7a8b07';
+const items = [{ productId: PRODUCT_ID, quantity: 2, unitPrice: 1_250 }];
+
+const ended = (words: Record<string, string>) => (s: AnyMachineSnapshot) => {
+  const p = statePath(s.value);
+  return `(${words[p] ?? p})`;
+};
+
+// ── order ────────────────────────────────────────────────────────────────────────────────────
+
+const orderEvents: readonly OrderEvent[] = [
+  {
+    type: 'order.create',
+    at: AT,
+    cartId: CART_ID,
+    customerId: CUSTOMER_ID,
+    items,
+    total: 2_500,
+    currency: 'USD',
+    paymentAuthorizationId: null,
+    refusal: null,
+  },
+  {
+    type: 'order.create',
+    at: AT,
+    cartId: CART_ID,
+    customerId: CUSTOMER_ID,
+    items,
+    total: 2_500,
+    currency: 'USD',
+    paymentAuthorizationId: null,
+    refusal: 'orders from this customer are not accepted',
+  },
+  {
+    type: 'order.cancel',
+    at: AT,
+    reason: 'PAYMENT_FAILED',
+    detail: 'PAYMENT_DECLINED',
+    cartId: CART_ID,
+    customerId: CUSTOMER_ID,
+    items,
+    total: 2_500,
+    currency: 'USD',
+  },
+  { type: 'order.cancel', at: AT, reason: 'CUSTOMER_REQUESTED', detail: null },
+  { type: 'order.complete', at: AT },
+];
+
+export const orderModel: MachineModel = {
+  name: 'order',
+  title:
+    'The order (src/machines/order.ts): created or refused by the Order Service, then completed or cancelled',
+  machine: orderMachine,
+  input: { id: ORDER_ID },
+  events: orderEvents,
+  stateKey: (s) => statePath(s.value),
+  describeEvent: (e) => {
+    const ev = e as OrderEvent;
+    switch (ev.type) {
+      case 'order.create':
+        return ev.refusal ? 'create-order refused by the rules' : 'create-order accepted';
+      case 'order.cancel':
+        return ev.reason === 'CUSTOMER_REQUESTED' ? 'customer cancels' : `saga cancels for ${ev.reason}`;
+      case 'order.complete':
+        return 'order completed';
+      default: {
+        const _exhaustive: never = ev;
+        return String(_exhaustive);
+      }
+    }
+  },
+  describeEnd: ended({
+    new: 'no order yet',
+    created: 'CREATED',
+    rejected: 'REJECTED, awaiting the saga',
+    completed: 'COMPLETED',
+    cancelled: 'CANCELLED',
+  }),
+};
+
+// ── reservation ──────────────────────────────────────────────────────────────────────────────
+
+const reservationEvents: readonly ReservationEvent[] = [
+  {
+    type: 'reservation.hold',
+    at: AT,
+    orderId: ORDER_ID,
+    cartId: CART_ID,
+    items,
+    available: { [PRODUCT_ID]: 5 },
+  },
+  {
+    type: 'reservation.hold',
+    at: AT,
+    orderId: ORDER_ID,
+    cartId: CART_ID,
+    items,
+    available: { [PRODUCT_ID]: 1 },
+  },
+  { type: 'reservation.release', at: AT, reason: 'CHECKOUT_FAILED' },
+  { type: 'reservation.consume', at: AT },
+];
+
+export const reservationModel: MachineModel = {
+  name: 'reservation',
+  title:
+    'The stock reservation (src/machines/reservation.ts): held all-or-nothing, then released or consumed; a release first leaves a tombstone',
+  machine: reservationMachine,
+  input: { id: '2d7b3f2a-58e3-5f2b-9f8b-5b8a2e3c4d03' },
+  events: reservationEvents,
+  stateKey: (s) => statePath(s.value),
+  describeEvent: (e) => {
+    const ev = e as ReservationEvent;
+    switch (ev.type) {
+      case 'reservation.hold':
+        return (ev.available[PRODUCT_ID] ?? 0) >= 2 ? 'hold 2 with 5 in stock' : 'hold 2 with 1 in stock';
+      case 'reservation.release':
+        return 'release';
+      case 'reservation.consume':
+        return 'consume (order completed)';
+      default: {
+        const _exhaustive: never = ev;
+        return String(_exhaustive);
+      }
+    }
+  },
+  describeEnd: ended({
+    new: 'nothing held',
+    held: 'HELD',
+    refused: 'REFUSED',
+    released: 'RELEASED',
+    consumed: 'CONSUMED',
+  }),
+};
+
+// ── authorization ────────────────────────────────────────────────────────────────────────────
+
+const authorize = (
+  verdict: Extract<AuthorizationEvent, { type: 'payment.authorize' }>['verdict'],
+): AuthorizationEvent => ({
+  type: 'payment.authorize',
+  at: AT,
+  authorizationId: '5a4e0c9d-8b16-5c5e-8cbe-8ebd5b6f7a06',
+  cartId: CART_ID,
+  customerId: CUSTOMER_ID,
+  amount: 2_500,
+  currency: 'USD',
+  verdict,
+});
+
+const authorizationEvents: readonly AuthorizationEvent[] = [
+  authorize({ outcome: 'approved' }),
+  authorize({ outcome: 'declined', reason: 'DECLINED', message: 'the card issuer declined the payment' }),
+  authorize({ outcome: 'declined', reason: 'FRAUD', message: 'the payment was refused by fraud screening' }),
+  { type: 'payment.authorizeRepeated' },
+  { type: 'payment.void', at: AT, reason: 'CHECKOUT_FAILED' },
+  { type: 'payment.capture', at: AT },
+];
+
+export const authorizationModel: MachineModel = {
+  name: 'authorization',
+  title:
+    'The payment authorization (src/machines/authorization.ts): the processor approves or declines once, then void or capture; a void first leaves a tombstone',
+  machine: authorizationMachine,
+  input: { id: ORDER_ID },
+  events: authorizationEvents,
+  // A declined payment that was voided looks the same but refuses nothing more: keep it apart.
+  stateKey: (s) =>
+    `${statePath(s.value)}${(s.context as AuthorizationContext).voidedAt ? ' (void noted)' : ''}`,
+  describeEvent: (e: EventObject) => {
+    const ev = e as AuthorizationEvent;
+    switch (ev.type) {
+      case 'payment.authorize':
+        return ev.verdict.outcome === 'approved'
+          ? 'processor approves'
+          : ev.verdict.reason === 'FRAUD'
+            ? 'processor flags fraud'
+            : 'processor declines';
+      case 'payment.authorizeRepeated':
+        return 'authorize-payment repeated';
+      case 'payment.void':
+        return 'void';
+      case 'payment.capture':
+        return 'capture (order completed)';
+      default: {
+        const _exhaustive: never = ev;
+        return String(_exhaustive);
+      }
+    }
+  },
+  describeEnd: (s) => {
+    const c = s.context as AuthorizationContext;
+    const p = statePath(s.value);
+    const words: Record<string, string> = {
+      new: 'not asked yet',
+      authorized: 'AUTHORIZED',
+      voided: 'VOIDED',
+      captured: 'CAPTURED',
+    };
+    return p === 'declined'
+      ? `(${c.declineReason === 'FRAUD' ? 'DECLINED as FRAUD' : 'DECLINED'}${c.voidedAt ? ', void noted' : ''})`
+      : `(${words[p] ?? p})`;
+  },
+};

@@ -1,0 +1,160 @@
+/**
+ * The checkout saga's generated paths, run against the whole running system.
+ *
+ * Every path xstate/graph generates from the real machine (shortest, simple and the test plan) is
+ * completed the way a healthy world goes on and grouped by the resulting recipe; the catalog's
+ * rules must predict the recipe's outcome for every path in the group. The realisable recipes are
+ * picked so that the runs show every transition, every way a compensation ends and every outcome;
+ * each runs embedded, and a representative few also over a real nats-server. A run must journal
+ * exactly the path's events and states, publish the statuses the model predicts while it waits,
+ * and leave the outside world as the model's final state says.
+ *
+ * MODEL_RECIPES=all runs every realisable recipe embedded (minutes, not seconds).
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { costOf, groupByRecipe, realiseAll, selectRecipes } from '../../src/testing/checkout-recipes.ts';
+import type { Recipe } from '../../src/testing/checkout-world.ts';
+import { checkoutModel } from '../../src/testing/models/checkout.ts';
+import { generatePaths } from '../../src/testing/paths.ts';
+import { startTestSystem, type Mode, type TestSystem } from '../support/system-fixture.ts';
+import { Observer } from './support/observe.ts';
+import { recipeText, runRecipe, type Cast } from './support/run-recipe.ts';
+import { World } from './support/world.ts';
+
+const { machine, input } = checkoutModel;
+const generated = generatePaths(checkoutModel);
+const allPaths = [...generated.shortest, ...generated.simple, ...generated.plan];
+const groups = groupByRecipe(machine, input, allPaths);
+const realised = realiseAll(machine, input, groups);
+const selected =
+  process.env.MODEL_RECIPES === 'all' ? realised.recipes : selectRecipes(machine, input, realised.recipes);
+
+/** A few recipes over NATS: a confirmation, a business refusal, a stall past the deadline, a participant down and back. */
+const overNats = [
+  selected.find((r) => r.events.at(-1)?.type === 'order.created'),
+  selected.find((r) => r.customer === 'fraud'),
+  selected.find((r) => r.customer === 'stall'),
+  [...selected]
+    .filter((r) => r.actions.some((a) => a.action.kind === 'stop'))
+    .sort((a, b) => costOf(a) - costOf(b))[0],
+].filter((r): r is Recipe => r !== undefined);
+
+const FRAUD = randomUUID();
+const STALL = randomUUID();
+const REFUSED = randomUUID();
+const cast: Cast = {
+  customers: { fraud: FRAUD, stall: STALL, refused: REFUSED },
+  baskets: {
+    fits: [[productIdFor('ACME-BIRDSEED'), 1]], // 1,250
+    exceedsStock: [[productIdFor('ACME-BATMAN-SUIT'), 4]], // 3 in stock
+    exceedsLimit: [[productIdFor('ACME-ANVIL-01'), 2]], // 25,800 > the 20,000 limit below
+  },
+  stepTimeoutMs: 12_000,
+};
+
+const name = (r: Recipe, i: number) => `recipe ${i + 1} (${r.events.length} events): ${r.words}`;
+
+describe('checkout saga paths', () => {
+  describe('when generated paths are grouped by real-world recipe', () => {
+    it("maps many paths to each recipe, and the rules predict each recipe's outcome for all of its paths", () => {
+      expect(groups.length).toBeLessThan(
+        new Set(allPaths.map((p) => JSON.stringify(p.steps.map((s) => s.event)))).size,
+      );
+      const wrong = groups.flatMap((g) =>
+        g.predictions.filter((p) => p !== g.outcome).map((p) => `${g.outcome} predicted as ${p}`),
+      );
+      expect(wrong).toEqual([]);
+    });
+
+    it('realises every outcome of every step and every way a compensation ends in the selected runs', () => {
+      const has = (type: string, extra: Record<string, unknown> = {}) =>
+        selected.some((r) =>
+          r.events.some(
+            (e) =>
+              e.type === type &&
+              Object.entries(extra).every(([k, v]) => (e as unknown as Record<string, unknown>)[k] === v),
+          ),
+        );
+      for (const [type, extra] of [
+        ['inventory.reserved', {}],
+        ['inventory.unavailable', {}],
+        ['step.failed', { step: 'reserveInventory' }],
+        ['timer.expired', { timer: 'reserveInventory' }],
+        ['payment.authorized', {}],
+        ['payment.declined', { fraud: false }],
+        ['payment.declined', { fraud: true }],
+        ['step.failed', { step: 'authorizePayment' }],
+        ['timer.expired', { timer: 'authorizePayment' }],
+        ['order.created', {}],
+        ['order.rejected', {}],
+        ['step.failed', { step: 'createOrder' }],
+        ['timer.expired', { timer: 'createOrder' }],
+        ['payment.voided', {}],
+        ['inventory.released', {}],
+        ['order.cancelled', {}],
+        ['timer.expired', { timer: 'voidPayment' }],
+        ['timer.expired', { timer: 'releaseInventory' }],
+        ['timer.expired', { timer: 'cancelOrder' }],
+        ['step.failed', { step: 'voidPayment' }],
+        ['step.failed', { step: 'releaseInventory' }],
+        ['step.failed', { step: 'cancelOrder' }],
+        ['operator.retry', {}],
+      ] as const) {
+        expect(has(type, extra), `${type} ${JSON.stringify(extra)}`).toBe(true);
+      }
+      console.info(
+        `checkout: ${allPaths.length} generated paths → ${groups.length} recipes (${new Set(groups.map((g) => g.outcome)).size} outcomes); ` +
+          `${realised.recipes.length} realisable, ${selected.length} run embedded, ${overNats.length} over NATS\n` +
+          `not realisable:\n${[...realised.unrealisable].map(([why, n]) => `  ${n} × ${why}`).join('\n')}`,
+      );
+    });
+  });
+
+  describe.each<[Mode, Recipe[]]>([
+    ['embedded', selected],
+    ['nats', overNats],
+  ])('when run against the system (%s)', (mode, recipes) => {
+    let t: TestSystem;
+    let world: World;
+    let observe: Observer;
+
+    beforeAll(async () => {
+      t = await startTestSystem(mode, (c) => {
+        // Short deadlines so that timeouts and needs-attention paths take about a second each.
+        c.checkout.deadlines = {
+          reserveInventoryMs: 1_200,
+          authorizePaymentMs: 1_200,
+          createOrderMs: 1_200,
+          compensationMs: 1_500,
+        };
+        c.checkout.requestTimeoutMs = 300;
+        // The stall outlasts the payment deadline but not deadline + compensation: the void waits, then succeeds.
+        c.payment = {
+          ...c.payment,
+          declineAbove: 20_000,
+          fraudCustomers: [FRAUD],
+          stallCustomers: [STALL],
+          stallMs: 1_900,
+        };
+        c.order = { refuseCustomers: [REFUSED], maxTotal: undefined };
+      });
+      world = new World(t);
+      observe = await Observer.open(t, `model-tap-${mode}`);
+    });
+    afterAll(async () => {
+      await observe?.close();
+      await t?.stop();
+    });
+
+    it.each(recipes.map((r, i) => [name(r, i), r] as const))(
+      'follows %s',
+      async (_name, r) => {
+        const { problems } = await runRecipe(t, world, observe, r, cast);
+        expect(problems, `\n${recipeText(r)}\n`).toEqual([]);
+      },
+      60_000,
+    );
+  });
+});
