@@ -116,6 +116,9 @@ export class ServiceRuntime {
       const stored = spec.host.storedReply(inboxKey);
       if (stored) return stored;
       return spec.host.exclusive(id, async () => {
+        // Again in the mailbox: a re-send that queued behind its original must get the original's reply.
+        const replay = spec.host.storedReply(inboxKey);
+        if (replay) return replay;
         // A synchronous toEvent is delivered in the same tick: facts it read (stock, say) cannot go stale.
         const made = spec.toEvent(payload, meta, id);
         const event = made instanceof Promise ? await made : made;

@@ -217,12 +217,9 @@ async function redeliver(t: TestSystem, cart: Cart): Promise<void> {
 }
 
 describe('crowds of shoppers against the real system', () => {
-  // Known bug, kept executable: ServiceRuntime.command looks the idempotency key up only before
-  // queueing in the actor's mailbox. A re-send that arrives while the original is still queued or
-  // running runs `toEvent` again after the original committed, and the cart's refusal ("already
-  // checked out") wins over the stored reply. Fix: look the key up again inside the mailbox. When
-  // that lands this test starts passing, and \`it.fails\` turns it red so that it gets flipped.
-  it.fails(
+  // A re-send that arrives while the original is still queued in the actor's mailbox must get the
+  // original's reply (ServiceRuntime.command looks the idempotency key up again inside the mailbox).
+  it(
     'answers a checkout-cart re-sent while the original is in flight with the original answer',
     async () => {
       const t = await startTestSystem('embedded');
