@@ -404,7 +404,11 @@ function compensationStep<const A extends { type: string; params: unknown }>(
         entry: [{ type: 'publishStatus' as const, params: { status: 'NEEDS_ATTENTION' as const, step: 'COMPENSATING' as const } }],
         on: {
           'step.failed': { guard: { type: 'stepIs' as const, params: { step } } },
-          'operator.retry': { target: `#checkout.compensating.${stateNameOf(step)}`, reenter: true },
+          'operator.retry': {
+            target: `#checkout.compensating.${stateNameOf(step)}`,
+            reenter: true,
+            actions: [{ type: 'publishStatus' as const, params: { status: 'PENDING' as const, step: 'COMPENSATING' as const } }],
+          },
         },
       },
     },
