@@ -144,11 +144,14 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
   });
 
   // ---- checkouts ----------------------------------------------------------------------------
+  // Every state a saga can be in (compound ones too), for the filter: facets only count in-flight ones.
+  const statesOfCheckout = checkout.graph.states.filter((s) => s.parent !== undefined).map((s) => s.id.split('.').slice(1).join('.'));
   app.get('/explorer/api/checkouts', hide, async (req) => {
     const q = parse(ListQuery, req.query);
-    return data.list(
+    const page = await data.list(
       ListCheckoutsRequest.parse({ state: q.state, inFlight: q.inFlight === undefined ? undefined : q.inFlight === 'true', limit: q.limit, cursor: q.cursor }),
     );
+    return { ...page, states: statesOfCheckout };
   });
   app.get('/explorer/api/checkouts/stream', hide, async (req, reply) => {
     const channel = openSse(reply);

@@ -6,6 +6,7 @@
  * Filtering by state uses the stored JSON of the state value, which for a machine without
  * parallel states is a single path: `"authorizingPayment"`, `{"compensating":{"next":…}}`.
  */
+import type { Statement } from 'better-sqlite3';
 import { Header } from '../contracts/headers.ts';
 import type { Db } from '../runtime/store.ts';
 import { statePaths } from '../visualize/graph.ts';
@@ -73,6 +74,16 @@ export interface ActorTraceRows {
 
 const JOURNAL_LIMIT = 1_000;
 
+/** Prepared once per connection: these run often (every viewer re-reads its saga). */
+const prepared = new WeakMap<Db, Map<string, Statement<unknown[]>>>();
+function prep(db: Db, sql: string): Statement<unknown[]> {
+  let cache = prepared.get(db);
+  if (!cache) prepared.set(db, (cache = new Map<string, Statement<unknown[]>>()));
+  let stmt = cache.get(sql);
+  if (!stmt) cache.set(sql, (stmt = db.prepare(sql)));
+  return stmt;
+}
+
 interface ActorRow {
   id: string;
   state: string;
@@ -129,39 +140,68 @@ function decodeCursor(cursor: string): [number, string] | undefined {
   }
 }
 
-/** Most recently updated first; keyset-paginated so a page is stable while actors move. */
+const STATUSES = ['active', 'done', 'error', 'stopped'] as const;
+
+/**
+ * Most recently updated first; keyset-paginated so a page is stable while actors move. These run
+ * on the service's own connection, between its transactions, so each must stay cheap on a big
+ * store: one walk down the (kind, status, updated_at) index per status, merged here, and facets
+ * counted over in-flight actors only.
+ */
 export function listActors(db: Db, kind: string, filter: ActorListFilter): ActorListPage {
-  const where = ['kind = @kind'];
+  const where = ['kind = @kind', 'status = @status'];
   const params: Record<string, unknown> = { kind, limit: filter.limit + 1 };
-  if (filter.inFlight) where.push(`status = 'active'`);
   if (filter.state) {
-    const p = statePatterns(filter.state);
     where.push(`(state LIKE @exact ESCAPE '\\' OR state LIKE @inside ESCAPE '\\')`);
-    Object.assign(params, p);
+    Object.assign(params, statePatterns(filter.state));
   }
   const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
   if (after) {
     where.push('(updated_at < @cu OR (updated_at = @cu AND id < @ci))');
     Object.assign(params, { cu: after[0], ci: after[1] });
   }
-  const rows = db
-    .prepare(`SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors
-      WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, id DESC LIMIT @limit`)
-    .all(params) as ActorRow[];
+  const query = prep(db, `SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors
+    WHERE ${where.join(' AND ')} ORDER BY updated_at DESC, id DESC LIMIT @limit`);
+  const rows = (filter.inFlight ? ['active'] : STATUSES)
+    .flatMap((status) => query.all({ ...params, status }) as ActorRow[])
+    .sort((a, b) => b.updated_at - a.updated_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
   const page = rows.slice(0, filter.limit).map(summary);
   const last = page[page.length - 1];
-  const facets = (db.prepare('SELECT state, status, count(*) AS n FROM actors WHERE kind = ? GROUP BY state, status ORDER BY n DESC').all(kind) as Array<{ state: string; status: string; n: number }>)
-    .map((f) => ({ state: statePaths(parse(f.state)).join(' | '), status: f.status, count: f.n }));
+  const facets = (prep(db, `SELECT state, count(*) AS n FROM actors WHERE kind = ? AND status = 'active' GROUP BY state ORDER BY n DESC`).all(kind) as Array<{ state: string; n: number }>)
+    .map((f) => ({ state: statePaths(parse(f.state)).join(' | '), status: 'active', count: f.n }));
   return { rows: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last.updatedAt, last.id) : undefined, facets };
 }
 
+/**
+ * The outbox has no index by actor, but its rows are written only inside the actor's own
+ * transitions, in `seq` order, stamped with the clock: so an actor's rows lie between the first
+ * row written at its creation and the last at its latest transition. Binary search on the primary
+ * key finds that window (with a minute's slack for clock steps); only the window is scanned.
+ */
+export function outboxWindow(db: Db, from: number, to: number): [number, number] {
+  const next = prep(db, 'SELECT seq, created_at FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1');
+  const bounds = prep(db, 'SELECT min(seq) AS lo, max(seq) AS hi FROM outbox').get() as { lo: number | null; hi: number | null };
+  if (bounds.lo === null || bounds.hi === null) return [0, -1];
+  const firstAtOrAfter = (t: number): number => {
+    let lo = bounds.lo!;
+    let hi = bounds.hi! + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = next.get(mid) as { seq: number; created_at: number } | undefined;
+      if (!row || row.created_at >= t) hi = mid;
+      else lo = row.seq + 1;
+    }
+    return lo;
+  };
+  const slack = 60_000;
+  return [firstAtOrAfter(from - slack), firstAtOrAfter(to + slack + 1) - 1];
+}
+
 export function actorTrace(db: Db, kind: string, id: string): ActorTraceRows | undefined {
-  const row = db
-    .prepare('SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors WHERE kind = ? AND id = ?')
+  const row = prep(db, 'SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors WHERE kind = ? AND id = ?')
     .get(kind, id) as ActorRow | undefined;
   if (!row) return undefined;
-  const journalRows = db
-    .prepare(`SELECT seq, event, from_state, to_state, actions, message_id, causation_id, at FROM journal
+  const journalRows = prep(db, `SELECT seq, event, from_state, to_state, actions, message_id, causation_id, at FROM journal
       WHERE kind = ? AND id = ? ORDER BY seq LIMIT ?`)
     .all(kind, id, JOURNAL_LIMIT + 1) as Array<{ seq: number; event: string; from_state: string | null; to_state: string; actions: string; message_id: string | null; causation_id: string | null; at: number }>;
   const journal = journalRows.slice(0, JOURNAL_LIMIT).map((j) => ({
@@ -174,10 +214,11 @@ export function actorTrace(db: Db, kind: string, id: string): ActorTraceRows | u
     causationId: j.causation_id,
     at: j.at,
   }));
-  const timers = (db.prepare('SELECT name, due_at, event, armed_at_seq FROM timers WHERE kind = ? AND id = ? ORDER BY due_at').all(kind, id) as Array<{ name: string; due_at: number; event: string; armed_at_seq: number }>)
+  const timers = (prep(db, 'SELECT name, due_at, event, armed_at_seq FROM timers WHERE kind = ? AND id = ? ORDER BY due_at').all(kind, id) as Array<{ name: string; due_at: number; event: string; armed_at_seq: number }>)
     .map((t) => ({ name: t.name, dueAt: t.due_at, event: parse(t.event), armedAtSeq: t.armed_at_seq }));
-  const outbox = (db.prepare(`SELECT seq, message_id, mode, subject, headers, data, slot, status, attempts, next_attempt_at, last_error, created_at, sent_at
-      FROM outbox WHERE actor_kind = ? AND actor_id = ? ORDER BY seq`).all(kind, id) as Array<{
+  const [lo, hi] = outboxWindow(db, row.created_at, row.updated_at);
+  const outbox = (prep(db, `SELECT seq, message_id, mode, subject, headers, data, slot, status, attempts, next_attempt_at, last_error, created_at, sent_at
+      FROM outbox WHERE seq BETWEEN ? AND ? AND actor_kind = ? AND actor_id = ? ORDER BY seq`).all(lo, hi, kind, id) as Array<{
     seq: number; message_id: string; mode: string; subject: string; headers: string; data: string; slot: string | null; status: string;
     attempts: number; next_attempt_at: number; last_error: string | null; created_at: number; sent_at: number | null;
   }>).map((o) => {

@@ -98,7 +98,7 @@ export type CheckoutSummary = z.infer<typeof CheckoutSummary>;
 export const ListCheckoutsResponse = z.object({
   checkouts: z.array(CheckoutSummary),
   nextCursor: z.string().optional(),
-  /** How many sagas are in each state, for the explorer's filter. */
+  /** How many sagas are in flight in each state, for the explorer's filter. */
   facets: z.array(z.object({ state: z.string(), status: ActorStatus, count: z.int().min(0) })),
 });
 export type ListCheckoutsResponse = z.infer<typeof ListCheckoutsResponse>;

@@ -95,9 +95,11 @@ async function listView() {
     rows = append ? rows.concat(page.checkouts) : page.checkouts;
     cursor = page.nextCursor;
     more.hidden = !cursor;
-    const states = [...new Set(page.facets.flatMap((f) => f.state.split('.').map((_, i, a) => a.slice(0, i + 1).join('.'))))].sort();
-    const counts = (s) => page.facets.filter((f) => (f.state === s || f.state.startsWith(`${s}.`)) && (!filter.inFlight || f.status === 'active')).reduce((t, f) => t + f.count, 0);
-    stateSelect.replaceChildren(h('option', { value: '' }, 'any'), ...states.map((s) => h('option', { value: s }, `${s} (${counts(s)})`)));
+    const inFlight = (s) => page.facets.filter((f) => f.state === s || f.state.startsWith(`${s}.`)).reduce((t, f) => t + f.count, 0);
+    stateSelect.replaceChildren(h('option', { value: '' }, 'any'), ...page.states.map((s) => {
+      const n = inFlight(s);
+      return h('option', { value: s }, n ? `${s} (${n} in flight)` : s);
+    }));
     stateSelect.value = filter.state;
     count.textContent = `${rows.length}${cursor ? '+' : ''} shown`;
     tbody.replaceChildren(...rows.map((c) =>
