@@ -9,13 +9,13 @@ import { audit } from '../tests/support/shop.ts';
 import { busEntry, drive, fillCarts, httpEntry, Tracker, type Load, type Track } from './driver.ts';
 import type { BenchOptions } from './options.ts';
 import { cpuBetween, cpuSnapshot, peakRss, round } from './procstat.ts';
-import { startCpuProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
+import { monotonicUs, startCpuProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 import { Progress } from './report.ts';
 import { machineInfo, type RunResult } from './result.ts';
 import { summarize } from './stats.ts';
 import { startNats } from './sut-nats.ts';
 import { startEmbedded, type SystemEnv, type SystemUnderTest } from './sut.ts';
-import { makeWorkload, outcomeMatches } from './workload.ts';
+import { makeWorkload, verdict } from './workload.ts';
 
 export interface RunOutput {
   result: RunResult;
@@ -66,10 +66,12 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
 
     const base = { a: tracker.accepted, f: tracker.finals };
     const cpu0 = cpuSnapshot(sut.processes);
+    const fromUs = monotonicUs();
     const profiler = opts.profile && opts.mode === 'embedded' ? await startCpuProfile() : undefined;
     const bar = new Progress('measured', measured.length, () => ({ started: 0, accepted: tracker.accepted - base.a, final: tracker.finals - base.f }), progress);
     const phase = await drive(measured, load, entry, tracker, settleMs);
     bar.done();
+    const window = { fromUs, toUs: monotonicUs() };
     const embeddedProfile = await profiler?.stop();
     const cpu1 = cpuSnapshot(sut.processes);
     const rss = peakRss(sut.processes);
@@ -79,9 +81,9 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     say('stopping the system and checking the stores');
     await sut.stop();
     stopped = true;
-    const problems = check(phase.tracks, workload.plans.length);
+    const problems = check(phase.tracks);
     problems.push(...audit(sut.auditDirs, workload.initialStock));
-    const profile = embeddedProfile ?? (sut.profileDir ? summarizeProfileDir(sut.profileDir) : undefined);
+    const profile = embeddedProfile ?? (sut.profileDir ? summarizeProfileDir(sut.profileDir, window) : undefined);
 
     const tracks = phase.tracks;
     const latencies = tracks.filter((t) => t.acceptedAt !== undefined && t.finalAt !== undefined).map((t) => Math.max(0, t.finalAt! - t.acceptedAt!));
@@ -111,6 +113,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       confirmed: count('CONFIRMED'),
       cancelled: count('CANCELLED'),
       needsAttention: count('NEEDS_ATTENTION'),
+      deadlineCancelled: tracks.filter((t) => t.status !== undefined && verdict(t.plan.expect, t.status, t.reason, t.detail) === 'deadline').length,
       unfinished: tracks.filter((t) => t.acceptedAt !== undefined && t.finalAt === undefined).length,
       refused: tracks.filter((t) => t.error !== undefined).length,
       cpuSeconds,
@@ -129,13 +132,15 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
 }
 
 /** Every measured checkout accepted, final, and ending the way its plan says. */
-function check(tracks: readonly Track[], _total: number): string[] {
+function check(tracks: readonly Track[]): string[] {
   const problems: string[] = [];
   for (const t of tracks) {
     const id = t.plan.checkoutId;
     if (t.error !== undefined) problems.push(`checkout ${id} was refused: ${t.error}`);
     else if (t.finalAt === undefined) problems.push(`checkout ${id} did not finish`);
-    else if (!outcomeMatches(t.plan.expect, t.status!, t.reason)) problems.push(`checkout ${id} planned ${t.plan.expect} ended ${t.status}/${t.reason ?? '-'}`);
+    else if (verdict(t.plan.expect, t.status!, t.reason, t.detail) === 'wrong') {
+      problems.push(`checkout ${id} planned ${t.plan.expect} ended ${t.status}/${t.detail ?? t.reason ?? '-'}`);
+    }
   }
   return problems;
 }

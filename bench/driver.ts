@@ -28,6 +28,8 @@ export interface Track {
   finalAt: number | undefined;
   status: string | undefined;
   reason: string | undefined;
+  /** The precise cause of a cancellation (e.g. PAYMENT_DECLINED, PAYMENT_TIMEOUT). */
+  detail: string | undefined;
   /** Why the checkout call itself failed, if it did. */
   error: string | undefined;
   waiter: (() => void) | undefined;
@@ -45,18 +47,19 @@ export class Tracker {
     this.closer = await kv.watch('>', (e) => {
       const t = this.tracks.get(e.key);
       if (!t || t.finalAt !== undefined) return;
-      const doc = JSON.parse(e.value) as { status: string; reason?: string };
+      const doc = JSON.parse(e.value) as { status: string; reason?: string; detail?: string };
       if (!FINAL.has(doc.status)) return;
       t.finalAt = performance.now();
       t.status = doc.status;
       t.reason = doc.reason;
+      t.detail = doc.detail;
       this.finals++;
       t.waiter?.();
     });
   }
 
   track(plan: CheckoutPlan, startedAt: number): Track {
-    const t: Track = { plan, startedAt, acceptedAt: undefined, finalAt: undefined, status: undefined, reason: undefined, error: undefined, waiter: undefined };
+    const t: Track = { plan, startedAt, acceptedAt: undefined, finalAt: undefined, status: undefined, reason: undefined, detail: undefined, error: undefined, waiter: undefined };
     this.tracks.set(plan.checkoutId, t);
     return t;
   }

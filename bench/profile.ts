@@ -19,6 +19,8 @@ interface ProfileNode {
 }
 export interface CpuProfile {
   nodes: ProfileNode[];
+  /** Microseconds of CLOCK_MONOTONIC, the clock of process.hrtime(). */
+  startTime?: number;
   samples?: number[];
   timeDeltas?: number[];
 }
@@ -61,23 +63,35 @@ export function categoryOf(f: CallFrame): string {
   return 'other';
 }
 
-function selfTimes(p: CpuProfile): Map<ProfileNode, number> {
+/** A span of CLOCK_MONOTONIC in microseconds: only samples taken within it count. */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+/** Now, on the clock V8 stamps profile samples with. */
+export const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+function selfTimes(p: CpuProfile, window: Window | undefined): Map<ProfileNode, number> {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const self = new Map<ProfileNode, number>();
   const samples = p.samples ?? [];
   const deltas = p.timeDeltas ?? [];
+  let at = p.startTime ?? 0;
   for (let i = 0; i < samples.length; i++) {
+    at += deltas[i] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const node = byId.get(samples[i]!);
     if (node) self.set(node, (self.get(node) ?? 0) + Math.max(0, deltas[i] ?? 0));
   }
   return self;
 }
 
-export function summarizeProfiles(profiles: readonly CpuProfile[]): ProfileSummary {
+export function summarizeProfiles(profiles: readonly CpuProfile[], window?: Window): ProfileSummary {
   const cats = new Map<string, number>();
   const fns = new Map<string, number>();
   for (const p of profiles) {
-    for (const [node, us] of selfTimes(p)) {
+    for (const [node, us] of selfTimes(p, window)) {
       const cat = categoryOf(node.callFrame);
       cats.set(cat, (cats.get(cat) ?? 0) + us);
       if (cat === 'idle') continue;
@@ -96,9 +110,10 @@ export function summarizeProfiles(profiles: readonly CpuProfile[]): ProfileSumma
   return { byCategory, topFunctions, busyMs: Math.round(busy / 1000) };
 }
 
-export function summarizeProfileDir(dir: string): ProfileSummary {
+/** Child processes' profiles (node --cpu-prof), cut to the measured window: startup and shutdown are not the workload. */
+export function summarizeProfileDir(dir: string, window: Window): ProfileSummary {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
-  return summarizeProfiles(files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile));
+  return summarizeProfiles(files.map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile), window);
 }
 
 /** Profiles this process (embedded mode) until `stop()`. */

@@ -42,6 +42,8 @@ export interface RunResult {
   confirmed: number;
   cancelled: number;
   needsAttention: number;
+  /** Cancelled by one of the saga's deadlines (a step took too long, as under overload), then compensated. */
+  deadlineCancelled: number;
   /** Accepted, but not final within the settle timeout. */
   unfinished: number;
   /** The checkout call itself failed (timeout, 5xx). */
