@@ -15,7 +15,7 @@ import { authorizationDefinition } from '../../src/actors/payment/definition.ts'
 import type { ActorDefinition } from '../../src/runtime/actor-host.ts';
 import { checkoutMachine } from '../../src/machines/checkout.ts';
 import { toDefinition } from '../../src/visualize/definition.ts';
-import { machineDocs } from '../../src/visualize/docs.ts';
+import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../../src/visualize/docs.ts';
 import { activeStateIds, machineGraph, statePaths, transitionLabel, type MachineGraph } from '../../src/visualize/graph.ts';
 import { layoutMachine, type StateBox } from '../../src/visualize/layout.ts';
 import { machines } from '../../src/visualize/machines.ts';
@@ -33,6 +33,21 @@ describe('machine diagrams', () => {
         const committed = readFileSync(`${root}/${file.path}`, 'utf8');
         expect(committed === file.content, `${file.path} is out of date: run npm run viz`).toBe(true);
       }
+    });
+
+    it('keeps the Mermaid embedded in the README and docs current (run `npm run viz`)', () => {
+      const mermaidOf = (name: string) => machines.filter((m) => m.name === name).flatMap(machineDocs).find((f) => f.path.endsWith('.mmd'))?.content;
+      for (const path of EMBEDDING_FILES) {
+        let text: string;
+        try {
+          text = readFileSync(`${root}/${path}`, 'utf8');
+        } catch {
+          continue; // a file that does not exist embeds nothing
+        }
+        expect(embedMermaid(text, mermaidOf) === text, `${path} embeds a stale diagram: run npm run viz`).toBe(true);
+      }
+      const stale = 'intro\n<!-- machine:order -->\n```mermaid\nold\n```\n<!-- /machine:order -->\nrest';
+      expect(embedMermaid(stale, mermaidOf)).toBe(`intro\n<!-- machine:order -->\n\`\`\`mermaid\n${mermaidOf('order')}\`\`\`\n<!-- /machine:order -->\nrest`);
     });
 
     it('covers every machine in src/machines', () => {
