@@ -21,6 +21,7 @@ import type { GatewayContext } from './context.ts';
 import { correlationIdOf, RequestHeader, requestIdOf } from './correlation.ts';
 import { createErrorHandler, notFoundHandler } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
+import { explorerPlugin } from '../explorer/plugin.ts';
 import { cartRoutes } from './routes/carts.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -116,5 +117,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(checkoutRoutes, { ctx });
   await app.register(orderRoutes, { ctx });
   await app.register(storefrontRoutes);
+  // Developers' live saga explorer (/explorer): its data comes over the transport too.
+  await app.register(explorerPlugin, { transport: deps.transport });
   return app;
 }
