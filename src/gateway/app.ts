@@ -118,6 +118,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(orderRoutes, { ctx });
   await app.register(storefrontRoutes);
   // Developers' live saga explorer (/explorer): its data comes over the transport too.
-  await app.register(explorerPlugin, { transport: deps.transport });
+  await app.register(explorerPlugin, { transport: deps.transport, clock });
   return app;
 }
