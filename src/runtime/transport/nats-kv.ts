@@ -65,20 +65,18 @@ export class NatsKv implements Kv {
   }
 
   async watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer> {
-    // Not `KV.watch()` (an ordered push consumer with deliver_policy last_per_subject): against
-    // nats-server 2.9.10 it now and then stopped delivering updates (about 1 run in 30 of the
-    // conformance suite), and so did an ordered pull consumer with last_per_subject. Buckets keep one
-    // revision per key, so the stream itself holds exactly the current values: an ordered pull
-    // consumer that delivers all of it gives "current values, then updates" with the plainest
-    // consumer the server has. (A bucket made elsewhere with more history would replay older
-    // revisions first; values still converge.)
+    // An ordered pull consumer over the bucket's stream rather than `KV.watch()` (an ordered push
+    // consumer): no push subscription and no flow-control replies, so the gateway needs only
+    // CONSUMER.CREATE and MSG.NEXT on the bucket. Buckets keep one revision per key, so delivering
+    // the whole stream is "current values, then updates"; a watcher that falls behind skips values
+    // already superseded and lands on the latest. (A bucket made elsewhere with more history would
+    // replay older revisions first; values still converge.)
     const prefix = `$KV.${this.bucket}.`;
     const consumer = await this.js.consumers.get(this.stream, {
       filter_subjects: `${prefix}${filter}`,
       deliver_policy: DeliverPolicy.All,
     });
-    // Revisions only grow; nothing older than what was handed over is handed over again (with
-    // last_per_subject and a racing write, nats-server 2.9 was seen to repeat an entry).
+    // Revisions only grow; if the ordered consumer resets and replays, nothing is handed over twice.
     let last = 0;
     const messages = await consumer.consume({
       callback: (m) => {
