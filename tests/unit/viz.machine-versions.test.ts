@@ -126,6 +126,7 @@ describe('machine versions', () => {
         const stateOf = (): unknown => t.system.runtimes.get('checkout')!.hosts.get('checkout')!.peek(checkoutId)?.value as unknown;
         while (stateOf() !== 'authorizingPayment' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         expect(stateOf()).toBe('authorizingPayment');
+        await t.system.runtimes.get('checkout')!.store.flushed(); // the hot state may not have committed yet
       } finally {
         await t.system.kill(); // as a deploy would find it: the saga still in flight
       }
