@@ -1,7 +1,8 @@
 /**
  * The system under test, distributed: a nats-server started with the repo's nats.conf on a free
  * loopback port with a temporary store, and the services as child processes (`src/main.ts` with
- * SERVICES=<service>, each with its own data dir), plus the gateway process for entry http. The
+ * SERVICES=<service>, each with its own data dir), plus `src/main.ts` with SERVICES=gateway for
+ * entry http. The
  * bench connects as the gateway user, so nats.conf's permissions hold for it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +16,7 @@ import { connectNats } from '../src/runtime/transport/nats.ts';
 import type { Transport } from '../src/runtime/transport/transport.ts';
 import type { BenchOptions } from './options.ts';
 import type { ProcessRef } from './procstat.ts';
-import type { SystemEnv, SystemUnderTest } from './sut.ts';
+import { benchGatewayConfig, type SystemEnv, type SystemUnderTest } from './sut.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const natsConf = join(root, 'nats.conf');
@@ -117,8 +118,11 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
     if (opts.entry === 'http') {
       const port = await freePort();
       children.push(
-        spawnChild('gateway', process.execPath, nodeArgs('bench/gateway-main.ts'), {
-          ...process.env, ...env, NATS_URL: nats.url, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(dataDir, 'gateway'),
+        // The gateway alone (src/main.ts, SERVICES=gateway). Its per-client rate limit is for shoppers;
+        // the bench is one client standing in for thousands, so the limit is raised (the limiter stays).
+        spawnChild('gateway', process.execPath, nodeArgs('src/main.ts'), {
+          ...process.env, ...env, NATS_URL: nats.url, SERVICES: 'gateway', HOST: '127.0.0.1', PORT: String(port),
+          DATA_DIR: join(dataDir, 'gateway'), RATE_LIMIT_PER_MINUTE: String(benchGatewayConfig.rateLimit.max),
         }),
       );
       httpUrl = `http://127.0.0.1:${port}`;
