@@ -72,6 +72,12 @@ export interface OutboundEvent {
 
 export type Executor = (params: never, fx: Effects, snapshot: AnyMachineSnapshot) => void;
 
+/** An executor that publishes one domain event whose payload is derived from the snapshot after the transition. */
+export const publishes =
+  (subject: string, type: string, payloadOf: (snapshot: AnyMachineSnapshot) => unknown): Executor =>
+  (_p: never, fx, snapshot) =>
+    fx.publish({ subject, type, payload: payloadOf(snapshot) });
+
 /** What came back for a request: a typed reply, or an error reply that is not transient. */
 export type RequestOutcome =
   | { ok: true; type: string; data: string; meta: MessageMeta | undefined }

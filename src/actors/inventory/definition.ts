@@ -14,7 +14,7 @@ import {
   type InventoryUnavailable,
   type LineItem,
 } from '../../contracts/index.ts';
-import type { ActorDefinition } from '../../runtime/actor-host.ts';
+import { publishes, type ActorDefinition } from '../../runtime/actor-host.ts';
 import {
   reservationMachine,
   reservationMachineVersion,
@@ -77,29 +77,19 @@ export const reservationDefinition: ActorDefinition<typeof reservationMachine> =
       returnStock(fx.db, ctx(s).reservationId, p.items, fx.now),
     consumeStock: (p: { items: LineItem[] }, fx, s) =>
       consumeStock(fx.db, ctx(s).reservationId, p.items, fx.now),
-    publishInventoryReserved: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.inventoryReserved,
-        type: MessageType.inventoryReserved,
-        payload: inventoryReservedPayload(ctx(s)),
-      }),
-    publishInventoryUnavailable: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.inventoryUnavailable,
-        type: MessageType.inventoryUnavailable,
-        payload: inventoryUnavailablePayload(ctx(s)),
-      }),
-    publishInventoryReleased: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.inventoryReleased,
-        type: MessageType.inventoryReleased,
-        payload: inventoryReleasedPayload(ctx(s)),
-      }),
-    publishInventoryConsumed: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.inventoryConsumed,
-        type: MessageType.inventoryConsumed,
-        payload: inventoryConsumedPayload(ctx(s)),
-      }),
+    publishInventoryReserved: publishes(Event.inventoryReserved, MessageType.inventoryReserved, (s) =>
+      inventoryReservedPayload(ctx(s)),
+    ),
+    publishInventoryUnavailable: publishes(
+      Event.inventoryUnavailable,
+      MessageType.inventoryUnavailable,
+      (s) => inventoryUnavailablePayload(ctx(s)),
+    ),
+    publishInventoryReleased: publishes(Event.inventoryReleased, MessageType.inventoryReleased, (s) =>
+      inventoryReleasedPayload(ctx(s)),
+    ),
+    publishInventoryConsumed: publishes(Event.inventoryConsumed, MessageType.inventoryConsumed, (s) =>
+      inventoryConsumedPayload(ctx(s)),
+    ),
   },
 };

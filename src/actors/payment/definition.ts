@@ -15,7 +15,7 @@ import {
   type PaymentStatus,
   type PaymentVoided,
 } from '../../contracts/index.ts';
-import type { ActorDefinition } from '../../runtime/actor-host.ts';
+import { publishes, type ActorDefinition } from '../../runtime/actor-host.ts';
 import type { Db } from '../../runtime/store.ts';
 import type { Statement } from 'better-sqlite3';
 import {
@@ -121,40 +121,28 @@ export const authorizationDefinition: ActorDefinition<typeof authorizationMachin
     recordPayment: (p: { status: RecordedStatus }, fx, s) => {
       const c = authorizationContext(s);
       recordStatement(fx.db).run({
-          orderId: c.orderId,
-          authorizationId: c.authorizationId,
-          cartId: c.cartId,
-          customerId: c.customerId,
-          amount: c.amount,
-          currency: c.currency,
-          status: p.status,
-          declineReason: c.declineReason,
-          now: fx.now,
-        });
+        orderId: c.orderId,
+        authorizationId: c.authorizationId,
+        cartId: c.cartId,
+        customerId: c.customerId,
+        amount: c.amount,
+        currency: c.currency,
+        status: p.status,
+        declineReason: c.declineReason,
+        now: fx.now,
+      });
     },
-    publishPaymentAuthorized: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.paymentAuthorized,
-        type: MessageType.paymentAuthorized,
-        payload: paymentAuthorizedPayload(authorizationContext(s)),
-      }),
-    publishPaymentDeclined: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.paymentDeclined,
-        type: MessageType.paymentDeclined,
-        payload: paymentDeclinedPayload(authorizationContext(s)),
-      }),
-    publishPaymentVoided: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.paymentVoided,
-        type: MessageType.paymentVoided,
-        payload: paymentVoidedPayload(authorizationContext(s)),
-      }),
-    publishPaymentCaptured: (_p: never, fx, s) =>
-      fx.publish({
-        subject: Event.paymentCaptured,
-        type: MessageType.paymentCaptured,
-        payload: paymentCapturedPayload(authorizationContext(s)),
-      }),
+    publishPaymentAuthorized: publishes(Event.paymentAuthorized, MessageType.paymentAuthorized, (s) =>
+      paymentAuthorizedPayload(authorizationContext(s)),
+    ),
+    publishPaymentDeclined: publishes(Event.paymentDeclined, MessageType.paymentDeclined, (s) =>
+      paymentDeclinedPayload(authorizationContext(s)),
+    ),
+    publishPaymentVoided: publishes(Event.paymentVoided, MessageType.paymentVoided, (s) =>
+      paymentVoidedPayload(authorizationContext(s)),
+    ),
+    publishPaymentCaptured: publishes(Event.paymentCaptured, MessageType.paymentCaptured, (s) =>
+      paymentCapturedPayload(authorizationContext(s)),
+    ),
   },
 };
