@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { audit } from '../tests/support/shop.ts';
 import { busEntry, drive, fillCarts, httpEntry, Tracker, type Load, type Track } from './driver.ts';
 import type { BenchOptions } from './options.ts';
-import { cpuBetween, cpuSnapshot, peakRss, round } from './procstat.ts';
+import { cpuBetween, cpuSnapshot, ioSnapshot, peakRss, round } from './procstat.ts';
 import { monotonicUs, startCpuProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 import { Progress } from './report.ts';
 import { machineInfo, type RunResult } from './result.ts';
@@ -66,6 +66,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
 
     const base = { a: tracker.accepted, f: tracker.finals };
     const cpu0 = cpuSnapshot(sut.processes);
+    const io0 = ioSnapshot(sut.processes);
     const fromUs = monotonicUs();
     const profiler = opts.profile && opts.mode === 'embedded' ? await startCpuProfile() : undefined;
     const bar = new Progress('measured', measured.length, () => ({ started: 0, accepted: tracker.accepted - base.a, final: tracker.finals - base.f }), progress);
@@ -74,6 +75,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     const window = { fromUs, toUs: monotonicUs() };
     const embeddedProfile = await profiler?.stop();
     const cpu1 = cpuSnapshot(sut.processes);
+    const io1 = ioSnapshot(sut.processes);
     const rss = peakRss(sut.processes);
     entry.close();
     await tracker.stop();
@@ -118,6 +120,11 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       refused: tracks.filter((t) => t.error !== undefined).length,
       cpuSeconds,
       cpuSecondsPer1000: round((cpuTotal / n) * 1000, 3),
+      ioPerCheckout: {
+        readCalls: round((io1.readCalls - io0.readCalls) / n, 1),
+        writeCalls: round((io1.writeCalls - io0.writeCalls) / n, 1),
+        writtenKiB: round((io1.writtenBytes - io0.writtenBytes) / n / 1024, 1),
+      },
       peakRssMiB: { total: round(Object.values(byProcess).reduce((a, b) => a + b, 0), 1), byProcess },
       correct: problems.length === 0,
       problems: problems.slice(0, 20),

@@ -40,6 +40,33 @@ export function peakRssOf(pid: number): number | undefined {
   }
 }
 
+/** Read and write syscalls and bytes written by a process so far (/proc/<pid>/io); zeros if unreadable. */
+export interface IoCounters {
+  readCalls: number;
+  writeCalls: number;
+  writtenBytes: number;
+}
+
+export function ioOf(pid: number | 'self'): IoCounters {
+  try {
+    const text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    return { readCalls: field('syscr'), writeCalls: field('syscw'), writtenBytes: field('wchar') };
+  } catch {
+    return { readCalls: 0, writeCalls: 0, writtenBytes: 0 };
+  }
+}
+
+/** Summed over the bench and its children. */
+export function ioSnapshot(children: readonly ProcessRef[]): IoCounters {
+  const all = [ioOf('self'), ...children.map((c) => ioOf(c.pid))];
+  return {
+    readCalls: all.reduce((a, b) => a + b.readCalls, 0),
+    writeCalls: all.reduce((a, b) => a + b.writeCalls, 0),
+    writtenBytes: all.reduce((a, b) => a + b.writtenBytes, 0),
+  };
+}
+
 export interface ProcessRef {
   name: string;
   pid: number;

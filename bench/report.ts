@@ -73,6 +73,10 @@ export function details(r: RunResult): string {
     `  CPU s by process: ${Object.entries(r.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  peak RSS MiB: ${Object.entries(r.peakRssMiB.byProcess).map(([k, v]) => `${k} ${v}`).join(', ')}`,
   ];
+  if (r.ioPerCheckout) {
+    const io = r.ioPerCheckout;
+    lines.push(`  per checkout: ${io.writeCalls} write syscalls, ${io.readCalls} read syscalls, ${io.writtenKiB} KiB written (all processes)`);
+  }
   if (r.deadlineCancelled > 0) lines.push(`  ${r.deadlineCancelled} checkouts were cancelled by the saga's own deadlines (steps too slow: overload), and compensated`);
   if (r.limitRatios) lines.push(`  vs limits: ${Object.entries(r.limitRatios).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   if (!r.correct) lines.push(`  PROBLEMS: ${r.problems.join('; ')}`);

@@ -50,6 +50,8 @@ export interface RunResult {
   refused: number;
   cpuSeconds: Record<string, number>;
   cpuSecondsPer1000: number;
+  /** Read/write syscalls (SQLite's pread/pwrite, sockets) and KiB written per checkout, all processes. */
+  ioPerCheckout?: { readCalls: number; writeCalls: number; writtenKiB: number };
   peakRssMiB: { total: number; byProcess: Record<string, number> };
   /** Every checkout final with its planned outcome, and the stores' invariants hold. */
   correct: boolean;
