@@ -36,6 +36,7 @@ export class InProcessKv implements Kv {
   async put(key: string, value: string): Promise<number> {
     assertKey(key);
     const revision = this.store.kvPut(this.bucket, key, value);
+    await this.store.committed();
     this.publish({ key, value, revision });
     return revision;
   }
@@ -44,6 +45,7 @@ export class InProcessKv implements Kv {
     assertKey(key);
     const r = this.store.kvCreate(this.bucket, key, value);
     if ('existing' in r) return r.existing;
+    await this.store.committed();
     this.publish({ key, value, revision: r.created });
     return undefined;
   }

@@ -4,6 +4,13 @@
  *
  * WAL with synchronous=NORMAL: a commit survives a process crash but not a power loss, the same
  * trade nats-server makes by default (it does not fsync every write either).
+ *
+ * Group commit, as in the service stores: every write joins the batch transaction open for this
+ * turn of the event loop, which commits on the next one; `committed()` resolves after that commit.
+ * A publish or KV write is acknowledged, and seen by consumers and watchers, only after it (the
+ * transport awaits it); an ack or delivery mark is not waited for, since losing one to a crash
+ * only redelivers. Consumers read no further than the committed end of a stream. A checkout made
+ * about eleven of these writes, each its own transaction (95 of its 212 write syscalls).
  */
 import Database from 'better-sqlite3';
 import type { Headers } from '../../contracts/headers.ts';
@@ -70,14 +77,24 @@ export interface KvRow {
   revision: number;
 }
 
+interface Batch {
+  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+  /** Stream sequences appended in this batch, made visible to consumers at its commit. */
+  appended: Map<string, number>;
+}
+
 export class Store {
   private readonly db: Database.Database;
   private readonly q;
+  private batch: Batch | undefined;
+  /** Per stream, the last sequence committed: what consumers may read. */
+  private readonly visible = new Map<string, number>();
 
   constructor(path: string) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('temp_store = MEMORY');
     this.db.exec(schema);
     const db = this.db;
     this.q = {
@@ -92,9 +109,12 @@ export class Store {
       insertMsg: db.prepare<[string, number, string, string, string, string]>(
         'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id) VALUES (?, ?, ?, ?, ?, ?)',
       ),
-      msgsAfter: db.prepare<[string, number, number], MsgRow>(
-        'SELECT seq, subject, headers, data FROM stream_msgs WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?',
+      msgsAfter: db.prepare<[string, number, number, number], MsgRow>(
+        'SELECT seq, subject, headers, data FROM stream_msgs WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
+      lastSeqs: db.prepare<[], { name: string; last_seq: number }>('SELECT name, last_seq FROM streams'),
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
       ensureConsumer: db.prepare<[string, string]>(
         'INSERT OR IGNORE INTO consumers (stream, durable) VALUES (?, ?)',
       ),
@@ -131,6 +151,37 @@ export class Store {
           'ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
       ),
     };
+    for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
+  }
+
+  /** Resolves once everything written so far is committed. */
+  committed(): Promise<void> {
+    const batch = this.batch;
+    if (!batch) return Promise.resolve();
+    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  private write(): Batch {
+    if (this.batch) return this.batch;
+    this.q.begin.run();
+    const batch: Batch = { waiters: [], appended: new Map() };
+    this.batch = batch;
+    setImmediate(() => this.commit(batch));
+    return batch;
+  }
+
+  private commit(batch: Batch): void {
+    if (this.batch !== batch) return;
+    this.batch = undefined;
+    try {
+      this.q.commit.run();
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const w of batch.waiters) w.reject(err);
+      return;
+    }
+    for (const [stream, seq] of batch.appended) this.visible.set(stream, seq);
+    for (const w of batch.waiters) w.resolve();
   }
 
   streams(): { name: string; subjects: string[] }[] {
@@ -149,19 +200,18 @@ export class Store {
     data: string,
     msgId: string,
   ): { seq: number; duplicate: boolean } {
-    return this.db
-      .transaction(() => {
-        const existing = this.q.byMsgId.get(stream, msgId);
-        if (existing) return { seq: existing.seq, duplicate: true };
-        const seq = this.q.bumpSeq.get(stream)!.last_seq;
-        this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
-        return { seq, duplicate: false };
-      })
-      .immediate();
+    const batch = this.write();
+    const existing = this.q.byMsgId.get(stream, msgId);
+    if (existing) return { seq: existing.seq, duplicate: true };
+    const seq = this.q.bumpSeq.get(stream)!.last_seq;
+    this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
+    batch.appended.set(stream, seq);
+    return { seq, duplicate: false };
   }
 
+  /** Committed messages after `seq`, in order. */
   msgsAfter(stream: string, seq: number, limit: number): StoredMsg[] {
-    return this.q.msgsAfter.all(stream, seq, limit).map((r) => ({
+    return this.q.msgsAfter.all(stream, seq, this.visible.get(stream) ?? 0, limit).map((r) => ({
       seq: r.seq,
       subject: r.subject,
       headers: JSON.parse(r.headers) as Headers,
@@ -182,16 +232,16 @@ export class Store {
 
   /** Records an ack. When the floor moves, individual acks at or below it are no longer needed. */
   ack(stream: string, durable: string, seq: number, newFloor: number | undefined): void {
-    this.db.transaction(() => {
-      if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
-      if (newFloor !== undefined) {
-        this.q.setFloor.run(newFloor, stream, durable);
-        this.q.dropAcks.run(stream, durable, newFloor);
-      }
-    })();
+    this.write();
+    if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
+    if (newFloor !== undefined) {
+      this.q.setFloor.run(newFloor, stream, durable);
+      this.q.dropAcks.run(stream, durable, newFloor);
+    }
   }
 
   setDelivered(stream: string, durable: string, seq: number): void {
+    this.write();
     this.q.setDelivered.run(seq, stream, durable);
   }
 
@@ -207,30 +257,26 @@ export class Store {
     return this.q.kvAll.all(bucket);
   }
 
+  /** Writes in the open batch; the caller awaits `committed()` before telling anyone. */
   kvPut(bucket: string, key: string, value: string): number {
-    return this.db
-      .transaction(() => {
-        const rev = this.q.bumpRev.get(bucket)!.last_rev;
-        this.q.kvPut.run(bucket, key, value, rev);
-        return rev;
-      })
-      .immediate();
+    this.write();
+    const rev = this.q.bumpRev.get(bucket)!.last_rev;
+    this.q.kvPut.run(bucket, key, value, rev);
+    return rev;
   }
 
-  /** Inserts unless the key exists; returns the existing row if it does. */
+  /** Inserts unless the key exists (seen uncommitted writes included); returns the existing row if it does. */
   kvCreate(bucket: string, key: string, value: string): { created: number } | { existing: KvRow } {
-    return this.db
-      .transaction((): { created: number } | { existing: KvRow } => {
-        const existing = this.q.kvGet.get(bucket, key);
-        if (existing) return { existing };
-        const rev = this.q.bumpRev.get(bucket)!.last_rev;
-        this.q.kvPut.run(bucket, key, value, rev);
-        return { created: rev };
-      })
-      .immediate();
+    this.write();
+    const existing = this.q.kvGet.get(bucket, key);
+    if (existing) return { existing };
+    const rev = this.q.bumpRev.get(bucket)!.last_rev;
+    this.q.kvPut.run(bucket, key, value, rev);
+    return { created: rev };
   }
 
   close(): void {
+    if (this.batch) this.commit(this.batch);
     this.db.close();
   }
 }

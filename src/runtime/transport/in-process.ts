@@ -215,6 +215,7 @@ export class InProcessTransport implements Transport {
     // Stored as NATS stores it: the id travels with the message as the Nats-Msg-Id header.
     const stored: Headers = { ...headers, [Header.natsMsgId]: msgId };
     const { seq, duplicate } = this.store.append(stream.name, subject, stored, data, msgId);
+    await this.store.committed(); // acknowledged, and delivered, only once durable
     this.tap(
       this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
       () => ({ subject, headers: { ...stored }, data }),
