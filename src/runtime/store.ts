@@ -8,11 +8,22 @@
  * commit that holds their change. A write that throws rolls back to its own savepoint only.
  *
  *     write(a) ─┐
- *     write(b) ─┼─ BEGIN … SAVEPOINT a … SAVEPOINT b … ─ setImmediate ─ COMMIT ─ resolve a, b; afterCommit hooks
- *     write(c) ─┘
+ *     write(b) ─┼─ BEGIN … SAVEPOINT a … SAVEPOINT b … ─ setImmediate ─ COMMIT ─ fdatasync(WAL) ─ resolve a, b; afterCommit hooks
+ *     write(c) ─┘                                                                (libuv thread pool)
+ *
+ * Durability. `synchronous: 'FULL'` (the default) means a commit is on disk before anyone hears of
+ * it, as SQLite's own FULL does, but the wait for the disk happens off the event loop: SQLite runs
+ * at synchronous=NORMAL (which in WAL mode syncs only around checkpoints) and the store itself
+ * fdatasyncs the WAL file on the thread pool after each COMMIT, resolving the batch's writers and
+ * running its hooks only when that sync returns. SQLite's FULL is exactly NORMAL plus that sync of
+ * the WAL at every commit; the difference is that the one JS thread every service shares is not
+ * blocked for the fsync (it measured 25% of embedded throughput and half the latency at C=1), and
+ * the next batch fills while the disk works. Until the sync returns the batch counts as unflushed:
+ * `flushed()` waits for it and the relay sends nothing from it. `'NORMAL'` skips the sync: it
+ * survives a crash of the process, not a power loss.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type Db = Database.Database;
@@ -33,6 +44,8 @@ export interface StoreOptions {
   synchronous?: Synchronous;
   /** Called at named points so tests can simulate a crash there by throwing. */
   faults?: FaultInjector;
+  /** How the WAL is synced under FULL; tests hold it to observe who waits. Default fs.fdatasync. */
+  syncFile?: (fd: number, done: (err: Error | null) => void) => void;
 }
 
 export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish';
@@ -49,6 +62,8 @@ export class SimulatedCrash extends Error {
 interface Batch {
   waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }>;
   afterCommit: Array<() => void>;
+  /** Under FULL: its commit is on disk. */
+  synced: boolean;
 }
 
 export class Store {
@@ -64,12 +79,19 @@ export class Store {
   private readonly begin: Database.Statement;
   private readonly commitBatch: Database.Statement;
   private readonly rollbackListeners: Array<() => void> = [];
+  /** The WAL's file descriptor, synced after each commit under FULL; undefined under NORMAL. */
+  private walFd: number | undefined;
+  private readonly syncFile: (fd: number, done: (err: Error | null) => void) => void;
+  /** Committed batches whose WAL sync has not returned yet, oldest first. */
+  private readonly syncing: Batch[] = [];
 
   constructor(opts: StoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${opts.synchronous ?? 'FULL'}`);
+    const durable = (opts.synchronous ?? 'FULL') === 'FULL' && opts.path !== ':memory:';
+    this.db.pragma(`synchronous = ${durable ? 'NORMAL' : (opts.synchronous ?? 'FULL')}`);
+    this.syncFile = opts.syncFile ?? fdatasync;
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     // Every write runs in a SAVEPOINT of the batch, and SQLite keeps the pages a savepoint may have
@@ -83,6 +105,8 @@ export class Store {
     this.db.pragma('wal_autocheckpoint = 8192');
     this.faults = opts.faults;
     migrate(this.db, opts.migrations);
+    // The WAL exists once a write has run (migrations write) and lives as long as this connection.
+    if (durable) this.walFd = openSync(`${opts.path}-wal`, 'r+');
     const db = this.db;
     this.inSavepoint = db.transaction((fn: (db: Db) => unknown) => fn(db));
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -103,15 +127,15 @@ export class Store {
     return new Promise<T>((resolve, reject) => batch.waiters.push({ resolve: () => resolve(result), reject }));
   }
 
-  /** Runs a read after any pending batch has committed, so nobody reads what may yet roll back. */
+  /** Runs a read after any pending batch is durable, so nobody reads what may yet be lost. */
   async read<T>(fn: (db: Db) => T): Promise<T> {
-    if (this.batch) await this.flushed();
+    if (this.inBatch) await this.flushed();
     return fn(this.db);
   }
 
-  /** Resolves when the current batch (if any) has committed. */
+  /** Resolves when the current batch (if any) and every batch before it are committed and synced. */
   flushed(): Promise<void> {
-    const batch = this.batch;
+    const batch = this.batch ?? this.syncing[this.syncing.length - 1];
     if (!batch) return Promise.resolve();
     return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
   }
@@ -119,7 +143,7 @@ export class Store {
   private openBatch(): Batch {
     if (this.batch) return this.batch;
     this.begin.run();
-    const batch: Batch = { waiters: [], afterCommit: [] };
+    const batch: Batch = { waiters: [], afterCommit: [], synced: false };
     this.batch = batch;
     setImmediate(() => this.commit(batch));
     return batch;
@@ -142,6 +166,28 @@ export class Store {
       for (const w of batch.waiters) w.reject(err);
       return;
     }
+    if (this.walFd === undefined) return this.settle(batch);
+    this.syncing.push(batch);
+    this.syncFile(this.walFd, (err) => {
+      if (err) {
+        // Whether these commits reached the disk is unknown: stop, as a database does when fsync
+        // fails. A restart recovers from what is on disk; nobody was told about these batches.
+        for (const b of this.syncing.splice(0)) for (const w of b.waiters) w.reject(err);
+        this.kill();
+        return;
+      }
+      // Syncs may return out of order; a batch is settled only after every earlier one.
+      batch.synced = true;
+      while (this.syncing[0]?.synced) this.settle(this.syncing.shift()!);
+    });
+  }
+
+  /** The batch is durable: tell its writers, then run its hooks. */
+  private settle(batch: Batch): void {
+    if (this.dead) {
+      for (const w of batch.waiters) w.reject(new Error('store was closed before its commit was synced'));
+      return;
+    }
     for (const w of batch.waiters) w.resolve();
     try {
       this.faults?.('afterCommit');
@@ -157,9 +203,9 @@ export class Store {
     this.rollbackListeners.push(listener);
   }
 
-  /** True while a batch is open: reads on this connection would see uncommitted writes. */
+  /** True while a batch is open or not yet synced: reads on this connection would see what may yet be lost. */
   get inBatch(): boolean {
-    return this.batch !== undefined;
+    return this.batch !== undefined || this.syncing.length > 0;
   }
 
   get closed(): boolean {
@@ -172,6 +218,7 @@ export class Store {
     this.dead = true;
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     this.db.close();
+    this.closeWal();
   }
 
   async close(): Promise<void> {
@@ -179,6 +226,12 @@ export class Store {
     await this.flushed();
     this.dead = true;
     this.db.close();
+    this.closeWal();
+  }
+
+  private closeWal(): void {
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
   }
 }
 

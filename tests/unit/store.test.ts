@@ -1,0 +1,113 @@
+/**
+ * The store's group commit under synchronous=FULL: SQLite commits at NORMAL and the store syncs the
+ * WAL itself on the thread pool. Nobody may hear of a batch (its writers, its hooks, a flushed()
+ * waiter, a read) before that sync returns, and batches settle in commit order even when their
+ * syncs return out of order. Real SQLite files; the sync is held by the test to observe who waits.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Store } from '../../src/runtime/store.ts';
+
+const migrations = [{ version: 1, name: 'notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)' }];
+
+interface HeldSync {
+  fd: number;
+  done: (err: Error | null) => void;
+}
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function storeWithHeldSyncs(): { store: Store; held: HeldSync[]; path: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'poa-store-'));
+  dirs.push(dir);
+  const held: HeldSync[] = [];
+  const path = join(dir, 'test.db');
+  const store = new Store({ path, migrations, syncFile: (fd, done) => held.push({ fd, done }) });
+  return { store, held, path };
+}
+
+const insert = (text: string) => (db: Store['db']) => db.prepare('INSERT INTO notes (text) VALUES (?)').run(text);
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('Store under synchronous=FULL', () => {
+  it('runs SQLite at NORMAL and syncs the WAL itself after each commit', async () => {
+    const { store, held } = storeWithHeldSyncs();
+    expect(store.db.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
+    void store.write(insert('a'));
+    await tick();
+    expect(held).toHaveLength(1);
+    held[0]!.done(null);
+    await store.close();
+  });
+
+  it('tells nobody about a batch until its WAL sync returns', async () => {
+    const { store, held } = storeWithHeldSyncs();
+    const events: string[] = [];
+    const w = store.write(insert('a'), () => events.push('hook')).then(() => events.push('writer'));
+    await tick();
+    await tick();
+    // Committed, not yet durable: no writer, no hook, and the relay must treat it as unflushed.
+    expect(held).toHaveLength(1);
+    expect(events).toEqual([]);
+    expect(store.inBatch).toBe(true);
+    const flushed = store.flushed().then(() => events.push('flushed'));
+    const read = store.read((db) => db.prepare('SELECT count(*) AS n FROM notes').get()).then((r) => events.push(`read ${JSON.stringify(r)}`));
+    await tick();
+    expect(events).toEqual([]);
+
+    held[0]!.done(null);
+    await Promise.all([w, flushed, read]);
+    // The hook runs in the settle itself; the writers' continuations are microtasks after it.
+    expect(events).toEqual(['hook', 'writer', 'flushed', 'read {"n":1}']);
+    expect(store.inBatch).toBe(false);
+    await store.close();
+  });
+
+  it('settles batches in commit order when their syncs return out of order', async () => {
+    const { store, held } = storeWithHeldSyncs();
+    const order: string[] = [];
+    const first = store.write(insert('a')).then(() => order.push('first'));
+    await tick();
+    const second = store.write(insert('b')).then(() => order.push('second'));
+    await tick();
+    expect(held).toHaveLength(2);
+    held[1]!.done(null); // the later sync returns first: nothing may settle yet
+    await tick();
+    expect(order).toEqual([]);
+    held[0]!.done(null);
+    await Promise.all([first, second]);
+    expect(order).toEqual(['first', 'second']);
+    await store.close();
+  });
+
+  it('stops the store when a sync fails, telling every unsynced writer, and keeps what reached the file', async () => {
+    const { store, held, path } = storeWithHeldSyncs();
+    await Promise.all([store.write(insert('kept')), tick().then(() => held[0]!.done(null))]);
+    const lost = store.write(insert('unknown'));
+    await tick();
+    held[1]!.done(new Error('EIO'));
+    await expect(lost).rejects.toThrow('EIO');
+    expect(store.closed).toBe(true);
+    await expect(store.write(insert('after'))).rejects.toThrow('closed');
+    // A restart reads what is on disk; the failed sync's commit may or may not be there, the synced one is.
+    const again = new Store({ path, migrations });
+    const texts = again.db.prepare('SELECT text FROM notes ORDER BY id').pluck().all();
+    expect(texts[0]).toBe('kept');
+    await again.close();
+  });
+
+  it('syncs nothing under NORMAL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poa-store-'));
+    dirs.push(dir);
+    const held: HeldSync[] = [];
+    const store = new Store({ path: join(dir, 'n.db'), migrations, synchronous: 'NORMAL', syncFile: (fd, done) => held.push({ fd, done }) });
+    await store.write(insert('a'));
+    expect(held).toHaveLength(0);
+    await store.close();
+  });
+});
