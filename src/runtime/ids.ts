@@ -2,7 +2,7 @@
  * Ids. Keys that must agree across retries, redeliveries and instances are *derived* (name-based
  * UUID v5); only genuinely new facts (a message id for a new publication) get a random v4.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 
 /** Namespaces for derived ids. Changing one orphans every id derived from it. */
 export const IdNamespace = {
@@ -24,14 +24,18 @@ function uuidBytes(uuid: string): Buffer {
   return bytes;
 }
 
-/** RFC 9562 name-based UUID (version 5, SHA-1). */
+/**
+ * RFC 9562 name-based UUID (version 5, SHA-1). One-shot `crypto.hash` over namespace + name: half
+ * the cost of a createHash() object per id, and a checkout derives a dozen message ids.
+ */
 export function uuidv5(name: string, namespace: string): string {
-  const hash = createHash('sha1').update(uuidBytes(namespace)).update(name, 'utf8').digest();
-  const b = hash.subarray(0, 16);
-  b[6] = (b[6]! & 0x0f) | 0x50;
-  b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const ns = uuidBytes(namespace);
+  const input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
+  ns.copy(input, 0);
+  input.write(name, 16, 'utf8');
+  const h = hash('sha1', input, 'hex');
+  const variant = ((parseInt(h[16]!, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 export const newId = (): string => randomUUID();
