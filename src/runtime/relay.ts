@@ -7,7 +7,13 @@
  *    (timeout, no responders, UNAVAILABLE) are retried with capped exponential backoff and the
  *    same idempotency key, until the actor cancels the request (its deadline passed).
  *  - `kv` rows write a KV entry (status documents).
- * Rows of one actor are sent in order; different actors' rows go concurrently.
+ * An actor's publications and KV writes are sent one at a time, in order; its requests, and
+ * different actors' rows, go concurrently.
+ *
+ * The relay discovers rows by a cursor over the outbox (rows are numbered in commit order) and
+ * keeps the ones not yet done in memory, so a pump reads only what is new. Rescanning everything
+ * pending each time cost 6.5% of the embedded system's CPU: most pending rows are requests
+ * waiting for their replies.
  */
 import { headersToMeta, type Headers } from '../contracts/headers.ts';
 import type { ActorHost, RequestOutcome } from './actor-host.ts';
@@ -35,6 +41,16 @@ export interface OutboxRow {
 /** What a pump needs to decide whether a row goes now. */
 type PendingKey = Pick<OutboxRow, 'seq' | 'mode' | 'actor_kind' | 'actor_id' | 'next_attempt_at'>;
 
+interface Known {
+  seq: number;
+  mode: OutboxRow['mode'];
+  actor: string;
+  nextAttemptAt: number;
+}
+
+/** Rows discovered per read of the outbox; a pump that reads a full page reads on. */
+const DISCOVER_PAGE = 1024;
+
 export interface RelayOptions {
   /** First retry delay; doubles per attempt up to `maxBackoffMs`. */
   baseBackoffMs?: number;
@@ -46,6 +62,10 @@ export interface RelayOptions {
 export class OutboxRelay {
   private readonly inFlight = new Map<number, Promise<void>>();
   private readonly busyActors = new Set<string>();
+  /** Pending rows discovered and not yet done, in outbox order. */
+  private readonly known = new Map<number, Known>();
+  /** The highest outbox seq discovered. */
+  private cursor = 0;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -67,13 +87,15 @@ export class OutboxRelay {
       log: opts.log ?? (() => undefined),
     };
     const db = store.db;
+    // A rolled-back batch may have held cancellations the relay already acted on: look again.
+    store.onRollback(() => this.rescan());
     this.stmt = {
       // Every pump scans what is pending, and most of that is already in flight (requests wait for
       // their replies): read only what the scan decides on, and the full row only for what is sent.
-      pending: db.prepare(
-        `SELECT seq, mode, actor_kind, actor_id, next_attempt_at FROM outbox WHERE status = 'pending' ORDER BY seq LIMIT ?`,
+      discover: db.prepare(
+        `SELECT seq, mode, actor_kind, actor_id, next_attempt_at FROM outbox WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?`,
       ),
-      row: db.prepare('SELECT * FROM outbox WHERE seq = ?'),
+      row: db.prepare(`SELECT * FROM outbox WHERE seq = ? AND status = 'pending'`),
       status: db.prepare('SELECT status FROM outbox WHERE seq = ?').pluck(),
       sent: db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ? AND status = 'pending'`),
       retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ? AND status = 'pending'`),
@@ -90,6 +112,13 @@ export class OutboxRelay {
     });
   }
 
+  /** Forgets what it discovered and reads the whole outbox again, as a restarted relay does. */
+  rescan(): void {
+    this.known.clear();
+    this.cursor = 0;
+    this.kick();
+  }
+
   /** Sends what is due. Exposed so tests can drive the relay step by step. */
   pump(): void {
     if (this.stopped || this.store.closed) return;
@@ -98,30 +127,29 @@ export class OutboxRelay {
       void this.store.flushed().then(() => this.kick(), () => this.kick());
       return;
     }
+    this.discover();
     const now = this.clock.now();
-    const rows = this.stmt.pending.all(this.opts.maxInFlight * 2) as PendingKey[];
     let earliest = Infinity;
+    // Actors with an earlier publication or KV write still waiting: nothing of theirs overtakes it.
     const blocked = new Set<string>();
-    for (const row of rows) {
+    for (const row of this.known.values()) {
       if (this.inFlight.size >= this.opts.maxInFlight) break;
-      const actor = `${row.actor_kind}/${row.actor_id}`;
-      if (this.inFlight.has(row.seq)) {
-        blocked.add(actor);
-        continue;
-      }
-      // Keep one actor's publications in order: nothing overtakes an earlier row still waiting.
       const ordered = row.mode !== 'request';
-      if (ordered && (blocked.has(actor) || this.busyActors.has(actor))) continue;
-      if (row.next_attempt_at > now) {
-        earliest = Math.min(earliest, row.next_attempt_at);
-        if (ordered) blocked.add(actor);
+      if (this.inFlight.has(row.seq)) continue; // an in-flight publication has its actor busy
+      if (ordered && (blocked.has(row.actor) || this.busyActors.has(row.actor))) continue;
+      if (row.nextAttemptAt > now) {
+        earliest = Math.min(earliest, row.nextAttemptAt);
+        if (ordered) blocked.add(row.actor);
         continue;
       }
       const full = this.stmt.row.get(row.seq) as OutboxRow | undefined;
-      if (!full) continue; // cannot happen: same connection, no batch open
+      if (!full) {
+        this.known.delete(row.seq); // cancelled by its actor (or sent) meanwhile
+        continue;
+      }
       if (ordered) {
-        this.busyActors.add(actor);
-        blocked.add(actor);
+        this.busyActors.add(row.actor);
+        blocked.add(row.actor);
       }
       const p = this.send(full)
         .catch((err: unknown) => {
@@ -132,12 +160,25 @@ export class OutboxRelay {
         })
         .finally(() => {
           this.inFlight.delete(row.seq);
-          if (ordered) this.busyActors.delete(actor);
+          if (ordered) this.busyActors.delete(row.actor);
+          if (!this.store.closed && this.stmt.status.get(row.seq) !== 'pending') this.known.delete(row.seq);
           this.kick();
         });
       this.inFlight.set(row.seq, p);
     }
     if (earliest !== Infinity) this.wakeAt(earliest);
+  }
+
+  /** Reads rows committed since the last look. */
+  private discover(): void {
+    for (;;) {
+      const rows = this.stmt.discover.all(this.cursor, DISCOVER_PAGE) as PendingKey[];
+      for (const r of rows) {
+        this.known.set(r.seq, { seq: r.seq, mode: r.mode, actor: `${r.actor_kind}/${r.actor_id}`, nextAttemptAt: r.next_attempt_at });
+        this.cursor = r.seq;
+      }
+      if (rows.length < DISCOVER_PAGE) return;
+    }
   }
 
   private wakeAt(at: number): void {
@@ -219,6 +260,8 @@ export class OutboxRelay {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     if (!isTransient(err)) this.opts.log(`outbox ${row.mode} ${row.subject} failed`, err);
     await this.store.write(() => void this.stmt.retry.run(at, message, row.seq));
+    const known = this.known.get(row.seq);
+    if (known) known.nextAttemptAt = at;
     this.wakeAt(at);
   }
 

@@ -386,11 +386,11 @@ describe('cart', () => {
       await eventually(() => expect(checkedOutEvents(w)).toHaveLength(1));
       const sent: string[] = [];
       await w.transport.subscribeAll(Event.cartCheckedOut, (m) => sent.push(m.data));
-      // As after a crash between publishing and marking the row sent.
+      // As after a crash between publishing and marking the row sent, and the restart's fresh look.
       await w.cart.store.write((db) =>
         db.prepare(`UPDATE outbox SET status = 'pending' WHERE subject = ?`).run(Event.cartCheckedOut),
       );
-      w.cart.relay.kick();
+      w.cart.relay.rescan();
       await eventually(() => expect(sent).toHaveLength(1));
       await settle();
       expect(checkedOutEvents(w)).toHaveLength(1);
