@@ -239,9 +239,10 @@ export class OutboxRelay {
     const actorId = row.actor_id;
     await host.exclusive(actorId, async () => {
       // Re-check inside the mailbox: the actor may have abandoned the request while we waited.
+      // The row's status is also what de-duplicates the reply: it turns 'sent' in the same
+      // transaction that delivers it, so no inbox row is needed for it.
       if (this.stmt.status.get(row.seq) !== 'pending') return;
       await host.deliver(actorId, event, {
-        inboxKey: `reply/${row.message_id}`,
         cause: outcome.ok ? outcome.meta : undefined,
         also: () => this.stmt.sent.run(this.clock.now(), row.seq),
         reply: () => undefined,
