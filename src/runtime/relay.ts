@@ -38,14 +38,11 @@ export interface OutboxRow {
   next_attempt_at: number;
 }
 
-/** What a pump needs to decide whether a row goes now. */
-type PendingKey = Pick<OutboxRow, 'seq' | 'mode' | 'actor_kind' | 'actor_id' | 'next_attempt_at'>;
-
+/** A pending row the relay knows of: read whole once when discovered, kept current by the relay itself. */
 interface Known {
   seq: number;
-  mode: OutboxRow['mode'];
   actor: string;
-  nextAttemptAt: number;
+  row: OutboxRow;
 }
 
 /** Rows discovered per read of the outbox; a pump that reads a full page reads on. */
@@ -61,9 +58,10 @@ export interface RelayOptions {
 
 export class OutboxRelay {
   private readonly inFlight = new Map<number, Promise<void>>();
-  private readonly busyActors = new Set<string>();
-  /** Pending rows discovered and not yet done, in outbox order. */
-  private readonly known = new Map<number, Known>();
+  /** Requests waiting to go (not in flight): independent of each other. */
+  private readonly requests = new Map<number, Known>();
+  /** Per actor, its pending publications and KV writes in outbox order; only the head may go. */
+  private readonly chains = new Map<string, Known[]>();
   /** The highest outbox seq discovered. */
   private cursor = 0;
   private scheduled = false;
@@ -92,10 +90,10 @@ export class OutboxRelay {
     this.stmt = {
       // Every pump scans what is pending, and most of that is already in flight (requests wait for
       // their replies): read only what the scan decides on, and the full row only for what is sent.
+      // NOT INDEXED: a range on the rowid. Through outbox_pending SQLite read every pending row and sorted them.
       discover: db.prepare(
-        `SELECT seq, mode, actor_kind, actor_id, next_attempt_at FROM outbox WHERE status = 'pending' AND seq > ? ORDER BY seq LIMIT ?`,
+        `SELECT * FROM outbox NOT INDEXED WHERE seq > ? AND status = 'pending' ORDER BY seq LIMIT ?`,
       ),
-      row: db.prepare(`SELECT * FROM outbox WHERE seq = ? AND status = 'pending'`),
       status: db.prepare('SELECT status FROM outbox WHERE seq = ?').pluck(),
       sent: db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ? AND status = 'pending'`),
       retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ? AND status = 'pending'`),
@@ -114,7 +112,8 @@ export class OutboxRelay {
 
   /** Forgets what it discovered and reads the whole outbox again, as a restarted relay does. */
   rescan(): void {
-    this.known.clear();
+    this.requests.clear();
+    this.chains.clear();
     this.cursor = 0;
     this.kick();
   }
@@ -130,51 +129,70 @@ export class OutboxRelay {
     this.discover();
     const now = this.clock.now();
     let earliest = Infinity;
-    // Actors with an earlier publication or KV write still waiting: nothing of theirs overtakes it.
-    const blocked = new Set<string>();
-    for (const row of this.known.values()) {
+    for (const row of this.requests.values()) {
       if (this.inFlight.size >= this.opts.maxInFlight) break;
-      const ordered = row.mode !== 'request';
-      if (this.inFlight.has(row.seq)) continue; // an in-flight publication has its actor busy
-      if (ordered && (blocked.has(row.actor) || this.busyActors.has(row.actor))) continue;
-      if (row.nextAttemptAt > now) {
-        earliest = Math.min(earliest, row.nextAttemptAt);
-        if (ordered) blocked.add(row.actor);
+      if (this.inFlight.has(row.seq)) continue; // re-discovered by a rescan while in flight
+      if (row.row.next_attempt_at > now) {
+        earliest = Math.min(earliest, row.row.next_attempt_at);
         continue;
       }
-      const full = this.stmt.row.get(row.seq) as OutboxRow | undefined;
-      if (!full) {
-        this.known.delete(row.seq); // cancelled by its actor (or sent) meanwhile
+      this.requests.delete(row.seq);
+      this.dispatch(row, (pending) => pending && this.requests.set(row.seq, row));
+    }
+    for (const [actor, chain] of this.chains) {
+      if (this.inFlight.size >= this.opts.maxInFlight) break;
+      const head = chain[0]!;
+      if (this.inFlight.has(head.seq)) continue;
+      if (head.row.next_attempt_at > now) {
+        earliest = Math.min(earliest, head.row.next_attempt_at);
         continue;
       }
-      if (ordered) {
-        this.busyActors.add(row.actor);
-        blocked.add(row.actor);
-      }
-      const p = this.send(full)
-        .catch((err: unknown) => {
-          if (err instanceof SimulatedCrash) {
-            this.stop();
-            this.store.kill();
-          } else this.opts.log('outbox send failed', err);
-        })
-        .finally(() => {
-          this.inFlight.delete(row.seq);
-          if (ordered) this.busyActors.delete(row.actor);
-          if (!this.store.closed && this.stmt.status.get(row.seq) !== 'pending') this.known.delete(row.seq);
-          this.kick();
-        });
-      this.inFlight.set(row.seq, p);
+      this.dispatch(head, (pending) => {
+        if (pending || chain[0] !== head) return;
+        chain.shift();
+        if (chain.length === 0 && this.chains.get(actor) === chain) this.chains.delete(actor);
+      });
     }
     if (earliest !== Infinity) this.wakeAt(earliest);
+  }
+
+  /** Sends one row; `done(stillPending)` runs when it is settled (sent, retried later, or gone). */
+  private dispatch(row: Known, done: (stillPending: boolean) => void): void {
+    if (this.stmt.status.get(row.seq) !== 'pending') {
+      // Cancelled by its actor (or sent) meanwhile.
+      done(false);
+      this.kick();
+      return;
+    }
+    const p = this.send(row.row)
+      .catch((err: unknown) => {
+        if (err instanceof SimulatedCrash) {
+          this.stop();
+          this.store.kill();
+        } else this.opts.log('outbox send failed', err);
+      })
+      .finally(() => {
+        this.inFlight.delete(row.seq);
+        if (this.store.closed) return;
+        const pending = this.stmt.status.get(row.seq) === 'pending';
+        done(pending);
+        this.kick();
+      });
+    this.inFlight.set(row.seq, p);
   }
 
   /** Reads rows committed since the last look. */
   private discover(): void {
     for (;;) {
-      const rows = this.stmt.discover.all(this.cursor, DISCOVER_PAGE) as PendingKey[];
+      const rows = this.stmt.discover.all(this.cursor, DISCOVER_PAGE) as OutboxRow[];
       for (const r of rows) {
-        this.known.set(r.seq, { seq: r.seq, mode: r.mode, actor: `${r.actor_kind}/${r.actor_id}`, nextAttemptAt: r.next_attempt_at });
+        const row: Known = { seq: r.seq, actor: `${r.actor_kind}/${r.actor_id}`, row: r };
+        if (r.mode === 'request') this.requests.set(r.seq, row);
+        else {
+          const chain = this.chains.get(row.actor);
+          if (chain) chain.push(row);
+          else this.chains.set(row.actor, [row]);
+        }
         this.cursor = r.seq;
       }
       if (rows.length < DISCOVER_PAGE) return;
@@ -261,8 +279,9 @@ export class OutboxRelay {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     if (!isTransient(err)) this.opts.log(`outbox ${row.mode} ${row.subject} failed`, err);
     await this.store.write(() => void this.stmt.retry.run(at, message, row.seq));
-    const known = this.known.get(row.seq);
-    if (known) known.nextAttemptAt = at;
+    // The relay's copy of the row (the one it keeps) stays as the table now has it.
+    row.attempts++;
+    row.next_attempt_at = at;
     this.wakeAt(at);
   }
 
