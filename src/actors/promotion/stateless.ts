@@ -3,9 +3,7 @@
  * the inbox, and the events it publishes are written to the outbox, in ONE transaction. A repeat of
  * the idempotency key gets the stored reply and publishes nothing; the relay sends the outbox rows
  * after the commit, with message ids the handler derives, so a re-send is a JetStream duplicate.
- *
- * The outbox row is written with the same columns `ActorHost` writes (src/runtime/actor-host.ts);
- * a runtime helper exporting that insert would remove the duplication.
+ * Inbox and outbox are written through the same statements the actor host uses (runtime/tables.ts).
  */
 import type { ZodType } from 'zod';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
@@ -13,6 +11,7 @@ import { parseMessage } from '../../runtime/inbound.ts';
 import { traceparent } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import type { Db } from '../../runtime/store.ts';
+import { RuntimeTables } from '../../runtime/tables.ts';
 import type { Reply } from '../../runtime/transport/transport.ts';
 
 export interface StatelessPublication {
@@ -47,15 +46,7 @@ export interface StatelessSpec<T> {
 
 /** Serves `spec.subject` in the service's queue group, exactly once per idempotency key. */
 export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<T>): Promise<void> {
-  const db = rt.store.db;
-  const stmt = {
-    inboxGet: db.prepare('SELECT reply_headers, reply FROM inbox WHERE key = ?'),
-    inboxPut: db.prepare('INSERT INTO inbox (key, reply_headers, reply, at) VALUES (?, ?, ?, ?)'),
-    outbox:
-      db.prepare(`INSERT INTO outbox (message_id, mode, subject, headers, data, actor_kind, actor_id, slot, timeout_ms, next_attempt_at, created_at)
-      VALUES (@messageId, 'publish', @subject, @headers, @data, @actorKind, @actorId, NULL, NULL, @now, @now)
-      ON CONFLICT (message_id) DO NOTHING`),
-  };
+  const tables = RuntimeTables.of(rt.store.db);
 
   await rt.respond(spec.subject, async (msg) => {
     const { meta, payload } = parseMessage(msg, spec.schema, spec.type);
@@ -66,14 +57,8 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
     return rt.store.write(
       (tx): Reply => {
         // Checked inside the transaction: two copies of one request racing each other serialise here.
-        const stored = stmt.inboxGet.get(inboxKey) as
-          { reply_headers: string | null; reply: string | null } | undefined;
-        if (stored) {
-          const headers = stored.reply_headers
-            ? (JSON.parse(stored.reply_headers) as Record<string, string>)
-            : {};
-          return { headers, data: stored.reply ?? '{}' };
-        }
+        const stored = tables.storedReply(inboxKey);
+        if (stored) return stored;
         const now = rt.clock.now();
         const outcome = spec.handle(payload, meta, { db: tx, now, key });
         for (const p of outcome.publish) {
@@ -87,10 +72,11 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
             traceparent: traceparent(meta.traceparent),
             subject: scope,
           });
-          stmt.outbox.run({
+          tables.enqueue({
             messageId: p.messageId,
+            mode: 'publish',
             subject: p.subject,
-            headers: JSON.stringify(headers),
+            headers,
             data: JSON.stringify(p.payload),
             // Rows of one scope are relayed in order; different scopes go concurrently.
             actorKind: rt.service,
@@ -100,7 +86,7 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
           published = true;
         }
         const reply = rt.reply(outcome.reply.type, outcome.reply.payload, meta);
-        stmt.inboxPut.run(inboxKey, reply.headers ? JSON.stringify(reply.headers) : null, reply.data, now);
+        tables.recordReply(inboxKey, reply, now);
         return reply;
       },
       () => {
