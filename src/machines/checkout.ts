@@ -246,43 +246,22 @@ export const checkoutMachine = setup({
     },
 
     reservingInventory: {
-      entry: [
-        assign({ attempted: ({ context }) => [...context.attempted, 'reserveInventory' as const] }),
-        {
-          type: 'requestReserveInventory',
-          params: ({ context: c }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, reservationId: c.reservationId, items: c.items }),
-        },
-        { type: 'startTimer', params: ({ context }) => ({ timer: 'reserveInventory' as const, ms: deadlineOf('reserveInventory', context.deadlines) }) },
-        { type: 'publishStatus', params: { status: 'PENDING', step: 'RESERVING_INVENTORY' } },
-      ],
-      exit: [{ type: 'cancelTimer', params: { timer: 'reserveInventory' } }],
+      ...forwardStep('reserveInventory', 'RESERVING_INVENTORY', {
+        type: 'requestReserveInventory',
+        params: ({ context: c }: { context: CheckoutContext }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, reservationId: c.reservationId, items: c.items }),
+      }),
       on: {
         'inventory.reserved': { target: 'authorizingPayment' },
         'inventory.unavailable': { target: 'compensating', actions: assign({ failure: 'OUT_OF_STOCK' }) },
-        'step.failed': {
-          guard: { type: 'stepIs', params: { step: 'reserveInventory' } },
-          target: 'compensating',
-          actions: assign({ failure: 'OUT_OF_STOCK' }),
-        },
-        'timer.expired': {
-          guard: { type: 'timerIs', params: { timer: 'reserveInventory' } },
-          target: 'compensating',
-          actions: [assign({ failure: 'INVENTORY_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'reserveInventory' } }],
-        },
+        ...compensateWhen('reserveInventory', { failed: 'OUT_OF_STOCK', late: 'INVENTORY_TIMEOUT' }),
       },
     },
 
     authorizingPayment: {
-      entry: [
-        assign({ attempted: ({ context }) => [...context.attempted, 'authorizePayment' as const] }),
-        {
-          type: 'requestAuthorizePayment',
-          params: ({ context: c }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, amount: c.total, currency: c.currency }),
-        },
-        { type: 'startTimer', params: ({ context }) => ({ timer: 'authorizePayment' as const, ms: deadlineOf('authorizePayment', context.deadlines) }) },
-        { type: 'publishStatus', params: { status: 'PENDING', step: 'AUTHORIZING_PAYMENT' } },
-      ],
-      exit: [{ type: 'cancelTimer', params: { timer: 'authorizePayment' } }],
+      ...forwardStep('authorizePayment', 'AUTHORIZING_PAYMENT', {
+        type: 'requestAuthorizePayment',
+        params: ({ context: c }: { context: CheckoutContext }) => ({ cartId: c.cartId, customerId: c.customerId, orderId: c.orderId, amount: c.total, currency: c.currency }),
+      }),
       on: {
         'payment.authorized': {
           target: 'creatingOrder',
@@ -292,46 +271,22 @@ export const checkoutMachine = setup({
           { guard: 'isFraud', target: 'compensating', actions: assign({ failure: 'FRAUD' }) },
           { target: 'compensating', actions: assign({ failure: 'PAYMENT_DECLINED' }) },
         ],
-        'step.failed': {
-          guard: { type: 'stepIs', params: { step: 'authorizePayment' } },
-          target: 'compensating',
-          actions: assign({ failure: 'PAYMENT_DECLINED' }),
-        },
-        'timer.expired': {
-          guard: { type: 'timerIs', params: { timer: 'authorizePayment' } },
-          target: 'compensating',
-          actions: [assign({ failure: 'PAYMENT_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'authorizePayment' } }],
-        },
+        ...compensateWhen('authorizePayment', { failed: 'PAYMENT_DECLINED', late: 'PAYMENT_TIMEOUT' }),
       },
     },
 
     creatingOrder: {
-      entry: [
-        assign({ attempted: ({ context }) => [...context.attempted, 'createOrder' as const] }),
-        {
-          type: 'requestCreateOrder',
-          params: ({ context: c }) => ({
-            orderId: c.orderId, cartId: c.cartId, customerId: c.customerId, items: c.items,
-            total: c.total, currency: c.currency, paymentAuthorizationId: c.authorizationId,
-          }),
-        },
-        { type: 'startTimer', params: ({ context }) => ({ timer: 'createOrder' as const, ms: deadlineOf('createOrder', context.deadlines) }) },
-        { type: 'publishStatus', params: { status: 'PENDING', step: 'CREATING_ORDER' } },
-      ],
-      exit: [{ type: 'cancelTimer', params: { timer: 'createOrder' } }],
+      ...forwardStep('createOrder', 'CREATING_ORDER', {
+        type: 'requestCreateOrder',
+        params: ({ context: c }: { context: CheckoutContext }) => ({
+          orderId: c.orderId, cartId: c.cartId, customerId: c.customerId, items: c.items,
+          total: c.total, currency: c.currency, paymentAuthorizationId: c.authorizationId,
+        }),
+      }),
       on: {
         'order.created': { target: 'confirmed' },
         'order.rejected': { target: 'compensating', actions: assign({ failure: 'ORDER_REJECTED' }) },
-        'step.failed': {
-          guard: { type: 'stepIs', params: { step: 'createOrder' } },
-          target: 'compensating',
-          actions: assign({ failure: 'ORDER_REJECTED' }),
-        },
-        'timer.expired': {
-          guard: { type: 'timerIs', params: { timer: 'createOrder' } },
-          target: 'compensating',
-          actions: [assign({ failure: 'ORDER_TIMEOUT' }), { type: 'cancelRequest', params: { step: 'createOrder' } }],
-        },
+        ...compensateWhen('createOrder', { failed: 'ORDER_REJECTED', late: 'ORDER_TIMEOUT' }),
       },
     },
 
@@ -377,6 +332,47 @@ export const checkoutMachine = setup({
     },
   },
 });
+
+/**
+ * The entry and exit of a forward step: record it as attempted (from here on it is undone on
+ * failure, even if its request never arrived), send the request, arm its deadline, publish the
+ * progress; leaving it disarms the deadline.
+ */
+function forwardStep<const A extends { type: string; params: unknown }>(step: ForwardStep, progress: CheckoutProgress, request: A) {
+  return {
+    entry: [
+      assign<CheckoutContext, CheckoutEvent, undefined, CheckoutEvent, never>({ attempted: ({ context }) => [...context.attempted, step] }),
+      request,
+      { type: 'startTimer' as const, params: ({ context }: { context: CheckoutContext }) => ({ timer: step, ms: deadlineOf(step, context.deadlines) }) },
+      { type: 'publishStatus' as const, params: { status: 'PENDING' as const, step: progress } },
+    ],
+    exit: [{ type: 'cancelTimer' as const, params: { timer: step } }],
+  };
+}
+
+/** Records why the checkout fails; typed by hand because it is built outside the machine's config. */
+function failWith(failure: FailureDetail) {
+  return assign<CheckoutContext, CheckoutEvent, undefined, CheckoutEvent, never>({ failure });
+}
+
+/**
+ * Besides a forward step's own answers: a refusal the host could not turn into one
+ * (`step.failed`) and the step's deadline both start compensating, with the failure named.
+ */
+function compensateWhen(step: ForwardStep, as: { failed: FailureDetail; late: FailureDetail }) {
+  return {
+    'step.failed': {
+      guard: { type: 'stepIs' as const, params: { step } },
+      target: 'compensating',
+      actions: failWith(as.failed),
+    },
+    'timer.expired': {
+      guard: { type: 'timerIs' as const, params: { timer: step } },
+      target: 'compensating',
+      actions: [failWith(as.late), { type: 'cancelRequest' as const, params: { step } }],
+    },
+  };
+}
 
 /**
  * One compensation: send the undo, arm its deadline, and on success record it and route on.
