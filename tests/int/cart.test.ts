@@ -28,6 +28,7 @@ import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import type { Delivery } from '../../src/runtime/transport/transport.ts';
+import { eventually, settle } from '../support/waiting.ts';
 
 const ANVIL = productIdFor('ACME-ANVIL-01'); // 12_900
 const MAGNET = productIdFor('ACME-GIANT-MAG'); // 3_999
@@ -139,19 +140,6 @@ async function failure(p: Promise<unknown>): Promise<RemoteError> {
   return err as RemoteError;
 }
 
-async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-const settle = () => new Promise((r) => setTimeout(r, 150));
 const checkedOutEvents = (w: World) =>
   w.stream
     .filter((d) => d.subject === Event.cartCheckedOut)

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { metaToHeaders } from '../../src/contracts/headers.ts';
 import {
   GetStockLevelResponse,
   InventoryReleased,
@@ -27,6 +26,7 @@ import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import type { Message } from '../../src/runtime/transport/transport.ts';
+import { eventually, publishEvent } from '../support/waiting.ts';
 
 const product = (sku: string, stock: number): SeedProduct => ({
   productId: productIdFor(sku),
@@ -153,37 +153,6 @@ function expectInvariants(w: World): void {
 
 const level = (w: World, productId: string) =>
   stockLevels(w.rt.store.db).find((l) => l.productId === productId);
-
-async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-async function publishOrderEvent(
-  w: World,
-  subject: string,
-  type: string,
-  payload: object,
-  eventId = newId(),
-): Promise<void> {
-  const headers = metaToHeaders({
-    id: eventId,
-    type,
-    source: 'urn:test:orders',
-    time: new Date().toISOString(),
-    correlationId: eventId,
-  });
-  // A fresh stream message id with the same ce-id is what a redelivery looks like to the consumer.
-  await w.transport.publish(subject, JSON.stringify(payload), headers, newId());
-}
 
 const cart = () => newId();
 const request = (cartId: string, items: { productId: string; quantity: number }[], extra: object = {}) => ({
@@ -371,9 +340,9 @@ describe('inventory', () => {
       const eventId = newId();
       const cancelled = { orderId, reason: 'CUSTOMER_REQUESTED', cancelledAt: new Date().toISOString() };
 
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
       await eventually(() => expect(level(w, SCARCE)).toMatchObject({ available: 5, reserved: 0 }));
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
 
       await eventually(() =>
         expect(w.published.map((m) => m.subject)).toEqual([Event.inventoryReserved, Event.inventoryReleased]),
@@ -382,7 +351,7 @@ describe('inventory', () => {
     });
 
     it('acknowledges and ignores an order that holds nothing', async () => {
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, {
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, {
         orderId: newId(),
         reason: 'OUT_OF_STOCK',
         cancelledAt: new Date().toISOString(),
@@ -400,7 +369,7 @@ describe('inventory', () => {
       const r = await reserve(w, request(cart(), [{ productId: SCARCE, quantity: 2 }], { orderId }));
       const completed = { orderId, customerId: newId(), completedAt: new Date().toISOString() };
 
-      await publishOrderEvent(w, Event.orderCompleted, MessageType.orderCompleted, completed);
+      await publishEvent(w.transport, Event.orderCompleted, MessageType.orderCompleted, completed);
       await eventually(() =>
         expect(level(w, SCARCE)).toEqual({ productId: SCARCE, available: 3, reserved: 0, consumed: 2 }),
       );

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { metaToHeaders } from '../../src/contracts/headers.ts';
 import {
   GetPaymentResponse,
   MessageType,
@@ -31,6 +30,7 @@ import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import type { Message } from '../../src/runtime/transport/transport.ts';
+import { eventually, publishEvent, settle } from '../support/waiting.ts';
 
 const SHOPPER = '55555555-5555-4555-8555-555555555555';
 const FRAUDSTER = '66666666-6666-4666-8666-666666666666';
@@ -154,41 +154,8 @@ async function failure(p: Promise<unknown>): Promise<RemoteError> {
   return err as RemoteError;
 }
 
-async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      check();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
-
-/** Lets the outbox relay and the bus catch up, so that "nothing more was published" means something. */
-const settle = () => new Promise((r) => setTimeout(r, 150));
 
 const subjects = (w: World) => w.published.map((m) => m.subject);
-
-async function publishOrderEvent(
-  w: World,
-  subject: string,
-  type: string,
-  payload: object,
-  eventId = newId(),
-): Promise<void> {
-  const headers = metaToHeaders({
-    id: eventId,
-    type,
-    source: 'urn:test:orders',
-    time: new Date().toISOString(),
-    correlationId: eventId,
-  });
-  // A fresh stream message id with the same ce-id is what a redelivery looks like to the consumer.
-  await w.transport.publish(subject, JSON.stringify(payload), headers, newId());
-}
 
 describe('payment api', () => {
   let dir: string;
@@ -397,8 +364,8 @@ describe('payment api', () => {
         cancelledAt: new Date().toISOString(),
       };
       const eventId = newId();
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, cancelled, eventId);
       await eventually(() => expect(authorizationStates(w.rt.store.db).get(orderId)).toBe('VOIDED'));
       await eventually(() => expect(subjects(w)).toEqual([Event.paymentAuthorized, Event.paymentVoided]));
       await settle();
@@ -408,14 +375,14 @@ describe('payment api', () => {
     it('leaves an order it never saw alone', async () => {
       const orderId = newId();
       const known = newCart();
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, {
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, {
         orderId,
         reason: 'OUT_OF_STOCK',
         cancelledAt: new Date().toISOString(),
       });
       // A later event on the same consumer proves the first one was handled (and acked).
       await authorize(w, order(known));
-      await publishOrderEvent(w, Event.orderCancelled, MessageType.orderCancelled, {
+      await publishEvent(w.transport, Event.orderCancelled, MessageType.orderCancelled, {
         orderId: orderOf(known),
         reason: 'CUSTOMER_REQUESTED',
         cancelledAt: new Date().toISOString(),
@@ -430,7 +397,7 @@ describe('payment api', () => {
       const cartId = newCart();
       const orderId = orderOf(cartId);
       await authorize(w, order(cartId));
-      await publishOrderEvent(w, Event.orderCompleted, MessageType.orderCompleted, {
+      await publishEvent(w.transport, Event.orderCompleted, MessageType.orderCompleted, {
         orderId,
         customerId: SHOPPER,
         completedAt: new Date().toISOString(),

@@ -20,6 +20,7 @@ import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import type { Delivery } from '../../src/runtime/transport/transport.ts';
+import { eventually } from '../support/waiting.ts';
 
 const NS = '0f0e0d0c-0b0a-4908-8706-050403020100';
 const promo = (
@@ -102,18 +103,6 @@ const calculate = (
       },
     )
     .then((r) => r.payload);
-
-async function eventually(check: () => void, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
 
 const events = (w: World) => w.stream.map((d) => DiscountCalculated.parse(JSON.parse(d.data)));
 const count = (w: World, table: string) =>

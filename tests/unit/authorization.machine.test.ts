@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
+import { machineHarness, type Action } from '../support/machine-harness.ts';
 import {
   authorizationMachine,
   type AuthorizationContext,
@@ -14,27 +15,7 @@ const CUSTOMER = '55555555-5555-4555-8555-555555555555';
 const AT = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-01T00:05:00.000Z';
 
-type Action = { type: string; params?: unknown };
-
-function given(...events: AuthorizationEvent[]): AnyMachineSnapshot {
-  let [s] = initialTransition(authorizationMachine, { id: ORDER });
-  for (const e of events) [s] = transition(authorizationMachine, s, e);
-  return s;
-}
-
-function when(
-  s: AnyMachineSnapshot,
-  e: AuthorizationEvent,
-): { next: AnyMachineSnapshot; actions: Action[]; changed: boolean } {
-  const [next, actions] = transition(authorizationMachine, s, e);
-  return {
-    next,
-    actions: (actions as Action[])
-      .filter((a) => !a.type.startsWith('xstate.'))
-      .map((a) => ({ type: a.type, params: a.params })),
-    changed: next !== s,
-  };
-}
+const { given, when } = machineHarness(authorizationMachine, { id: ORDER });
 
 const ctx = (s: AnyMachineSnapshot) => s.context as AuthorizationContext;
 const types = (actions: Action[]) => actions.map((a) => a.type);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { initialTransition, transition, type AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
+import { machineHarness } from '../support/machine-harness.ts';
 import {
   mergeItems,
   reservationMachine,
@@ -16,27 +17,7 @@ const MAGNET = 'bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb';
 const AT = '2026-01-01T00:00:00.000Z';
 const LATER = '2026-01-01T00:05:00.000Z';
 
-type Action = { type: string; params?: unknown };
-
-function given(...events: ReservationEvent[]): AnyMachineSnapshot {
-  let [s] = initialTransition(reservationMachine, { id: RES });
-  for (const e of events) [s] = transition(reservationMachine, s, e);
-  return s;
-}
-
-function when(
-  s: AnyMachineSnapshot,
-  e: ReservationEvent,
-): { next: AnyMachineSnapshot; actions: Action[]; changed: boolean } {
-  const [next, actions] = transition(reservationMachine, s, e);
-  return {
-    next,
-    actions: (actions as Action[])
-      .filter((a) => !a.type.startsWith('xstate.'))
-      .map((a) => ({ type: a.type, params: a.params })),
-    changed: next !== s,
-  };
-}
+const { given, when } = machineHarness(reservationMachine, { id: RES });
 
 const ctx = (s: AnyMachineSnapshot) => s.context as ReservationContext;
 
