@@ -33,7 +33,7 @@ for (const l of limits) {
 
 if (runs.length > 0) {
   const head =
-    '| mode | entry | sync | load | checkouts/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | confirmed | cancelled | deadline | unfinished | CPU s / 1k | peak RSS MiB | correct | load avg (1 min) |';
+    '| mode | entry | sync | load | checkouts/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | confirmed | cancelled | deadline | unfinished | CPU s / 1k | write syscalls / checkout | peak RSS MiB | correct | load avg (1 min) |';
   const rows = runs.map((r) =>
     [
       r.mode + (r.procs === 'single' ? ' (1 process)' : ''),
@@ -51,10 +51,11 @@ if (runs.length > 0) {
       r.deadlineCancelled ?? 0,
       r.unfinished + r.refused,
       r.cpuSecondsPer1000.toFixed(2),
+      r.ioPerCheckout ? r.ioPerCheckout.writeCalls.toFixed(0) : '–',
       r.peakRssMiB.total.toFixed(0),
       r.correct ? 'yes' : 'NO',
       r.machine.loadAverage[0],
     ].join(' | '),
   );
-  process.stdout.write(`${head}\n|${' --- |'.repeat(18)}\n${rows.map((r) => `| ${r} |`).join('\n')}\n`);
+  process.stdout.write(`${head}\n|${' --- |'.repeat(19)}\n${rows.map((r) => `| ${r} |`).join('\n')}\n`);
 }
