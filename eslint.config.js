@@ -47,4 +47,14 @@ export default tseslint.config(
       globals: globals.browser,
     },
   },
+  {
+    // The service threads' bootstrap: plain JavaScript, run before the TypeScript loader exists.
+    files: ['src/threads/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: globals.node,
+    },
+  },
 );

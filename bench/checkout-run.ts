@@ -32,6 +32,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     SQLITE_SYNCHRONOUS: opts.sync,
     PAYMENT_DECLINE_CUSTOMERS: workload.declineCustomers.join(','),
     LOG_LEVEL: 'warn',
+    ...(opts.mode === 'embedded' && opts.threads > 0 ? { EMBEDDED_THREADS: String(opts.threads) } : {}),
   };
   const say = (msg: string) => {
     if (!opts.json) process.stderr.write(`${msg}\n`);
@@ -99,7 +100,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       date: new Date().toISOString(),
       mode: opts.mode,
       entry: opts.entry,
-      procs: opts.mode === 'embedded' ? 'in-process' : opts.procs,
+      procs: opts.mode === 'embedded' ? (opts.threads > 0 ? `${opts.threads} threads` : 'in-process') : opts.procs,
       sync: opts.sync,
       loop: load.kind,
       concurrency: load.kind === 'closed' ? load.concurrency : null,

@@ -36,7 +36,7 @@ if (runs.length > 0) {
     '| mode | entry | sync | load | checkouts/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | confirmed | cancelled | deadline | unfinished | CPU s / 1k | write syscalls / checkout | peak RSS MiB | correct | load avg (1 min) |';
   const rows = runs.map((r) =>
     [
-      r.mode + (r.procs === 'single' ? ' (1 process)' : ''),
+      r.mode + (r.procs === 'single' ? ' (1 process)' : r.procs.endsWith('threads') ? ` (${r.procs})` : ''),
       r.entry,
       r.sync,
       r.loop === 'closed' ? `C=${r.concurrency}` : `${r.rate}/s`,

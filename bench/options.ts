@@ -26,6 +26,8 @@ export interface BenchOptions {
   products: number;
   /** nats mode: one process per service, or every service in one process. */
   procs: 'per-service' | 'single';
+  /** Embedded: service worker threads (EMBEDDED_THREADS); 0 runs every service on the main thread. */
+  threads: number;
   /** Write CPU profiles and print where the time went, by component. */
   profile: boolean;
   json: boolean;
@@ -48,6 +50,7 @@ export const defaultOptions: BenchOptions = {
   failShare: 0.1,
   products: 1_000,
   procs: 'per-service',
+  threads: 0,
   profile: false,
   json: false,
   settleTimeoutS: 60,
@@ -68,6 +71,7 @@ export const usage = `npm run bench -- [options]
   --fail-share F           share of checkouts that fail by design, half declined, half out of stock (0.1)
   --products P             catalog size (1000)
   --procs per-service|single   nats mode: process layout (per-service)
+  --threads T              embedded mode: spread the services over T worker threads (0: all on the main thread)
   --profile                CPU-profile the system and print where the time goes
   --settle-timeout S       seconds to wait for unfinished checkouts (60)
   --seed S                 workload PRNG seed (42)
@@ -122,6 +126,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.procs = p;
         break;
       }
+      case '--threads': o.threads = Math.round(num(flag, 0, 6)); break;
       case '--profile': o.profile = true; break;
       case '--settle-timeout': o.settleTimeoutS = num(flag, 1); break;
       case '--seed': o.seed = Math.round(num(flag, 0)); break;

@@ -24,7 +24,8 @@ export interface RunResult {
   date: string;
   mode: 'embedded' | 'nats';
   entry: 'bus' | 'http';
-  procs: 'in-process' | 'per-service' | 'single';
+  /** 'in-process', `${n} threads` (embedded), 'per-service' or 'single' (nats). */
+  procs: string;
   sync: 'NORMAL' | 'FULL';
   loop: 'closed' | 'open';
   concurrency: number | null;

@@ -37,6 +37,7 @@ export interface SystemEnv {
   SQLITE_SYNCHRONOUS: string;
   PAYMENT_DECLINE_CUSTOMERS: string;
   LOG_LEVEL: string;
+  EMBEDDED_THREADS?: string;
 }
 
 /** Errors only, to stderr: a run that logs errors is a run to look at. */

@@ -14,6 +14,8 @@ export interface SystemConfig {
   dataDir: string;
   /** Unset: embedded, every service in this process on the in-process transport. */
   natsUrl: string | undefined;
+  /** Embedded only: worker threads the services are spread over (0: all on the main thread). */
+  threads: number;
   /** SQLite durability. FULL (default) survives power loss; NORMAL survives a process crash. */
   synchronous: Synchronous;
   gateway: { host: string; port: number };
@@ -46,6 +48,7 @@ export function configFromEnv(env: Env = process.env): SystemConfig {
   return {
     dataDir: resolve(env.DATA_DIR ?? './data'),
     natsUrl: env.NATS_URL || undefined,
+    threads: int(env, 'EMBEDDED_THREADS', 0),
     synchronous: sync,
     gateway: { host: env.HOST ?? '127.0.0.1', port: int(env, 'PORT', 3000) },
     logLevel: env.LOG_LEVEL ?? 'info',

@@ -87,6 +87,8 @@ export interface SystemOptions {
    * (src/explorer/stately-inspector.ts); otherwise nothing is reported.
    */
   inspect?: HostInspector | undefined;
+  /** Run this process's services on this transport instead of opening one (a service thread). */
+  transport?: Transport;
 }
 
 export interface System {
@@ -109,6 +111,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const config = opts.config ?? configFromEnv();
   const services = opts.services ?? backendServices;
   const log = opts.log ?? silentLogger;
+  if (!config.natsUrl && config.threads > 0 && !opts.transport) return startThreaded(config, services, log, opts);
   const clock = opts.clock ?? systemClock;
   const credentials = opts.credentials ?? devCredentials;
   let inspect = opts.inspect;
@@ -129,7 +132,9 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const transportFor = (service: Service): Promise<Transport> => {
     let t = transports.get(service);
     if (!t) {
-      if (config.natsUrl) {
+      if (opts.transport) {
+        t = Promise.resolve(opts.transport);
+      } else if (config.natsUrl) {
         const { user, pass } = credentials(service);
         t = connectNats({
           servers: config.natsUrl,
@@ -185,5 +190,19 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       await drainAll();
       stopInspector();
     },
+  };
+}
+
+/** Embedded on several cores: services in worker threads, the in-process transport on this one (src/threads/). */
+async function startThreaded(config: SystemConfig, services: readonly BackendService[], log: Logger, opts: SystemOptions): Promise<System> {
+  if (opts.clock || opts.inspect) throw new Error('EMBEDDED_THREADS runs services on the system clock without an inspector; unset it for tests that need either');
+  const { startServiceThreads } = await import('./threads/threads.ts');
+  const threads = await startServiceThreads(config, services, log, opts.log ? config.logLevel : 'silent');
+  return {
+    config,
+    runtimes: new Map(),
+    transportFor: () => Promise.resolve(threads.bus),
+    stop: () => threads.stop(),
+    kill: () => threads.kill(),
   };
 }

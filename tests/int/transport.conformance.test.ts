@@ -12,7 +12,7 @@ import {
 } from '../../src/runtime/transport/errors.ts';
 import type { Delivery, KvEntry, Transport } from '../../src/runtime/transport/transport.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
-import { inProcessWorlds, natsWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
+import { inProcessWorlds, natsWorlds, portWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
 
 let server: NatsServerHandle | undefined;
 beforeAll(async () => {
@@ -372,4 +372,5 @@ function conformance(factory: WorldFactory): void {
 }
 
 conformance(inProcessWorlds());
+conformance(portWorlds());
 conformance(natsWorlds(() => server!));

@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
+import { MessageChannel } from 'node:worker_threads';
+import { PortTransport, servePort } from '../../src/runtime/transport/port.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, type NatsServerHandle, type NatsUser } from './nats-server.ts';
 
@@ -48,6 +50,46 @@ export function inProcessWorlds(): WorldFactory {
         close: async () => {
           await current?.drain();
           current = undefined;
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+/**
+ * The in-process transport served over MessagePorts, as worker threads reach it: every `as(user)`
+ * is a new channel and PortTransport, like a service in its own thread.
+ */
+export function portWorlds(): WorldFactory {
+  return {
+    name: 'in-process over MessagePort (worker threads)',
+    async world() {
+      const dir = await mkdtemp(join(tmpdir(), 'transport-conf-'));
+      const path = join(dir, 'bus.db');
+      const reported: unknown[] = [];
+      let bus: InProcessTransport | undefined;
+      let open: PortTransport[] = [];
+      const drainAll = async (): Promise<void> => {
+        const all = open;
+        open = [];
+        await Promise.all(all.map((t) => t.drain()));
+        await bus?.drain();
+        bus = undefined;
+      };
+      return {
+        reported,
+        as: async () => {
+          bus ??= new InProcessTransport({ path, onError: (e) => reported.push(e) });
+          const { port1, port2 } = new MessageChannel();
+          servePort(port1, bus, (e) => reported.push(e));
+          const t = new PortTransport(port2, (e) => reported.push(e));
+          open.push(t);
+          return t;
+        },
+        restart: drainAll,
+        close: async () => {
+          await drainAll();
           await rm(dir, { recursive: true, force: true });
         },
       };
