@@ -62,6 +62,12 @@ export const ExplorerQuery = {
 } as const;
 export type ExplorerQuery = (typeof ExplorerQuery)[keyof typeof ExplorerQuery];
 
+/**
+ * One orchestrator instance's own trace subject: an instance asked for a saga another instance
+ * owns (by the saga-owners claim) forwards the query there.
+ */
+export const traceAtInstance = (instanceId: string): string => `checkout.qry.trace.${instanceId}`;
+
 /** JetStream streams, one per domain. */
 export const Stream = {
   shopping: { name: 'SHOPPING', subjects: ['shopping.evt.>'] },

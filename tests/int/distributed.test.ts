@@ -1,7 +1,8 @@
 /**
  * The services as separate processes over a real nats-server: an orchestrator killed with SIGKILL
  * mid-saga finishes its sagas after a restart, and two orchestrator instances share the work
- * without ever driving two sagas for one cart.
+ * without ever driving two sagas for one cart, while the explorer's trace of any saga reaches its
+ * owner through either instance.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -10,6 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { CheckoutTrace, ExplorerMessageType } from '../../src/contracts/messages/checkout.ts';
+import { ExplorerQuery } from '../../src/contracts/subjects.ts';
+import { ServiceClient } from '../../src/runtime/client.ts';
+import { systemClock } from '../../src/runtime/clock.ts';
 import { connectNats } from '../../src/runtime/transport/nats.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
@@ -85,6 +90,12 @@ describe('distributed over nats-server', () => {
     const carts = await Promise.all(Array.from({ length: 40 }, () => shopper.buy(randomUUID(), [[BIRDSEED, 1]])));
     const outcomes = await Promise.all(carts.map((c) => shopper.settle(c.checkoutId, ['CONFIRMED', 'CANCELLED'], 30_000)));
     expect(new Set(outcomes.map((o) => o.status))).toEqual(new Set(['CONFIRMED']));
+    // The explorer asks whichever instance the queue group picks; the owner answers every time.
+    const explorer = new ServiceClient(gateway, 'urn:test:explorer', systemClock);
+    for (const c of carts) {
+      const { payload } = await explorer.call(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, { checkoutId: c.checkoutId }, CheckoutTrace, { timeoutMs: 5_000 });
+      expect(payload).toMatchObject({ checkoutId: c.checkoutId, state: 'confirmed' });
+    }
     await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
     expect(invariants(['checkout-a', 'checkout-b'])).toEqual([]);
     const perInstance = ['checkout-a', 'checkout-b'].map((d) => countSagas(join(root, d)));

@@ -25,12 +25,14 @@ import {
   ListCheckoutsResponse,
   MessageType,
 } from '../../contracts/index.ts';
-import { Bucket, Command, Durable, Event, ExplorerQuery, Stream } from '../../contracts/subjects.ts';
+import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
+import { Bucket, Command, Durable, Event, ExplorerQuery, Stream, traceAtInstance } from '../../contracts/subjects.ts';
 import { actorTrace, listActors, type ActorSummaryRow } from '../../explorer/store-queries.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
+import type { Kv, Reply } from '../../runtime/transport/transport.ts';
 import type { CheckoutContext, Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition, compensationPlan } from './definition.ts';
 
@@ -108,14 +110,18 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
     return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
   });
 
-  await serveExplorerQueries(rt);
+  await serveExplorerQueries(rt, instanceId, owners);
   return { instanceId };
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The live saga explorer's read-only view of this instance's sagas (src/explorer). */
-async function serveExplorerQueries(rt: ServiceRuntime): Promise<void> {
+/**
+ * The live saga explorer's read-only view (src/explorer). A list shows this instance's sagas; a
+ * trace is answered by the instance that owns the saga: any instance asked for one it does not
+ * hold looks up the owner's claim in saga-owners and forwards the query to that instance's subject.
+ */
+async function serveExplorerQueries(rt: ServiceRuntime, instanceId: string, owners: Kv): Promise<void> {
   const summary = (r: ActorSummaryRow) => {
     const c = r.context as Partial<CheckoutContext>;
     return {
@@ -129,9 +135,9 @@ async function serveExplorerQueries(rt: ServiceRuntime): Promise<void> {
     const body = ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
     return rt.reply(ExplorerMessageType.listCheckoutsResponse, body, meta);
   });
-  await rt.query(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, (p, meta) => {
+  const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {
     const t = actorTrace(rt.store.db, 'checkout', p.checkoutId);
-    if (!t) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} is not held by this instance`);
+    if (!t) return undefined;
     const c = t.summary.context as unknown as CheckoutContext;
     const body = CheckoutTrace.parse({
       ...summary(t.summary),
@@ -145,6 +151,20 @@ async function serveExplorerQueries(rt: ServiceRuntime): Promise<void> {
       participants: { orderId: c.orderId, reservationId: c.reservationId, authorizationId: c.authorizationId },
     });
     return rt.reply(ExplorerMessageType.getCheckoutTraceResponse, body, meta);
+  };
+  const notHeld = (checkoutId: string) => new RemoteError(ErrorCode.notFound, `checkout ${checkoutId} is not held by any orchestrator`);
+  await rt.query(traceAtInstance(instanceId), ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, (p, meta) => {
+    const local = localTrace(p, meta);
+    if (!local) throw notHeld(p.checkoutId);
+    return local;
+  });
+  await rt.query(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, async (p, meta) => {
+    const local = localTrace(p, meta);
+    if (local) return local;
+    const owner = (await owners.get(p.checkoutId))?.value;
+    if (!owner || owner === instanceId) throw notHeld(p.checkoutId);
+    const forwarded = await rt.transport.request(traceAtInstance(owner), JSON.stringify(p), { timeoutMs: 2_000, headers: metaToHeaders(meta) });
+    return { headers: forwarded.headers, data: forwarded.data };
   });
 }
 
