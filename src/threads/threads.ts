@@ -40,6 +40,7 @@ export async function startServiceThreads(config: SystemConfig, services: readon
   const bus = new InProcessTransport({ path: join(config.dataDir, 'bus.db'), onError: (err, context) => log.error({ err }, context) });
   const entry = new URL('./service-thread.ts', import.meta.url).href;
   const threads: Array<{ worker: Worker; services: BackendService[]; served: Promise<void> }> = [];
+  let stopping: Promise<void> | undefined;
   try {
     for (const group of assignThreads(services, config.threads)) {
       const { port1, port2 } = new MessageChannel();
@@ -56,9 +57,15 @@ export async function startServiceThreads(config: SystemConfig, services: readon
         worker.once('error', reject);
         worker.once('exit', (code) => reject(new Error(`service thread ${group.join('+')} exited with code ${code}`)));
       });
+      worker.on('exit', (code) => {
+        // A thread that ends outside stop() took its services with it: say so loudly. Their
+        // stores are intact, so a restart of the process resumes them.
+        if (!stopping) log.error({ services: group, code }, 'service thread exited unexpectedly; restart the process');
+      });
       log.info({ services: group }, 'service thread started');
     }
   } catch (err) {
+    stopping = Promise.resolve();
     await Promise.allSettled(threads.map((t) => t.worker.terminate()));
     await bus.drain();
     throw err;
@@ -74,7 +81,6 @@ export async function startServiceThreads(config: SystemConfig, services: readon
     await t.served;
     await t.worker.terminate();
   };
-  let stopping: Promise<void> | undefined;
   return {
     bus,
     stop: () => (stopping ??= stopInOrder()),
