@@ -35,17 +35,15 @@ export class InProcessKv implements Kv {
 
   async put(key: string, value: string): Promise<number> {
     assertKey(key);
-    const revision = this.store.kvPut(this.bucket, key, value);
-    await this.store.committed();
+    const revision = await this.store.kvPut(this.bucket, key, value);
     this.publish({ key, value, revision });
     return revision;
   }
 
   async create(key: string, value: string): Promise<KvEntry | undefined> {
     assertKey(key);
-    const r = this.store.kvCreate(this.bucket, key, value);
+    const r = await this.store.kvCreate(this.bucket, key, value);
     if ('existing' in r) return r.existing;
-    await this.store.committed();
     this.publish({ key, value, revision: r.created });
     return undefined;
   }

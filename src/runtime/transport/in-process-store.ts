@@ -5,15 +5,15 @@
  * WAL with synchronous=NORMAL: a commit survives a process crash but not a power loss, the same
  * trade nats-server makes by default (it does not fsync every write either).
  *
- * Group commit, as in the service stores: every write joins the batch transaction open for this
- * turn of the event loop, which commits on the next one; `committed()` resolves after that commit.
- * A publish or KV write is acknowledged, and seen by consumers and watchers, only after it (the
- * transport awaits it); an ack or delivery mark is not waited for, since losing one to a crash
- * only redelivers. Consumers read no further than the committed end of a stream. A checkout made
- * about eleven of these writes, each its own transaction (95 of its 212 write syscalls).
+ * Group commit by the same `Store` the services use (runtime/store.ts): every write joins the
+ * batch open for this turn of the event loop, which commits on the next one. An append or KV write
+ * resolves after that commit, so a publish is acknowledged, and seen by consumers and watchers,
+ * only once it is stored; an ack or delivery mark is not waited for, since losing one to a crash
+ * only redelivers. Consumers read no further than the committed end of each stream. (Each of these
+ * writes was once its own transaction: 95 of the 212 write syscalls of a checkout.)
  */
-import Database from 'better-sqlite3';
 import type { Headers } from '../../contracts/headers.ts';
+import { Store as BatchStore, type Db } from '../store.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -77,25 +77,17 @@ export interface KvRow {
   revision: number;
 }
 
-interface Batch {
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
-  /** Stream sequences appended in this batch, made visible to consumers at its commit. */
-  appended: Map<string, number>;
-}
-
 export class Store {
-  private readonly db: Database.Database;
+  private readonly batches: BatchStore;
+  private readonly db: Db;
   private readonly q;
-  private batch: Batch | undefined;
   /** Per stream, the last sequence committed: what consumers may read. */
   private readonly visible = new Map<string, number>();
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('temp_store = MEMORY');
-    this.db.exec(schema);
+    // Tables created IF NOT EXISTS: files from before the store kept migrations open as they are.
+    this.batches = new BatchStore({ path, migrations: [{ version: 1, name: 'event log, acks and kv', sql: schema }], synchronous: 'NORMAL' });
+    this.db = this.batches.db;
     const db = this.db;
     this.q = {
       streams: db.prepare<[], { name: string; subjects: string }>('SELECT name, subjects FROM streams'),
@@ -113,8 +105,6 @@ export class Store {
         'SELECT seq, subject, headers, data FROM stream_msgs WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
       ),
       lastSeqs: db.prepare<[], { name: string; last_seq: number }>('SELECT name, last_seq FROM streams'),
-      begin: db.prepare('BEGIN IMMEDIATE'),
-      commit: db.prepare('COMMIT'),
       ensureConsumer: db.prepare<[string, string]>(
         'INSERT OR IGNORE INTO consumers (stream, durable) VALUES (?, ?)',
       ),
@@ -154,34 +144,9 @@ export class Store {
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
   }
 
-  /** Resolves once everything written so far is committed. */
-  committed(): Promise<void> {
-    const batch = this.batch;
-    if (!batch) return Promise.resolve();
-    return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
-  }
-
-  private write(): Batch {
-    if (this.batch) return this.batch;
-    this.q.begin.run();
-    const batch: Batch = { waiters: [], appended: new Map() };
-    this.batch = batch;
-    setImmediate(() => this.commit(batch));
-    return batch;
-  }
-
-  private commit(batch: Batch): void {
-    if (this.batch !== batch) return;
-    this.batch = undefined;
-    try {
-      this.q.commit.run();
-    } catch (err) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      for (const w of batch.waiters) w.reject(err);
-      return;
-    }
-    for (const [stream, seq] of batch.appended) this.visible.set(stream, seq);
-    for (const w of batch.waiters) w.resolve();
+  /** A write nobody waits for (an ack, a delivery mark): a crash that loses it only redelivers. */
+  private writeLazily(fn: () => void): void {
+    this.batches.write(fn).catch(() => undefined);
   }
 
   streams(): { name: string; subjects: string[] }[] {
@@ -192,21 +157,26 @@ export class Store {
     this.q.addStream.run(name, JSON.stringify(subjects));
   }
 
-  /** Appends unless the stream already holds `msgId`. De-duplication is forever, not a window. */
+  /** Appends unless the stream already holds `msgId`; resolves once committed. De-duplication is forever, not a window. */
   append(
     stream: string,
     subject: string,
     headers: Headers,
     data: string,
     msgId: string,
-  ): { seq: number; duplicate: boolean } {
-    const batch = this.write();
-    const existing = this.q.byMsgId.get(stream, msgId);
-    if (existing) return { seq: existing.seq, duplicate: true };
-    const seq = this.q.bumpSeq.get(stream)!.last_seq;
-    this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
-    batch.appended.set(stream, seq);
-    return { seq, duplicate: false };
+  ): Promise<{ seq: number; duplicate: boolean }> {
+    return this.batches.write(
+      () => {
+        const existing = this.q.byMsgId.get(stream, msgId);
+        if (existing) return { seq: existing.seq, duplicate: true };
+        const seq = this.q.bumpSeq.get(stream)!.last_seq;
+        this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
+        return { seq, duplicate: false };
+      },
+      (r) => {
+        if (!r.duplicate && r.seq > (this.visible.get(stream) ?? 0)) this.visible.set(stream, r.seq);
+      },
+    );
   }
 
   /** Committed messages after `seq`, in order. */
@@ -232,17 +202,17 @@ export class Store {
 
   /** Records an ack. When the floor moves, individual acks at or below it are no longer needed. */
   ack(stream: string, durable: string, seq: number, newFloor: number | undefined): void {
-    this.write();
-    if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
-    if (newFloor !== undefined) {
-      this.q.setFloor.run(newFloor, stream, durable);
-      this.q.dropAcks.run(stream, durable, newFloor);
-    }
+    this.writeLazily(() => {
+      if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
+      if (newFloor !== undefined) {
+        this.q.setFloor.run(newFloor, stream, durable);
+        this.q.dropAcks.run(stream, durable, newFloor);
+      }
+    });
   }
 
   setDelivered(stream: string, durable: string, seq: number): void {
-    this.write();
-    this.q.setDelivered.run(seq, stream, durable);
+    this.writeLazily(() => void this.q.setDelivered.run(seq, stream, durable));
   }
 
   ensureBucket(bucket: string): void {
@@ -257,26 +227,27 @@ export class Store {
     return this.q.kvAll.all(bucket);
   }
 
-  /** Writes in the open batch; the caller awaits `committed()` before telling anyone. */
-  kvPut(bucket: string, key: string, value: string): number {
-    this.write();
-    const rev = this.q.bumpRev.get(bucket)!.last_rev;
-    this.q.kvPut.run(bucket, key, value, rev);
-    return rev;
+  /** Resolves with the new revision once committed. */
+  kvPut(bucket: string, key: string, value: string): Promise<number> {
+    return this.batches.write(() => {
+      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      this.q.kvPut.run(bucket, key, value, rev);
+      return rev;
+    });
   }
 
-  /** Inserts unless the key exists (seen uncommitted writes included); returns the existing row if it does. */
-  kvCreate(bucket: string, key: string, value: string): { created: number } | { existing: KvRow } {
-    this.write();
-    const existing = this.q.kvGet.get(bucket, key);
-    if (existing) return { existing };
-    const rev = this.q.bumpRev.get(bucket)!.last_rev;
-    this.q.kvPut.run(bucket, key, value, rev);
-    return { created: rev };
+  /** Inserts unless the key exists (uncommitted writes included); resolves once committed. */
+  kvCreate(bucket: string, key: string, value: string): Promise<{ created: number } | { existing: KvRow }> {
+    return this.batches.write((): { created: number } | { existing: KvRow } => {
+      const existing = this.q.kvGet.get(bucket, key);
+      if (existing) return { existing };
+      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      this.q.kvPut.run(bucket, key, value, rev);
+      return { created: rev };
+    });
   }
 
-  close(): void {
-    if (this.batch) this.commit(this.batch);
-    this.db.close();
+  close(): Promise<void> {
+    return this.batches.close();
   }
 }

@@ -214,8 +214,7 @@ export class InProcessTransport implements Transport {
     }
     // Stored as NATS stores it: the id travels with the message as the Nats-Msg-Id header.
     const stored: Headers = { ...headers, [Header.natsMsgId]: msgId };
-    const { seq, duplicate } = this.store.append(stream.name, subject, stored, data, msgId);
-    await this.store.committed(); // acknowledged, and delivered, only once durable
+    const { seq, duplicate } = await this.store.append(stream.name, subject, stored, data, msgId); // once committed
     this.tap(
       this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
       () => ({ subject, headers: { ...stored }, data }),
@@ -307,6 +306,6 @@ export class InProcessTransport implements Transport {
     for (const abort of [...this.pendingRequests]) abort();
     for (const g of this.groups.values()) g.stop();
     for (const kv of this.kvs.values()) kv.closeWatchers();
-    this.store.close();
+    await this.store.close();
   }
 }
