@@ -88,9 +88,8 @@ export class OutboxRelay {
     // A rolled-back batch may have held cancellations the relay already acted on: look again.
     store.onRollback(() => this.rescan());
     this.stmt = {
-      // Every pump scans what is pending, and most of that is already in flight (requests wait for
-      // their replies): read only what the scan decides on, and the full row only for what is sent.
-      // NOT INDEXED: a range on the rowid. Through outbox_pending SQLite read every pending row and sorted them.
+      // Only rows committed since the last look. NOT INDEXED makes it a range on the rowid; through
+      // outbox_pending SQLite read every pending row and sorted them.
       discover: db.prepare(
         `SELECT * FROM outbox NOT INDEXED WHERE seq > ? AND status = 'pending' ORDER BY seq LIMIT ?`,
       ),

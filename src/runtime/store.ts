@@ -23,7 +23,7 @@
  * survives a crash of the process, not a power loss.
  */
 import Database from 'better-sqlite3';
-import { closeSync, fdatasync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type Db = Database.Database;
@@ -106,7 +106,11 @@ export class Store {
     this.faults = opts.faults;
     migrate(this.db, opts.migrations);
     // The WAL exists once a write has run (migrations write) and lives as long as this connection.
-    if (durable) this.walFd = openSync(`${opts.path}-wal`, 'r+');
+    // Its directory entry is synced once, so that a power loss cannot lose the file itself.
+    if (durable) {
+      this.walFd = openSync(`${opts.path}-wal`, 'r+');
+      syncDirectory(dirname(opts.path));
+    }
     const db = this.db;
     this.inSavepoint = db.transaction((fn: (db: Db) => unknown) => fn(db));
     this.begin = db.prepare('BEGIN IMMEDIATE');
@@ -232,6 +236,15 @@ export class Store {
   private closeWal(): void {
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.walFd = undefined;
+  }
+}
+
+function syncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
