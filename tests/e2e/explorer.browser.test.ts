@@ -6,31 +6,24 @@
  * back through the journal, filters the list, and opens a participant. Any script error or CSP
  * violation fails the test. Screenshots go to test-results/screenshots/.
  *
- * Without chromium the suite fails under CI=true, and is skipped with a message elsewhere.
+ * Without chromium the suite fails with how to install it (tests/support/browser.ts), never skips.
  */
 import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { explorerPlugin } from '../../src/explorer/plugin.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
+import { launchChromium, screenshotPath } from '../support/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true';
-const screenshots = path.resolve(fileURLToPath(new URL('../..', import.meta.url)), 'test-results/screenshots');
 const BIRDSEED = productIdFor('ACME-BIRDSEED');
 const SLOWPOKE = randomUUID();
 
-if (!present && !inCi) console.warn(`explorer browser tests skipped: no chromium at ${CHROMIUM} (apt-get install -y chromium)`);
 
-describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout: 60_000 }, () => {
+describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
   let t: TestSystem;
   let app: FastifyInstance;
   let url: string;
@@ -38,12 +31,7 @@ describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout:
   let stalled: { checkoutId: string };
 
   beforeAll(async () => {
-    if (!present) throw new Error(`chromium is required in CI but missing at ${CHROMIUM}: apt-get install -y chromium`);
-    mkdirSync(screenshots, { recursive: true });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
     t = await startTestSystem('embedded', (c) => {
       c.payment = { ...c.payment, stallCustomers: [SLOWPOKE], stallMs: 4_000 };
       c.checkout.deadlines = { ...c.checkout.deadlines, authorizePaymentMs: 15_000 };
@@ -83,7 +71,7 @@ describe.skipIf(!present && !inCi)('saga explorer in a real browser', { timeout:
     return { page, errors };
   }
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(`${name}.png`), fullPage: true });
   const active = (page: Page, stateId: string) => page.locator(`[data-state-id="${stateId}"].sc-active`);
 
   it('highlights the state of a running checkout, and moves the highlight as the saga moves', async () => {

@@ -5,46 +5,32 @@
  * $500) and sees the cancellation and its reason in words. Screenshots at desktop and phone width
  * are kept in test-results/screenshots/.
  *
- * Without chromium the suite fails under CI=true and is skipped, with a message, elsewhere.
+ * Without chromium the suite fails with how to install it (tests/support/browser.ts), never skips.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { startShop, type Shop } from './support/shop-server.ts';
+import { launchChromium, screenshotPath } from '../support/browser.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const present = existsSync(CHROMIUM);
-const inCi = process.env.CI === 'true';
-const screenshots = path.resolve(fileURLToPath(new URL('../..', import.meta.url)), 'test-results/screenshots');
 
-if (!present && !inCi) {
-  console.warn(`storefront browser tests skipped: no chromium at ${CHROMIUM} (apt-get install -y chromium)`);
-}
 
 const BIRDSEED = productIdFor('ACME-BIRDSEED');
 const noSidewaysScroll = 'document.documentElement.scrollWidth <= window.innerWidth';
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 
-describe.skipIf(!present && !inCi)('storefront in a real browser', { timeout: 60_000 }, () => {
+describe('storefront in a real browser', { timeout: 60_000 }, () => {
   let shop: Shop;
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!present) throw new Error(`chromium is required in CI but missing at ${CHROMIUM}: apt-get install -y chromium`);
-    mkdirSync(screenshots, { recursive: true });
     shop = await startShop('embedded', {
       system: (c) => {
         c.payment = { ...c.payment, declineAbove: 50_000 };
       },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
@@ -68,7 +54,7 @@ describe.skipIf(!present && !inCi)('storefront in a real browser', { timeout: 60
     return { page, errors };
   }
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(`${name}.png`), fullPage: true });
 
   const product = (page: Page, name: string) => page.locator('.product', { has: page.getByRole('heading', { name }) });
 
@@ -154,16 +140,16 @@ describe.skipIf(!present && !inCi)('storefront in a real browser', { timeout: 60
   it('works at a phone’s width, without sideways scrolling', async () => {
     const { page, errors } = await visit(PHONE);
     expect(await page.evaluate<boolean>(noSidewaysScroll)).toBe(true);
-    await page.screenshot({ path: path.join(screenshots, 'phone-catalogue.png') });
+    await page.screenshot({ path: screenshotPath('phone-catalogue.png') });
     await product(page, 'Rocket Skates').getByRole('button', { name: 'Add Rocket Skates to cart' }).click();
     await expect.poll(() => page.locator('#cart-count').textContent()).toBe('1');
     await page.getByRole('link', { name: /Cart/ }).click();
-    await page.locator('#cart').screenshot({ path: path.join(screenshots, 'phone-cart.png') });
+    await page.locator('#cart').screenshot({ path: screenshotPath('phone-cart.png') });
     await page.getByRole('button', { name: 'Check out' }).click();
     await finalStatus(page);
     expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CONFIRMED');
     expect(await page.evaluate<boolean>(noSidewaysScroll)).toBe(true);
-    await page.screenshot({ path: path.join(screenshots, 'phone-confirmed.png') });
+    await page.screenshot({ path: screenshotPath('phone-confirmed.png') });
     expect(errors).toEqual([]);
     await page.context().close();
   });
