@@ -17,7 +17,7 @@ import { Store } from '../src/runtime/store.ts';
 import { connectNats } from '../src/runtime/transport/nats.ts';
 import { round } from './procstat.ts';
 import { machineInfo, type MachineInfo, type RunResult } from './result.ts';
-import { startNatsServerChild, stopChild } from './sut-nats.ts';
+import { startNatsServer } from '../tests/support/nats-server.ts';
 
 export interface Limits {
   bench: 'limits';
@@ -50,7 +50,8 @@ async function saturate(op: () => Promise<unknown>, seconds = SECONDS, inFlight 
 }
 
 async function natsLimits(dir: string, say: (s: string) => void): Promise<Pick<Limits, 'natsRequestReplyPerS' | 'natsTransportRequestReplyPerS' | 'jetstreamPublishPerS'>> {
-  const { child, url } = await startNatsServerChild(join(dir, 'nats'));
+  const nats = await startNatsServer();
+  const { url } = nats;
   const admin = { servers: url, user: 'admin', pass: 'admin-dev-secret' };
   try {
     // Raw nats.js: a responder echoing, a requester routing replies by the reply subject's last token.
@@ -96,7 +97,7 @@ async function natsLimits(dir: string, say: (s: string) => void): Promise<Pick<L
     await responder.drain();
     return { natsRequestReplyPerS: round(raw, 0), natsTransportRequestReplyPerS: round(viaTransport, 0), jetstreamPublishPerS: round(js, 0) };
   } finally {
-    await stopChild(child);
+    await nats.stop();
   }
 }
 

@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pingSubject } from '../src/contracts/subjects.ts';
@@ -17,9 +16,9 @@ import type { Transport } from '../src/runtime/transport/transport.ts';
 import type { BenchOptions } from './options.ts';
 import type { ProcessRef } from './procstat.ts';
 import { benchGatewayConfig, type SystemEnv, type SystemUnderTest } from './sut.ts';
+import { freePort, startNatsServer } from '../tests/support/nats-server.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const natsConf = join(root, 'nats.conf');
 
 export interface Child {
   name: string;
@@ -49,39 +48,6 @@ export async function stopChild(c: Child, graceMs = 20_000): Promise<void> {
   clearTimeout(timer);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-export async function startNatsServerChild(storeDir: string): Promise<{ child: Child; url: string }> {
-  const port = await freePort();
-  const bin = process.env.NATS_SERVER ?? 'nats-server';
-  const child = spawnChild('nats-server', bin, ['-c', natsConf, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], process.env);
-  const url = `nats://127.0.0.1:${port}`;
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      const probe = await connectNats({ servers: url, user: 'admin', pass: 'admin-dev-secret', name: 'bench-probe' });
-      await probe.drain();
-      return { child, url };
-    } catch (err) {
-      if (child.proc.exitCode !== null || Date.now() > deadline) {
-        await stopChild(child);
-        throw new Error(`nats-server did not start: ${(err as Error).message}\n${child.tail()}`);
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 async function waitUntil(what: string, probe: () => Promise<boolean>, children: Child[], timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -94,7 +60,8 @@ async function waitUntil(what: string, probe: () => Promise<boolean>, children: 
 }
 
 export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOptions): Promise<SystemUnderTest> {
-  const nats = await startNatsServerChild(join(dataDir, 'nats'));
+  // The same nats-server start as the tests': the repo's nats.conf, a free loopback port, a temp store.
+  const nats = await startNatsServer();
   const children: Child[] = [];
   const profileDir = opts.profile ? join(dataDir, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -139,25 +106,24 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
       const url = httpUrl;
       await waitUntil('the gateway listening', async () => (await fetch(`${url}/healthz`)).ok, children);
     }
-    const all = [nats.child, ...children];
     const dirOf = (s: string) => join(dataDir, opts.procs === 'single' ? 'all' : s);
     return {
       transport: t,
       httpUrl,
-      processes: all.map((c): ProcessRef => ({ name: c.name, pid: c.proc.pid ?? 0 })),
+      processes: [{ name: 'nats-server', pid: nats.pid }, ...children.map((c): ProcessRef => ({ name: c.name, pid: c.proc.pid ?? 0 }))],
       auditDirs: { inventory: dirOf('inventory'), payment: dirOf('payment'), order: dirOf('order'), checkout: [dirOf('checkout')] },
       profileDir,
       async stop() {
         await t.drain();
         // Callers first, as system.stop() does: gateway, then sagas and carts, then participants.
         for (const c of [...children].reverse()) await stopChild(c);
-        await stopChild(nats.child);
+        await nats.stop();
       },
     };
   } catch (err) {
     await transport?.drain().catch(() => undefined);
     for (const c of children) await stopChild(c, 2_000);
-    await stopChild(nats.child, 2_000);
+    await nats.stop();
     throw err;
   }
 }

@@ -17,6 +17,8 @@ export const defaultNatsConfig = fileURLToPath(new URL('../../nats.conf', import
 export interface NatsServerHandle {
   url: string;
   port: number;
+  /** The server's process id (the bench reads its CPU time). */
+  pid: number;
   storeDir: string;
   /** The server's recent log output (permission violations show up here). */
   log(): string;
@@ -78,10 +80,11 @@ export async function startNatsServer(
     await stop();
     throw new Error(`nats-server did not start: ${(err as Error).message}\n${log}`);
   }
-  return { url: `nats://127.0.0.1:${port}`, port, storeDir, log: () => log, stop };
+  return { url: `nats://127.0.0.1:${port}`, port, pid: child.pid ?? 0, storeDir, log: () => log, stop };
 }
 
-async function freePort(): Promise<number> {
+/** A loopback port nobody listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once('error', reject);
