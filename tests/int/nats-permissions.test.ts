@@ -15,6 +15,7 @@ import {
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { sleep, until } from '../support/waiting.ts';
 import { natsWorlds, type World } from '../support/transport-worlds.ts';
 
 let server: NatsServerHandle | undefined;
@@ -24,15 +25,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.stop();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 describe('nats.conf permissions', () => {
   let world: World;

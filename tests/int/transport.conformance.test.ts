@@ -12,6 +12,7 @@ import {
 } from '../../src/runtime/transport/errors.ts';
 import type { Delivery, KvEntry, Transport } from '../../src/runtime/transport/transport.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { sleep, until } from '../support/waiting.ts';
 import { inProcessWorlds, natsWorlds, portWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
 
 let server: NatsServerHandle | undefined;
@@ -22,15 +23,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(10);
-  }
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void } {
   let resolve!: () => void;

@@ -20,6 +20,17 @@ export async function eventually(check: () => void, timeoutMs = 5_000): Promise<
   }
 }
 
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 10 ms until it holds, or fails after `timeoutMs`. */
+export async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(10);
+  }
+}
+
 /** Lets the outbox relay and the bus catch up, so that "nothing more was published" means something. */
 export const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
 
