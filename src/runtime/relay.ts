@@ -155,7 +155,7 @@ export class OutboxRelay {
     if (earliest !== Infinity) this.wakeAt(earliest);
   }
 
-  /** Sends one row; `done(stillPending)` runs when it is settled (sent, retried later, or gone). */
+  /** Sends one row; `done(stillPending)` runs when it is settled (finished, or waiting for a retry). */
   private dispatch(row: Known, done: (stillPending: boolean) => void): void {
     if (this.stmt.status.get(row.seq) !== 'pending') {
       // Cancelled by its actor (or sent) meanwhile.
@@ -164,17 +164,17 @@ export class OutboxRelay {
       return;
     }
     const p = this.send(row.row)
-      .catch((err: unknown) => {
+      .catch((err: unknown): boolean => {
         if (err instanceof SimulatedCrash) {
           this.stop();
           this.store.kill();
         } else this.opts.log('outbox send failed', err);
+        return false;
       })
-      .finally(() => {
+      .then((finished) => {
         this.inFlight.delete(row.seq);
         if (this.store.closed) return;
-        const pending = this.stmt.status.get(row.seq) === 'pending';
-        done(pending);
+        done(!finished);
         this.kick();
       });
     this.inFlight.set(row.seq, p);
@@ -204,7 +204,8 @@ export class OutboxRelay {
     this.retryTimer.unref();
   }
 
-  private async send(row: OutboxRow): Promise<void> {
+  /** Resolves true when the row is finished (sent, answered, or abandoned by its actor), false when it waits for a retry. */
+  private async send(row: OutboxRow): Promise<boolean> {
     const headers = JSON.parse(row.headers) as Headers;
     try {
       switch (row.mode) {
@@ -212,16 +213,17 @@ export class OutboxRelay {
           await this.transport.publish(row.subject, row.data, headers, row.message_id);
           this.store.faults?.('afterPublish');
           await this.markSent(row);
-          return;
+          return true;
         case 'kv': {
           const slash = row.subject.indexOf('/');
           const kv = await this.kv(row.subject.slice(0, slash));
           await kv.put(row.subject.slice(slash + 1), row.data);
           await this.markSent(row);
-          return;
+          return true;
         }
         case 'request':
-          return await this.request(row, headers);
+          await this.request(row, headers);
+          return true;
         default: {
           const _exhaustive: never = row.mode;
           throw new Error(`unknown outbox mode ${String(_exhaustive)}`);
@@ -230,6 +232,7 @@ export class OutboxRelay {
     } catch (err) {
       if (err instanceof SimulatedCrash) throw err;
       await this.scheduleRetry(row, err);
+      return false;
     }
   }
 
