@@ -52,7 +52,14 @@ if (!entry) usage(`unknown kind ${kind}`);
 const file = join(resolve(args.values['data-dir']), `${storeOf[kind] ?? kind}.db`);
 if (!existsSync(file)) usage(`no store at ${file} (set --data-dir)`);
 
-const db = new Database(file, { readonly: true, fileMustExist: true });
+const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 1_000 });
+try {
+  db.prepare('SELECT 1 FROM actors LIMIT 1').get();
+} catch (err) {
+  // A running service holds its store exclusively (src/runtime/store.ts, "Ownership").
+  if ((err as { code?: string }).code !== 'SQLITE_BUSY') throw err;
+  usage(`${file} is held by a running service: stop it, run it with SQLITE_LOCKING=shared, or ask its explorer (GET /explorer)`);
+}
 const reports: ReplayReport[] = [];
 const missing: string[] = [];
 try {

@@ -8,7 +8,7 @@ import { defaultCartConfig, type CartServiceConfig } from './actors/cart/service
 import type { OrderServiceConfig } from './actors/order/service.ts';
 import { simulatorRulesFromEnv, type SimulatorRules } from './actors/payment/simulator.ts';
 import { loadSeed, type Seed } from './actors/seed/seed.ts';
-import type { Synchronous } from './runtime/store.ts';
+import type { Locking, Synchronous } from './runtime/store.ts';
 
 export interface SystemConfig {
   dataDir: string;
@@ -18,6 +18,8 @@ export interface SystemConfig {
   threads: number;
   /** SQLite durability. FULL (default) survives power loss; NORMAL survives a process crash. */
   synchronous: Synchronous;
+  /** exclusive (default): a service's store has one owner and cheaper transactions; shared: other processes may read it. */
+  locking: Locking;
   gateway: { host: string; port: number };
   logLevel: string;
   checkout: CheckoutConfig;
@@ -43,6 +45,8 @@ const list = (env: Env, key: string): string[] =>
 export function configFromEnv(env: Env = process.env): SystemConfig {
   const sync = (env.SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
   if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${sync}"`);
+  const locking = (env.SQLITE_LOCKING ?? 'exclusive').toLowerCase();
+  if (locking !== 'exclusive' && locking !== 'shared') throw new Error(`SQLITE_LOCKING must be exclusive or shared, got "${locking}"`);
   const d = defaultCheckoutConfig.deadlines;
   const maxTotal = env.ORDER_MAX_TOTAL ? int(env, 'ORDER_MAX_TOTAL', 0) : undefined;
   return {
@@ -50,6 +54,7 @@ export function configFromEnv(env: Env = process.env): SystemConfig {
     natsUrl: env.NATS_URL || undefined,
     threads: int(env, 'EMBEDDED_THREADS', 0),
     synchronous: sync,
+    locking,
     gateway: { host: env.HOST ?? '127.0.0.1', port: int(env, 'PORT', 3000) },
     logLevel: env.LOG_LEVEL ?? 'info',
     checkout: {

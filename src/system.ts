@@ -155,7 +155,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   try {
     for (const service of services) {
-      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: migrations[service], synchronous: config.synchronous });
+      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: migrations[service], synchronous: config.synchronous, locking: config.locking });
       const rt = new ServiceRuntime({ service, source: sources[service], store, transport: await transportFor(service), clock, log });
       runtimes.set(service, rt);
       await startService(service, rt, config);

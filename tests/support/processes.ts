@@ -18,7 +18,7 @@ export interface ServiceProcess {
 export function spawnServices(env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'warn', SQLITE_SYNCHRONOUS: 'NORMAL', ...env },
+    env: { ...process.env, LOG_LEVEL: 'warn', SQLITE_SYNCHRONOUS: 'NORMAL', SQLITE_LOCKING: 'shared', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

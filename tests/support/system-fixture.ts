@@ -25,9 +25,13 @@ export interface TestSystem {
 
 export const initialStock = new Map(defaultSeed.products.map((p) => [p.productId, p.stock]));
 
-/** Fast deadlines so failure paths finish quickly in tests. */
+/**
+ * Fast deadlines so failure paths finish quickly in tests. Stores are shared: the tests audit them
+ * from their own read-only connections while the system runs (the bench's smoke test and the
+ * store's own tests run them exclusive, the default).
+ */
 export function testConfig(dataDir: string, overrides: (c: SystemConfig) => void = () => undefined): SystemConfig {
-  const c = configFromEnv({ DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL' });
+  const c = configFromEnv({ DATA_DIR: dataDir, SQLITE_SYNCHRONOUS: 'NORMAL', SQLITE_LOCKING: 'shared' });
   c.checkout.deadlines = { reserveInventoryMs: 3_000, authorizePaymentMs: 3_000, createOrderMs: 3_000, compensationMs: 10_000 };
   c.checkout.requestTimeoutMs = 1_000;
   c.checkout.ackWaitMs = 5_000;

@@ -8,7 +8,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Store } from '../../src/runtime/store.ts';
+import Database from 'better-sqlite3';
+import { Store, StoreInUse } from '../../src/runtime/store.ts';
 
 const migrations = [{ version: 1, name: 'notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)' }];
 
@@ -108,6 +109,40 @@ describe('Store under synchronous=FULL', () => {
     const store = new Store({ path: join(dir, 'n.db'), migrations, synchronous: 'NORMAL', syncFile: (fd, done) => held.push({ fd, done }) });
     await store.write(insert('a'));
     expect(held).toHaveLength(0);
+    await store.close();
+  });
+});
+
+describe('Store ownership', () => {
+  const freshPath = (): string => {
+    const dir = mkdtempSync(join(tmpdir(), 'poa-store-'));
+    dirs.push(dir);
+    return join(dir, 'owned.db');
+  };
+
+  it('refuses a second owner of the file by default, and lets it in once the first has closed', async () => {
+    const path = freshPath();
+    const first = new Store({ path, migrations, synchronous: 'NORMAL' });
+    await first.write(insert('mine'));
+    expect(() => new Store({ path, migrations, openTimeoutMs: 50 })).toThrow(StoreInUse);
+    const reader = new Database(path, { readonly: true, timeout: 50 });
+    expect(() => reader.prepare('SELECT count(*) FROM notes').get()).toThrow(/locked/);
+    await first.close();
+    const second = new Store({ path, migrations, openTimeoutMs: 50 });
+    expect(second.db.prepare('SELECT text FROM notes').pluck().all()).toEqual(['mine']);
+    // Exclusive WAL keeps its index in the heap: no -shm file is used.
+    expect(second.db.pragma('locking_mode', { simple: true })).toBe('exclusive');
+    await second.close();
+    reader.close();
+  });
+
+  it('lets other processes read while it runs when shared', async () => {
+    const path = freshPath();
+    const store = new Store({ path, migrations, synchronous: 'NORMAL', locking: 'shared' });
+    await store.write(insert('visible'));
+    const reader = new Database(path, { readonly: true, timeout: 50 });
+    expect(reader.prepare('SELECT text FROM notes').pluck().all()).toEqual(['visible']);
+    reader.close();
     await store.close();
   });
 });

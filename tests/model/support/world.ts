@@ -78,6 +78,7 @@ export class World {
       path: join(config.dataDir, `${p}.db`),
       migrations: migrationsOf[p],
       synchronous: config.synchronous,
+      locking: config.locking,
     });
     const rt = new ServiceRuntime({
       service: p,
