@@ -80,4 +80,45 @@ export const runtimeMigrations: readonly Migration[] = [
       CREATE INDEX timers_due ON timers (due_at);
     `,
   },
+  {
+    // Measured (embedded, C=64): 156 -> 127 write syscalls and 339 -> 278 KiB written per checkout,
+    // 4.1 -> 3.8 CPU s per 1,000. Each outbox row put an entry at a random place in the unique
+    // index on message_id, and publications and KV writes (which have no slot) also went into
+    // outbox_slot at a random place, and out again when sent: a dirty page each, per row.
+    // Nothing needs the uniqueness: every row is written by the handling of one inbound message,
+    // which the inbox lets run once, and its id is derived from the actor's event sequence (or is the
+    // event id the handler was given); a re-sent message is dropped by JetStream's duplicate window
+    // and by the consumers' inboxes, which are what de-duplicate a crash's re-send anyway.
+    version: 2,
+    name: 'outbox without a message-id index; slot index for requests only',
+    sql: `
+      CREATE TABLE outbox_v2 (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id      TEXT NOT NULL,
+        mode            TEXT NOT NULL,
+        subject         TEXT NOT NULL,
+        headers         TEXT NOT NULL,
+        data            TEXT NOT NULL,
+        actor_kind      TEXT,
+        actor_id        TEXT,
+        slot            TEXT,
+        timeout_ms      INTEGER,
+        status          TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        sent_at         INTEGER
+      );
+      INSERT INTO outbox_v2 SELECT seq, message_id, mode, subject, headers, data, actor_kind, actor_id, slot,
+        timeout_ms, status, attempts, next_attempt_at, last_error, created_at, sent_at FROM outbox;
+      -- Rows are numbered in commit order (the relay's cursor): keep numbering after the highest ever used.
+      DELETE FROM sqlite_sequence WHERE name = 'outbox_v2';
+      INSERT INTO sqlite_sequence (name, seq) SELECT 'outbox_v2', seq FROM sqlite_sequence WHERE name = 'outbox';
+      DROP TABLE outbox;
+      ALTER TABLE outbox_v2 RENAME TO outbox;
+      CREATE INDEX outbox_pending ON outbox (status, next_attempt_at) WHERE status = 'pending';
+      CREATE INDEX outbox_slot ON outbox (actor_kind, actor_id, slot) WHERE status = 'pending' AND slot IS NOT NULL;
+    `,
+  },
 ];

@@ -44,7 +44,7 @@ export class RuntimeTables {
     this.inboxGet = db.prepare('SELECT reply_headers, reply FROM inbox WHERE key = ?');
     this.inboxPut = db.prepare('INSERT INTO inbox (key, reply_headers, reply, at) VALUES (?, ?, ?, ?)');
     this.outboxPut = db.prepare(`INSERT INTO outbox (message_id, mode, subject, headers, data, actor_kind, actor_id, slot, timeout_ms, next_attempt_at, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING`);
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   }
 
   /** The reply stored for a handled message key, if it was handled. */
@@ -59,7 +59,7 @@ export class RuntimeTables {
     this.inboxPut.run(key, reply?.headers ? JSON.stringify(reply.headers) : null, reply?.data ?? null, now);
   }
 
-  /** Writes a message to send after the commit; a message id already there is kept as it is. */
+  /** Writes a message to send after the commit (schema.ts, version 2: why ids are not checked for uniqueness here). */
   enqueue(e: OutboxEntry): void {
     this.outboxPut.run(
       e.messageId, e.mode, e.subject, JSON.stringify(e.headers), e.data, e.actorKind, e.actorId,
