@@ -171,6 +171,17 @@ function conformance(factory: WorldFactory): void {
         expect(other).toEqual({ stream: shopping.name, seq: 2, duplicate: false });
       });
 
+      it('still de-duplicates a message id after a restart', async () => {
+        const cart = await world.as('cart');
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        expect(await cart.publish(Event.cartCheckedOut, '{"n":1}', {}, 'kept-id')).toMatchObject({ seq: 1, duplicate: false });
+        await world.restart();
+        const again = await world.as('cart');
+        // A relay re-sending after a crash: the stream still knows the id.
+        expect(await again.publish(Event.cartCheckedOut, '{"n":1}', {}, 'kept-id')).toEqual({ stream: shopping.name, seq: 1, duplicate: true });
+        expect(await again.publish(Event.cartCheckedOut, '{"n":2}', {}, 'new-id')).toMatchObject({ seq: 2, duplicate: false });
+      });
+
       it('redelivers after a handler throws, flagged as redelivered', async () => {
         const cart = await world.as('cart');
         await cart.ensureStream(shopping.name, shopping.subjects);

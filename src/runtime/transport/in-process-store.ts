@@ -11,9 +11,17 @@
  * only once it is stored; an ack or delivery mark is not waited for, since losing one to a crash
  * only redelivers. Consumers read no further than the committed end of each stream. (Each of these
  * writes was once its own transaction: 95 of the 212 write syscalls of a checkout.)
+ *
+ * A publish is de-duplicated by its message id within a window, as JetStream does (its default
+ * duplicate window is two minutes). The window is kept in memory, per stream, and rebuilt from the
+ * log's tail at open; the unique index on message ids it replaces put every publication at a random
+ * place in a B-tree: 132 -> 119 write syscalls per checkout, embedded.
  */
 import type { Headers } from '../../contracts/headers.ts';
-import { Store as BatchStore, type Db } from '../store.ts';
+import { Store as BatchStore, type Db, type Migration } from '../store.ts';
+
+/** JetStream's default duplicate window. */
+export const DUPLICATE_WINDOW_MS = 120_000;
 
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -57,6 +65,24 @@ CREATE TABLE IF NOT EXISTS kv (
 ) WITHOUT ROWID;
 `;
 
+const migrations: readonly Migration[] = [
+  { version: 1, name: 'event log, acks and kv', sql: schema },
+  {
+    // Messages stored before this have at = 0: their age is unknown, so they are outside the window.
+    version: 2,
+    name: 'de-duplication by a window in memory, not a unique index',
+    sql: `ALTER TABLE stream_msgs ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+      DROP INDEX IF EXISTS stream_msgs_msg_id;`,
+  },
+];
+
+export interface StoreOptions {
+  /** How long a message id is remembered for de-duplication. Default: JetStream's two minutes. */
+  duplicateWindowMs?: number;
+  /** The clock the window is measured by. */
+  now?: () => number;
+}
+
 export interface StoredMsg {
   seq: number;
   subject: string;
@@ -83,23 +109,29 @@ export class Store {
   private readonly q;
   /** Per stream, the last sequence committed: what consumers may read. */
   private readonly visible = new Map<string, number>();
+  /** Per stream, message ids stored within the duplicate window, oldest first (insertion order). */
+  private readonly recent = new Map<string, Map<string, { seq: number; at: number }>>();
+  private readonly windowMs: number;
+  private readonly now: () => number;
 
-  constructor(path: string) {
+  constructor(path: string, opts: StoreOptions = {}) {
+    this.windowMs = opts.duplicateWindowMs ?? DUPLICATE_WINDOW_MS;
+    this.now = opts.now ?? Date.now;
     // Tables created IF NOT EXISTS: files from before the store kept migrations open as they are.
-    this.batches = new BatchStore({ path, migrations: [{ version: 1, name: 'event log, acks and kv', sql: schema }], synchronous: 'NORMAL' });
+    this.batches = new BatchStore({ path, migrations, synchronous: 'NORMAL' });
     this.db = this.batches.db;
     const db = this.db;
     this.q = {
       streams: db.prepare<[], { name: string; subjects: string }>('SELECT name, subjects FROM streams'),
       addStream: db.prepare<[string, string]>('INSERT INTO streams (name, subjects) VALUES (?, ?)'),
-      byMsgId: db.prepare<[string, string], { seq: number }>(
-        'SELECT seq FROM stream_msgs WHERE stream = ? AND msg_id = ?',
+      newestFirst: db.prepare<[string], { seq: number; msg_id: string; at: number }>(
+        'SELECT seq, msg_id, at FROM stream_msgs WHERE stream = ? ORDER BY seq DESC',
       ),
       bumpSeq: db.prepare<[string], { last_seq: number }>(
         'UPDATE streams SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq',
       ),
-      insertMsg: db.prepare<[string, number, string, string, string, string]>(
-        'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id) VALUES (?, ?, ?, ?, ?, ?)',
+      insertMsg: db.prepare<[string, number, string, string, string, string, number]>(
+        'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
       msgsAfter: db.prepare<[string, number, number, number], MsgRow>(
         'SELECT seq, subject, headers, data FROM stream_msgs WHERE stream = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
@@ -142,6 +174,34 @@ export class Store {
       ),
     };
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
+    this.rememberRecent();
+    // A rolled-back batch may have held appends the window already remembers.
+    this.batches.onRollback(() => this.rememberRecent());
+  }
+
+  /** Rebuilds the duplicate window from the newest messages of each stream. */
+  private rememberRecent(): void {
+    this.recent.clear();
+    const since = this.now() - this.windowMs;
+    for (const { name } of this.q.lastSeqs.all()) {
+      const newest: Array<[string, { seq: number; at: number }]> = [];
+      for (const r of this.q.newestFirst.iterate(name)) {
+        if (r.at < since) break; // appended in time order: everything older is outside too
+        newest.push([r.msg_id, { seq: r.seq, at: r.at }]);
+      }
+      this.recent.set(name, new Map(newest.reverse()));
+    }
+  }
+
+  /** The stream's window, with ids older than the window dropped. */
+  private windowOf(stream: string, now: number): Map<string, { seq: number; at: number }> {
+    let ids = this.recent.get(stream);
+    if (!ids) this.recent.set(stream, (ids = new Map<string, { seq: number; at: number }>()));
+    for (const [id, m] of ids) {
+      if (m.at >= now - this.windowMs) break;
+      ids.delete(id);
+    }
+    return ids;
   }
 
   /** A write nobody waits for (an ack, a delivery mark): a crash that loses it only redelivers. */
@@ -157,7 +217,7 @@ export class Store {
     this.q.addStream.run(name, JSON.stringify(subjects));
   }
 
-  /** Appends unless the stream already holds `msgId`; resolves once committed. De-duplication is forever, not a window. */
+  /** Appends unless the stream stored `msgId` within the duplicate window; resolves once committed. */
   append(
     stream: string,
     subject: string,
@@ -167,10 +227,13 @@ export class Store {
   ): Promise<{ seq: number; duplicate: boolean }> {
     return this.batches.write(
       () => {
-        const existing = this.q.byMsgId.get(stream, msgId);
+        const now = this.now();
+        const ids = this.windowOf(stream, now);
+        const existing = ids.get(msgId);
         if (existing) return { seq: existing.seq, duplicate: true };
         const seq = this.q.bumpSeq.get(stream)!.last_seq;
-        this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId);
+        this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId, now);
+        ids.set(msgId, { seq, at: now });
         return { seq, duplicate: false };
       },
       (r) => {

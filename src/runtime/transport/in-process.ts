@@ -36,6 +36,10 @@ export interface InProcessOptions {
   path: string;
   /** Where failures that nobody awaits go (responder crashes, tap errors). Defaults to console.error. */
   onError?: (err: unknown, context: string) => void;
+  /** How long a published message id is remembered for de-duplication (default two minutes, as JetStream). */
+  duplicateWindowMs?: number;
+  /** The clock of that window. */
+  now?: () => number;
 }
 
 interface Sub {
@@ -72,7 +76,7 @@ export class InProcessTransport implements Transport {
   private closed = false;
 
   constructor(opts: InProcessOptions) {
-    this.store = new Store(opts.path);
+    this.store = new Store(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, now: opts.now });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();
