@@ -9,7 +9,7 @@ import { audit } from '../tests/support/shop.ts';
 import { busEntry, drive, fillCarts, httpEntry, Tracker, type Load, type Track } from './driver.ts';
 import type { BenchOptions } from './options.ts';
 import { cpuBetween, cpuSnapshot, ioSnapshot, peakRss, round } from './procstat.ts';
-import { monotonicUs, startCpuProfile, summarizeProfileDir, type ProfileSummary } from './profile.ts';
+import { monotonicUs, startCpuProfile, startJsonMeter, summarizeProfileDir, type ProfileSummary } from './profile.ts';
 import { Progress } from './report.ts';
 import { machineInfo, type RunResult } from './result.ts';
 import { summarize } from './stats.ts';
@@ -70,11 +70,15 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     const io0 = ioSnapshot(sut.processes);
     const fromUs = monotonicUs();
     const profiler = opts.profile && opts.mode === 'embedded' ? await startCpuProfile() : undefined;
+    // Worker threads have their own JSON: the meter sees the main thread's only, so only without them.
+    const jsonMeter = profiler && opts.threads === 0 ? startJsonMeter() : undefined;
     const bar = new Progress('measured', measured.length, () => ({ started: 0, accepted: tracker.accepted - base.a, final: tracker.finals - base.f }), progress);
     const phase = await drive(measured, load, entry, tracker, settleMs);
     bar.done();
     const window = { fromUs, toUs: monotonicUs() };
+    const json = jsonMeter?.stop();
     const embeddedProfile = await profiler?.stop();
+    if (embeddedProfile && json) embeddedProfile.json = { ...json, pct: Math.round((json.ms / embeddedProfile.busyMs) * 1000) / 10 };
     const cpu1 = cpuSnapshot(sut.processes);
     const io1 = ioSnapshot(sut.processes);
     const rss = peakRss(sut.processes);
@@ -130,6 +134,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       correct: problems.length === 0,
       problems: problems.slice(0, 20),
       ...(profile ? { profile: profile.byCategory } : {}),
+      ...(profile?.json ? { jsonCost: { callsPerCheckout: round(profile.json.calls / n, 1), usPerCheckout: round((profile.json.ms * 1000) / n, 1), pctOfBusy: profile.json.pct ?? 0 } } : {}),
       machine: machineInfo(),
     };
     return { result, profile };

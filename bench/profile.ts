@@ -31,6 +31,47 @@ export interface ProfileSummary {
   /** The heaviest functions by self time, in percent of busy time. */
   topFunctions: Array<{ fn: string; pct: number }>;
   busyMs: number;
+  /** JSON.parse and JSON.stringify, timed by wrapping them (embedded, main thread only). */
+  json?: JsonCost;
+}
+
+/**
+ * V8 inlines JSON.parse/stringify into their callers, so a sampling profile charges them to
+ * whoever called them and no component reads "JSON". The meter wraps both and times every call.
+ * The wrapper itself costs a little and keeps V8 from some fast paths, so the share it reports is
+ * an upper bound.
+ */
+export interface JsonCost {
+  calls: number;
+  ms: number;
+  /** Of the profile's busy time. */
+  pct?: number;
+}
+
+export function startJsonMeter(): { stop(): JsonCost } {
+  const { parse, stringify } = JSON;
+  let calls = 0;
+  let ms = 0;
+  const timed =
+    <A extends unknown[], R>(fn: (...args: A) => R) =>
+    (...args: A): R => {
+      const t0 = performance.now();
+      try {
+        return fn.apply(JSON, args);
+      } finally {
+        ms += performance.now() - t0;
+        calls++;
+      }
+    };
+  JSON.parse = timed(parse) as typeof JSON.parse;
+  JSON.stringify = timed(stringify) as typeof JSON.stringify;
+  return {
+    stop() {
+      JSON.parse = parse;
+      JSON.stringify = stringify;
+      return { calls, ms: Math.round(ms) };
+    },
+  };
 }
 
 const SQLITE_NATIVE = new Set(['run', 'get', 'all', 'iterate', 'exec', 'prepare', 'pluck', 'transaction', 'pragma']);
@@ -136,5 +177,8 @@ export async function startCpuProfile(): Promise<{ stop(): Promise<ProfileSummar
 export function formatProfile(p: ProfileSummary): string {
   const cats = Object.entries(p.byCategory).map(([c, v]) => `    ${c.padEnd(22)} ${v.toFixed(1).padStart(5)} %`);
   const fns = p.topFunctions.slice(0, 15).map((f) => `    ${f.pct.toFixed(1).padStart(5)} %  ${f.fn}`);
-  return [`  where the busy time went (${p.busyMs} ms of CPU sampled):`, ...cats, '  heaviest functions (self time):', ...fns].join('\n');
+  const json = p.json
+    ? [`  JSON.parse/stringify, timed by wrapping them (inside the components above): ${p.json.pct ?? '?'} % of busy time, ${p.json.calls} calls, ${p.json.ms} ms`]
+    : [];
+  return [`  where the busy time went (${p.busyMs} ms of CPU sampled):`, ...cats, ...json, '  heaviest functions (self time):', ...fns].join('\n');
 }

@@ -59,5 +59,7 @@ export interface RunResult {
   problems: string[];
   limitRatios?: Record<string, number>;
   profile?: Record<string, number>;
+  /** With --profile, embedded on one thread: JSON.parse/stringify timed by wrapping them (also inside `profile`'s components). */
+  jsonCost?: { callsPerCheckout: number; usPerCheckout: number; pctOfBusy: number };
   machine: MachineInfo;
 }
