@@ -171,6 +171,14 @@ function conformance(factory: WorldFactory): void {
         expect(other).toEqual({ stream: shopping.name, seq: 2, duplicate: false });
       });
 
+      it('refuses a publish no stream captures with NoRespondersError, and stores nothing', async () => {
+        const cart = await world.as('cart');
+        const err = await cart.publish(Event.cartCheckedOut, '{}', {}, 'too-early').catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(NoRespondersError);
+        await cart.ensureStream(shopping.name, shopping.subjects);
+        expect(await cart.publish(Event.cartCheckedOut, '{}', {}, 'too-early')).toEqual({ stream: shopping.name, seq: 1, duplicate: false });
+      });
+
       it('still de-duplicates a message id after a restart', async () => {
         const cart = await world.as('cart');
         await cart.ensureStream(shopping.name, shopping.subjects);
