@@ -1,30 +1,34 @@
 /**
  * The `Kv` contract over NATS KV (@nats-io/kv). A bucket is a JetStream stream `KV_<bucket>` whose
- * subjects are `$KV.<bucket>.<key>`; the revision of an entry is its stream sequence.
+ * subjects are `$KV.<bucket>.<key>`; the revision of an entry is its stream sequence. Writes are
+ * JetStream publishes to the key's subject sent by the transport itself (as nats.js's KV does, but
+ * without its per-call `nc.request()`); reads, watches and bucket creation use @nats-io/kv.
  */
-import {
-  DeliverPolicy,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  StorageType,
-  type JetStreamClient,
-} from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
-import type { Closer, Kv, KvEntry } from './transport.ts';
+import type { Headers } from '../../contracts/headers.ts';
+import type { Closer, Kv, KvEntry, PublishAck } from './transport.ts';
+
+/** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with `errCode`. */
+export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
 
 /** Opens a bucket, creating it (file storage, one revision per key) if it does not exist yet. */
 export async function openNatsKv(
   js: JetStreamClient,
   bucket: string,
+  publish: JsPublish,
   onError: (err: unknown, context: string) => void,
 ): Promise<NatsKv> {
   // `Kvm.open` only binds without checking, so a missing bucket would surface later as a
   // confusing publish error; `create` looks the stream up and adds it only when missing.
   const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File });
-  return new NatsKv(kv, js, bucket, onError);
+  return new NatsKv(kv, js, bucket, publish, onError);
 }
 
 const KV_OPERATION = 'KV-Operation';
+const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
+/** nats.js's rule for keys: dot-separated tokens of these characters, no wildcards. */
+const VALID_KEY = /^[-/=.\w]+$/;
 
 export class NatsKv implements Kv {
   private readonly watchers = new Set<Closer>();
@@ -34,6 +38,7 @@ export class NatsKv implements Kv {
     private readonly kv: KV,
     private readonly js: JetStreamClient,
     private readonly bucket: string,
+    private readonly publish: JsPublish,
     private readonly onError: (err: unknown, context: string) => void,
   ) {
     this.stream = `KV_${bucket}`;
@@ -44,7 +49,12 @@ export class NatsKv implements Kv {
   }
 
   async put(key: string, value: string): Promise<number> {
-    return this.kv.put(key, value);
+    return (await this.publish(this.subjectOf(key), value, {})).seq;
+  }
+
+  private subjectOf(key: string): string {
+    if (!VALID_KEY.test(key) || key.startsWith('.') || key.endsWith('.')) throw new Error(`invalid kv key "${key}"`);
+    return `$KV.${this.bucket}.${key}`;
   }
 
   async create(key: string, value: string): Promise<KvEntry | undefined> {
@@ -53,7 +63,8 @@ export class NatsKv implements Kv {
     // unlikely case that the key was deleted between its failed create and its read.
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        await this.kv.create(key, value);
+        // Stored only if the key's subject has no message yet: the server decides.
+        await this.publish(this.subjectOf(key), value, { [EXPECTED_LAST_SUBJECT_SEQUENCE]: '0' });
         return undefined;
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err;
@@ -115,9 +126,6 @@ function toEntry(e: NatsKvEntry | null): KvEntry | undefined {
 }
 
 function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
+  const errCode = (err as { errCode?: unknown }).errCode;
+  return errCode === JetStreamApiCodes.StreamWrongLastSequence || errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
 }

@@ -204,8 +204,12 @@ export class NatsTransport implements Transport {
   }
 
   async publish(subject: string, data: string, headers: Headers, msgId: string): Promise<PublishAck> {
-    // No stream capturing the subject comes back as no responders, as from js.publish().
-    const reply = await this.request(subject, data, { timeoutMs: PUBLISH_TIMEOUT_MS, headers: { ...headers, [Header.natsMsgId]: msgId } });
+    return this.jsPublish(subject, data, { ...headers, [Header.natsMsgId]: msgId });
+  }
+
+  /** A JetStream publish (also a KV write: `$KV.<bucket>.<key>`); no stream capturing the subject is no responders. */
+  private async jsPublish(subject: string, data: string, headers: Headers): Promise<PublishAck> {
+    const reply = await this.request(subject, data, { timeoutMs: PUBLISH_TIMEOUT_MS, headers });
     return pubAckOf(subject, reply.data);
   }
 
@@ -269,7 +273,7 @@ export class NatsTransport implements Transport {
     if (this.closed) throw new TransportClosedError();
     let kv = this.kvs.get(bucket);
     if (!kv) {
-      kv = openNatsKv(this.js, bucket, this.onError);
+      kv = openNatsKv(this.js, bucket, (subject, data, headers) => this.jsPublish(subject, data, headers), this.onError);
       this.kvs.set(bucket, kv);
       kv.catch(() => this.kvs.delete(bucket));
     }
@@ -362,6 +366,19 @@ export class NatsTransport implements Transport {
   }
 }
 
+/** JetStream answered a publish with an error, e.g. a KV create whose key exists (err_code 10071). */
+export class JetStreamRefused extends TransportError {
+  override readonly name = 'JetStreamRefused';
+  constructor(
+    subject: string,
+    readonly code: number | undefined,
+    readonly errCode: number | undefined,
+    description: string | undefined,
+  ) {
+    super(`JetStream refused the publish to ${subject}: ${description ?? 'unknown error'} (${code ?? '?'}/${errCode ?? '?'})`);
+  }
+}
+
 /** What nats.js's js.publish() waits for by default. */
 const PUBLISH_TIMEOUT_MS = 5_000;
 
@@ -373,9 +390,7 @@ export function pubAckOf(subject: string, body: string): PublishAck {
   } catch {
     throw new TransportError(`publish to ${subject}: not a JetStream acknowledgement: ${body.slice(0, 200)}`);
   }
-  if (ack.error) {
-    throw new TransportError(`JetStream refused the publish to ${subject}: ${ack.error.description ?? 'unknown error'} (${ack.error.code ?? '?'}/${ack.error.err_code ?? '?'})`);
-  }
+  if (ack.error) throw new JetStreamRefused(subject, ack.error.code, ack.error.err_code, ack.error.description);
   if (typeof ack.stream !== 'string' || typeof ack.seq !== 'number') {
     throw new TransportError(`publish to ${subject}: not a JetStream acknowledgement: ${body.slice(0, 200)}`);
   }
