@@ -14,15 +14,8 @@ import { ErrorCode, RemoteError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
 import { openJobService, type JobService } from '../support/host-fixture.ts';
+import { settle, until } from '../support/waiting.ts';
 import { z } from 'zod';
-
-const until = async (cond: () => boolean, ms = 3_000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('durable actor host', () => {
   let dir: string;
@@ -144,7 +137,9 @@ describe('durable actor host', () => {
       expect(jobs().peek('j1')).toBeUndefined();
       expect(workCalls).toHaveLength(0);
       await jobs().deliver('j1', { type: 'job.start', name: 'build' }, { inboxKey: 'm1' });
-      await until(() => String(jobs().peek('j1')?.value) === 'done');
+      // The event reaches the tap after the bus commits it, which may be after the state is done.
+      await until(() => published.length >= 1 && String(jobs().peek('j1')?.value) === 'done');
+      await settle();
       expect(published).toHaveLength(1);
       expect(workCalls).toHaveLength(1);
     });
@@ -159,7 +154,8 @@ describe('durable actor host', () => {
       expect(workCalls).toHaveLength(0);
 
       await start();
-      await until(() => String(jobs().peek('j1')?.value) === 'done');
+      await until(() => published.length >= 1 && String(jobs().peek('j1')?.value) === 'done');
+      await settle();
       expect(published).toHaveLength(1);
       expect(workCalls).toHaveLength(1);
     });
@@ -172,8 +168,8 @@ describe('durable actor host', () => {
       svc.rt.kill();
 
       await start();
-      await until(() => String(jobs().peek('j1')?.value) === 'done');
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => published.length >= 1 && String(jobs().peek('j1')?.value) === 'done');
+      await settle();
       expect(published).toHaveLength(1);
       const keys = new Set(workCalls.map((m) => m.headers['ce-id']));
       expect(keys.size).toBe(1); // a re-sent request keeps its message id and idempotency key
