@@ -68,6 +68,9 @@ export type ExplorerQuery = (typeof ExplorerQuery)[keyof typeof ExplorerQuery];
  */
 export const traceAtInstance = (instanceId: string): string => `checkout.qry.trace.${instanceId}`;
 
+/** One orchestrator instance's own list subject: the instance asked for a list gathers every instance's page. */
+export const listAtInstance = (instanceId: string): string => `checkout.qry.list.${instanceId}`;
+
 /** JetStream streams, one per domain. */
 export const Stream = {
   shopping: { name: 'SHOPPING', subjects: ['shopping.evt.>'] },

@@ -129,7 +129,8 @@ export function statePatterns(path: string): { exact: string; inside: string } {
   return { exact: `${opens}${last}${'}'.repeat(segments.length - 1)}`, inside: `${opens}{${last}:%` };
 }
 
-const encodeCursor = (updatedAt: number, id: string) => Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
+/** A position in the newest-first order of actors: after (updatedAt, id). */
+export const encodeCursor = (updatedAt: number, id: string): string => Buffer.from(JSON.stringify([updatedAt, id])).toString('base64url');
 
 function decodeCursor(cursor: string): [number, string] | undefined {
   try {

@@ -1,8 +1,8 @@
 /**
  * The services as separate processes over a real nats-server: an orchestrator killed with SIGKILL
  * mid-saga finishes its sagas after a restart, and two orchestrator instances share the work
- * without ever driving two sagas for one cart, while the explorer's trace of any saga reaches its
- * owner through either instance.
+ * without ever driving two sagas for one cart, while the explorer lists every instance's sagas and
+ * its trace of any saga reaches its owner through either instance.
  */
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { CheckoutTrace, ExplorerMessageType } from '../../src/contracts/messages/checkout.ts';
+import { CheckoutTrace, ExplorerMessageType, ListCheckoutsResponse } from '../../src/contracts/messages/checkout.ts';
 import { ExplorerQuery } from '../../src/contracts/subjects.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
@@ -96,6 +96,21 @@ describe('distributed over nats-server', () => {
       const { payload } = await explorer.call(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, { checkoutId: c.checkoutId }, CheckoutTrace, { timeoutMs: 5_000 });
       expect(payload).toMatchObject({ checkoutId: c.checkoutId, state: 'confirmed' });
     }
+    // The list gathers every instance's sagas: paging through it (15 a page) shows each saga once.
+    const listed: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 10; pages++) {
+      const { payload } = await explorer.call(
+        ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, { limit: 15, ...(cursor ? { cursor } : {}) }, ListCheckoutsResponse, { timeoutMs: 5_000 },
+      );
+      // At most the instance of the crash test above, registered on this nats-server and gone now.
+      expect((payload.unreachable ?? []).length).toBeLessThanOrEqual(1);
+      listed.push(...payload.checkouts.map((c) => c.checkoutId));
+      cursor = payload.nextCursor;
+      if (!cursor) break;
+    }
+    expect(listed.length).toBe(carts.length);
+    expect(new Set(listed)).toEqual(new Set(carts.map((c) => c.checkoutId)));
     await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
     expect(invariants(['checkout-a', 'checkout-b'])).toEqual([]);
     const perInstance = ['checkout-a', 'checkout-b'].map((d) => countSagas(join(root, d)));

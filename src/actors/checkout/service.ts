@@ -26,15 +26,16 @@ import {
   MessageType,
 } from '../../contracts/index.ts';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
-import { Bucket, Command, Durable, Event, ExplorerQuery, Stream, traceAtInstance } from '../../contracts/subjects.ts';
+import { Bucket, Command, Durable, Event, ExplorerQuery, listAtInstance, Stream, traceAtInstance } from '../../contracts/subjects.ts';
 import { actorTrace, listActors, type ActorSummaryRow } from '../../explorer/store-queries.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
-import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
+import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '../../runtime/transport/errors.ts';
 import type { Kv, Reply } from '../../runtime/transport/transport.ts';
 import type { CheckoutContext, Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition, compensationPlan } from './definition.ts';
+import { mergePages, registeredInstances, registerInstance } from './instances.ts';
 
 export interface CheckoutConfig {
   deadlines: Deadlines;
@@ -110,6 +111,7 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
     return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
   });
 
+  await registerInstance(owners, instanceId);
   await serveExplorerQueries(rt, instanceId, owners);
   return { instanceId };
 }
@@ -117,7 +119,8 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * The live saga explorer's read-only view (src/explorer). A list shows this instance's sagas; a
+ * The live saga explorer's read-only view (src/explorer). A list shows every instance's sagas: the
+ * instance asked gathers a page from each registered instance (instances.ts) and merges them. A
  * trace is answered by the instance that owns the saga: any instance asked for one it does not
  * hold looks up the owner's claim in saga-owners and forwards the query to that instance's subject.
  */
@@ -130,9 +133,31 @@ async function serveExplorerQueries(rt: ServiceRuntime, instanceId: string, owne
       cartId: c.cartId, orderId: c.orderId, customerId: c.customerId, total: c.total, currency: c.currency, failure: c.failure,
     };
   };
-  await rt.query(ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, (p, meta) => {
-    const page = listActors(rt.store.db, 'checkout', p);
-    const body = ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
+  const localList = (p: ListCheckoutsRequest): ListCheckoutsResponse => {
+    const page = listActors(rt.store.db, 'checkout', { ...p, limit: p.limit ?? 50 });
+    return ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
+  };
+  await rt.query(listAtInstance(instanceId), ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, (p, meta) =>
+    rt.reply(ExplorerMessageType.listCheckoutsResponse, localList(p), meta),
+  );
+  // Whichever instance the queue group picks gathers every registered instance's page.
+  await rt.query(ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, async (p, meta) => {
+    const others = (await registeredInstances(owners)).filter((id) => id !== instanceId);
+    const unreachable: string[] = [];
+    const pages = await Promise.all(
+      others.map(async (id) => {
+        try {
+          const r = await rt.transport.request(listAtInstance(id), JSON.stringify(p), { timeoutMs: 2_000, headers: metaToHeaders(meta) });
+          return ListCheckoutsResponse.parse(JSON.parse(r.data));
+        } catch (err) {
+          if (!(err instanceof NoRespondersError || err instanceof RequestTimeoutError)) throw err;
+          unreachable.push(id);
+          return undefined;
+        }
+      }),
+    );
+    const merged = mergePages([localList(p), ...pages.filter((x) => x !== undefined)], p.limit ?? 50);
+    const body = ListCheckoutsResponse.parse({ ...merged, ...(unreachable.length > 0 ? { unreachable } : {}) });
     return rt.reply(ExplorerMessageType.listCheckoutsResponse, body, meta);
   });
   const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {

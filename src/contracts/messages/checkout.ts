@@ -100,6 +100,8 @@ export const ListCheckoutsResponse = z.object({
   nextCursor: z.string().optional(),
   /** How many sagas are in flight in each state, for the explorer's filter. */
   facets: z.array(z.object({ state: z.string(), status: ActorStatus, count: z.int().min(0) })),
+  /** Orchestrator instances that registered but did not answer: their sagas are missing from the page. */
+  unreachable: z.array(z.string()).optional(),
 });
 export type ListCheckoutsResponse = z.infer<typeof ListCheckoutsResponse>;
 
