@@ -15,6 +15,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { Bucket } from '../../src/contracts/subjects.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 import { launchChromium, screenshotPath } from '../support/browser.ts';
@@ -127,6 +128,21 @@ describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
     await page.locator(`tr[data-checkout-id="${other.checkoutId}"] a`).click();
     await active(page, 'checkout.confirmed').waitFor();
     expect(errors).toEqual([]);
+  });
+
+  it('says when an orchestrator instance that registered does not answer the list, and still lists the rest', async () => {
+    // A registration left by an instance that is gone for good (it never answers its list subject).
+    const owners = await (await t.system.transportFor('checkout')).kv(Bucket.sagaOwners);
+    await owners.create('instance.1', 'gone-for-good');
+    try {
+      const { page, errors } = await open('/explorer?all=1');
+      await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"]`).waitFor();
+      await expect.poll(async () => page.locator('.controls .muted').textContent()).toContain('1 orchestrator instance did not answer: its checkouts are missing');
+      expect(errors).toEqual([]);
+    } finally {
+      // The bucket's contract has no delete: leave a slot that answers again for the later tests.
+      await owners.put('instance.1', (await owners.get('instance.0'))!.value);
+    }
   });
 
   it("opens a participant from the checkout and shows its machine in the participant's state", async () => {

@@ -101,7 +101,9 @@ async function listView() {
       return h('option', { value: s }, n ? `${s} (${n} in flight)` : s);
     }));
     stateSelect.value = filter.state;
-    count.textContent = `${rows.length}${cursor ? '+' : ''} shown`;
+    // An orchestrator instance that registered but did not answer: its checkouts are not in this page.
+    const missing = page.unreachable ? page.unreachable.length : 0;
+    count.textContent = `${rows.length}${cursor ? '+' : ''} shown${missing ? ` · ${missing} orchestrator instance${missing > 1 ? 's' : ''} did not answer: ${missing > 1 ? 'their' : 'its'} checkouts are missing` : ''}`;
     tbody.replaceChildren(...rows.map((c) =>
       h('tr', { 'data-checkout-id': c.checkoutId },
         h('td', {}, h('a', { href: `/explorer/checkouts/${c.checkoutId}` }, short(c.checkoutId))),
