@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { TransportError } from '../../src/runtime/transport/errors.ts';
-import { pubAckOf } from '../../src/runtime/transport/nats.ts';
+import { pubAckOf } from '../../src/runtime/transport/nats-mapping.ts';
 
 describe('pubAckOf', () => {
   it('reads a stored and a duplicate publish', () => {

@@ -7,9 +7,10 @@
 import { DeliverPolicy, JetStreamApiCodes, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import type { Headers } from '../../contracts/headers.ts';
+import { JetStreamRefused } from './nats-mapping.ts';
 import type { Closer, Kv, KvEntry, PublishAck } from './transport.ts';
 
-/** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with `errCode`. */
+/** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
 export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
 
 /** Opens a bucket, creating it (file storage, one revision per key) if it does not exist yet. */
@@ -126,6 +127,8 @@ function toEntry(e: NatsKvEntry | null): KvEntry | undefined {
 }
 
 function isWrongLastSequence(err: unknown): boolean {
-  const errCode = (err as { errCode?: unknown }).errCode;
-  return errCode === JetStreamApiCodes.StreamWrongLastSequence || errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown;
+  return (
+    err instanceof JetStreamRefused &&
+    (err.errCode === JetStreamApiCodes.StreamWrongLastSequence || err.errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
 }

@@ -28,12 +28,12 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
-import { NoRespondersError, RequestTimeoutError, TransportClosedError, TransportError } from './errors.ts';
+import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
 import { InFlight } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
-import { fromNatsHeaders, mapNatsError, PermissionDeniedError, toNatsHeaders } from './nats-mapping.ts';
+import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
 import { answer, checkReply } from './reply.ts';
 import type {
   Closer,
@@ -366,33 +366,5 @@ export class NatsTransport implements Transport {
   }
 }
 
-/** JetStream answered a publish with an error, e.g. a KV create whose key exists (err_code 10071). */
-export class JetStreamRefused extends TransportError {
-  override readonly name = 'JetStreamRefused';
-  constructor(
-    subject: string,
-    readonly code: number | undefined,
-    readonly errCode: number | undefined,
-    description: string | undefined,
-  ) {
-    super(`JetStream refused the publish to ${subject}: ${description ?? 'unknown error'} (${code ?? '?'}/${errCode ?? '?'})`);
-  }
-}
-
 /** What nats.js's js.publish() waits for by default. */
 const PUBLISH_TIMEOUT_MS = 5_000;
-
-/** JetStream's answer to a publish: `{stream, seq, duplicate?}`, or `{error: {code, err_code, description}}`. */
-export function pubAckOf(subject: string, body: string): PublishAck {
-  let ack: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code?: number; err_code?: number; description?: string } };
-  try {
-    ack = JSON.parse(body) as typeof ack;
-  } catch {
-    throw new TransportError(`publish to ${subject}: not a JetStream acknowledgement: ${body.slice(0, 200)}`);
-  }
-  if (ack.error) throw new JetStreamRefused(subject, ack.error.code, ack.error.err_code, ack.error.description);
-  if (typeof ack.stream !== 'string' || typeof ack.seq !== 'number') {
-    throw new TransportError(`publish to ${subject}: not a JetStream acknowledgement: ${body.slice(0, 200)}`);
-  }
-  return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true };
-}
