@@ -22,6 +22,7 @@ import {
   GetCheckoutRequest,
   GetCheckoutTraceRequest,
   ListCheckoutsRequest,
+  type ListCheckoutsQuery,
   ListCheckoutsResponse,
   MessageType,
 } from '../../contracts/index.ts';
@@ -133,8 +134,8 @@ async function serveExplorerQueries(rt: ServiceRuntime, instanceId: string, owne
       cartId: c.cartId, orderId: c.orderId, customerId: c.customerId, total: c.total, currency: c.currency, failure: c.failure,
     };
   };
-  const localList = (p: ListCheckoutsRequest): ListCheckoutsResponse => {
-    const page = listActors(rt.store.db, 'checkout', { ...p, limit: p.limit ?? 50 });
+  const localList = (p: ListCheckoutsQuery): ListCheckoutsResponse => {
+    const page = listActors(rt.store.db, 'checkout', p);
     return ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
   };
   await rt.query(listAtInstance(instanceId), ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, (p, meta) =>
@@ -156,9 +157,9 @@ async function serveExplorerQueries(rt: ServiceRuntime, instanceId: string, owne
         }
       }),
     );
-    const merged = mergePages([localList(p), ...pages.filter((x) => x !== undefined)], p.limit ?? 50);
-    const body = ListCheckoutsResponse.parse({ ...merged, ...(unreachable.length > 0 ? { unreachable } : {}) });
-    return rt.reply(ExplorerMessageType.listCheckoutsResponse, body, meta);
+    // Every page was parsed where it was made or where it arrived: the merge needs no second pass.
+    const merged = mergePages([localList(p), ...pages.filter((x) => x !== undefined)], p.limit);
+    return rt.reply(ExplorerMessageType.listCheckoutsResponse, { ...merged, ...(unreachable.length > 0 ? { unreachable } : {}) }, meta);
   });
   const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {
     const t = actorTrace(rt.store.db, 'checkout', p.checkoutId);

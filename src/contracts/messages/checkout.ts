@@ -72,6 +72,8 @@ export const ListCheckoutsRequest = z.object({
   cursor: z.string().max(200).optional(),
 });
 export type ListCheckoutsRequest = z.input<typeof ListCheckoutsRequest>;
+/** A list request as parsed, defaults applied. */
+export type ListCheckoutsQuery = z.output<typeof ListCheckoutsRequest>;
 
 /** The actor's xstate status: `active` until a final state, then `done`. */
 export const ActorStatus = z.enum(['active', 'done', 'error', 'stopped']);
