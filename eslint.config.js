@@ -37,24 +37,17 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Machines are pure: ids and randomness come in events.' }],
     },
   },
-  {
-    // The storefront's browser scripts: plain JavaScript outside the TypeScript project.
-    files: ['src/*/public/**/*.js'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: {
-      ...tseslint.configs.disableTypeChecked.languageOptions,
-      sourceType: 'module',
-      globals: globals.browser,
-    },
-  },
-  {
-    // The service threads' bootstrap: plain JavaScript, run before the TypeScript loader exists.
-    files: ['src/threads/*.mjs'],
-    ...tseslint.configs.disableTypeChecked,
-    languageOptions: {
-      ...tseslint.configs.disableTypeChecked.languageOptions,
-      sourceType: 'module',
-      globals: globals.node,
-    },
-  },
+  // The storefront's and explorer's browser scripts: plain JavaScript outside the TypeScript project.
+  plainJavaScript(['src/*/public/**/*.js'], globals.browser),
+  // The service threads' bootstrap: plain JavaScript, run before the TypeScript loader exists.
+  plainJavaScript(['src/threads/*.mjs'], globals.node),
 );
+
+/** Files outside the TypeScript project: linted without type information, as ES modules. */
+function plainJavaScript(files, fileGlobals) {
+  return {
+    files,
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, sourceType: 'module', globals: fileGlobals },
+  };
+}

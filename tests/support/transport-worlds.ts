@@ -30,27 +30,36 @@ export interface WorldFactory {
   world(): Promise<World>;
 }
 
+/** An in-process bus in a fresh temp dir, opened on first use; what it reports goes to `reported`. */
+async function busInTempDir() {
+  const dir = await mkdtemp(join(tmpdir(), 'transport-conf-'));
+  const path = join(dir, 'bus.db');
+  const reported: unknown[] = [];
+  let bus: InProcessTransport | undefined;
+  return {
+    reported,
+    bus: (): InProcessTransport => (bus ??= new InProcessTransport({ path, onError: (e) => reported.push(e) })),
+    /** Drains and forgets the bus: the next `bus()` reopens the same file, as a restart does. */
+    drain: async (): Promise<void> => {
+      await bus?.drain();
+      bus = undefined;
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
 export function inProcessWorlds(): WorldFactory {
   return {
     name: 'in-process',
     async world() {
-      const dir = await mkdtemp(join(tmpdir(), 'transport-conf-'));
-      const path = join(dir, 'bus.db');
-      const reported: unknown[] = [];
-      let current: InProcessTransport | undefined;
-      const open = (): InProcessTransport =>
-        (current ??= new InProcessTransport({ path, onError: (e) => reported.push(e) }));
+      const b = await busInTempDir();
       return {
-        reported,
-        as: async () => open(),
-        restart: async () => {
-          await current?.drain();
-          current = undefined;
-        },
+        reported: b.reported,
+        as: async () => b.bus(),
+        restart: b.drain,
         close: async () => {
-          await current?.drain();
-          current = undefined;
-          await rm(dir, { recursive: true, force: true });
+          await b.drain();
+          await b.remove();
         },
       };
     },
@@ -65,32 +74,27 @@ export function portWorlds(): WorldFactory {
   return {
     name: 'in-process over MessagePort (worker threads)',
     async world() {
-      const dir = await mkdtemp(join(tmpdir(), 'transport-conf-'));
-      const path = join(dir, 'bus.db');
-      const reported: unknown[] = [];
-      let bus: InProcessTransport | undefined;
+      const b = await busInTempDir();
       let open: PortTransport[] = [];
       const drainAll = async (): Promise<void> => {
         const all = open;
         open = [];
         await Promise.all(all.map((t) => t.drain()));
-        await bus?.drain();
-        bus = undefined;
+        await b.drain();
       };
       return {
-        reported,
+        reported: b.reported,
         as: async () => {
-          bus ??= new InProcessTransport({ path, onError: (e) => reported.push(e) });
           const { port1, port2 } = new MessageChannel();
-          servePort(port1, bus, (e) => reported.push(e));
-          const t = new PortTransport(port2, (e) => reported.push(e));
+          servePort(port1, b.bus(), (e) => b.reported.push(e));
+          const t = new PortTransport(port2, (e) => b.reported.push(e));
           open.push(t);
           return t;
         },
         restart: drainAll,
         close: async () => {
           await drainAll();
-          await rm(dir, { recursive: true, force: true });
+          await b.remove();
         },
       };
     },
