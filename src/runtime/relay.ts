@@ -253,8 +253,8 @@ export class OutboxRelay {
     }
     this.store.faults?.('afterPublish');
     const host = row.actor_kind ? this.hosts.get(row.actor_kind) : undefined;
-    const status = this.stmt.status.get(row.seq) as string | undefined;
-    const event = host && row.slot && status === 'pending' ? host.def.onReply?.(row.slot, outcome) : undefined;
+    // Whether the row is still pending is checked once, inside the actor's mailbox below.
+    const event = host && row.slot ? host.def.onReply?.(row.slot, outcome) : undefined;
     if (!host || !event || !row.actor_id) return this.markSent(row);
     const actorId = row.actor_id;
     await host.exclusive(actorId, async () => {
