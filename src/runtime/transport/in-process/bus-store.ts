@@ -17,8 +17,8 @@
  * log's tail at open; the unique index on message ids it replaces put every publication at a random
  * place in a B-tree: 132 -> 119 write syscalls per checkout, embedded.
  */
-import type { Headers } from '../../contracts/headers.ts';
-import { Store as BatchStore, type Db, type Migration } from '../store.ts';
+import type { Headers } from '../../../contracts/headers.ts';
+import { Store as BatchStore, type Db, type Migration } from '../../store.ts';
 
 /** JetStream's default duplicate window. */
 export const DUPLICATE_WINDOW_MS = 120_000;
@@ -103,7 +103,7 @@ export interface KvRow {
   revision: number;
 }
 
-export class Store {
+export class BusStore {
   private readonly batches: BatchStore;
   private readonly db: Db;
   private readonly q;
