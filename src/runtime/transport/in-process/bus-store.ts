@@ -19,9 +19,7 @@
  */
 import type { Headers } from '../../../contracts/headers.ts';
 import { Store as BatchStore, type Db, type Migration } from '../../store.ts';
-
-/** JetStream's default duplicate window. */
-export const DUPLICATE_WINDOW_MS = 120_000;
+import { DUPLICATE_WINDOW_MS } from '../consumer-policy.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (

@@ -5,9 +5,9 @@
  * on fails fast with NoRespondersError. Streams, consumer ack state and KV live in SQLite
  * (`bus-store.ts`), so unacked events survive a restart.
  *
- * Differences from NATS, all on the safe side: de-duplication by message id lasts forever rather
- * than for a window; a restart forgets exact delivery counts (see `durable.ts`); one
- * process owns the database file at a time.
+ * Differences from NATS, all on the safe side: a restart forgets exact delivery counts (see
+ * `durable.ts`); one process owns the database file at a time. De-duplication by message id
+ * lasts JetStream's window (DUPLICATE_WINDOW_MS, the same constant nats-jetstream.ts configures).
  */
 import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
@@ -59,7 +59,6 @@ interface StreamDef {
 const INBOX_PREFIX = '_INBOX.in-process';
 
 export class InProcessTransport implements Transport {
-  readonly kind = 'in-process' as const;
   private readonly store: BusStore;
   private readonly onError: (err: unknown, context: string) => void;
   private readonly subs: Sub[] = [];

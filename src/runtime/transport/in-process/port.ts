@@ -186,7 +186,6 @@ export function servePort(port: MessagePort, transport: Transport, onError: (err
 
 /** A `Transport` whose every call is served by `servePort` at the other end of the port. */
 export class PortTransport implements Transport {
-  readonly kind = 'in-process' as const;
   private nextId = 0;
   private nextHandle = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
