@@ -6,8 +6,9 @@ import { resolve } from 'node:path';
 import { defaultCheckoutConfig, type CheckoutConfig } from './actors/checkout/service.ts';
 import { defaultCartConfig, type CartServiceConfig } from './actors/cart/service.ts';
 import type { OrderServiceConfig } from './actors/order/service.ts';
-import { simulatorRulesFromEnv, type SimulatorRules } from './actors/payment/simulator.ts';
+import { defaultSimulatorRules, type SimulatorRules } from './actors/payment/simulator.ts';
 import { loadSeed, type Seed } from './actors/seed/seed.ts';
+import { ConfigError, parseEnv } from './env.ts';
 import type { Locking, Synchronous } from './runtime/store.ts';
 
 export interface SystemConfig {
@@ -22,6 +23,16 @@ export interface SystemConfig {
   locking: Locking;
   gateway: { host: string; port: number };
   logLevel: string;
+  /** Unset: pretty on a terminal, JSON otherwise. */
+  logFormat: 'json' | 'pretty' | undefined;
+  /** Serve this process's Prometheus metrics on their own port (distributed mode). */
+  metricsPort: number | undefined;
+  /** OTLP/HTTP collector; unset: no spans are made. */
+  otlpEndpoint: string | undefined;
+  /** Operator routes need `Authorization: Bearer <token>` when set. */
+  operatorToken: string | undefined;
+  /** Requests per client per minute at the gateway; 0: off; unset: the gateway's default. */
+  rateLimitPerMinute: number | undefined;
   checkout: CheckoutConfig;
   cart: CartServiceConfig;
   order: OrderServiceConfig;
@@ -29,52 +40,61 @@ export interface SystemConfig {
   seed: Seed;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+type RawEnv = Readonly<Record<string, string | undefined>>;
 
-const int = (env: Env, key: string, fallback: number): number => {
-  const raw = env[key];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${key} must be a non-negative integer, got "${raw}"`);
-  return n;
-};
-
-const list = (env: Env, key: string): string[] =>
-  (env[key] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-
-export function configFromEnv(env: Env = process.env): SystemConfig {
-  const sync = (env.SQLITE_SYNCHRONOUS ?? 'FULL').toUpperCase();
-  if (sync !== 'FULL' && sync !== 'NORMAL') throw new Error(`SQLITE_SYNCHRONOUS must be FULL or NORMAL, got "${sync}"`);
-  const locking = (env.SQLITE_LOCKING ?? 'exclusive').toLowerCase();
-  if (locking !== 'exclusive' && locking !== 'shared') throw new Error(`SQLITE_LOCKING must be exclusive or shared, got "${locking}"`);
+/**
+ * The system's configuration from the environment, every variable checked by one schema (env.ts).
+ * Throws `ConfigError` (variable, value, fix) for a bad value, before anything is opened.
+ */
+export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
+  const env = parseEnv(raw);
   const d = defaultCheckoutConfig.deadlines;
-  const maxTotal = env.ORDER_MAX_TOTAL ? int(env, 'ORDER_MAX_TOTAL', 0) : undefined;
+  const sim = defaultSimulatorRules;
+  let seed: Seed;
+  try {
+    seed = loadSeed(env.SEED_FILE);
+  } catch (err) {
+    throw new ConfigError('SEED_FILE', env.SEED_FILE, `cannot be loaded (${err instanceof Error ? err.message : String(err)})`, 'Set SEED_FILE to a readable JSON file {products, promotions}, or unset it');
+  }
   return {
     dataDir: resolve(env.DATA_DIR ?? './data'),
-    natsUrl: env.NATS_URL || undefined,
-    threads: int(env, 'EMBEDDED_THREADS', 0),
-    synchronous: sync,
-    locking,
-    gateway: { host: env.HOST ?? '127.0.0.1', port: int(env, 'PORT', 3000) },
+    natsUrl: env.NATS_URL,
+    threads: env.EMBEDDED_THREADS ?? 0,
+    synchronous: env.SQLITE_SYNCHRONOUS ?? 'FULL',
+    locking: env.SQLITE_LOCKING ?? 'exclusive',
+    gateway: { host: env.HOST ?? '127.0.0.1', port: env.PORT ?? 3000 },
     logLevel: env.LOG_LEVEL ?? 'info',
+    logFormat: env.LOG_FORMAT,
+    metricsPort: env.METRICS_PORT,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    operatorToken: env.OPERATOR_TOKEN,
+    rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     checkout: {
       deadlines: {
-        reserveInventoryMs: int(env, 'CHECKOUT_RESERVE_DEADLINE_MS', d.reserveInventoryMs),
-        authorizePaymentMs: int(env, 'CHECKOUT_PAYMENT_DEADLINE_MS', d.authorizePaymentMs),
-        createOrderMs: int(env, 'CHECKOUT_ORDER_DEADLINE_MS', d.createOrderMs),
-        compensationMs: int(env, 'CHECKOUT_COMPENSATION_DEADLINE_MS', d.compensationMs),
+        reserveInventoryMs: env.CHECKOUT_RESERVE_DEADLINE_MS ?? d.reserveInventoryMs,
+        authorizePaymentMs: env.CHECKOUT_PAYMENT_DEADLINE_MS ?? d.authorizePaymentMs,
+        createOrderMs: env.CHECKOUT_ORDER_DEADLINE_MS ?? d.createOrderMs,
+        compensationMs: env.CHECKOUT_COMPENSATION_DEADLINE_MS ?? d.compensationMs,
       },
-      requestTimeoutMs: int(env, 'CHECKOUT_REQUEST_TIMEOUT_MS', defaultCheckoutConfig.requestTimeoutMs),
+      requestTimeoutMs: env.CHECKOUT_REQUEST_TIMEOUT_MS ?? defaultCheckoutConfig.requestTimeoutMs,
       ackWaitMs: defaultCheckoutConfig.ackWaitMs,
-      instanceId: env.INSTANCE_ID || undefined,
+      instanceId: env.INSTANCE_ID,
     },
     cart: {
-      maxQuantityPerLine: int(env, 'CART_MAX_QUANTITY_PER_LINE', defaultCartConfig.maxQuantityPerLine),
-      abandonAfterMs: int(env, 'CART_ABANDON_AFTER_MS', defaultCartConfig.abandonAfterMs),
-      discountTimeoutMs: int(env, 'CART_DISCOUNT_TIMEOUT_MS', defaultCartConfig.discountTimeoutMs),
+      maxQuantityPerLine: env.CART_MAX_QUANTITY_PER_LINE ?? defaultCartConfig.maxQuantityPerLine,
+      abandonAfterMs: env.CART_ABANDON_AFTER_MS ?? defaultCartConfig.abandonAfterMs,
+      discountTimeoutMs: env.CART_DISCOUNT_TIMEOUT_MS ?? defaultCartConfig.discountTimeoutMs,
     },
-    order: { refuseCustomers: list(env, 'ORDER_REFUSE_CUSTOMERS'), maxTotal },
-    payment: simulatorRulesFromEnv(env),
-    seed: loadSeed(env.SEED_FILE),
+    order: { refuseCustomers: env.ORDER_REFUSE_CUSTOMERS, maxTotal: env.ORDER_MAX_TOTAL },
+    payment: {
+      declineAbove: env.PAYMENT_DECLINE_ABOVE,
+      fraudCustomers: env.PAYMENT_FRAUD_CUSTOMERS,
+      declineCustomers: env.PAYMENT_DECLINE_CUSTOMERS,
+      latencyMs: env.PAYMENT_LATENCY_MS ?? sim.latencyMs,
+      transientFailureRate: env.PAYMENT_TRANSIENT_FAILURE_RATE ?? sim.transientFailureRate,
+      stallCustomers: env.PAYMENT_STALL_CUSTOMERS,
+      stallMs: env.PAYMENT_STALL_MS ?? sim.stallMs,
+    },
+    seed,
   };
 }

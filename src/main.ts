@@ -2,43 +2,72 @@
  * Composition root. `npm start`: every service and the gateway in this process, embedded.
  * With NATS_URL set: the services named by SERVICES (default all, plus the gateway) over nats-server,
  * so `SERVICES=checkout npm start` runs one more orchestrator instance beside the others.
+ *
+ * Before anything opens, the whole environment is checked (env.ts), DATA_DIR must be writable and
+ * the ports free: a bad setting ends the process with one line naming it, and exit code 2.
  */
-import pino from 'pino';
-import { configFromEnv } from './config.ts';
+import { configFromEnv, type SystemConfig } from './config.ts';
+import { ConfigError } from './env.ts';
+import { forService, createLogger } from './logging.ts';
+import { checkDataDir, checkPortFree, exitWithConfigError, portError } from './preflight.ts';
 import { backendServices, type BackendService } from './registry.ts';
-import { startSystem } from './system.ts';
+import { startMetricsServer } from './runtime/metrics-server.ts';
+import { startTracing } from './runtime/tracing.ts';
+import { startSystem, type System } from './system.ts';
+import type { RunningServer } from './gateway/server.ts';
 
-const config = configFromEnv();
-const log = pino({ level: config.logLevel });
-
-const requested = (process.env.SERVICES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-const unknown = requested.filter((s) => s !== 'gateway' && !(backendServices as readonly string[]).includes(s));
-if (unknown.length) {
-  log.fatal({ unknown }, `SERVICES names unknown services; known: ${backendServices.join(', ')}, gateway`);
-  process.exit(2);
+let config: SystemConfig;
+let services: readonly BackendService[];
+let withGateway: boolean;
+try {
+  config = configFromEnv();
+  const requested = (process.env.SERVICES ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = requested.filter((s) => s !== 'gateway' && !(backendServices as readonly string[]).includes(s));
+  if (unknown.length) {
+    throw new ConfigError('SERVICES', process.env.SERVICES, `names unknown services (${unknown.join(', ')})`, `Set SERVICES to a comma list of ${backendServices.join(', ')}, gateway`);
+  }
+  services = requested.length ? backendServices.filter((s: BackendService) => requested.includes(s)) : backendServices;
+  withGateway = requested.length === 0 || requested.includes('gateway');
+  checkDataDir(config.dataDir);
+  if (withGateway) await checkPortFree('PORT', config.gateway.host, config.gateway.port);
+  if (config.metricsPort !== undefined) await checkPortFree('METRICS_PORT', config.gateway.host, config.metricsPort);
+} catch (err) {
+  exitWithConfigError(err);
 }
-const services = requested.length ? backendServices.filter((s: BackendService) => requested.includes(s)) : backendServices;
-const withGateway = requested.length === 0 || requested.includes('gateway');
 
-const system = await startSystem({ config, services, log });
-const server = withGateway ? await startGateway() : undefined;
+const root = createLogger({ level: config.logLevel, format: config.logFormat, instance: config.checkout.instanceId });
+const log = forService(root, 'main');
+const tracing = config.otlpEndpoint ? startTracing({ endpoint: config.otlpEndpoint }) : undefined;
+const metricsServer = config.metricsPort !== undefined ? await startMetricsServer(config.gateway.host, config.metricsPort) : undefined;
+
+let system: System;
+let server: RunningServer | undefined;
+try {
+  system = await startSystem({ config, services, log: root });
+  server = withGateway ? await startGateway() : undefined;
+} catch (err) {
+  exitWithConfigError(err, log);
+}
 
 async function startGateway() {
   const { startServer } = await import('./gateway/server.ts'); // only processes that serve HTTP load Fastify
-  const env = process.env;
+  const rate = config.rateLimitPerMinute;
+  const { host, port } = config.gateway;
   return startServer({
-    host: config.gateway.host,
-    port: config.gateway.port,
+    host,
+    port,
     transport: await system.transportFor('gateway'),
-    log,
+    log: forService(root, 'gateway'),
     config: {
-      operatorToken: env.OPERATOR_TOKEN || undefined,
-      ...(env.RATE_LIMIT_PER_MINUTE ? { rateLimit: env.RATE_LIMIT_PER_MINUTE === '0' ? false : { max: Number(env.RATE_LIMIT_PER_MINUTE), timeWindowMs: 60_000 } } : {}),
+      operatorToken: config.operatorToken,
+      ...(rate !== undefined ? { rateLimit: rate === 0 ? false : { max: rate, timeWindowMs: 60_000 } } : {}),
     },
+  }).catch((err: NodeJS.ErrnoException) => {
+    throw portError('PORT', host, port, err); // taken between the check and now
   });
 }
 log.info(
-  { mode: config.natsUrl ? 'nats' : 'embedded', dataDir: config.dataDir, services, gateway: server?.url },
+  { mode: config.natsUrl ? 'nats' : 'embedded', dataDir: config.dataDir, services, gateway: server?.url, metrics: metricsServer?.url, tracing: config.otlpEndpoint },
   'Place an Order is running',
 );
 
@@ -54,6 +83,8 @@ const shutdown = async (signal: string) => {
   force.unref();
   await server?.close();
   await system.stop();
+  await metricsServer?.close();
+  await tracing?.stop();
   log.info('stopped');
   process.exit(0);
 };

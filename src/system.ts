@@ -20,9 +20,10 @@ import { backendServices, serviceMigrations, serviceSources, type BackendService
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
+import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
 import { Store } from './runtime/store.ts';
 import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
-import { connectNats } from './runtime/transport/nats.ts';
+import { connectNats, connectWithRetry } from './runtime/transport/nats.ts';
 import type { Transport } from './runtime/transport/transport.ts';
 
 async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig): Promise<void> {
@@ -76,6 +77,22 @@ export interface System {
   kill(): Promise<void>;
 }
 
+/** Every line a service logs names it (a pino logger's child; other loggers are used as they are). */
+function childLog(log: Logger, service: string): Logger {
+  const parent = log as Logger & { child?: (b: object) => Logger };
+  return typeof parent.child === 'function' ? parent.child({ service }) : log;
+}
+
+/** The relay's backlog and the age of its oldest row, read when Prometheus scrapes. */
+function sampleRelay(rt: ServiceRuntime): void {
+  const live = <T>(f: () => T) => () => {
+    if (rt.store.closed) throw new Error('store closed');
+    return f();
+  };
+  sampleAtScrape('backlog', rt.service, live(() => rt.relay.backlog()));
+  sampleAtScrape('lag', rt.service, live(() => rt.relay.lagMs() / 1000));
+}
+
 export function devCredentials(user: Service): { user: string; pass: string } {
   const fromEnv = process.env[`NATS_PASSWORD_${user.toUpperCase()}`];
   return { user, pass: fromEnv ?? `${user}-dev-secret` };
@@ -110,13 +127,19 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         t = Promise.resolve(opts.transport);
       } else if (config.natsUrl) {
         const { user, pass } = credentials(service);
-        t = connectNats({
-          servers: config.natsUrl,
-          user,
-          pass,
-          name: `${service}-${process.pid}`,
-          onError: (err, context) => log.error({ err, service }, context),
-        });
+        const natsUrl = config.natsUrl;
+        t = connectWithRetry(
+          () =>
+            connectNats({
+              servers: natsUrl,
+              user,
+              pass,
+              name: `${service}-${process.pid}`,
+              onError: (err, context) => log.error({ err, service }, context),
+            }),
+          (attempt, delayMs, err) =>
+            log.warn({ service, natsUrl, attempt, retryInMs: delayMs, err: err instanceof Error ? err.message : String(err) }, `NATS at ${natsUrl} is not reachable; retrying`),
+        );
       } else {
         bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), onError: (err, context) => log.error({ err }, context) });
         t = Promise.resolve(bus);
@@ -129,8 +152,15 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   try {
     for (const service of services) {
-      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking });
-      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport: await transportFor(service), clock, log });
+      const store = new Store({
+        path: join(config.dataDir, `${service}.db`),
+        migrations: serviceMigrations[service],
+        synchronous: config.synchronous,
+        locking: config.locking,
+        metrics: storeMetrics(service),
+      });
+      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport: await transportFor(service), clock, log: childLog(log, service) });
+      sampleRelay(rt);
       runtimes.set(service, rt);
       await startService(service, rt, config);
       if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);

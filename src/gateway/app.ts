@@ -20,6 +20,8 @@ import { gatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
 import { correlationIdOf, RequestHeader, requestIdOf } from './correlation.ts';
 import { createErrorHandler, notFoundHandler } from './errors.ts';
+import { observability } from './observability.ts';
+import { answerClientError, frameworkErrors, refuseTooManyHeaders } from './client-errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { explorerPlugin } from '../devtools/explorer/plugin.ts';
 import { cartRoutes } from './routes/carts.ts';
@@ -60,7 +62,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     // Every log line of a request carries its correlation id, the same one sent on in NATS headers.
     childLoggerFactory: (logger, bindings, opts, raw) =>
       logger.child({ ...bindings, correlationId: correlationIdOf(raw.headers, String(bindings.requestId)) }, opts),
+    // Errors Node's HTTP parser raises before any route answer {code, message} too.
+    clientErrorHandler: answerClientError,
+    frameworkErrors,
   }).withTypeProvider<ZodTypeProvider>();
+  refuseTooManyHeaders(app);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -73,6 +79,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     void reply.header(RequestHeader.requestId, req.id);
     void reply.header(RequestHeader.correlationId, correlationIdOf(req.headers, req.id));
   });
+  observability(app);
 
   await app.register(helmet, {
     contentSecurityPolicy: {

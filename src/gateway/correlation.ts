@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { MessageMeta } from '../contracts/headers.ts';
+import { requestTraceparent } from './observability.ts';
 
 export const RequestHeader = {
   requestId: 'x-request-id',
@@ -39,6 +40,8 @@ export function correlationIdOf(headers: IncomingHttpHeaders, requestId: string)
 
 /** What the services see as the cause of a call made for this request. */
 export function causeOf(req: { id: string; headers: IncomingHttpHeaders }): Pick<MessageMeta, 'id' | 'correlationId' | 'traceparent'> {
+  const own = requestTraceparent(req);
+  if (own) return { id: req.id, correlationId: correlationIdOf(req.headers, req.id), traceparent: own };
   const tp = header(req.headers, RequestHeader.traceparent);
   return {
     id: req.id,

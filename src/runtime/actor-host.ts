@@ -23,7 +23,8 @@ import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject } from
 import type { ZodType } from 'zod';
 import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
-import { derivedMessageId, traceparent } from './ids.ts';
+import { derivedMessageId } from './ids.ts';
+import { childTraceparent } from './tracing.ts';
 import { Mailboxes } from './mailbox.ts';
 import { pureTransitions, type PureTransitions } from './pure-transition.ts';
 import { InspectionReporter, type HostInspector } from './inspection.ts';
@@ -125,6 +126,14 @@ export interface DeliverOptions {
   also?: (db: Db) => void;
 }
 
+/** A committed transition, as observers see it (metrics.ts counts checkouts from these). */
+export interface Committed {
+  id: string;
+  event: EventObject;
+  previous: AnyMachineSnapshot | undefined;
+  next: AnyMachineSnapshot;
+}
+
 export interface DeliverResult {
   duplicate: boolean;
   changed: boolean;
@@ -154,6 +163,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private readonly cache = new Map<string, Cached>();
   private readonly maxCached: number;
   private readonly mailboxes = new Mailboxes();
+  private readonly observers: Array<(c: Committed) => void> = [];
   private readonly machine: PureTransitions;
   private readonly stmt;
   private readonly tables: RuntimeTables;
@@ -191,6 +201,11 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     checkStoredVersions(db, def);
   }
 
+  /** Calls `observer` after each committed transition (after its commit is durable). */
+  observe(observer: (c: Committed) => void): void {
+    this.observers.push(observer);
+  }
+
   /** Attaches (or detaches) an inspector; transitions committed from now on are reported to it. */
   inspect(inspector: HostInspector | undefined): void {
     this.inspection.attach(inspector);
@@ -219,6 +234,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   deliver(id: string, event: EventFrom<M>, opts: DeliverOptions = {}): Promise<DeliverResult> {
     let wroteEffects = false;
     let report: (() => void) | undefined;
+    let committed: Committed | undefined;
     return this.ctx.store.write(
       (db) => {
         if (opts.inboxKey) {
@@ -252,11 +268,13 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         }
         this.remember(id, { snapshot: next, seq });
         report = this.inspection.prepare(id, event, next, opts.cause);
+        if (this.observers.length > 0) committed = { id, event, previous: current?.snapshot, next };
         return { duplicate: false, changed, reply, snapshot: next };
       },
       () => {
         if (wroteEffects) this.ctx.onEffects();
         report?.();
+        if (committed) for (const o of this.observers) o(committed);
       },
     );
   }
@@ -313,7 +331,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         correlationId: cause?.correlationId ?? id,
         causationId: cause?.id,
         idempotencyKey,
-        traceparent: traceparent(cause?.traceparent),
+        traceparent: childTraceparent(cause?.traceparent),
         subject: id,
       });
     const outbox = (mode: OutboxEntry['mode'], subject: string, headers: Headers, data: string, messageId: string, slot?: string, timeoutMs?: number) => {

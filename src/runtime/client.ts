@@ -5,7 +5,8 @@
 import type { ZodType } from 'zod';
 import { metaToHeaders, headersToMeta, type MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
-import { newId, traceparent } from './ids.ts';
+import { newId } from './ids.ts';
+import { childTraceparent, endWith, serviceNameOf, SpanKind, startSpan, traceparentOf } from './tracing.ts';
 import { parseBody } from './inbound.ts';
 import type { Transport } from './transport/transport.ts';
 
@@ -39,9 +40,11 @@ export class ServiceClient {
       correlationId: opts.cause?.correlationId ?? id,
       causationId: opts.cause?.id,
       idempotencyKey: opts.idempotencyKey,
-      traceparent: traceparent(opts.cause?.traceparent),
+      traceparent: childTraceparent(opts.cause?.traceparent),
     });
-    const reply = await this.transport.request(subject, JSON.stringify(payload), { timeoutMs: opts.timeoutMs, headers });
+    const span = startSpan(serviceNameOf(this.source), `send ${type}`, SpanKind.CLIENT, headers.traceparent, { 'messaging.system': 'nats', 'messaging.destination.name': subject, 'messaging.message.id': id });
+    if (span) headers.traceparent = traceparentOf(span);
+    const reply = await endWith(span, this.transport.request(subject, JSON.stringify(payload), { timeoutMs: opts.timeoutMs, headers }));
     let meta: MessageMeta | undefined;
     try {
       meta = headersToMeta(reply.headers);

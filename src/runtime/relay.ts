@@ -18,6 +18,8 @@
 import { headersToMeta, type Headers } from '../contracts/headers.ts';
 import type { ActorHost, RequestOutcome } from './actor-host.ts';
 import type { Clock } from './clock.ts';
+import { stepDuration } from './metrics.ts';
+import { serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn, type Span } from './tracing.ts';
 import type { Store } from './store.ts';
 import { SimulatedCrash } from './store.ts';
 import { isTransient, RemoteError } from './transport/errors.ts';
@@ -36,6 +38,7 @@ export interface OutboxRow {
   timeout_ms: number | null;
   attempts: number;
   next_attempt_at: number;
+  created_at: number;
 }
 
 /** A pending row the relay knows of: read whole once when discovered, kept current by the relay itself. */
@@ -207,6 +210,31 @@ export class OutboxRelay {
   /** Resolves true when the row is finished (sent, answered, or abandoned by its actor), false when it waits for a retry. */
   private async send(row: OutboxRow): Promise<boolean> {
     const headers = JSON.parse(row.headers) as Headers;
+    const span = tracingOn() ? this.sendSpan(row, headers) : undefined;
+    try {
+      const finished = await this.sendRow(row, headers);
+      if (!finished) span?.setStatus({ code: 2, message: 'will retry' });
+      return finished;
+    } finally {
+      span?.end();
+    }
+  }
+
+  /** The span of one attempt to send a row; the message then carries its context. */
+  private sendSpan(row: OutboxRow, headers: Headers): Span | undefined {
+    const service = serviceNameOf(headers['ce-source'] ?? row.actor_kind ?? 'relay');
+    const kind = row.mode === 'request' ? SpanKind.CLIENT : SpanKind.PRODUCER;
+    const span = startSpan(service, `send ${headers['ce-type'] ?? row.subject}`, kind, headers.traceparent, {
+      'messaging.system': 'nats',
+      'messaging.destination.name': row.subject,
+      'messaging.message.id': row.message_id,
+      'messaging.operation.type': row.mode,
+    });
+    if (span && row.mode !== 'kv') headers.traceparent = traceparentOf(span);
+    return span;
+  }
+
+  private async sendRow(row: OutboxRow, headers: Headers): Promise<boolean> {
     try {
       switch (row.mode) {
         case 'publish':
@@ -262,11 +290,16 @@ export class OutboxRelay {
       // The row's status is also what de-duplicates the reply: it turns 'sent' in the same
       // transaction that delivers it, so no inbox row is needed for it.
       if (this.stmt.status.get(row.seq) !== 'pending') return;
-      await host.deliver(actorId, event, {
-        cause: outcome.ok ? outcome.meta : undefined,
+      const meta = outcome.ok ? outcome.meta : undefined;
+      // The actor handling the reply is a span of its own, the child of the participant's.
+      const span = meta && tracingOn() ? startSpan(serviceNameOf(host.def.source), `handle ${meta.type}`, SpanKind.CONSUMER, meta.traceparent, { 'messaging.system': 'nats', 'messaging.message.id': meta.id }) : undefined;
+      const ended = await host.deliver(actorId, event, {
+        cause: span && meta ? { ...meta, traceparent: traceparentOf(span) } : meta,
         also: () => this.stmt.sent.run(this.clock.now(), row.seq),
         reply: () => undefined,
       });
+      span?.end();
+      if (ended.changed) stepDuration.observe({ kind: host.kind, step: row.slot!, outcome: outcome.ok ? outcome.type : outcome.code }, (this.clock.now() - row.created_at) / 1000);
     });
   }
 
@@ -299,6 +332,12 @@ export class OutboxRelay {
   /** Number of rows not yet sent. */
   backlog(): number {
     return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending'`).pluck().get() as number;
+  }
+
+  /** Milliseconds the oldest row not yet sent has waited (0 when none waits). */
+  lagMs(): number {
+    const oldest = this.store.db.prepare(`SELECT min(created_at) FROM outbox WHERE status = 'pending'`).pluck().get() as number | null;
+    return oldest === null ? 0 : Math.max(0, this.clock.now() - oldest);
   }
 
   /** Waits for what is in flight. */

@@ -13,11 +13,12 @@ import { parseMessage } from './inbound.ts';
 import { errorReply } from './transport/reply.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ServiceClient } from './client.ts';
-import { newId, traceparent } from './ids.ts';
+import { newId } from './ids.ts';
+import { childTraceparent, endWith, serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn } from './tracing.ts';
 import { OutboxRelay, type RelayOptions } from './relay.ts';
 import { TimerScheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
-import type { Closer, ConsumeOptions, EventHandler, Reply, Responder, Transport } from './transport/transport.ts';
+import type { Closer, ConsumeOptions, EventHandler, Message, Reply, Responder, Transport } from './transport/transport.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -98,7 +99,7 @@ export class ServiceRuntime {
 
   /** Answers requests on `subject` in this service's queue group. */
   async respond(subject: string, responder: Responder): Promise<void> {
-    const tracked: Responder = (msg) => this.track(Promise.resolve(responder(msg)));
+    const tracked: Responder = (msg) => this.track(tracingOn() ? this.traced(msg, SpanKind.SERVER, (m) => responder(m)) : Promise.resolve(responder(msg)));
     this.closers.push(await this.transport.respond(subject, tracked, { queue: this.service }));
   }
 
@@ -138,7 +139,22 @@ export class ServiceRuntime {
   }
 
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<void> {
-    this.closers.push(await this.transport.consume(opts, (d) => this.track(handler(d))));
+    this.closers.push(await this.transport.consume(opts, (d) => this.track(tracingOn() ? this.traced(d, SpanKind.CONSUMER, handler) : handler(d))));
+  }
+
+  /**
+   * Handles one message inside its own span, the child of the span that sent it; what the
+   * handler sends in turn is parented on this span (the message it sees carries its context).
+   */
+  private traced<T extends Message, R>(msg: T, kind: SpanKind, handle: (m: T) => Promise<R> | R): Promise<R> {
+    const type = msg.headers['ce-type'] ?? msg.subject;
+    const span = startSpan(serviceNameOf(this.source), `handle ${type}`, kind, msg.headers.traceparent, {
+      'messaging.system': 'nats',
+      'messaging.destination.name': msg.subject,
+      'messaging.message.id': msg.headers['ce-id'] ?? '',
+    });
+    const seen = span ? { ...msg, headers: { ...msg.headers, traceparent: traceparentOf(span) } } : msg;
+    return endWith(span, Promise.resolve().then(() => handle(seen)));
   }
 
   /** A reply carrying a typed message, with headers derived from the request it answers. */
@@ -151,7 +167,7 @@ export class ServiceRuntime {
         time: new Date(this.clock.now()).toISOString(),
         correlationId: cause?.correlationId ?? cause?.id ?? newId(),
         causationId: cause?.id,
-        traceparent: traceparent(cause?.traceparent),
+        traceparent: childTraceparent(cause?.traceparent),
       }),
       data: JSON.stringify(payload),
     };

@@ -33,6 +33,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import type { StoreMetrics } from './metrics.ts';
 
 export type Db = Database.Database;
 
@@ -59,6 +60,8 @@ export interface StoreOptions {
   faults?: FaultInjector;
   /** How the WAL is synced under FULL; tests hold it to observe who waits. Default fs.fdatasync. */
   syncFile?: (fd: number, done: (err: Error | null) => void) => void;
+  /** Where commits, their batch sizes and WAL sync times are counted (metrics.ts). */
+  metrics?: StoreMetrics | undefined;
 }
 
 export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish';
@@ -105,6 +108,7 @@ export class Store {
   private readonly syncFile: (fd: number, done: (err: Error | null) => void) => void;
   /** Committed batches whose WAL sync has not returned yet, oldest first. */
   private readonly syncing: Batch[] = [];
+  private readonly metrics: StoreMetrics | undefined;
 
   constructor(opts: StoreOptions) {
     if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
@@ -132,6 +136,7 @@ export class Store {
     // 8,192 (32 MiB at 4 KiB pages) a page rewritten many times between checkpoints is copied once.
     this.db.pragma('wal_autocheckpoint = 8192');
     this.faults = opts.faults;
+    this.metrics = opts.metrics;
     migrate(this.db, opts.migrations);
     // The WAL exists once a write has run (migrations write) and lives as long as this connection.
     // Its directory entry is synced once, so that a power loss cannot lose the file itself.
@@ -198,9 +203,12 @@ export class Store {
       for (const w of batch.waiters) w.reject(err);
       return;
     }
+    this.metrics?.committed(batch.waiters.length);
     if (this.walFd === undefined) return this.settle(batch);
     this.syncing.push(batch);
+    const syncStart = this.metrics ? performance.now() : 0;
     this.syncFile(this.walFd, (err) => {
+      if (this.metrics && !err) this.metrics.synced((performance.now() - syncStart) / 1000);
       if (err) {
         // Whether these commits reached the disk is unknown: stop, as a database does when fsync
         // fails. A restart recovers from what is on disk; nobody was told about these batches.

@@ -24,6 +24,7 @@ import type { Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition } from './definition.ts';
 import { serveExplorerQueries } from './explorer-queries.ts';
 import { registerInstance } from './instances.ts';
+import { countCheckouts } from './metrics.ts';
 
 export interface CheckoutConfig {
   deadlines: Deadlines;
@@ -50,6 +51,7 @@ class OwnedElsewhere extends Error {
 export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutConfig = defaultCheckoutConfig): Promise<{ instanceId: string }> {
   const sagas = rt.host(checkoutDefinition({ requestTimeoutMs: config.requestTimeoutMs }));
   const instanceId = config.instanceId ?? storedInstanceId(rt);
+  countCheckouts(rt, sagas, instanceId);
   const owners = await rt.transport.kv(Bucket.sagaOwners);
   const statuses = await rt.transport.kv(Bucket.checkouts);
   await rt.transport.ensureStream(Stream.shopping.name, Stream.shopping.subjects);

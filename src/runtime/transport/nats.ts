@@ -36,6 +36,7 @@ import { ensureNatsStream, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
 import { answer, checkReply } from './reply.ts';
+import { natsReconnects } from '../metrics.ts';
 import type {
   Closer,
   ConsumeOptions,
@@ -73,9 +74,27 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
     inboxPrefix,
     noAsyncTraces: true,
   });
-  const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError);
+  const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default');
   await t.start();
   return t;
+}
+
+/**
+ * Connects, retrying an unreachable server with capped exponential backoff (0.25 s doubling to
+ * 5 s) for as long as it takes, and telling `onWait` before each wait. Other failures (bad
+ * credentials, a refused permission) are not retried.
+ */
+export async function connectWithRetry<T>(connectOnce: () => Promise<T>, onWait: (attempt: number, delayMs: number, err: unknown) => void): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connectOnce();
+    } catch (err) {
+      if (!(err instanceof Error) || err.name !== 'ConnectionError' || /auth/i.test(err.message)) throw err;
+      const delayMs = Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5));
+      onWait(attempt, delayMs, err);
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
 }
 
 function defaultOnError(err: unknown, context: string): void {
@@ -107,6 +126,7 @@ export class NatsTransport implements Transport {
     readonly nc: NatsConnection,
     inboxPrefix: string,
     private readonly onError: (err: unknown, context: string) => void,
+    private readonly connectionName = 'default',
   ) {
     this.replyPrefix = `${inboxPrefix}.${nuid.next()}`;
     // checkAPI would send $JS.API.INFO before the first JetStream call; the calls themselves report a
@@ -349,6 +369,7 @@ export class NatsTransport implements Transport {
   /** Fails pending requests fast when the server refuses their publish, rather than letting them time out. */
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
+      if (s.type === 'reconnect') natsReconnects.inc({ connection: this.connectionName });
       if (s.type !== 'error') continue;
       const err = s.error;
       if (!(err instanceof natsErrors.PermissionViolationError)) {
