@@ -1,5 +1,5 @@
 /**
- * `npm run replay -- <checkoutId>... [--data-dir ./data] [--kind checkout] [--against <version>] [--json]`
+ * `npm run replay -- <checkoutId|orderId>... [--data-dir ./data] [--kind checkout] [--against <version>] [--json]`
  *
  * Prints each actor's transition trace from its journal (event, from-state, to-state, actions)
  * and replays the stored events through the machine in this checkout of the code. `--against V`
@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { actorTrace } from '../src/runtime/journal-queries.ts';
+import { localCheckoutId } from '../src/actors/checkout/holder.ts';
 import { machineNamed, machines } from '../src/devtools/visualize/machines.ts';
 import { formatReplayReport, replayReport, type ReplayReport } from '../src/devtools/visualize/replay-report.ts';
 
@@ -64,7 +65,9 @@ const reports: ReplayReport[] = [];
 const missing: string[] = [];
 try {
   for (const id of args.positionals) {
-    const t = actorTrace(db, kind, id);
+    // A checkout may be named by its order id too.
+    const actorId = kind === 'checkout' ? (localCheckoutId(db, id) ?? id) : id;
+    const t = actorTrace(db, kind, actorId);
     if (!t) {
       missing.push(id);
       continue;
@@ -72,7 +75,7 @@ try {
     reports.push(
       replayReport(
         entry,
-        { id, machineVersion: t.summary.machineVersion, status: t.summary.status, stateValue: t.summary.stateValue, journal: t.journal, journalTruncated: t.journalTruncated },
+        { id: actorId, machineVersion: t.summary.machineVersion, status: t.summary.status, stateValue: t.summary.stateValue, journal: t.journal, journalTruncated: t.journalTruncated },
         args.values.against,
       ),
     );

@@ -67,6 +67,7 @@ export * from './messages/inventory.ts';
 export * from './messages/payment.ts';
 export * from './messages/order.ts';
 export * from './messages/checkout.ts';
+export * from './messages/operator.ts';
 
 export const MessageType = {
   // Shopping: Cart API

@@ -71,6 +71,18 @@ export const traceAtInstance = (instanceId: string): string => `checkout.qry.tra
 /** One orchestrator instance's own list subject: the instance asked for a list gathers every instance's page. */
 export const listAtInstance = (instanceId: string): string => `checkout.qry.list.${instanceId}`;
 
+/**
+ * Operator commands, answered by the orchestrator (any instance; the one asked forwards to the
+ * owner's own subject). The gateway's NATS user may send them; the gateway checks the operator.
+ */
+export const OperatorCommand = {
+  retryCheckout: 'checkout.cmd.operator-retry',
+} as const;
+export type OperatorCommand = (typeof OperatorCommand)[keyof typeof OperatorCommand];
+
+/** One orchestrator instance's own retry subject. */
+export const retryAtInstance = (instanceId: string): string => `checkout.cmd.retry.${instanceId}`;
+
 /** JetStream streams, one per domain. */
 export const Stream = {
   shopping: { name: 'SHOPPING', subjects: ['shopping.evt.>'] },

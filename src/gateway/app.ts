@@ -27,6 +27,7 @@ import { explorerPlugin } from '../devtools/explorer/plugin.ts';
 import { cartRoutes } from './routes/carts.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';
+import { operatorRoutes } from './routes/operator.ts';
 import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
 import { storefrontRoutes } from './routes/storefront.ts';
@@ -123,6 +124,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(productRoutes, { ctx });
   await app.register(checkoutRoutes, { ctx });
   await app.register(orderRoutes, { ctx });
+  await app.register(operatorRoutes, { ctx });
   await app.register(storefrontRoutes);
   // Developers' live saga explorer (/explorer): its data comes over the transport too.
   await app.register(explorerPlugin, { transport: deps.transport, clock });

@@ -81,6 +81,15 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Operations', description: 'Operator and fulfilment calls.' },
         { name: 'Health', description: 'Liveness and readiness probes.' },
       ],
+      components: {
+        securitySchemes: {
+          operatorToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The gateway\'s OPERATOR_TOKEN, as `Authorization: Bearer <token>`. Unset on the gateway: operator routes are open (development).',
+          },
+        },
+      },
     },
     transform: jsonSchemaTransform,
     transformObject,

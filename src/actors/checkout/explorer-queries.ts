@@ -19,6 +19,7 @@ import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '
 import type { Kv, Reply } from '../../runtime/transport/transport.ts';
 import type { CheckoutContext } from '../../machines/checkout.ts';
 import { compensationPlan } from './definition.ts';
+import { forwardToHolder, localCheckoutId } from './holder.ts';
 import { mergePages, registeredInstances } from './instances.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -66,7 +67,9 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
     return rt.reply(ExplorerMessageType.listCheckoutsResponse, { ...merged, ...(unreachable.length > 0 ? { unreachable } : {}) }, meta);
   });
   const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {
-    const t = actorTrace(rt.store.db, 'checkout', p.checkoutId);
+    // The id asked for may be the checkout's order id.
+    const checkoutId = localCheckoutId(rt.store.db, p.checkoutId);
+    const t = checkoutId ? actorTrace(rt.store.db, 'checkout', checkoutId) : undefined;
     if (!t) return undefined;
     const c = t.summary.context as unknown as CheckoutContext;
     const body = CheckoutTrace.parse({
@@ -91,9 +94,9 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
   await rt.query(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, async (p, meta) => {
     const local = localTrace(p, meta);
     if (local) return local;
-    const owner = (await owners.get(p.checkoutId))?.value;
-    if (!owner || owner === instanceId) throw notHeld(p.checkoutId);
-    const forwarded = await rt.transport.request(traceAtInstance(owner), JSON.stringify(p), { timeoutMs: 2_000, headers: metaToHeaders(meta) });
-    return { headers: forwarded.headers, data: forwarded.data };
+    const msg = { subject: ExplorerQuery.getCheckoutTrace, headers: metaToHeaders(meta), data: JSON.stringify(p) };
+    const forwarded = await forwardToHolder(rt, owners, instanceId, p.checkoutId, traceAtInstance, msg);
+    if (!forwarded) throw notHeld(p.checkoutId);
+    return forwarded;
   });
 }

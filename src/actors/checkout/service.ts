@@ -25,6 +25,7 @@ import { checkoutDefinition } from './definition.ts';
 import { serveExplorerQueries } from './explorer-queries.ts';
 import { registerInstance } from './instances.ts';
 import { countCheckouts } from './metrics.ts';
+import { serveOperatorCommands } from './operator.ts';
 
 export interface CheckoutConfig {
   deadlines: Deadlines;
@@ -103,6 +104,7 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
 
   await registerInstance(owners, instanceId);
   await serveExplorerQueries(rt, instanceId, owners);
+  await serveOperatorCommands(rt, sagas, instanceId, owners);
   return { instanceId };
 }
 

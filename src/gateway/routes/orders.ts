@@ -12,7 +12,6 @@ import { MessageType } from '../../contracts/index.ts';
 import { Command } from '../../contracts/subjects.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
-import { HttpCode, HttpError } from '../errors.ts';
 import {
   CustomerParams,
   IdempotentHeaders,
@@ -25,7 +24,7 @@ import {
   problem,
   serviceErrors,
 } from '../schemas.ts';
-import { timingSafeEqual } from 'node:crypto';
+import { OPERATOR_SECURITY, requireOperator } from '../operator.ts';
 
 export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
   const { services, config } = ctx;
@@ -90,6 +89,7 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
         'Captures the payment and consumes the reservation. Requires `Authorization: Bearer <token>` when the ' +
         'gateway is configured with an operator token.',
       tags: ['Operations'],
+      security: OPERATOR_SECURITY,
       params: OrderParams,
       headers: OperatorHeaders,
       response: {
@@ -102,9 +102,7 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       },
     },
     handler: async (req) => {
-      if (config.operatorToken !== undefined && !bearerMatches(req.headers.authorization, config.operatorToken)) {
-        throw new HttpError(401, HttpCode.unauthorized, 'operator token required', { 'www-authenticate': 'Bearer' });
-      }
+      requireOperator(req, config);
       return services.call({
         subject: Command.completeOrder,
         type: MessageType.completeOrder,
@@ -140,10 +138,3 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       }),
   });
 };
-
-/** Constant-time comparison, so the token cannot be guessed a byte at a time from response times. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}

@@ -78,8 +78,16 @@ async function listView() {
   const tbody = h('tbody');
   const more = h('button', { type: 'button', onclick: () => load(true) }, 'Load more');
   const count = h('span', { class: 'muted' });
+  // A checkout id or an order id: the orchestrator resolves either.
+  const idInput = h('input', { type: 'text', id: 'open-id', placeholder: 'checkout or order id', size: '38', 'aria-label': 'checkout or order id' });
+  const openId = h('form', { class: 'controls', 'data-testid': 'open-id', onsubmit: (e) => {
+    e.preventDefault();
+    const id = idInput.value.trim();
+    if (id) location.href = `/explorer/checkouts/${encodeURIComponent(id)}`;
+  } }, h('label', {}, 'Open ', idInput), h('button', { type: 'submit' }, 'Go'));
   app.replaceChildren(
     h('h1', {}, 'Checkouts'),
+    openId,
     h('div', { class: 'controls' }, h('label', {}, 'Show ', scope), h('label', {}, 'State ', stateSelect), h('button', { type: 'button', onclick: () => reload() }, 'Refresh'), count),
     h('table', { class: 'list', 'data-testid': 'checkouts' },
       h('thead', {}, h('tr', {}, ['Checkout', 'State', 'Status', 'Updated', 'Total', 'Failure', 'Events'].map((c) => h('th', {}, c)))), tbody),
@@ -169,6 +177,7 @@ async function checkoutView(checkoutId) {
     header.replaceChildren(
       h('span', { class: `badge ${t.status}` }, t.status),
       h('span', { class: 'state', 'data-testid': 'current-state' }, t.state),
+      t.state.includes('needsAttention') ? operatorActions(t) : null,
       h('span', { class: 'muted' }, `${t.seq} events · machine v${t.machineVersion} · updated ${when(t.updatedAt)}`),
       view.replay.consistent
         ? h('span', { class: 'ok' }, `replay with machine v${view.replay.machineVersion} agrees`)
@@ -194,6 +203,27 @@ async function checkoutView(checkoutId) {
       section('Compensation', compensation(t)),
       section('Order and participants', participants()),
     );
+  }
+
+  /** Operator actions the machine accepts in needsAttention: retry the stuck step. */
+  function operatorActions(t) {
+    const result = h('span', { class: 'muted', 'data-testid': 'operator-result' });
+    const retry = async () => {
+      button.disabled = true;
+      result.textContent = 'retrying…';
+      const send = (token) => fetch(`/checkouts/${t.checkoutId}/retry`, { method: 'POST', headers: { accept: 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) } });
+      let res = await send(sessionStorage.getItem('operatorToken'));
+      if (res.status === 401) {
+        const token = prompt('Operator token');
+        if (token) sessionStorage.setItem('operatorToken', token);
+        res = await send(token);
+      }
+      const body = await res.json().catch(() => ({}));
+      result.textContent = res.ok ? `retrying: now ${body.state}` : `${body.code || res.status}: ${body.message || 'refused'}`;
+      button.disabled = false;
+    };
+    const button = h('button', { type: 'button', 'data-testid': 'operator-retry', title: 'send the stuck compensation again', onclick: () => void retry() }, 'Retry stuck step');
+    return h('span', { class: 'operator' }, button, result);
   }
 
   function journal(selected) {
@@ -254,6 +284,8 @@ async function checkoutView(checkoutId) {
   const events = new EventSource(`/explorer/api/checkouts/${checkoutId}/events`);
   events.addEventListener('view', (e) => {
     view = JSON.parse(e.data);
+    // Opened by order id: show the checkout's own address.
+    if (view.trace.checkoutId !== checkoutId) history.replaceState(null, '', `/explorer/checkouts/${view.trace.checkoutId}`);
     if (cursor !== null && cursor >= view.steps.length) cursor = null;
     setLive('live', 'live');
     render();

@@ -1,0 +1,52 @@
+/**
+ * Operator actions on sagas, behind `requireOperator` (operator.ts): retry the stuck step of a
+ * checkout parked in needsAttention. The saga's id or its order id both name it. The orchestrator
+ * that holds the saga answers (src/actors/checkout/operator.ts); a saga in any other state
+ * answers 409 with the state it is in.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { OperatorMessageType, RetryCheckoutResponse } from '../../contracts/index.ts';
+import { OperatorCommand } from '../../contracts/subjects.ts';
+import type { RouteOptions } from '../context.ts';
+import { causeOf } from '../correlation.ts';
+import { OPERATOR_SECURITY, requireOperator } from '../operator.ts';
+import { CheckoutParams, OperatorHeaders, problem, serviceErrors } from '../schemas.ts';
+
+const RetryDoc = RetryCheckoutResponse.meta({ id: 'RetryCheckoutResponse' });
+
+export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
+  const { services, config } = ctx;
+
+  app.post('/checkouts/:checkoutId/retry', {
+    schema: {
+      operationId: 'retryCheckout',
+      summary: 'Retry the stuck step of a checkout that needs attention (operator)',
+      description:
+        'A compensation that kept failing parks its saga in needsAttention. Once the participant is fixed, this sends ' +
+        'the stuck step again with the same idempotency key. `checkoutId` may also be the order id of the checkout.',
+      tags: ['Operations'],
+      security: OPERATOR_SECURITY,
+      params: CheckoutParams,
+      headers: OperatorHeaders,
+      response: {
+        200: RetryDoc,
+        400: problem('The id is not a UUID.'),
+        401: problem('The operator token is missing or wrong.'),
+        404: problem('No orchestrator holds this checkout.'),
+        409: problem('The checkout does not need attention: the message names its state.'),
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) => {
+      requireOperator(req, config);
+      return services.call({
+        subject: OperatorCommand.retryCheckout,
+        type: OperatorMessageType.retryCheckoutRequest,
+        payload: { checkoutId: req.params.checkoutId },
+        reply: RetryDoc,
+        timeoutMs: config.timeouts.commandMs,
+        cause: causeOf(req),
+      });
+    },
+  });
+};
