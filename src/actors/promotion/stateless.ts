@@ -8,7 +8,7 @@
 import type { ZodType } from 'zod';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
-import { traceparent } from '../../runtime/ids.ts';
+import { childTraceparent } from '../../runtime/tracing.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import type { Db } from '../../runtime/store.ts';
 import { RuntimeTables } from '../../runtime/tables.ts';
@@ -69,7 +69,7 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
             time: new Date(now).toISOString(),
             correlationId: meta.correlationId,
             causationId: meta.id,
-            traceparent: traceparent(meta.traceparent),
+            traceparent: childTraceparent(meta.traceparent),
             subject: scope,
           });
           tables.enqueue({
