@@ -6,15 +6,21 @@
  * Before anything opens, the whole environment is checked (env.ts), DATA_DIR must be writable and
  * the ports free: a bad setting ends the process with one line naming it, and exit code 2.
  */
-import { configFromEnv, type SystemConfig } from './config.ts';
-import { ConfigError } from './env.ts';
-import { forService, createLogger } from './logging.ts';
+import type { SystemConfig } from './config.ts';
+import { ConfigError, parseEnv } from './env.ts';
 import { checkDataDir, checkPortFree, exitWithConfigError, portError } from './preflight.ts';
-import { backendServices, type BackendService } from './registry.ts';
-import { startMetricsServer } from './runtime/metrics-server.ts';
-import { startTracing } from './runtime/tracing.ts';
-import { startSystem, type System } from './system.ts';
+import type { BackendService } from './registry.ts';
 import type { RunningServer } from './gateway/server.ts';
+import type { System } from './system.ts';
+
+// The environment is checked before the rest of the system is even loaded: a bad value exits at once.
+try {
+  parseEnv(process.env);
+} catch (err) {
+  exitWithConfigError(err);
+}
+const { configFromEnv } = await import('./config.ts');
+const { backendServices } = await import('./registry.ts');
 
 let config: SystemConfig;
 let services: readonly BackendService[];
@@ -35,6 +41,10 @@ try {
   exitWithConfigError(err);
 }
 
+const { forService, createLogger } = await import('./logging.ts');
+const { startMetricsServer } = await import('./runtime/metrics-server.ts');
+const { startTracing } = await import('./runtime/tracing.ts');
+const { startSystem } = await import('./system.ts');
 const root = createLogger({ level: config.logLevel, format: config.logFormat, instance: config.checkout.instanceId });
 const log = forService(root, 'main');
 const tracing = config.otlpEndpoint ? startTracing({ endpoint: config.otlpEndpoint }) : undefined;

@@ -6,7 +6,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { ConfigError } from './env.ts';
-import { StoreInUse } from './runtime/store.ts';
 
 /** DATA_DIR exists (it is created if missing) and this user may write it. */
 export function checkDataDir(dir: string): void {
@@ -53,7 +52,8 @@ export function exitWithConfigError(err: unknown, log?: FatalLog): never {
     process.stderr.write(`config error: ${err.message}\n`);
     process.exit(2);
   }
-  if (err instanceof StoreInUse) {
+  // By name: importing the store (and SQLite) here would slow down every early exit.
+  if (err instanceof Error && err.name === 'StoreInUse') {
     process.stderr.write(`config error: DATA_DIR: ${err.message}. Stop the other process, or give this one its own DATA_DIR\n`);
     process.exit(2);
   }
