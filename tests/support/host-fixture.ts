@@ -26,7 +26,7 @@ export const jobMachine = setup({
     publishJobStarted: (_, _p: { name: string }) => {},
     requestWork: (_, _p: { name: string }) => {},
     startDeadline: (_, _p: { ms: number }) => {},
-    cancelWork: () => {},
+    cancelWork: (_, _p: Record<string, never>) => {},
   },
 }).createMachine({
   id: 'job',
@@ -42,7 +42,7 @@ export const jobMachine = setup({
       ],
       on: {
         'work.done': { target: 'done', actions: assign({ outcome: ({ event }) => event.result }) },
-        'timer.expired': { target: 'timedOut', actions: 'cancelWork' },
+        'timer.expired': { target: 'timedOut', actions: { type: 'cancelWork', params: {} } },
         'job.poke': { target: 'running', reenter: false },
       },
     },
@@ -66,7 +66,7 @@ export const jobDefinition: ActorDefinition<typeof jobMachine> = {
     requestWork: (p: { name: string }, fx) =>
       fx.request({ slot: 'work', subject: 'worker.cmd.do-work', type: 'do-work', payload: { name: p.name }, idempotencyKey: `${fx.actorId}:work`, timeoutMs: 200 }),
     startDeadline: (p: { ms: number }, fx) => fx.setTimer('deadline', p.ms, { type: 'timer.expired' }),
-    cancelWork: (_p: never, fx) => fx.cancelRequest('work'),
+    cancelWork: (_p, fx) => fx.cancelRequest('work'),
   },
   onReply: (_slot, outcome) =>
     outcome.ok ? { type: 'work.done', result: (JSON.parse(outcome.data) as { result: string }).result } : undefined,

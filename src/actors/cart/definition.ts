@@ -99,7 +99,7 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
     context: CartContextSchema,
     input: (id) => ({ id }),
     executors: {
-      armAbandonTimer: (_p: never, fx) => {
+      armAbandonTimer: (_p, fx) => {
         // The due time rides in the event, so the machine records when the cart was abandoned
         // without reading a clock.
         const event: CartEvent = {
@@ -108,8 +108,8 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
         };
         fx.setTimer(CART_ABANDON_TIMER, config.abandonAfterMs, event);
       },
-      cancelAbandonTimer: (_p: never, fx) => fx.cancelTimer(CART_ABANDON_TIMER),
-      publishCartCheckedOut: (_p: never, fx, s) => {
+      cancelAbandonTimer: (_p, fx) => fx.cancelTimer(CART_ABANDON_TIMER),
+      publishCartCheckedOut: (_p, fx, s) => {
         const payload = cartCheckedOutPayload(cartContext(s));
         fx.publish({
           subject: Event.cartCheckedOut,

@@ -86,15 +86,15 @@ export const orderDefinition: ActorDefinition<typeof orderMachine> = {
   context: OrderContextSchema,
   input: (id) => ({ id }),
   executors: {
-    publishOrderCreated: (_p: never, fx, s) => {
+    publishOrderCreated: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCreated, type: MessageType.orderCreated, payload: orderCreatedPayload(ctx(s)) });
       index(fx, s);
     },
-    publishOrderCancelled: (_p: never, fx, s) => {
+    publishOrderCancelled: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCancelled, type: MessageType.orderCancelled, payload: orderCancelledPayload(ctx(s)) });
       index(fx, s);
     },
-    publishOrderCompleted: (_p: never, fx, s) => {
+    publishOrderCompleted: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCompleted, type: MessageType.orderCompleted, payload: orderCompletedPayload(ctx(s)) });
       index(fx, s);
     },
