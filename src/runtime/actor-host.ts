@@ -110,8 +110,6 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   machine: M;
   /** Bumped whenever a change to the machine could break stored snapshots. */
   version: string;
-  /** CloudEvents source of what this actor sends. */
-  source: string;
   /** Parses a stored context; a snapshot that does not parse is refused, not half-loaded. */
   context?: ZodType;
   input(id: string): unknown;
@@ -161,6 +159,8 @@ interface Cached {
 export interface HostContext {
   store: Store;
   clock: Clock;
+  /** CloudEvents source of what the actors send: their service's (registry.ts). */
+  source: string;
   /** Called after a commit that wrote outbox or timer rows. */
   onEffects(): void;
   /** How many actors stay hot in memory (least recently used leave first). */
@@ -331,7 +331,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
       metaToHeaders({
         id: messageId,
         type,
-        source: this.def.source,
+        source: this.ctx.source,
         time: new Date(now).toISOString(),
         correlationId: cause?.correlationId ?? id,
         causationId: cause?.id,

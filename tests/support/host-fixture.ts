@@ -53,11 +53,13 @@ export const jobMachine = setup({
 
 export const JobContext = z.object({ id: z.string(), name: z.string(), outcome: z.string().nullable() });
 
+/** The CloudEvents source of the job service's messages. */
+export const jobSource = 'urn:test:jobs';
+
 export const jobDefinition: ActorDefinition<typeof jobMachine> = {
   kind: 'job',
   machine: jobMachine,
   version: '1',
-  source: 'urn:test:jobs',
   context: JobContext,
   input: (id) => ({ id }),
   executors: {
@@ -80,7 +82,7 @@ export interface JobService {
 /** Opens (or re-opens, after a "crash") the job service on a store file. */
 export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector): Promise<JobService> {
   const store = new Store({ path: join(dir, 'jobs.db'), migrations: runtimeMigrations, synchronous: 'NORMAL', ...(faults ? { faults } : {}) });
-  const rt = new ServiceRuntime({ service: 'order', source: 'urn:test:jobs', store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
+  const rt = new ServiceRuntime({ service: 'order', source: jobSource, store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
   rt.host(jobDefinition);
   await transport.ensureStream('TEST', ['test.evt.>']);
   return { rt, store };

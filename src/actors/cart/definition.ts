@@ -26,8 +26,6 @@ import {
 } from '../../machines/cart.ts';
 import { CartContextSchema } from './schema.ts';
 
-export const CART_SOURCE = 'urn:acme:shopping:cart-api';
-
 /** Namespace of ids derived from a cartId by the Cart API. Changing it re-publishes every cart. */
 const CART_EVENT_NS = '3e8b6a1d-4c2f-4d7e-9a1b-5c6d7e8f9a10';
 
@@ -95,7 +93,6 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
     kind: 'cart',
     machine: cartMachine,
     version: cartMachineVersion,
-    source: CART_SOURCE,
     context: CartContextSchema,
     input: (id) => ({ id }),
     executors: {

@@ -11,8 +11,6 @@ import type { Db } from '../../runtime/store.ts';
 import type { Statement } from 'better-sqlite3';
 import { orderMachine, orderMachineVersion, type OrderContext } from '../../machines/order.ts';
 
-export const ORDER_SOURCE = 'urn:acme:ordering:order-service';
-
 const ctx = (s: AnyMachineSnapshot): OrderContext => s.context as OrderContext;
 
 export const orderCreatedPayload = (c: OrderContext): OrderCreated => ({
@@ -82,7 +80,6 @@ export const orderDefinition: ActorDefinition<typeof orderMachine> = {
   kind: 'order',
   machine: orderMachine,
   version: orderMachineVersion,
-  source: ORDER_SOURCE,
   context: OrderContextSchema,
   input: (id) => ({ id }),
   executors: {
