@@ -292,7 +292,7 @@ export class OutboxRelay {
       if (this.stmt.status.get(row.seq) !== 'pending') return;
       const meta = outcome.ok ? outcome.meta : undefined;
       // The actor handling the reply is a span of its own, the child of the participant's.
-      const span = meta && tracingOn() ? startSpan(serviceNameOf(host.def.source), `handle ${meta.type}`, SpanKind.CONSUMER, meta.traceparent, { 'messaging.system': 'nats', 'messaging.message.id': meta.id }) : undefined;
+      const span = meta && tracingOn() ? startSpan(serviceNameOf(headers['ce-source'] ?? host.kind), `handle ${meta.type}`, SpanKind.CONSUMER, meta.traceparent, { 'messaging.system': 'nats', 'messaging.message.id': meta.id }) : undefined;
       const ended = await host.deliver(actorId, event, {
         cause: span && meta ? { ...meta, traceparent: traceparentOf(span) } : meta,
         also: () => this.stmt.sent.run(this.clock.now(), row.seq),
