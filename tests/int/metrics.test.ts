@@ -3,6 +3,7 @@
  * both, the cancellation by reason, with the runtime's own figures beside them; METRICS_PORT
  * serves the same registry on a port of its own.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/gateway/server.ts';
 import { startMetricsServer } from '../../src/runtime/metrics-server.ts';
@@ -56,6 +57,12 @@ describe('metrics', () => {
     expect(sample(text, 'http_request_duration_seconds_count{method="POST",route="/carts/:cartId/checkout",status_code="200"}')).toBe(2);
     expect(text).toContain('nats_reconnects_total');
     expect(text).toContain('process_cpu_seconds_total');
+
+    // The Grafana dashboard in docs/ asks only for series this registry exposes.
+    const dashboard = readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8');
+    const asked = new Set([...dashboard.matchAll(/\b([a-z][a-z0-9_]*_(?:total|seconds|size|backlog|attention)(?:_bucket|_sum|_count)?)\b/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, '')));
+    expect(asked.size).toBeGreaterThan(8);
+    for (const name of asked) expect(text, name).toContain(`# TYPE ${name} `);
   });
 
   it('serves the same registry on METRICS_PORT for processes without the gateway', async () => {
