@@ -85,7 +85,6 @@ export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof 
     machine: checkoutMachine,
     version: checkoutMachineVersion,
     context: CheckoutContextSchema,
-    input: (id) => ({ id }),
     executors: {
       requestReserveInventory: (p: Params<'requestReserveInventory'>, fx) =>
         request(fx, 'reserveInventory', Command.reserveInventory, MessageType.reserveInventory, {

@@ -81,7 +81,6 @@ export const orderDefinition: ActorDefinition<typeof orderMachine> = {
   machine: orderMachine,
   version: orderMachineVersion,
   context: OrderContextSchema,
-  input: (id) => ({ id }),
   executors: {
     publishOrderCreated: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCreated, type: MessageType.orderCreated, payload: orderCreatedPayload(ctx(s)) });
