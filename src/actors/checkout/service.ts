@@ -27,7 +27,7 @@ import {
   MessageType,
 } from '../../contracts/index.ts';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
-import { Bucket, Command, Durable, Event, ExplorerQuery, listAtInstance, Stream, traceAtInstance } from '../../contracts/subjects.ts';
+import { Bucket, Durable, Event, ExplorerQuery, listAtInstance, Query, Stream, traceAtInstance } from '../../contracts/subjects.ts';
 import { actorTrace, listActors, type ActorSummaryRow } from '../../explorer/store-queries.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
@@ -106,7 +106,7 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
   );
 
   // The status document lives in KV, written after each commit by whichever instance owns the saga.
-  await rt.query(Command.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
+  await rt.query(Query.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
     const entry = await statuses.get(p.checkoutId);
     if (!entry) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
     return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);

@@ -9,7 +9,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
@@ -43,7 +43,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getCart,
+        subject: Query.getCart,
         type: MessageType.getCartRequest,
         payload: { cartId: req.params.cartId },
         reply: CartDoc,
