@@ -5,8 +5,8 @@
  */
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../src/visualize/docs.ts';
-import { machines } from '../src/visualize/machines.ts';
+import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../src/devtools/visualize/docs.ts';
+import { machines } from '../src/devtools/visualize/machines.ts';
 import { readIfExists as read, report, syncFiles } from './generated.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -11,7 +11,7 @@ import { orderCancelledPayload } from '../../src/actors/order/definition.ts';
 import { OrderCancelled, reasonForCause, type CancellationDetail, type CancellationReason } from '../../src/contracts/index.ts';
 import { checkoutMachine, type CheckoutEvent } from '../../src/machines/checkout.ts';
 import { orderMachine, type OrderContext, type OrderEvent } from '../../src/machines/order.ts';
-import { catalogReason } from '../../src/testing/checkout-spec.ts';
+import { catalogReason } from '../../src/devtools/testing/checkout-spec.ts';
 
 const id = (n: number) => `0b9d6f1c-2a3e-4f5a-8b7c-${n.toString(16).padStart(12, '0')}`;
 const started: CheckoutEvent = {

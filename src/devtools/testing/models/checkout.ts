@@ -11,8 +11,8 @@ import {
   type CheckoutContext,
   type CheckoutEvent,
   type CheckoutStep,
-} from '../../machines/checkout.ts';
-import { reasonForCause } from '../../contracts/index.ts';
+} from '../../../machines/checkout.ts';
+import { reasonForCause } from '../../../contracts/index.ts';
 import { statePath, type MachineModel } from '../model.ts';
 
 export const sampleCheckout = {
