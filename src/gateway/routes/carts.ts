@@ -15,6 +15,7 @@ import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import {
   AddItemBody,
+  bodyErrors,
   CartDoc,
   CartItemParams,
   CartParams,
@@ -68,6 +69,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         400: problem('The request was invalid (the message names the field), the product is unknown, or the line would exceed its limit.'),
         404: problem('Never answered by this call: an unknown cartId is created (see the description). Declared because the catalog declares it.'),
         409: problem('The cart is already checked out or was abandoned.'),
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
@@ -127,6 +129,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         400: problem('The request was invalid.'),
         404: problem('The cart was not found.'),
         409: problem('The cart is empty or already checked out.'),
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
