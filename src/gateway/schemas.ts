@@ -99,6 +99,12 @@ export const serviceErrors = {
   503: problem('A service did not answer within its deadline. Retry after the time given in Retry-After.'),
 };
 
+/** Failures of a route that takes a JSON body, before the route runs. */
+export const bodyErrors = {
+  413: problem('The body is larger than the gateway accepts.'),
+  415: problem('The body is not JSON: send Content-Type application/json.'),
+};
+
 export const HealthDoc = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const ReadinessDoc = z

@@ -6,7 +6,8 @@
 import type { ActorHost, Committed } from '../../runtime/actor-host.ts';
 import { checkoutsCancelled, checkoutsConfirmed, checkoutsStarted, sagasEnteredAttention, sampleAtScrape } from '../../runtime/metrics.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
-import { reasonFor, type CheckoutContext } from '../../machines/checkout.ts';
+import { reasonForCause } from '../../contracts/index.ts';
+import type { CheckoutContext } from '../../machines/checkout.ts';
 
 const parked = (value: unknown): boolean => JSON.stringify(value).includes('needsAttention');
 
@@ -17,7 +18,7 @@ function count({ previous, next }: Committed): void {
   else if (to === 'confirmed' && from !== 'confirmed') checkoutsConfirmed.inc();
   else if (to === 'cancelled' && from !== 'cancelled') {
     const detail = (next.context as CheckoutContext).failure ?? 'ORDER_REJECTED';
-    checkoutsCancelled.inc({ reason: reasonFor[detail], detail });
+    checkoutsCancelled.inc({ reason: reasonForCause[detail], detail });
   } else if (typeof to === 'object' && parked(to) && !parked(from)) sagasEnteredAttention.inc();
 }
 

@@ -9,12 +9,13 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import {
   AddItemBody,
+  bodyErrors,
   CartDoc,
   CartItemParams,
   CartParams,
@@ -43,7 +44,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getCart,
+        subject: Query.getCart,
         type: MessageType.getCartRequest,
         payload: { cartId: req.params.cartId },
         reply: CartDoc,
@@ -56,7 +57,9 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     schema: {
       operationId: 'addItemToCart',
       summary: 'Add an item to the cart',
-      description: 'The first item added to an unknown cartId creates the cart.',
+      description:
+        'The client chooses the cartId: the first item added to an unknown cartId creates the cart and answers 200 with it, as for a known cart. ' +
+        'So this call never answers 404 (the catalog declares it, but has no call that creates a cart); a cart that was checked out or abandoned answers 409.',
       tags: ['Cart'],
       params: CartParams,
       headers: IdempotentHeaders,
@@ -64,8 +67,9 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
       response: {
         200: CartDoc,
         400: problem('The request was invalid (the message names the field), the product is unknown, or the line would exceed its limit.'),
-        404: problem('The cart was not found.'),
+        404: problem('Never answered by this call: an unknown cartId is created (see the description). Declared because the catalog declares it.'),
         409: problem('The cart is already checked out or was abandoned.'),
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
@@ -125,6 +129,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         400: problem('The request was invalid.'),
         404: problem('The cart was not found.'),
         409: problem('The cart is empty or already checked out.'),
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
