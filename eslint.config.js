@@ -38,7 +38,7 @@ export default tseslint.config(
     },
   },
   // The storefront's and explorer's browser scripts: plain JavaScript outside the TypeScript project.
-  plainJavaScript(['src/*/public/**/*.js'], globals.browser),
+  plainJavaScript(['src/*/public/**/*.js', 'src/devtools/*/public/**/*.js'], globals.browser),
   // The service threads' bootstrap: plain JavaScript, run before the TypeScript loader exists.
   plainJavaScript(['src/threads/*.mjs'], globals.node),
 );

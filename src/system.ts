@@ -8,50 +8,24 @@
  */
 import { join } from 'node:path';
 import { startCartService } from './actors/cart/service.ts';
-import { cartMigrations } from './actors/cart/schema.ts';
-import { checkoutMigrations } from './actors/checkout/schema.ts';
 import { startCheckoutService } from './actors/checkout/service.ts';
-import { inventoryMigrations, startInventoryService } from './actors/inventory/service.ts';
-import { orderMigrations } from './actors/order/schema.ts';
+import { startInventoryService } from './actors/inventory/service.ts';
 import { startOrderService } from './actors/order/service.ts';
-import { paymentMigrations } from './actors/payment/schema.ts';
 import { startPaymentService } from './actors/payment/service.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
-import { promotionMigrations } from './actors/promotion/schema.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
 import type { Service } from './contracts/subjects.ts';
+import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
-import { Store, type Migration } from './runtime/store.ts';
-import { InProcessTransport } from './runtime/transport/in-process.ts';
+import { Store } from './runtime/store.ts';
+import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
 import { connectNats } from './runtime/transport/nats.ts';
 import { natsCredentialsFromEnv, natsTlsFromEnv, type NatsCredentials } from './runtime/transport/nats-credentials.ts';
 import type { TlsOptions } from '@nats-io/transport-node';
 import type { Transport } from './runtime/transport/transport.ts';
-
-/** The services of the flow, in start order: participants before those that call them. */
-export const backendServices = ['order', 'inventory', 'payment', 'promotion', 'cart', 'checkout'] as const satisfies readonly Service[];
-export type BackendService = (typeof backendServices)[number];
-
-const sources: Record<BackendService, string> = {
-  order: 'urn:acme:ordering:order-service',
-  inventory: 'urn:acme:fulfilment:inventory-service',
-  payment: 'urn:acme:payments:payment-api',
-  promotion: 'urn:acme:shopping:promotion-service',
-  cart: 'urn:acme:shopping:cart-api',
-  checkout: 'urn:acme:ordering:checkout-orchestrator',
-};
-
-const migrations: Record<BackendService, readonly Migration[]> = {
-  order: orderMigrations,
-  inventory: inventoryMigrations,
-  payment: paymentMigrations,
-  promotion: promotionMigrations,
-  cart: cartMigrations,
-  checkout: checkoutMigrations,
-};
 
 async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig): Promise<void> {
   switch (service) {
@@ -88,7 +62,7 @@ export interface SystemOptions {
   /**
    * Where every actor host reports its committed transitions (e.g. a @statelyai/inspect
    * inspector). Unset: INSPECT=1 in the environment starts the Stately bridge
-   * (src/explorer/stately-inspector.ts); otherwise nothing is reported.
+   * (src/devtools/explorer/stately-inspector.ts); otherwise nothing is reported.
    */
   inspect?: HostInspector | undefined;
   /** Run this process's services on this transport instead of opening one (a service thread). */
@@ -121,7 +95,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   let stopInspector: () => void = () => undefined;
   if (!inspect) {
     // Loaded only when asked for: the bridge pulls in a WebSocket client and server.
-    const { inspectRequested, statelyBridgeFromEnv } = await import('./explorer/stately-inspector.ts');
+    const { inspectRequested, statelyBridgeFromEnv } = await import('./devtools/explorer/stately-inspector.ts');
     const bridge = inspectRequested(process.env) ? await statelyBridgeFromEnv(process.env) : undefined;
     if (bridge) {
       inspect = bridge.inspector;
@@ -161,8 +135,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   try {
     for (const service of services) {
-      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: migrations[service], synchronous: config.synchronous, locking: config.locking });
-      const rt = new ServiceRuntime({ service, source: sources[service], store, transport: await transportFor(service), clock, log });
+      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking });
+      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport: await transportFor(service), clock, log });
       runtimes.set(service, rt);
       await startService(service, rt, config);
       if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { startSystem, backendServices, type System } from '../../src/system.ts';
+import { backendServices } from '../../src/registry.ts';
+import { startSystem, type System } from '../../src/system.ts';
+import { NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { authenticatorFor, natsCredentialsFromEnv, natsTlsFromEnv } from '../../src/runtime/transport/nats-credentials.ts';
 import type { Service } from '../../src/contracts/subjects.ts';
 import { startNatsServer, type NatsServerHandle, type NatsUser } from '../support/nats-server.ts';
@@ -69,10 +71,9 @@ describe('NATS with TLS and nkeys', { timeout: 60_000 }, () => {
     const status = await shopper.settle(cart.checkoutId);
     expect(status.status).toBe('CONFIRMED');
     const gateway = await system.transportFor('gateway');
-    expect(gateway.kind).toBe('nats');
-    // The connection really is encrypted and authenticated as the gateway's nkey.
-    const nc = (gateway as unknown as { nc: { info?: { tls_required?: boolean } } }).nc;
-    expect(nc.info?.tls_required).toBe(true);
+    // The connection really is the TLS one (the server has no other users to fall back on).
+    expect(gateway).toBeInstanceOf(NatsTransport);
+    expect((gateway as NatsTransport).nc.info?.tls_required).toBe(true);
   });
 
   it('refuses a plaintext client, a client without a certificate, and the development password', async () => {

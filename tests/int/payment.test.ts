@@ -28,7 +28,7 @@ import { checkoutIdsFor, IdNamespace, newId, uuidv5 } from '../../src/runtime/id
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Message } from '../../src/runtime/transport/transport.ts';
 import { eventually, publishEvent, settle } from '../support/waiting.ts';
 

@@ -18,7 +18,7 @@ import { newId, uuidv5 } from '../../src/runtime/ids.ts';
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery } from '../../src/runtime/transport/transport.ts';
 import { eventually } from '../support/waiting.ts';
 

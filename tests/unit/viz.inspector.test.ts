@@ -12,7 +12,7 @@ import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect
 import type { EventObject } from 'xstate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { inspectRequested } from '../../src/explorer/stately-inspector.ts';
+import { inspectRequested } from '../../src/devtools/explorer/stately-inspector.ts';
 import { ActorHost } from '../../src/runtime/actor-host.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
 import type { HostInspector, InspectedActor, InspectedSnapshot } from '../../src/runtime/inspection.ts';

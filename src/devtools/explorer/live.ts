@@ -8,8 +8,8 @@
  * change, the trace is also re-fetched every `pollMs`; a frame is sent only when the trace differs.
  */
 import type { ServerResponse } from 'node:http';
-import type { CheckoutTrace } from '../contracts/index.ts';
-import type { Closer } from '../runtime/transport/transport.ts';
+import type { CheckoutTrace } from '../../contracts/index.ts';
+import type { Closer } from '../../runtime/transport/transport.ts';
 import type { ExplorerData } from './data.ts';
 
 /** One SSE response: frames, heartbeats, and one place that tidies up however it ends. */

@@ -7,7 +7,7 @@
  *   /explorer/participants/:kind/:id       a participant's machine and its side of the saga
  *   /explorer/api/...                      the JSON and SSE behind those pages
  *
- * Fully offline: the page, its script, its styles and the statecharts (drawn by src/visualize)
+ * Fully offline: the page, its script, its styles and the statecharts (drawn by src/devtools/visualize)
  * are all served from here; nothing is fetched from anywhere else. It works under the gateway's
  * CSP (script-src 'self'): no inline script. Its data comes over the transport only.
  *
@@ -17,9 +17,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { ListCheckoutsRequest, StatePath, Uuid } from '../contracts/index.ts';
-import { systemClock, type Clock } from '../runtime/clock.ts';
-import type { Transport } from '../runtime/transport/transport.ts';
+import { ListCheckoutsRequest, StatePath, Uuid } from '../../contracts/index.ts';
+import { systemClock, type Clock } from '../../runtime/clock.ts';
+import type { Transport } from '../../runtime/transport/transport.ts';
 import { toDefinition } from '../visualize/definition.ts';
 import { machineGraph, type MachineGraph } from '../visualize/graph.ts';
 import { machines, type MachineEntry } from '../visualize/machines.ts';
