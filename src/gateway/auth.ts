@@ -157,7 +157,12 @@ export class Auth {
       return payload;
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw unauthorized('the token has expired; sign in again');
-      if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError)) {
+      // jose reports a key set it could not fetch or read as a timeout, a fetch error or a generic JOSEError.
+      const keySetDown =
+        err instanceof joseErrors.JWKSTimeout ||
+        !(err instanceof joseErrors.JOSEError) ||
+        (typeof this.key === 'function' && err.code === 'ERR_JOSE_GENERIC');
+      if (keySetDown) {
         // The identity provider's key set could not be fetched: not the shopper's fault.
         req.log.warn({ err }, 'cannot fetch the identity provider key set');
         throw new HttpError(503, HttpCode.unavailable, 'sign-in cannot be checked right now; try again shortly', { 'retry-after': '2' });

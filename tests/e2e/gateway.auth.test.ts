@@ -269,4 +269,22 @@ describe('AUTH=jwt: who may act', { timeout: 60_000 }, () => {
       }
     });
   });
+
+  describe('when the identity provider’s key set cannot be fetched', () => {
+    it('answers 503 with Retry-After, never lets the request through', async () => {
+      const down = createServer((_req, res) => res.writeHead(500).end());
+      await new Promise<void>((r) => down.listen(0, '127.0.0.1', r));
+      const url = `http://127.0.0.1:${(down.address() as { port: number }).port}/jwks.json`;
+      const server = await startServer({ transport: await shop.t.system.transportFor('gateway'), port: 0, config: { rateLimit: false, auth: jwtAuth({ jwksUrl: url }) } });
+      try {
+        const res = await fetch(`${server.url}/carts/${randomUUID()}`, { headers: bearer(await token(rsa, { sub: alice })) });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('2');
+        expect(await res.json()).toMatchObject({ code: 'SERVICE_UNAVAILABLE' });
+      } finally {
+        await server.close();
+        await new Promise((r) => down.close(r));
+      }
+    });
+  });
 });
