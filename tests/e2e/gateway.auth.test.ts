@@ -131,6 +131,18 @@ describe('AUTH=jwt: who may act', { timeout: 60_000 }, () => {
       expect(res.status).toBe(401);
     });
 
+    it('declares its security schemes in /openapi.json: a JWT (or nothing, under AUTH=off) for shoppers, the role or OPERATOR_TOKEN for operators', async () => {
+      type Op = { security?: unknown[]; responses: Record<string, unknown> };
+      const doc = (await shop.http<{ components: { securitySchemes: Record<string, { type: string; scheme: string }> }; paths: Record<string, Record<string, Op>> }>('GET', '/openapi.json')).body;
+      expect(doc.components.securitySchemes.shopperJwt).toMatchObject({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+      expect(doc.components.securitySchemes.operatorToken).toMatchObject({ type: 'http', scheme: 'bearer' });
+      const checkout = doc.paths['/carts/{cartId}/checkout']?.post;
+      expect(checkout?.security).toEqual([{ shopperJwt: [] }, {}]);
+      expect(Object.keys(checkout?.responses ?? {})).toEqual(expect.arrayContaining(['401', '403', '404']));
+      expect(doc.paths['/orders/{orderId}/complete']?.post?.security).toEqual([{ shopperJwt: [] }, { operatorToken: [] }]);
+      expect(doc.paths['/products']?.get?.security).toBeUndefined();
+    });
+
     it('keeps the catalogue and the sign-in information public', async () => {
       expect((await shop.http('GET', '/products')).status).toBe(200);
       expect((await shop.http('GET', '/auth/config')).body).toEqual({ mode: 'jwt' });
