@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createUser } from '@nats-io/nkeys';
 import { defaultNatsConfig, type NatsUser } from './nats-server.ts';
 
@@ -17,6 +17,9 @@ export interface TlsMaterial {
   keyFile: string;
   clientCertFile: string;
   clientKeyFile: string;
+  /** Routes between cluster nodes are client and server at once. */
+  routeCertFile: string;
+  routeKeyFile: string;
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -39,6 +42,7 @@ export function makeCertificates(dir: string): TlsMaterial {
   };
   sign('server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   sign('client', 'extendedKeyUsage=clientAuth\n');
+  sign('route', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
   return {
     dir,
     caFile: join(dir, 'ca.pem'),
@@ -46,6 +50,8 @@ export function makeCertificates(dir: string): TlsMaterial {
     keyFile: join(dir, 'server.key'),
     clientCertFile: join(dir, 'client.pem'),
     clientKeyFile: join(dir, 'client.key'),
+    routeCertFile: join(dir, 'route.pem'),
+    routeKeyFile: join(dir, 'route.key'),
   };
 }
 
@@ -70,6 +76,22 @@ export function writeTlsNkeyConfig(dir: string, tls: TlsMaterial, nkeys: Readonl
   if (/password:/.test(conf)) throw new Error('nats.conf still has a password user the test did not replace');
   conf += `\ntls {\n  cert_file: "${tls.certFile}"\n  key_file: "${tls.keyFile}"\n  ca_file: "${tls.caFile}"\n  verify: true\n  timeout: 2\n}\n`;
   const file = join(dir, 'nats-tls.conf');
+  writeFileSync(file, conf);
+  return file;
+}
+
+/**
+ * One node of a cluster on `base`'s users and TLS: it listens for routes on `routePort` and dials
+ * `peerPort`, and the route itself is TLS with certificates verified both ways.
+ */
+export function writeClusterNodeConfig(dir: string, base: string, tls: TlsMaterial, node: { name: string; routePort: number; peerPort: number }): string {
+  const conf =
+    // nats-server resolves an include relative to the including file.
+    `include "${relative(dir, base)}"\n` +
+    `server_name: ${node.name}\n` +
+    `cluster {\n  name: poa-test\n  listen: 127.0.0.1:${node.routePort}\n  routes: ["tls://127.0.0.1:${node.peerPort}"]\n` +
+    `  tls {\n    cert_file: "${tls.routeCertFile}"\n    key_file: "${tls.routeKeyFile}"\n    ca_file: "${tls.caFile}"\n    verify: true\n    timeout: 2\n  }\n}\n`;
+  const file = join(dir, `${node.name}.conf`);
   writeFileSync(file, conf);
   return file;
 }
