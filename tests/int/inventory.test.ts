@@ -11,7 +11,7 @@ import {
   MessageType,
 } from '../../src/contracts/index.ts';
 import { Command, Event } from '../../src/contracts/subjects.ts';
-import { INVENTORY_SOURCE } from '../../src/actors/inventory/definition.ts';
+import { serviceSources } from '../../src/registry.ts';
 import {
   inventoryMigrations,
   startInventoryService,
@@ -58,7 +58,7 @@ interface World {
 async function open(dir: string, withSeed: Seed = seed): Promise<World> {
   const transport = new InProcessTransport({ path: join(dir, 'bus.db') });
   const store = new Store({ path: join(dir, 'inventory.db'), migrations: inventoryMigrations });
-  const rt = new ServiceRuntime({ service: 'inventory', source: INVENTORY_SOURCE, store, transport });
+  const rt = new ServiceRuntime({ service: 'inventory', source: serviceSources.inventory, store, transport });
   await startInventoryService(rt, { seed: withSeed });
   await rt.start();
   const published: Message[] = [];

@@ -34,8 +34,6 @@ import {
 } from '../../machines/checkout.ts';
 import { CheckoutContextSchema } from './schema.ts';
 
-export const CHECKOUT_SOURCE = 'urn:acme:ordering:checkout-orchestrator';
-
 export interface CheckoutTimeouts {
   /** Deadline of each attempt of a request; the relay retries within the step's deadline. */
   requestTimeoutMs: number;
@@ -86,7 +84,6 @@ export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof 
     kind: 'checkout',
     machine: checkoutMachine,
     version: checkoutMachineVersion,
-    source: CHECKOUT_SOURCE,
     context: CheckoutContextSchema,
     input: (id) => ({ id }),
     executors: {
