@@ -1,9 +1,11 @@
 /**
  * OpenAPI 3.1 generated from the routes' zod schemas (@fastify/swagger with
- * fastify-type-provider-zod's transforms), served at /openapi.json, with Swagger UI at /docs.
+ * fastify-type-provider-zod's transforms), served at /openapi.json, with Swagger UI at /docs; and the
+ * AsyncAPI 3.0 document of every NATS subject (src/contracts/artifacts) at /asyncapi.json.
  * Response headers are not expressible in a zod response schema, so the few the API promises
  * (Retry-After on 429/503, Location on checkout) are added to the generated document here.
  */
+import { asyncApiDocument } from '../contracts/artifacts/asyncapi.ts';
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
@@ -107,4 +109,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The NATS side's contract: the same document `npm run contracts` commits as contracts/asyncapi.json.
+  const asyncApi = asyncApiDocument();
+  app.get('/asyncapi.json', { schema: { hide: true } }, async () => asyncApi);
 }

@@ -116,6 +116,12 @@ export const shopperSecurity: readonly Record<string, readonly string[]>[] = [{ 
 /** OpenAPI: an operator route takes a JWT with the operator role, or OPERATOR_TOKEN under AUTH=off. */
 export const operatorSecurity: readonly Record<string, readonly string[]>[] = [{ shopperJwt: [] }, { operatorToken: [] }];
 
+/** Failures of a route that takes a JSON body, before the route runs. */
+export const bodyErrors = {
+  413: problem('The body is larger than the gateway accepts.'),
+  415: problem('The body is not JSON: send Content-Type application/json.'),
+};
+
 export const HealthDoc = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const ReadinessDoc = z

@@ -13,7 +13,7 @@
  * runtime's inbox), so a retried checkout answers as the first one did.
  */
 import { initialTransition } from 'xstate';
-import { Command, Stream } from '../../contracts/subjects.ts';
+import { Command, Query, Stream } from '../../contracts/subjects.ts';
 import {
   AddItemToCart,
   CheckoutCart,
@@ -174,7 +174,7 @@ export async function startCartService(
     reply: (t, _p, meta) => cartReply(t, meta),
   });
 
-  await rt.query(Command.getCart, MessageType.getCartRequest, GetCartRequest, (p, meta) => {
+  await rt.query(Query.getCart, MessageType.getCartRequest, GetCartRequest, (p, meta) => {
     const snapshot = carts.peek(p.cartId);
     const view = snapshot && cartView(snapshot);
     // Another customer's cart reads as no cart at all (see ownerRefusal).
@@ -184,11 +184,11 @@ export async function startCartService(
     return rt.reply(MessageType.getCartResponse, view, meta);
   });
 
-  await rt.query(Command.listProducts, MessageType.listProductsRequest, ListProductsRequest, (_p, meta) =>
+  await rt.query(Query.listProducts, MessageType.listProductsRequest, ListProductsRequest, (_p, meta) =>
     rt.reply(MessageType.listProductsResponse, { products: products.list() }, meta),
   );
 
-  await rt.query(Command.getProduct, MessageType.getProductRequest, GetProductRequest, (p, meta) => {
+  await rt.query(Query.getProduct, MessageType.getProductRequest, GetProductRequest, (p, meta) => {
     const product = products.get(p.productId);
     if (!product) throw new RemoteError(ErrorCode.notFound, `product ${p.productId} not found`);
     return rt.reply(MessageType.getProductResponse, product, meta);

@@ -12,12 +12,13 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import {
   AddItemBody,
+  bodyErrors,
   CartDoc,
   CartItemParams,
   CartParams,
@@ -51,7 +52,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getCart,
+        subject: Query.getCart,
         type: MessageType.getCartRequest,
         payload: { cartId: req.params.cartId, ...acting(await auth.customer(req)) },
         reply: CartDoc,
@@ -64,7 +65,9 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     schema: {
       operationId: 'addItemToCart',
       summary: 'Add an item to the cart',
-      description: 'The first item added to an unknown cartId creates the cart.',
+      description:
+        'The client chooses the cartId: the first item added to an unknown cartId creates the cart and answers 200 with it, as for a known cart. ' +
+        'So this call never answers 404 (the catalog declares it, but has no call that creates a cart); a cart that was checked out or abandoned answers 409.',
       tags: ['Cart'],
       security: shopperSecurity,
       params: CartParams,
@@ -73,9 +76,10 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
       response: {
         200: CartDoc,
         400: problem('The request was invalid (the message names the field), the product is unknown, or the line would exceed its limit.'),
-        404: problem('The cart is another customer’s.'),
+        404: problem('An unknown cartId is created (see the description), so only AUTH=jwt answers it: the cart is another customer’s. Declared because the catalog declares it.'),
         409: problem('The cart is already checked out or was abandoned.'),
         ...shopperAuth,
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
@@ -144,6 +148,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         404: problem('The cart was not found (or is another customer’s).'),
         409: problem('The cart is empty or already checked out.'),
         ...shopperAuth,
+        ...bodyErrors,
         ...serviceErrors,
       },
     },

@@ -13,7 +13,7 @@
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import {
@@ -54,7 +54,7 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getOrder,
+        subject: Query.getOrder,
         type: MessageType.getOrderRequest,
         payload: { orderId: req.params.orderId, ...requestedBy(await auth.customer(req)) },
         reply: OrderDoc,
@@ -147,7 +147,7 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     handler: async (req) => {
       await auth.sameCustomer(req, req.params.customerId);
       return services.call({
-        subject: Command.listCustomerOrders,
+        subject: Query.listCustomerOrders,
         type: MessageType.listCustomerOrdersRequest,
         payload: { customerId: req.params.customerId },
         reply: OrderListDoc,
