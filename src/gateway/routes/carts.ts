@@ -76,7 +76,7 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
       response: {
         200: CartDoc,
         400: problem('The request was invalid (the message names the field), the product is unknown, or the line would exceed its limit.'),
-        404: problem('An unknown cartId is created (see the description), so only AUTH=jwt answers it: the cart is another customer’s. Declared because the catalog declares it.'),
+        404: problem('Never answered under AUTH=off: an unknown cartId is created (see the description). Declared because the catalog declares it. Under AUTH=jwt: the cart is another customer’s.'),
         409: problem('The cart is already checked out or was abandoned.'),
         ...shopperAuth,
         ...bodyErrors,
