@@ -61,15 +61,20 @@ try {
 
 async function startGateway() {
   const { startServer } = await import('./gateway/server.ts'); // only processes that serve HTTP load Fastify
+  const env = process.env;
   const rate = config.rateLimitPerMinute;
   const { host, port } = config.gateway;
+  const { authFromEnv } = await import('./gateway/auth.ts');
+  const { trustProxyFromEnv } = await import('./gateway/proxy.ts');
   return startServer({
     host,
     port,
     transport: await system.transportFor('gateway'),
     log: forService(root, 'gateway'),
+    trustProxy: trustProxyFromEnv(env.TRUST_PROXY),
     config: {
       operatorToken: config.operatorToken,
+      auth: authFromEnv(env),
       ...(rate !== undefined ? { rateLimit: rate === 0 ? false : { max: rate, timeWindowMs: 60_000 } } : {}),
     },
   }).catch((err: NodeJS.ErrnoException) => {

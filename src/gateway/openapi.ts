@@ -82,13 +82,24 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Orders', description: 'Orders, their cancellation, and a customer’s history.' },
         { name: 'Operations', description: 'Operator and fulfilment calls.' },
         { name: 'Health', description: 'Liveness and readiness probes.' },
+        { name: 'Identity', description: 'How shoppers sign in (docs/security.md).' },
       ],
       components: {
+        // Both are declared; which one a deployment uses is AUTH (docs/security.md). Shopper
+        // routes also list `{}` (no security): with AUTH=off they are open, as the catalog's are.
         securitySchemes: {
+          shopperJwt: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description:
+              'AUTH=jwt: a token from the shop’s identity provider (RS256 or ES256; iss, aud and exp checked). ' +
+              'Its `sub` is the customer id; operator routes need the operator role in `roles` or `scope`.',
+          },
           operatorToken: {
             type: 'http',
             scheme: 'bearer',
-            description: 'The gateway\'s OPERATOR_TOKEN, as `Authorization: Bearer <token>`. Unset on the gateway: operator routes are open (development).',
+            description: 'AUTH=off: the OPERATOR_TOKEN the gateway was started with (when unset, operator routes are open).',
           },
         },
       },

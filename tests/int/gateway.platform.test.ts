@@ -122,7 +122,7 @@ describe('gateway platform', () => {
       app = await fake.app({ config: { operatorToken: 's3cret' } });
       const anonymous = await app.inject({ method: 'POST', url: `/orders/${orderId}/complete` });
       expect(anonymous.statusCode).toBe(401);
-      expect(anonymous.headers['www-authenticate']).toBe('Bearer');
+      expect(anonymous.headers['www-authenticate']).toBe('Bearer realm="acme-shop"');
       const wrong = await app.inject({ method: 'POST', url: `/orders/${orderId}/complete`, headers: { authorization: 'Bearer guess' } });
       expect(wrong.statusCode).toBe(401);
       expect(fake.sentTo(Command.completeOrder)).toHaveLength(0);

@@ -90,8 +90,8 @@ const checkoutStatus: JsonObject = {
 
 /** Typed as a full Record so that a new MessageType without a sample fails to compile. */
 export const samples: Record<MessageType, JsonObject> = {
-  'add-item-to-cart': { cartId: id(1), productId: id(20), quantity: 2 },
-  'remove-item-from-cart': { cartId: id(1), productId: id(20), quantity: 1 },
+  'add-item-to-cart': { cartId: id(1), productId: id(20), quantity: 2, customerId: id(2) },
+  'remove-item-from-cart': { cartId: id(1), productId: id(20), quantity: 1, customerId: id(2) },
   'checkout-cart': { cartId: id(1), customerId: id(2), promotionCode: 'SPRING10' },
   'cart-checked-out': {
     eventId: id(10),
@@ -215,6 +215,7 @@ export const samples: Record<MessageType, JsonObject> = {
     items: priced,
     total: 4098,
     currency: 'USD',
+    requestedBy: id(2),
   },
   'order-cancelled': {
     orderId: id(3),
@@ -225,7 +226,7 @@ export const samples: Record<MessageType, JsonObject> = {
   },
   'complete-order': { orderId: id(3) },
   'order-completed': { orderId: id(3), customerId: id(2), completedAt: at },
-  'get-order.request': { orderId: id(3) },
+  'get-order.request': { orderId: id(3), requestedBy: id(2) },
   'get-order.response': order,
   'list-customer-orders.request': { customerId: id(2) },
   'list-customer-orders.response': { orders: [order, { ...order, orderId: id(7), status: 'CANCELLED' }] },
@@ -237,12 +238,16 @@ export const samples: Record<MessageType, JsonObject> = {
 /** Fields we add to catalog messages (decisions 2, 3, 4, 7). Each must be optional. */
 export const expectedExtensions: Partial<Record<MessageType, string[]>> = {
   cart: ['checkoutId', 'orderId'],
+  // The acting customer (AUTH=jwt): a cart belongs to its first toucher, an order to its cart's customer.
+  'add-item-to-cart': ['customerId'],
+  'remove-item-from-cart': ['customerId'],
+  'get-order.request': ['requestedBy'],
   'get-cart.response': ['checkoutId', 'orderId'],
   'reserve-inventory': ['orderId', 'reservationId'],
   'inventory-unavailable': ['reservationId'],
   'authorize-payment': ['orderId'],
   'create-order': ['orderId'],
-  'cancel-order': ['cartId', 'currency', 'customerId', 'detail', 'items', 'total'],
+  'cancel-order': ['cartId', 'currency', 'customerId', 'detail', 'items', 'requestedBy', 'total'],
   'order-cancelled': ['detail'],
 };
 

@@ -125,6 +125,7 @@ export async function startCartService(
         unitPrice: product.unitPrice,
         currency: product.currency,
         maxPerLine: config.maxQuantityPerLine,
+        customerId: p.customerId,
       });
     },
     reply: (t, _p, meta) => cartReply(t, meta),
@@ -137,7 +138,7 @@ export async function startCartService(
     host: carts,
     actorId: (p) => p.cartId,
     toEvent: (p, _meta, id) =>
-      decide(id, { type: 'cart.removeItem', at: at(), productId: p.productId, quantity: p.quantity ?? null }),
+      decide(id, { type: 'cart.removeItem', at: at(), productId: p.productId, quantity: p.quantity ?? null, customerId: p.customerId }),
     reply: (t, _p, meta) => cartReply(t, meta),
   });
 
@@ -149,7 +150,7 @@ export async function startCartService(
     actorId: (p) => p.cartId,
     toEvent: async (p, meta, id) => {
       const { state, context } = current(id);
-      const refusal = checkoutRefusal(state, context);
+      const refusal = checkoutRefusal(state, context, p.customerId);
       if (refusal) throw refuse(refusal);
       const request: CalculateDiscountRequest = {
         cartId: id,
@@ -176,7 +177,10 @@ export async function startCartService(
   await rt.query(Query.getCart, MessageType.getCartRequest, GetCartRequest, (p, meta) => {
     const snapshot = carts.peek(p.cartId);
     const view = snapshot && cartView(snapshot);
-    if (!view) throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
+    // Another customer's cart reads as no cart at all (see ownerRefusal).
+    if (!view || (p.customerId && view.customerId && view.customerId !== p.customerId)) {
+      throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
+    }
     return rt.reply(MessageType.getCartResponse, view, meta);
   });
 

@@ -102,6 +102,10 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     toEvent: (p, _meta, id) => {
       const current = orders.peek(id);
       if (!current && !p.customerId) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+      // A shopper's cancellation: only of an order that exists and is theirs (the owner never changes).
+      if (p.requestedBy !== undefined && !ownedBy(current, p.requestedBy)) {
+        throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+      }
       return {
         type: 'order.cancel' as const, at: at(), reason: p.reason, detail: p.detail ?? null,
         cartId: p.cartId, customerId: p.customerId, items: p.items, total: p.total, currency: p.currency,
@@ -138,7 +142,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
   await rt.query(Query.getOrder, MessageType.getOrderRequest, GetOrderRequest, (p, meta) => {
     const snapshot = orders.peek(p.orderId);
     const view = snapshot && orderView(snapshot);
-    if (!view) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+    if (!view || (p.requestedBy !== undefined && view.customerId !== p.requestedBy)) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
     return rt.reply(MessageType.getOrderResponse, view, meta);
   });
 
@@ -149,6 +153,9 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
   });
 }
+
+const ownedBy = (snapshot: { context: unknown } | undefined, customerId: string): boolean =>
+  snapshot !== undefined && (snapshot.context as OrderContext).customerId === customerId;
 
 function refusalOf(config: OrderServiceConfig, customerId: string, total: number): string | null {
   if (config.refuseCustomers.includes(customerId)) return 'orders from this customer are not accepted';

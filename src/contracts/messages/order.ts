@@ -74,6 +74,8 @@ export type CreateOrder = z.infer<typeof CreateOrder>;
  *   path, where the order was never created (decision 4). They let the Order Service record the
  *   CANCELLED order and still answer get-order in full (its response requires customerId, items,
  *   total and currency).
+ * - `requestedBy`: the customer asking, when a shopper cancels (the gateway sets it from the token
+ *   under AUTH=jwt). An order that is not theirs, or not there, answers NOT_FOUND and changes nothing.
  * The reply is {@link OrderCancelled}.
  */
 export const CancelOrder = z.object({
@@ -85,6 +87,7 @@ export const CancelOrder = z.object({
   items: z.array(PricedLineItem).optional(),
   total: NonNegativeMoney.optional(),
   currency: Currency.optional(),
+  requestedBy: Uuid.optional(),
 });
 export type CancelOrder = z.infer<typeof CancelOrder>;
 
@@ -122,9 +125,13 @@ export type OrderCompleted = z.infer<typeof OrderCompleted>;
 
 // ---- Catalog: queries ----------------------------------------------------------------------
 
-/** catalog `get-order`, the `request` half. */
+/**
+ * catalog `get-order`, the `request` half, plus `requestedBy` (ours): the customer asking, under
+ * AUTH=jwt; another customer's order answers NOT_FOUND, as if it did not exist.
+ */
 export const GetOrderRequest = z.object({
   orderId: Uuid,
+  requestedBy: Uuid.optional(),
 });
 export type GetOrderRequest = z.infer<typeof GetOrderRequest>;
 

@@ -1,5 +1,5 @@
 /**
- * Operator actions on sagas, behind `requireOperator` (operator.ts): retry the stuck step of a
+ * Operator actions on sagas, behind `auth.operator` (the gateway's one operator check): retry the stuck step of a
  * checkout parked in needsAttention. The saga's id or its order id both name it. The orchestrator
  * that holds the saga answers (src/actors/checkout/operator.ts); a saga in any other state
  * answers 409 with the state it is in.
@@ -9,13 +9,12 @@ import { OperatorMessageType, RetryCheckoutResponse } from '../../contracts/inde
 import { OperatorCommand } from '../../contracts/subjects.ts';
 import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
-import { OPERATOR_SECURITY, requireOperator } from '../operator.ts';
-import { CheckoutParams, OperatorHeaders, problem, serviceErrors } from '../schemas.ts';
+import { CheckoutParams, OperatorHeaders, operatorSecurity, problem, serviceErrors } from '../schemas.ts';
 
 const RetryDoc = RetryCheckoutResponse.meta({ id: 'RetryCheckoutResponse' });
 
 export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config } = ctx;
+  const { services, config, auth } = ctx;
 
   app.post('/checkouts/:checkoutId/retry', {
     schema: {
@@ -25,7 +24,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
         'A compensation that kept failing parks its saga in needsAttention. Once the participant is fixed, this sends ' +
         'the stuck step again with the same idempotency key. `checkoutId` may also be the order id of the checkout.',
       tags: ['Operations'],
-      security: OPERATOR_SECURITY,
+      security: operatorSecurity,
       params: CheckoutParams,
       headers: OperatorHeaders,
       response: {
@@ -38,7 +37,8 @@ export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
       },
     },
     handler: async (req) => {
-      requireOperator(req, config);
+      const who = await auth.operator(req);
+      req.log.info({ ...who, action: 'retry-checkout', checkoutId: req.params.checkoutId }, 'operator action');
       return services.call({
         subject: OperatorCommand.retryCheckout,
         type: OperatorMessageType.retryCheckoutRequest,
