@@ -16,6 +16,7 @@ import { orderMigrations } from './actors/order/schema.ts';
 import { startOrderService } from './actors/order/service.ts';
 import { paymentMigrations } from './actors/payment/schema.ts';
 import { startPaymentService } from './actors/payment/service.ts';
+import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
 import { promotionMigrations } from './actors/promotion/schema.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
@@ -33,7 +34,8 @@ import type { Transport } from './runtime/transport/transport.ts';
 export const backendServices = ['order', 'inventory', 'payment', 'promotion', 'cart', 'checkout'] as const satisfies readonly Service[];
 export type BackendService = (typeof backendServices)[number];
 
-const sources: Record<BackendService, string> = {
+/** Each service's CloudEvents source. */
+export const serviceSources: Record<BackendService, string> = {
   order: 'urn:acme:ordering:order-service',
   inventory: 'urn:acme:fulfilment:inventory-service',
   payment: 'urn:acme:payments:payment-api',
@@ -42,7 +44,8 @@ const sources: Record<BackendService, string> = {
   checkout: 'urn:acme:ordering:checkout-orchestrator',
 };
 
-const migrations: Record<BackendService, readonly Migration[]> = {
+/** Each service's store migrations. */
+export const serviceMigrations: Record<BackendService, readonly Migration[]> = {
   order: orderMigrations,
   inventory: inventoryMigrations,
   payment: paymentMigrations,
@@ -51,14 +54,15 @@ const migrations: Record<BackendService, readonly Migration[]> = {
   checkout: checkoutMigrations,
 };
 
-async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig): Promise<void> {
+/** Starts one service on its runtime. `processor` replaces the payment simulator built from the config (the simulator passes its own). */
+export async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig, processor?: PaymentProcessor): Promise<void> {
   switch (service) {
     case 'order':
       return startOrderService(rt, config.order);
     case 'inventory':
       return startInventoryService(rt, { seed: config.seed });
     case 'payment':
-      return startPaymentService(rt, { processor: createSimulator(config.payment) });
+      return startPaymentService(rt, { processor: processor ?? createSimulator(config.payment) });
     case 'promotion':
       return startPromotionService(rt, { seed: config.seed });
     case 'cart':
@@ -155,8 +159,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   try {
     for (const service of services) {
-      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: migrations[service], synchronous: config.synchronous, locking: config.locking });
-      const rt = new ServiceRuntime({ service, source: sources[service], store, transport: await transportFor(service), clock, log });
+      const store = new Store({ path: join(config.dataDir, `${service}.db`), migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking });
+      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport: await transportFor(service), clock, log });
       runtimes.set(service, rt);
       await startService(service, rt, config);
       if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
