@@ -13,12 +13,15 @@
  *   --fault-steps K    faults stop after K loop steps (what the shrinker lowers)
  *   --broken LIST      switch on deliberately broken variants (runtime/broken.ts), to see them caught
  *   --trace-file PATH  where a failing seed's shrunk trace is written (default sim-failure-<seed>.log)
+ *   --no-shrink        report a failing seed as it failed, without shrinking it
+ *   --no-scenarios     random shoppers only (by default every other shopper follows a generated scenario)
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BrokenVariant } from '../src/runtime/broken.ts';
 import { allFaults, parseFaults } from '../src/devtools/simulation/faults.ts';
 import { runSeed, type RunOptions, type RunResult } from '../src/devtools/simulation/run.ts';
+import { generatedScenarios } from '../src/devtools/simulation/scenarios.ts';
 import { replayCommand, shrink } from '../src/devtools/simulation/shrink.ts';
 
 const { values } = parseArgs({
@@ -32,6 +35,7 @@ const { values } = parseArgs({
     broken: { type: 'string' },
     'trace-file': { type: 'string' },
     'no-shrink': { type: 'boolean', default: false },
+    'no-scenarios': { type: 'boolean', default: false },
   },
 });
 
@@ -50,12 +54,14 @@ const base = {
   shoppers: int('shoppers', values.shoppers),
   faultSteps: int('fault-steps', values['fault-steps']),
   broken,
+  scenarios: values['no-scenarios'] ? undefined : await generatedScenarios(),
 };
 const options = (seed: number): RunOptions => {
   const o: RunOptions = { seed, faults: base.faults };
   if (base.shoppers !== undefined) o.shoppers = base.shoppers;
   if (base.faultSteps !== undefined) o.faultSteps = base.faultSteps;
   if (base.broken.length) o.broken = base.broken;
+  if (base.scenarios) o.scenarios = base.scenarios;
   return o;
 };
 

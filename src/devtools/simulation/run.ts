@@ -20,6 +20,7 @@ import { checkInvariants, settled, unsettled } from './invariants.ts';
 import { SIM_EPOCH, SimLoop } from './loop.ts';
 import { SimNetwork } from './network.ts';
 import { Prng } from './prng.ts';
+import type { Scenario } from './scenarios.ts';
 import { Customers, startShopper, type ShopperRecord } from './shoppers.ts';
 import { Trace } from './trace.ts';
 import { SimWorld, type Instance } from './world.ts';
@@ -33,6 +34,8 @@ export interface RunOptions {
   faultSteps?: number;
   /** Deliberately broken variants to switch on (tests only). */
   broken?: readonly BrokenVariant[];
+  /** Generated scenarios (scenarios.ts): every other shopper follows one of them, in turn. None: random shoppers only. */
+  scenarios?: readonly Scenario[];
   /** Where the run's stores go; a fresh temp dir by default, removed afterwards. */
   dir?: string;
 }
@@ -129,8 +132,13 @@ async function simulate(o: RunOptions, root: Prng): Promise<RunResult> {
     const products = config.seed.products.map((p) => p.productId);
     const promotionCodes = config.seed.promotions.map((p) => p.code);
     const shoppers: ShopperRecord[] = [];
+    const maxStock = Math.max(...initialStock.values());
+    const scenarios = o.scenarios ?? [];
+    // Scenarios take turns from a seeded start, so that every kind comes up across seeds.
+    const firstScenario = scenarios.length ? shopRng.int(0, scenarios.length - 1) : 0;
     for (let i = 0; i < (o.shoppers ?? defaultShoppers); i++) {
-      shoppers.push(startShopper(`shopper-${i + 1}`, { loop, rng: shopRng.fork(), trace, transport: gateway, products, promotionCodes }).record);
+      const scenario = i % 2 === 1 && scenarios.length ? scenarios[(firstScenario + (i >> 1)) % scenarios.length] : undefined;
+      shoppers.push(startShopper(`shopper-${i + 1}`, { loop, rng: shopRng.fork(), trace, transport: gateway, products, promotionCodes, maxStock }, scenario).record);
     }
 
     // Chaos: crash an instance now and then and restart it later; jump the clock.

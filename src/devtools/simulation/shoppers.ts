@@ -17,6 +17,7 @@ import { isTransient, RemoteError } from '../../runtime/transport/errors.ts';
 import type { Transport } from '../../runtime/transport/transport.ts';
 import type { SimLoop } from './loop.ts';
 import type { Prng } from './prng.ts';
+import type { Scenario } from './scenarios.ts';
 import type { Trace } from './trace.ts';
 
 const CUSTOMER_NS = '8a0f3c51-2d4e-4b6f-9a1c-5e7d9b3f1a06';
@@ -49,12 +50,33 @@ export interface ShopperContext {
   transport: Transport;
   products: readonly string[];
   promotionCodes: readonly string[];
+  /** The most any product has in stock: a basket that exceeds the stock asks for more. */
+  maxStock: number;
+}
+
+/** A scenario's customer, as this run's rules know them (an amount above the limit is declined by the processor, like the declined customer). */
+function scenarioCustomer(s: Scenario, rng: Prng): string {
+  switch (s.customer) {
+    case 'regular':
+      return s.basket === 'exceedsLimit' ? Customers.declined : rng.pick(Customers.regular);
+    case 'fraud':
+      return Customers.fraud;
+    case 'stall':
+      return Customers.slow;
+    case 'refused':
+      return Customers.refused;
+    default: {
+      const _exhaustive: never = s.customer;
+      throw new Error(`unknown customer ${String(_exhaustive)}`);
+    }
+  }
 }
 
 const TIMEOUT_MS = 2_000;
 const MAX_ATTEMPTS = 40;
 
-export function startShopper(name: string, ctx: ShopperContext): { record: ShopperRecord; done: Promise<void> } {
+/** A shopper; with a scenario, one who checks out exactly that scenario's customer and basket. */
+export function startShopper(name: string, ctx: ShopperContext, scenario?: Scenario): { record: ShopperRecord; done: Promise<void> } {
   const { loop, rng, trace } = ctx;
   const client = new ServiceClient(ctx.transport, `urn:sim:${name}`, loop.clockFor(name));
   const record: ShopperRecord = { name, cartId: rng.uuid(), lines: new Map(), checkout: undefined, cancelAcked: false, notes: [], done: false };
@@ -84,7 +106,34 @@ export function startShopper(name: string, ctx: ShopperContext): { record: Shopp
     record.lines = new Map(cart.items.map((i) => [i.productId, i.quantity]));
   };
 
+  const checkout = async (customerId: string, promotionCode: string | undefined): Promise<string | undefined> => {
+    const cart = await send(
+      Command.checkoutCart, MessageType.checkoutCart, { cartId: record.cartId, customerId, ...(promotionCode ? { promotionCode } : {}) },
+      Cart, `${name}:checkout`,
+    );
+    if (!cart) return undefined;
+    told(cart);
+    if (!cart.orderId || !cart.checkoutId) {
+      record.notes.push('checkout reply without orderId/checkoutId');
+      return undefined;
+    }
+    record.checkout = { orderId: cart.orderId, checkoutId: cart.checkoutId };
+    trace.add(`shopper ${name} checked out cart ${record.cartId} as order ${cart.orderId}`);
+    return cart.orderId;
+  };
+
+  const runScenario = async (s: Scenario) => {
+    trace.add(`shopper ${name} follows scenario ${s.customer}/${s.basket}: ${s.words}`);
+    await sleep(rng.int(0, 3_000));
+    const quantity = s.basket === 'exceedsStock' ? ctx.maxStock + 1 : 1;
+    const cart = await send(Command.addItemToCart, MessageType.addItemToCart, { cartId: record.cartId, productId: rng.pick(ctx.products), quantity }, Cart, `${name}:add:0`);
+    if (!cart) return;
+    told(cart);
+    await checkout(scenarioCustomer(s, rng), undefined);
+  };
+
   const run = async () => {
+    if (scenario) return runScenario(scenario);
     await sleep(rng.int(0, 3_000));
     const adds = rng.int(1, 3);
     for (let i = 0; i < adds; i++) {
@@ -106,21 +155,11 @@ export function startShopper(name: string, ctx: ShopperContext): { record: Shopp
       ? rng.pick(Customers.regular)
       : rng.pick([Customers.declined, Customers.fraud, Customers.refused, Customers.slow]);
     const promotionCode = rng.chance(0.3) ? rng.pick([...ctx.promotionCodes, 'NO-SUCH-CODE']) : undefined;
-    const cart = await send(
-      Command.checkoutCart, MessageType.checkoutCart, { cartId: record.cartId, customerId, ...(promotionCode ? { promotionCode } : {}) },
-      Cart, `${name}:checkout`,
-    );
-    if (!cart) return;
-    told(cart);
-    if (!cart.orderId || !cart.checkoutId) {
-      record.notes.push('checkout reply without orderId/checkoutId');
-      return;
-    }
-    record.checkout = { orderId: cart.orderId, checkoutId: cart.checkoutId };
-    trace.add(`shopper ${name} checked out cart ${record.cartId} as order ${cart.orderId}`);
+    const orderId = await checkout(customerId, promotionCode);
+    if (!orderId) return;
     if (rng.chance(0.15)) {
       await sleep(rng.int(0, 20_000));
-      const ok = await send(Command.cancelOrder, MessageType.cancelOrder, { orderId: cart.orderId, reason: 'CUSTOMER_REQUESTED' }, z.object({ orderId: z.string() }), `${name}:cancel`);
+      const ok = await send(Command.cancelOrder, MessageType.cancelOrder, { orderId, reason: 'CUSTOMER_REQUESTED' }, z.object({ orderId: z.string() }), `${name}:cancel`);
       record.cancelAcked = ok !== undefined;
     }
   };

@@ -45,5 +45,6 @@ export function replayCommand(o: RunOptions): string {
   if (o.shoppers !== undefined) args.push(`--shoppers ${o.shoppers}`);
   if (o.faultSteps !== undefined) args.push(`--fault-steps ${o.faultSteps}`);
   if (o.broken?.length) args.push(`--broken ${o.broken.join(',')}`);
+  if (!o.scenarios) args.push('--no-scenarios');
   return `npm run simulate -- ${args.join(' ')}`;
 }
