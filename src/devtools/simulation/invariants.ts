@@ -4,7 +4,7 @@
  * shoppers were told:
  *
  *  - every checkout a shopper was acknowledged is final (confirmed, cancelled) or parked in
- *    needsAttention with a reason;
+ *    needsAttention with a reason, and a cancelled saga undid every step it attempted;
  *  - one saga per cart across all orchestrator instances, at most one order per cart;
  *  - stock is conserved (initial = available + reserved + consumed; reserved = what HELD
  *    reservations hold), and nothing is held or authorized for a checkout that did not go through;
@@ -45,7 +45,12 @@ interface Saga {
   orderId: string;
   state: unknown;
   failure: string | null;
+  attempted: string[];
+  compensated: string[];
 }
+
+/** Each forward step's undo (the saga's own record of what it must undo: machines/checkout.ts). */
+const undoOf: Record<string, string> = { reserveInventory: 'releaseInventory', authorizePayment: 'voidPayment' };
 
 function read<T>(inst: Instance, sql: string): T[] {
   const db = open(inst);
@@ -64,8 +69,8 @@ export function checkInvariants(f: Facts): string[] {
   const sagas: Saga[] = [];
   for (const inst of of('checkout')) {
     for (const r of read<Row>(inst, `SELECT id, snapshot FROM actors WHERE kind = 'checkout'`)) {
-      const s = JSON.parse(r.snapshot as string) as { value: unknown; context: { cartId: string; orderId: string; failure: string | null } };
-      sagas.push({ instance: inst.name, id: r.id as string, cartId: s.context.cartId, orderId: s.context.orderId, state: s.value, failure: s.context.failure });
+      const s = JSON.parse(r.snapshot as string) as { value: unknown; context: Omit<Saga, 'instance' | 'id' | 'state'> };
+      sagas.push({ ...s.context, instance: inst.name, id: r.id as string, state: s.value });
     }
   }
   const sagaByCart = new Map<string, Saga>();
@@ -76,6 +81,12 @@ export function checkInvariants(f: Facts): string[] {
     const top = topState(s.state);
     const parked = JSON.stringify(s.state).includes('needsAttention');
     if (!FINAL.has(top) && !(parked && s.failure)) v.push(`saga ${s.id} (cart ${s.cartId}) ended in ${JSON.stringify(s.state)}${parked ? ' without a reason' : ''}`);
+    if (top === 'cancelled') {
+      for (const step of s.attempted) {
+        const undo = undoOf[step];
+        if (undo && !s.compensated.includes(undo)) v.push(`saga ${s.id} was cancelled (${s.failure ?? '?'}) without ${undo}, though it attempted ${step}`);
+      }
+    }
   }
   const sagaByOrder = new Map(sagas.map((s) => [s.orderId, s]));
 

@@ -6,7 +6,7 @@
  *   start every instance ─▶ shoppers shop while faults are injected ─▶ faults stop, every instance
  *   is (re)started, the world runs until every checkout settled (or a time limit) ─▶ invariants
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSimulator, defaultSimulatorRules, type Simulator } from '../../actors/payment/simulator.ts';
@@ -79,6 +79,14 @@ function simConfig(rng: Prng): { config: SystemConfig; initialStock: Map<string,
   return { config, initialStock: new Map(products.map((p) => [p.productId, p.stock])) };
 }
 
+/**
+ * Where runs keep their stores: RAM-backed /dev/shm when there is one (real files, real WAL and
+ * crash recovery, without waiting for a disk: a run's cost was mostly the disk), else the temp dir.
+ */
+function scratchDir(): string {
+  return process.env.SIM_DIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+}
+
 export async function runSeed(o: RunOptions): Promise<RunResult> {
   const root = new Prng(o.seed);
   const ids = root.fork();
@@ -93,7 +101,7 @@ async function simulate(o: RunOptions, root: Prng): Promise<RunResult> {
   const { config, initialStock } = simConfig(root.fork());
   const processorSleep = (ms: number) => new Promise<void>((resolve) => loop.schedule('processor', ms, resolve));
   const processor: Simulator = createSimulator(config.payment, processorSleep);
-  const dir = o.dir ?? join(tmpdir(), `sim-${process.pid}-${o.seed}-${Math.floor(performance.now() * 1000)}`);
+  const dir = o.dir ?? join(scratchDir(), `sim-${process.pid}-${o.seed}-${Math.floor(performance.now() * 1000)}`);
   const worldRng = root.fork();
   const world = new SimWorld({ dir, loop, net, rng: worldRng.fork(), trace, config, processor, instances: instanceCounts });
   const shopRng = root.fork();

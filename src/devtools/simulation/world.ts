@@ -11,7 +11,7 @@
  * rather than `:memory:` databases, because only a file keeps "committed" honest across the crash:
  * SQLite recovers it from its WAL, as after a real crash.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AnyMachineSnapshot } from 'xstate';
@@ -44,7 +44,7 @@ export interface Instance {
 let templates: string | undefined;
 function templateDir(): string {
   if (templates && existsSync(templates)) return templates;
-  const dir = mkdtempSync(join(tmpdir(), 'sim-templates-'));
+  const dir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'sim-templates-'));
   for (const service of backendServices) {
     const store = new Store({ path: join(dir, `${service}.db`), migrations: serviceMigrations[service], synchronous: 'NORMAL' });
     store.db.pragma('wal_checkpoint(TRUNCATE)');
@@ -52,6 +52,7 @@ function templateDir(): string {
     store.kill();
   }
   templates = dir;
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
