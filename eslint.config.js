@@ -3,6 +3,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const devtoolsApart = 'Developer tools (src/devtools/) are for people, not for the services: only the gateway and the composition root may load them.';
+
 export default tseslint.config(
   { ignores: ['node_modules', 'data', 'docs', 'coverage', 'test-results', '*.config.js', '.scratch-*/**', '.bench-scratch/**', '.exp-*'] },
   js.configs.recommended,
@@ -30,6 +32,7 @@ export default tseslint.config(
             { group: ['node:*', 'fs', 'crypto', 'path'], message: 'Machines are pure: no Node I/O.' },
             { group: ['@nats-io/*', 'better-sqlite3', 'fastify', 'fastify-*', '@fastify/*'], message: 'Machines are pure: the host does the I/O.' },
             { group: ['**/runtime/**', '**/actors/**', '**/gateway/**'], message: 'Machines must not depend on hosts.' },
+            { group: ['**/devtools/**'], message: devtoolsApart },
           ],
         },
       ],
@@ -37,8 +40,16 @@ export default tseslint.config(
       'no-restricted-properties': ['error', { object: 'Math', property: 'random', message: 'Machines are pure: ids and randomness come in events.' }],
     },
   },
+  // Developer tools stay apart from what the services run on (tests/unit/import-graph.test.ts also
+  // follows chains of imports, dynamic ones included, and checks the graph has no circle).
+  {
+    files: ['src/actors/**/*.ts', 'src/contracts/**/*.ts', 'src/runtime/**/*.ts', 'src/registry.ts', 'src/config.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['**/devtools/**'], message: devtoolsApart }] }],
+    },
+  },
   // The storefront's and explorer's browser scripts: plain JavaScript outside the TypeScript project.
-  plainJavaScript(['src/*/public/**/*.js'], globals.browser),
+  plainJavaScript(['src/*/public/**/*.js', 'src/devtools/*/public/**/*.js'], globals.browser),
   // The service threads' bootstrap: plain JavaScript, run before the TypeScript loader exists.
   plainJavaScript(['src/threads/*.mjs'], globals.node),
 );

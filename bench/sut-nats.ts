@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pingSubject } from '../src/contracts/subjects.ts';
-import { backendServices } from '../src/system.ts';
+import { backendServices } from '../src/registry.ts';
 import { connectNats } from '../src/runtime/transport/nats.ts';
 import type { Transport } from '../src/runtime/transport/transport.ts';
 import type { BenchOptions } from './options.ts';

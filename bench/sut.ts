@@ -2,7 +2,7 @@
  * The system under test, embedded: every service in the bench's own process on the in-process
  * transport, exactly as `npm start` composes it (`startSystem`), optionally with the HTTP gateway.
  */
-import type { BackendService } from '../src/system.ts';
+import type { BackendService } from '../src/registry.ts';
 import { configFromEnv } from '../src/config.ts';
 import { startServer, type RunningServer } from '../src/gateway/server.ts';
 import { startSystem } from '../src/system.ts';

@@ -5,13 +5,13 @@
  *   npm run paths -- --machine checkout --format json   the same as JSON (events included)
  *   npm run paths -- --write                            regenerates docs/test-plan/<machine>.md for every machine
  *
- * The paths come from the real machines in src/machines (see src/testing/paths.ts).
+ * The paths come from the real machines in src/machines (see src/devtools/testing/paths.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { machineModels, machineNames } from '../src/testing/models/index.ts';
-import { renderJson, renderMarkdown, testPlan } from '../src/testing/plan.ts';
+import { machineModels, machineNames } from '../src/devtools/testing/models/index.ts';
+import { renderJson, renderMarkdown, testPlan } from '../src/devtools/testing/plan.ts';
 
 const usage = `usage: npm run paths -- --machine <${machineNames.join('|')}> [--format md|json]
        npm run paths -- --write [--dir docs/test-plan]`;

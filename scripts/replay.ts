@@ -15,9 +15,9 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { actorTrace } from '../src/explorer/store-queries.ts';
-import { machineNamed, machines } from '../src/visualize/machines.ts';
-import { formatReplayReport, replayReport, type ReplayReport } from '../src/visualize/replay-report.ts';
+import { actorTrace } from '../src/runtime/journal-queries.ts';
+import { machineNamed, machines } from '../src/devtools/visualize/machines.ts';
+import { formatReplayReport, replayReport, type ReplayReport } from '../src/devtools/visualize/replay-report.ts';
 
 /** Which service's store holds each kind of actor. */
 const storeOf: Record<string, string> = { checkout: 'checkout', cart: 'cart', reservation: 'inventory', authorization: 'payment', order: 'order' };

@@ -6,8 +6,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../src/visualize/docs.ts';
-import { machines } from '../src/visualize/machines.ts';
+import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../src/devtools/visualize/docs.ts';
+import { machines } from '../src/devtools/visualize/machines.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');

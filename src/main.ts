@@ -5,7 +5,8 @@
  */
 import pino from 'pino';
 import { configFromEnv } from './config.ts';
-import { backendServices, startSystem, type BackendService } from './system.ts';
+import { backendServices, type BackendService } from './registry.ts';
+import { startSystem } from './system.ts';
 
 const config = configFromEnv();
 const log = pino({ level: config.logLevel });

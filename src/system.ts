@@ -8,53 +8,25 @@
  */
 import { join } from 'node:path';
 import { startCartService } from './actors/cart/service.ts';
-import { cartMigrations } from './actors/cart/schema.ts';
-import { checkoutMigrations } from './actors/checkout/schema.ts';
 import { startCheckoutService } from './actors/checkout/service.ts';
-import { inventoryMigrations, startInventoryService } from './actors/inventory/service.ts';
-import { orderMigrations } from './actors/order/schema.ts';
+import { startInventoryService } from './actors/inventory/service.ts';
 import { startOrderService } from './actors/order/service.ts';
-import { paymentMigrations } from './actors/payment/schema.ts';
 import { startPaymentService } from './actors/payment/service.ts';
 import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
-import { promotionMigrations } from './actors/promotion/schema.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
 import type { Service } from './contracts/subjects.ts';
+import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
-import { Store, type Migration } from './runtime/store.ts';
-import { InProcessTransport } from './runtime/transport/in-process.ts';
+import { Store } from './runtime/store.ts';
+import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
 import { connectNats } from './runtime/transport/nats.ts';
 import type { Transport } from './runtime/transport/transport.ts';
 
-/** The services of the flow, in start order: participants before those that call them. */
-export const backendServices = ['order', 'inventory', 'payment', 'promotion', 'cart', 'checkout'] as const satisfies readonly Service[];
-export type BackendService = (typeof backendServices)[number];
-
-/** Each service's CloudEvents source. */
-export const serviceSources: Record<BackendService, string> = {
-  order: 'urn:acme:ordering:order-service',
-  inventory: 'urn:acme:fulfilment:inventory-service',
-  payment: 'urn:acme:payments:payment-api',
-  promotion: 'urn:acme:shopping:promotion-service',
-  cart: 'urn:acme:shopping:cart-api',
-  checkout: 'urn:acme:ordering:checkout-orchestrator',
-};
-
-/** Each service's store migrations. */
-export const serviceMigrations: Record<BackendService, readonly Migration[]> = {
-  order: orderMigrations,
-  inventory: inventoryMigrations,
-  payment: paymentMigrations,
-  promotion: promotionMigrations,
-  cart: cartMigrations,
-  checkout: checkoutMigrations,
-};
-
-/** Starts one service on its runtime. `processor` replaces the payment simulator built from the config (the simulator passes its own). */
+/** Starts one service on its runtime. `processor` replaces the payment simulator built from the config (the deterministic simulator passes its own). */
 export async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig, processor?: PaymentProcessor): Promise<void> {
   switch (service) {
     case 'order':
@@ -88,7 +60,7 @@ export interface SystemOptions {
   /**
    * Where every actor host reports its committed transitions (e.g. a @statelyai/inspect
    * inspector). Unset: INSPECT=1 in the environment starts the Stately bridge
-   * (src/explorer/stately-inspector.ts); otherwise nothing is reported.
+   * (src/devtools/explorer/stately-inspector.ts); otherwise nothing is reported.
    */
   inspect?: HostInspector | undefined;
   /** Run this process's services on this transport instead of opening one (a service thread). */
@@ -122,7 +94,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   let stopInspector: () => void = () => undefined;
   if (!inspect) {
     // Loaded only when asked for: the bridge pulls in a WebSocket client and server.
-    const { inspectRequested, statelyBridgeFromEnv } = await import('./explorer/stately-inspector.ts');
+    const { inspectRequested, statelyBridgeFromEnv } = await import('./devtools/explorer/stately-inspector.ts');
     const bridge = inspectRequested(process.env) ? await statelyBridgeFromEnv(process.env) : undefined;
     if (bridge) {
       inspect = bridge.inspector;

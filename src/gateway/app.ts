@@ -21,7 +21,7 @@ import type { GatewayContext } from './context.ts';
 import { correlationIdOf, RequestHeader, requestIdOf } from './correlation.ts';
 import { createErrorHandler, notFoundHandler } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
-import { explorerPlugin } from '../explorer/plugin.ts';
+import { explorerPlugin } from '../devtools/explorer/plugin.ts';
 import { cartRoutes } from './routes/carts.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';

@@ -1,9 +1,34 @@
 /**
  * A Server-Sent Events stream over a raw HTTP response: `event:`/`id:`/`data:` frames, a `retry:`
  * hint for the browser's reconnect, comment heartbeats so proxies keep an idle stream open, and one
- * place that tidies up however the stream ends (client gone, final event, server closing).
+ * place that tidies up however the stream ends (client gone, final event, server closing). The
+ * shoppers' status stream and the saga explorer's live views both use it.
  */
 import type { ServerResponse } from 'node:http';
+import type { FastifyReply } from 'fastify';
+
+export interface SseOptions {
+  /** The reconnect delay the browser is told to use. */
+  retryMs: number;
+  /** How often an idle stream sends a comment, so proxies keep it open. */
+  heartbeatMs: number;
+}
+
+/** Takes the response over from Fastify and starts an event stream on it. */
+export function openSse(reply: FastifyReply, opts: SseOptions): SseStream {
+  reply.hijack();
+  // Headers set by hooks so far (request id, security headers) would be lost with the reply.
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) reply.raw.setHeader(name, value);
+  }
+  reply.raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  return new SseStream(reply.raw, opts);
+}
 
 export interface SseFrame {
   event: string;
@@ -18,7 +43,7 @@ export class SseStream {
 
   constructor(
     private readonly res: ServerResponse,
-    opts: { retryMs: number; heartbeatMs: number },
+    opts: SseOptions,
   ) {
     res.write(`retry: ${opts.retryMs}\n\n`);
     this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), opts.heartbeatMs);

@@ -19,7 +19,7 @@
  * the actors) unless a migration from that version is registered. With an inspector attached, it
  * reports each committed transition (actor, event, snapshot) to it, e.g. @statelyai/inspect.
  */
-import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject, StateMachine } from 'xstate';
 import type { ZodType } from 'zod';
 import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
@@ -71,12 +71,33 @@ export interface OutboundEvent {
   messageId?: string;
 }
 
-export type Executor = (params: never, fx: Effects, snapshot: AnyMachineSnapshot) => void;
+/** Carries out one action the machine returned, with the params the machine gave it. */
+export type Executor<P = never> = (params: P, fx: Effects, snapshot: AnyMachineSnapshot) => void;
+
+/** The named actions of a machine made with `setup({ actions })`, as `{type, params}`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the other type parameters are irrelevant here
+type ActionsOf<M> = M extends StateMachine<any, any, any, any, infer A, any, any, any, any, any, any, any, any, any, any> ? A : never;
+
+/**
+ * The actions the host carries out: those whose params the machine declares. By convention a
+ * machine declares them on every action the host executes (`Record<string, never>` when there are
+ * none); its `assign` actions have undeclared params, and xstate applies them itself.
+ */
+type HostActionsOf<M> = ActionsOf<M> extends infer A ? (A extends { type: string; params: infer P } ? (unknown extends P ? never : A) : never) : never;
+
+/**
+ * One executor per action the host carries out, keyed by the action's name and typed by its
+ * params: an action without an executor, or an executor for params the action does not have, is
+ * a compile error.
+ */
+export type Executors<M extends AnyStateMachine> = AnyStateMachine extends M
+  ? Record<string, Executor<never>>
+  : { [A in HostActionsOf<M> as A['type']]: Executor<A['params']> };
 
 /** An executor that publishes one domain event whose payload is derived from the snapshot after the transition. */
 export const publishes =
-  (subject: string, type: string, payloadOf: (snapshot: AnyMachineSnapshot) => unknown): Executor =>
-  (_p: never, fx, snapshot) =>
+  (subject: string, type: string, payloadOf: (snapshot: AnyMachineSnapshot) => unknown): Executor<unknown> =>
+  (_p, fx, snapshot) =>
     fx.publish({ subject, type, payload: payloadOf(snapshot) });
 
 /** What came back for a request: a typed reply, or an error reply that is not transient. */
@@ -89,13 +110,11 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   machine: M;
   /** Bumped whenever a change to the machine could break stored snapshots. */
   version: string;
-  /** CloudEvents source of what this actor sends. */
-  source: string;
   /** Parses a stored context; a snapshot that does not parse is refused, not half-loaded. */
   context?: ZodType;
   input(id: string): unknown;
-  /** One executor per named action the machine can return. */
-  executors: Record<string, Executor>;
+  /** One executor per named action the machine can return (see Executors). */
+  executors: Executors<M>;
   /** Turns the outcome of a request (by slot) into the event for this actor. */
   onReply?(slot: string, outcome: RequestOutcome): EventObject | undefined;
   /**
@@ -140,6 +159,8 @@ interface Cached {
 export interface HostContext {
   store: Store;
   clock: Clock;
+  /** CloudEvents source of what the actors send: their service's (registry.ts). */
+  source: string;
   /** Called after a commit that wrote outbox or timer rows. */
   onEffects(): void;
   /** How many actors stay hot in memory (least recently used leave first). */
@@ -295,9 +316,11 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   }
 
   private execute(action: { type: string; params?: unknown }, fx: Effects, snapshot: AnyMachineSnapshot): void {
-    const executor = this.def.executors[action.type];
-    if (!executor) throw new Error(`${this.kind}: no executor for action "${action.type}"`);
-    (executor as (p: unknown, fx: Effects, s: AnyMachineSnapshot) => void)(action.params, fx, snapshot);
+    const executor = (this.def.executors as Record<string, Executor<unknown> | undefined>)[action.type];
+    // Executors<M> makes a missing one a compile error; this catches only an action whose params
+    // the machine left undeclared, against the convention HostActionsOf relies on.
+    if (!executor) throw new Error(`${this.kind}: no executor for action "${action.type}" (does the machine declare its params?)`);
+    executor(action.params, fx, snapshot);
   }
 
   private effects(id: string, seq: number, now: number, db: Db, cause: MessageMeta | undefined, wrote: () => void): Effects {
@@ -308,7 +331,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
       metaToHeaders({
         id: messageId,
         type,
-        source: this.def.source,
+        source: this.ctx.source,
         time: new Date(now).toISOString(),
         correlationId: cause?.correlationId ?? id,
         causationId: cause?.id,

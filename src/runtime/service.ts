@@ -87,6 +87,7 @@ export class ServiceRuntime {
   host<M extends AnyStateMachine>(def: ActorDefinition<M>): ActorHost<M> {
     const host = new ActorHost(def, {
       store: this.store,
+      source: this.source,
       clock: this.clock,
       onEffects: () => {
         this.relay.kick();

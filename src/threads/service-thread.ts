@@ -2,23 +2,11 @@
  * One worker thread of the embedded system: starts its share of the services, each with its own
  * store, on a PortTransport to the main thread's in-process transport, then waits to be stopped.
  */
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import type { SystemConfig } from '../config.ts';
-import { startSystem, type BackendService, type System } from '../system.ts';
-import { PortTransport } from '../runtime/transport/port.ts';
-
-export interface ServiceThreadData {
-  entry: string;
-  services: BackendService[];
-  config: SystemConfig;
-  /** pino level; 'silent' when the main thread was given no logger (tests). */
-  logLevel: string;
-  port: MessagePort;
-}
-
-export type FromThread = { t: 'ready' } | { t: 'failed'; message: string } | { t: 'stopped' };
-export type ToThread = { t: 'stop' } | { t: 'kill' };
+import { startSystem, type System } from '../system.ts';
+import { PortTransport } from '../runtime/transport/in-process/port.ts';
+import type { FromThread, ServiceThreadData, ToThread } from './protocol.ts';
 
 const data = workerData as ServiceThreadData;
 const log = pino({ level: data.logLevel }).child({ thread: data.services.join('+') });

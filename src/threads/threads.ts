@@ -1,18 +1,18 @@
 /**
  * Embedded mode on more than one core: the main thread keeps the in-process transport (event log,
  * KV, routing) and the gateway; the services run in worker threads, each with its own store, and
- * reach the transport over a MessagePort (runtime/transport/port.ts). Same files, same semantics as
+ * reach the transport over a MessagePort (runtime/transport/in-process/port.ts). Same files, same semantics as
  * with every service on the main thread; only the CPU they run on changes.
  */
 import { Worker, MessageChannel } from 'node:worker_threads';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SystemConfig } from '../config.ts';
-import type { BackendService } from '../system.ts';
+import type { BackendService } from '../registry.ts';
 import type { Logger } from '../runtime/service.ts';
-import { servePort } from '../runtime/transport/port.ts';
-import { InProcessTransport } from '../runtime/transport/in-process.ts';
-import type { FromThread, ServiceThreadData, ToThread } from './service-thread.ts';
+import { servePort } from '../runtime/transport/in-process/port.ts';
+import { InProcessTransport } from '../runtime/transport/in-process/in-process.ts';
+import type { FromThread, ServiceThreadData, ToThread } from './protocol.ts';
 
 /** Relative CPU per checkout by service, measured (docs/benchmarks.md): used to balance threads. */
 const weight: Record<BackendService, number> = { checkout: 1.6, inventory: 0.75, cart: 0.6, order: 0.55, payment: 0.55, promotion: 0.3 };

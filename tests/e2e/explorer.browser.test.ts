@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { explorerPlugin } from '../../src/devtools/explorer/plugin.ts';
 import { Bucket } from '../../src/contracts/subjects.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';

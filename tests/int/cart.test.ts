@@ -12,10 +12,10 @@ import {
   type CartStatus,
 } from '../../src/contracts/index.ts';
 import { Command, Event, Stream } from '../../src/contracts/subjects.ts';
-import { CART_SOURCE, cartCheckedOutEventId } from '../../src/actors/cart/definition.ts';
+import { cartCheckedOutEventId } from '../../src/actors/cart/definition.ts';
 import { cartMigrations } from '../../src/actors/cart/schema.ts';
 import { startCartService, type CartServiceConfig } from '../../src/actors/cart/service.ts';
-import { PROMOTION_SOURCE } from '../../src/actors/promotion/service.ts';
+import { serviceSources } from '../../src/registry.ts';
 import { promotionMigrations } from '../../src/actors/promotion/schema.ts';
 import { startPromotionService } from '../../src/actors/promotion/service.ts';
 import { defaultSeed, productIdFor } from '../../src/actors/seed/seed.ts';
@@ -26,7 +26,7 @@ import { checkoutIdsFor, newId } from '../../src/runtime/ids.ts';
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery } from '../../src/runtime/transport/transport.ts';
 import { eventually, settle } from '../support/waiting.ts';
 
@@ -58,7 +58,7 @@ async function startCart(w: Pick<World, 'dir' | 'clock' | 'transport'>): Promise
   const store = new Store({ path: join(w.dir, 'cart.db'), migrations: cartMigrations });
   const rt = new ServiceRuntime({
     service: 'cart',
-    source: CART_SOURCE,
+    source: serviceSources.cart,
     store,
     transport: w.transport,
     clock: w.clock,
@@ -72,7 +72,7 @@ async function startPromotion(w: Pick<World, 'dir' | 'clock' | 'transport'>): Pr
   const store = new Store({ path: join(w.dir, 'promotion.db'), migrations: promotionMigrations });
   const rt = new ServiceRuntime({
     service: 'promotion',
-    source: PROMOTION_SOURCE,
+    source: serviceSources.promotion,
     store,
     transport: w.transport,
     clock: w.clock,

@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import type { ListCheckoutsResponse } from '../../src/contracts/index.ts';
-import { explorerPlugin } from '../../src/explorer/plugin.ts';
-import type { CheckoutView } from '../../src/explorer/view.ts';
+import { explorerPlugin } from '../../src/devtools/explorer/plugin.ts';
+import type { CheckoutView } from '../../src/devtools/explorer/view.ts';
 import { readSse } from '../e2e/support/sse-client.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 

@@ -14,7 +14,7 @@ import { CheckoutTrace, ExplorerMessageType } from '../../src/contracts/index.ts
 import { ExplorerQuery } from '../../src/contracts/subjects.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
-import type { ReplayReport } from '../../src/visualize/replay-report.ts';
+import type { ReplayReport } from '../../src/devtools/visualize/replay-report.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 
 const run = promisify(execFile);

@@ -10,9 +10,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import type { ListCheckoutsResponse } from '../../src/contracts/index.ts';
-import { explorerPlugin } from '../../src/explorer/plugin.ts';
+import { explorerPlugin } from '../../src/devtools/explorer/plugin.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
-import type { CheckoutView } from '../../src/explorer/view.ts';
+import type { CheckoutView } from '../../src/devtools/explorer/view.ts';
 import { readSse } from '../e2e/support/sse-client.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 

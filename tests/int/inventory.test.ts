@@ -11,7 +11,7 @@ import {
   MessageType,
 } from '../../src/contracts/index.ts';
 import { Command, Event } from '../../src/contracts/subjects.ts';
-import { INVENTORY_SOURCE } from '../../src/actors/inventory/definition.ts';
+import { serviceSources } from '../../src/registry.ts';
 import {
   inventoryMigrations,
   startInventoryService,
@@ -24,7 +24,7 @@ import { checkoutIdsFor, newId } from '../../src/runtime/ids.ts';
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Message } from '../../src/runtime/transport/transport.ts';
 import { eventually, publishEvent } from '../support/waiting.ts';
 
@@ -58,7 +58,7 @@ interface World {
 async function open(dir: string, withSeed: Seed = seed): Promise<World> {
   const transport = new InProcessTransport({ path: join(dir, 'bus.db') });
   const store = new Store({ path: join(dir, 'inventory.db'), migrations: inventoryMigrations });
-  const rt = new ServiceRuntime({ service: 'inventory', source: INVENTORY_SOURCE, store, transport });
+  const rt = new ServiceRuntime({ service: 'inventory', source: serviceSources.inventory, store, transport });
   await startInventoryService(rt, { seed: withSeed });
   await rt.start();
   const published: Message[] = [];

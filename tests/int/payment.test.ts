@@ -11,7 +11,7 @@ import {
   PaymentVoided,
 } from '../../src/contracts/index.ts';
 import { Command, Event } from '../../src/contracts/subjects.ts';
-import { PAYMENT_SOURCE } from '../../src/actors/payment/definition.ts';
+import { serviceSources } from '../../src/registry.ts';
 import { authorizationStates, paymentMigrations } from '../../src/actors/payment/schema.ts';
 import { startPaymentService } from '../../src/actors/payment/service.ts';
 import {
@@ -28,7 +28,7 @@ import { checkoutIdsFor, IdNamespace, newId, uuidv5 } from '../../src/runtime/id
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Message } from '../../src/runtime/transport/transport.ts';
 import { eventually, publishEvent, settle } from '../support/waiting.ts';
 
@@ -61,7 +61,7 @@ interface World {
 async function open(dir: string, withRules: SimulatorRules = rules): Promise<World> {
   const transport = new InProcessTransport({ path: join(dir, 'bus.db') });
   const store = new Store({ path: join(dir, 'payment.db'), migrations: paymentMigrations });
-  const rt = new ServiceRuntime({ service: 'payment', source: PAYMENT_SOURCE, store, transport });
+  const rt = new ServiceRuntime({ service: 'payment', source: serviceSources.payment, store, transport });
   const processor = createSimulator(withRules);
   await startPaymentService(rt, { processor });
   await rt.start();

@@ -8,17 +8,17 @@ import { DiscountQuote } from '../../src/actors/promotion/messages.ts';
 import { promotionMigrations } from '../../src/actors/promotion/schema.ts';
 import {
   discountCalculatedEventId,
-  PROMOTION_SOURCE,
   startPromotionService,
 } from '../../src/actors/promotion/service.ts';
 import type { Seed, SeedPromotion } from '../../src/actors/seed/seed.ts';
+import { serviceSources } from '../../src/registry.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
 import { newId, uuidv5 } from '../../src/runtime/ids.ts';
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery } from '../../src/runtime/transport/transport.ts';
 import { eventually } from '../support/waiting.ts';
 
@@ -62,7 +62,7 @@ async function startPromotion(
   withSeed: Seed = seed,
 ): Promise<ServiceRuntime> {
   const store = new Store({ path: join(dir, 'promotion.db'), migrations: promotionMigrations });
-  const rt = new ServiceRuntime({ service: 'promotion', source: PROMOTION_SOURCE, store, transport, clock });
+  const rt = new ServiceRuntime({ service: 'promotion', source: serviceSources.promotion, store, transport, clock });
   await startPromotionService(rt, { seed: withSeed });
   await rt.start();
   return rt;

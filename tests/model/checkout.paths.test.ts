@@ -14,10 +14,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { costOf, groupByRecipe, realiseAll, selectRecipes } from '../../src/testing/checkout-recipes.ts';
-import type { Recipe } from '../../src/testing/checkout-world.ts';
-import { checkoutModel } from '../../src/testing/models/checkout.ts';
-import { generatePaths } from '../../src/testing/paths.ts';
+import { costOf, groupByRecipe, realiseAll, selectRecipes } from '../../src/devtools/testing/checkout-recipes.ts';
+import type { Recipe } from '../../src/devtools/testing/checkout-world.ts';
+import { checkoutModel } from '../../src/devtools/testing/models/checkout.ts';
+import { generatePaths } from '../../src/devtools/testing/paths.ts';
 import { startTestSystem, type Mode, type TestSystem } from '../support/system-fixture.ts';
 import { Observer } from './support/observe.ts';
 import { recipeText, runRecipe, type Cast } from './support/run-recipe.ts';

@@ -1,6 +1,6 @@
 /**
  * The checkout saga's generated paths against the rules any correct saga must keep
- * (src/testing/checkout-spec.ts), and proof that those checks catch a real bug: a variant of the
+ * (src/devtools/testing/checkout-spec.ts), and proof that those checks catch a real bug: a variant of the
  * real machine that forgets to void the payment when the order cannot be created fails them, path
  * by path, and fails against the running system too. The variant lives only in this file.
  */
@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import type { CheckoutContext } from '../../src/machines/checkout.ts';
 import type { ActorHost } from '../../src/runtime/actor-host.ts';
-import { checkSagaPath } from '../../src/testing/checkout-spec.ts';
-import { completeCheckout, realiseCheckout } from '../../src/testing/checkout-world.ts';
-import { statePath, type MachineModel } from '../../src/testing/model.ts';
-import { checkoutModel, compensationIn } from '../../src/testing/models/checkout.ts';
-import { eventsOf, generatePaths, type Path } from '../../src/testing/paths.ts';
-import { describePath } from '../../src/testing/plan.ts';
-import { PureRunner } from '../../src/testing/transitions.ts';
+import { checkSagaPath } from '../../src/devtools/testing/checkout-spec.ts';
+import { completeCheckout, realiseCheckout } from '../../src/devtools/testing/checkout-world.ts';
+import { statePath, type MachineModel } from '../../src/devtools/testing/model.ts';
+import { checkoutModel, compensationIn } from '../../src/devtools/testing/models/checkout.ts';
+import { eventsOf, generatePaths, type Path } from '../../src/devtools/testing/paths.ts';
+import { describePath } from '../../src/devtools/testing/plan.ts';
+import { PureRunner } from '../../src/devtools/testing/transitions.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 import { Observer } from './support/observe.ts';
 import { runRecipe } from './support/run-recipe.ts';

@@ -9,10 +9,10 @@
 import { readFileSync } from 'node:fs';
 import { createActor, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { machineModels, machineNames } from '../../src/testing/models/index.ts';
-import { coverageReport, eventsOf, generatePaths, type Path } from '../../src/testing/paths.ts';
-import { describePath, renderMarkdown, testPlan } from '../../src/testing/plan.ts';
-import { PureRunner } from '../../src/testing/transitions.ts';
+import { machineModels, machineNames } from '../../src/devtools/testing/models/index.ts';
+import { coverageReport, eventsOf, generatePaths, type Path } from '../../src/devtools/testing/paths.ts';
+import { describePath, renderMarkdown, testPlan } from '../../src/devtools/testing/plan.ts';
+import { PureRunner } from '../../src/devtools/testing/transitions.ts';
 
 const generated = Object.fromEntries(machineNames.map((n) => [n, generatePaths(machineModels[n]!)]));
 const planFile = (name: string) => new URL(`../../docs/test-plan/${name}.md`, import.meta.url);

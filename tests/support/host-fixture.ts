@@ -26,7 +26,7 @@ export const jobMachine = setup({
     publishJobStarted: (_, _p: { name: string }) => {},
     requestWork: (_, _p: { name: string }) => {},
     startDeadline: (_, _p: { ms: number }) => {},
-    cancelWork: () => {},
+    cancelWork: (_, _p: Record<string, never>) => {},
   },
 }).createMachine({
   id: 'job',
@@ -42,7 +42,7 @@ export const jobMachine = setup({
       ],
       on: {
         'work.done': { target: 'done', actions: assign({ outcome: ({ event }) => event.result }) },
-        'timer.expired': { target: 'timedOut', actions: 'cancelWork' },
+        'timer.expired': { target: 'timedOut', actions: { type: 'cancelWork', params: {} } },
         'job.poke': { target: 'running', reenter: false },
       },
     },
@@ -53,11 +53,13 @@ export const jobMachine = setup({
 
 export const JobContext = z.object({ id: z.string(), name: z.string(), outcome: z.string().nullable() });
 
+/** The CloudEvents source of the job service's messages. */
+export const jobSource = 'urn:test:jobs';
+
 export const jobDefinition: ActorDefinition<typeof jobMachine> = {
   kind: 'job',
   machine: jobMachine,
   version: '1',
-  source: 'urn:test:jobs',
   context: JobContext,
   input: (id) => ({ id }),
   executors: {
@@ -66,7 +68,7 @@ export const jobDefinition: ActorDefinition<typeof jobMachine> = {
     requestWork: (p: { name: string }, fx) =>
       fx.request({ slot: 'work', subject: 'worker.cmd.do-work', type: 'do-work', payload: { name: p.name }, idempotencyKey: `${fx.actorId}:work`, timeoutMs: 200 }),
     startDeadline: (p: { ms: number }, fx) => fx.setTimer('deadline', p.ms, { type: 'timer.expired' }),
-    cancelWork: (_p: never, fx) => fx.cancelRequest('work'),
+    cancelWork: (_p, fx) => fx.cancelRequest('work'),
   },
   onReply: (_slot, outcome) =>
     outcome.ok ? { type: 'work.done', result: (JSON.parse(outcome.data) as { result: string }).result } : undefined,
@@ -80,7 +82,7 @@ export interface JobService {
 /** Opens (or re-opens, after a "crash") the job service on a store file. */
 export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector): Promise<JobService> {
   const store = new Store({ path: join(dir, 'jobs.db'), migrations: runtimeMigrations, synchronous: 'NORMAL', ...(faults ? { faults } : {}) });
-  const rt = new ServiceRuntime({ service: 'order', source: 'urn:test:jobs', store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
+  const rt = new ServiceRuntime({ service: 'order', source: jobSource, store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
   rt.host(jobDefinition);
   await transport.ensureStream('TEST', ['test.evt.>']);
   return { rt, store };

@@ -8,10 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { MessageChannel } from 'node:worker_threads';
-import { PortTransport, servePort } from '../../src/runtime/transport/port.ts';
+import { PortTransport, servePort } from '../../src/runtime/transport/in-process/port.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, type NatsServerHandle, type NatsUser } from './nats-server.ts';
 

@@ -11,7 +11,7 @@ import { metaToHeaders } from '../../src/contracts/headers.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
 import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
 import { ErrorCode, RemoteError } from '../../src/runtime/transport/errors.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
 import { openJobService, type JobService } from '../support/host-fixture.ts';
 import { settle, until } from '../support/waiting.ts';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { mergePages, registeredInstances, registerInstance } from '../../src/actors/checkout/instances.ts';
 import type { ListCheckoutsResponse } from '../../src/contracts/messages/checkout.ts';
-import { InProcessTransport } from '../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 
 const dirs: string[] = [];
 afterEach(() => {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Store } from '../../src/runtime/transport/in-process-store.ts';
+import { BusStore } from '../../src/runtime/transport/in-process/bus-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -20,14 +20,14 @@ function world(windowMs = 1_000) {
   const clock = { t: 1_000_000 };
   const path = join(dir, 'bus.db');
   const open = () => {
-    const store = new Store(path, { duplicateWindowMs: windowMs, now: () => clock.t });
+    const store = new BusStore(path, { duplicateWindowMs: windowMs, now: () => clock.t });
     if (store.streams().length === 0) store.addStream('S', ['s.>']);
     return store;
   };
   return { clock, open };
 }
 
-const append = (store: Store, msgId: string) => store.append('S', 's.x', {}, '{}', msgId);
+const append = (store: BusStore, msgId: string) => store.append('S', 's.x', {}, '{}', msgId);
 
 describe('in-process event log de-duplication', () => {
   it('treats a repeat within the window as a duplicate and after it as a new message', async () => {

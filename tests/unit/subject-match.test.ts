@@ -3,7 +3,7 @@
  * case and against the plain token-splitting definition over generated subjects and patterns.
  */
 import { describe, expect, it } from 'vitest';
-import { subjectMatches } from '../../src/runtime/transport/subject-match.ts';
+import { subjectMatches } from '../../src/runtime/transport/in-process/subject-match.ts';
 
 /** The definition: `*` is exactly one token, `>` one or more trailing tokens. */
 function byTokens(pattern: string, subject: string): boolean {

@@ -12,7 +12,7 @@ import { createInspector, type StatelyInspectionEvent } from '@statelyai/inspect
 import type { EventObject } from 'xstate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { inspectRequested } from '../../src/explorer/stately-inspector.ts';
+import { inspectRequested } from '../../src/devtools/explorer/stately-inspector.ts';
 import { ActorHost } from '../../src/runtime/actor-host.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
 import type { HostInspector, InspectedActor, InspectedSnapshot } from '../../src/runtime/inspection.ts';
@@ -21,7 +21,7 @@ import { Store } from '../../src/runtime/store.ts';
 import { startSystem } from '../../src/system.ts';
 import { Shopper } from '../support/shop.ts';
 import { testConfig } from '../support/system-fixture.ts';
-import { jobDefinition, jobMachine } from '../support/host-fixture.ts';
+import { jobDefinition, jobMachine, jobSource } from '../support/host-fixture.ts';
 
 type Call =
   | { m: 'actor'; actor: InspectedActor; snapshot: InspectedSnapshot | undefined }
@@ -51,7 +51,7 @@ describe('inspector bridge', () => {
     dir = mkdtempSync(join(tmpdir(), 'poa-inspect-'));
     store = new Store({ path: join(dir, 'jobs.db'), migrations: runtimeMigrations, synchronous: 'NORMAL' });
     inspector = new RecordingInspector();
-    host = new ActorHost(jobDefinition, { store, clock: new ManualClock(0), onEffects: () => undefined, inspect: inspector });
+    host = new ActorHost(jobDefinition, { store, source: jobSource, clock: new ManualClock(0), onEffects: () => undefined, inspect: inspector });
   });
   afterEach(async () => {
     await store.close();

@@ -17,8 +17,9 @@ import { ActorHost, type ActorDefinition } from '../../src/runtime/actor-host.ts
 import { ManualClock } from '../../src/runtime/clock.ts';
 import { runtimeMigrations } from '../../src/runtime/schema.ts';
 import { Store } from '../../src/runtime/store.ts';
+import { serviceSources } from '../../src/registry.ts';
 import { MachineVersionError, type PersistedSnapshot } from '../../src/runtime/versioning.ts';
-import { jobDefinition, jobMachine } from '../support/host-fixture.ts';
+import { jobDefinition, jobMachine, jobSource } from '../support/host-fixture.ts';
 import { startTestSystem } from '../support/system-fixture.ts';
 
 /** The machine with its top-level state `from` called `to`: every target to it follows. */
@@ -40,7 +41,7 @@ describe('machine versions', () => {
   let dir: string;
   let store: Store;
   const clock = new ManualClock(1_700_000_000_000);
-  const host = <M extends AnyStateMachine>(def: ActorDefinition<M>) => new ActorHost(def, { store, clock, onEffects: () => undefined });
+  const host = <M extends AnyStateMachine>(def: ActorDefinition<M>) => new ActorHost(def, { store, source: jobSource, clock, onEffects: () => undefined });
   const v2 = { ...jobDefinition, version: '2', machine: renamed(jobMachine, 'running', 'working') } as ActorDefinition;
 
   beforeEach(async () => {
@@ -133,7 +134,7 @@ describe('machine versions', () => {
       const sagas = new Store({ path: join(t.dataDir, 'checkout.db'), migrations: checkoutMigrations });
       try {
         const next = { ...checkoutDefinition({ requestTimeoutMs: 1_000 }), version: '2', machine: renamed(checkoutMachine, 'authorizingPayment', 'chargingCard') } as ActorDefinition;
-        const ctx = { store: sagas, clock, onEffects: () => undefined };
+        const ctx = { store: sagas, source: serviceSources.checkout, clock, onEffects: () => undefined };
         expect(() => new ActorHost(next, ctx)).toThrow(new RegExp(`stored by version 1 in state "authorizingPayment" \\(no such state, and no migration\\): ${checkoutId}`));
         const migrated = new ActorHost({ ...next, migrations: { '1': rename('authorizingPayment', 'chargingCard') } }, ctx);
         expect(migrated.peek(checkoutId)?.value).toBe('chargingCard');

@@ -7,9 +7,10 @@
 import { createMachine, initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type StateValue } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { checkoutMachine, type CheckoutEvent } from '../../src/machines/checkout.ts';
-import { machineNamed, type MachineEntry } from '../../src/visualize/machines.ts';
-import { formatReplayReport, replayReport } from '../../src/visualize/replay-report.ts';
-import { canonical, replayJournal, type JournalEntry } from '../../src/visualize/replay.ts';
+import { machineNamed, type MachineEntry } from '../../src/devtools/visualize/machines.ts';
+import { formatReplayReport, replayReport } from '../../src/devtools/visualize/replay-report.ts';
+import type { JournalEntry } from '../../src/runtime/journal-queries.ts';
+import { canonical, replayJournal } from '../../src/devtools/visualize/replay.ts';
 
 const ID = '0d7a3f9e-5b2c-4e61-8a4f-2b9c7d1e3f02';
 const started: CheckoutEvent = {

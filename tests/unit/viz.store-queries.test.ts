@@ -4,7 +4,7 @@
  * many actors and check both the answers and that the work stays bounded.
  */
 import { describe, expect, it } from 'vitest';
-import { actorTrace, listActors, outboxWindow, statePatterns } from '../../src/explorer/store-queries.ts';
+import { actorTrace, listActors, outboxWindow, statePatterns } from '../../src/runtime/journal-queries.ts';
 import { runtimeMigrations } from '../../src/runtime/schema.ts';
 import { Store } from '../../src/runtime/store.ts';
 

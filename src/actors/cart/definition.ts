@@ -26,8 +26,6 @@ import {
 } from '../../machines/cart.ts';
 import { CartContextSchema } from './schema.ts';
 
-export const CART_SOURCE = 'urn:acme:shopping:cart-api';
-
 /** Namespace of ids derived from a cartId by the Cart API. Changing it re-publishes every cart. */
 const CART_EVENT_NS = '3e8b6a1d-4c2f-4d7e-9a1b-5c6d7e8f9a10';
 
@@ -95,11 +93,10 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
     kind: 'cart',
     machine: cartMachine,
     version: cartMachineVersion,
-    source: CART_SOURCE,
     context: CartContextSchema,
     input: (id) => ({ id }),
     executors: {
-      armAbandonTimer: (_p: never, fx) => {
+      armAbandonTimer: (_p, fx) => {
         // The due time rides in the event, so the machine records when the cart was abandoned
         // without reading a clock.
         const event: CartEvent = {
@@ -108,8 +105,8 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
         };
         fx.setTimer(CART_ABANDON_TIMER, config.abandonAfterMs, event);
       },
-      cancelAbandonTimer: (_p: never, fx) => fx.cancelTimer(CART_ABANDON_TIMER),
-      publishCartCheckedOut: (_p: never, fx, s) => {
+      cancelAbandonTimer: (_p, fx) => fx.cancelTimer(CART_ABANDON_TIMER),
+      publishCartCheckedOut: (_p, fx, s) => {
         const payload = cartCheckedOutPayload(cartContext(s));
         fx.publish({
           subject: Event.cartCheckedOut,

@@ -35,8 +35,6 @@ import {
 import { isBroken } from '../../runtime/broken.ts';
 import { CheckoutContextSchema } from './schema.ts';
 
-export const CHECKOUT_SOURCE = 'urn:acme:ordering:checkout-orchestrator';
-
 export interface CheckoutTimeouts {
   /** Deadline of each attempt of a request; the relay retries within the step's deadline. */
   requestTimeoutMs: number;
@@ -95,7 +93,6 @@ export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof 
     kind: 'checkout',
     machine: isBroken('compensationSkippedAfterTimeout') ? skipsReleaseAfterTimeout : checkoutMachine,
     version: checkoutMachineVersion,
-    source: CHECKOUT_SOURCE,
     context: CheckoutContextSchema,
     input: (id) => ({ id }),
     executors: {

@@ -9,7 +9,7 @@
  * good keeps its slot and answers no more (no responders), which the list reports as unreachable.
  */
 import type { ListCheckoutsResponse } from '../../contracts/messages/checkout.ts';
-import { encodeCursor } from '../../explorer/store-queries.ts';
+import { encodeCursor } from '../../runtime/journal-queries.ts';
 import type { Kv } from '../../runtime/transport/transport.ts';
 
 const slotKey = (n: number): string => `instance.${n}`;

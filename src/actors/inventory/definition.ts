@@ -21,8 +21,6 @@ import {
   type ReservationContext,
 } from '../../machines/reservation.ts';
 
-export const INVENTORY_SOURCE = 'urn:acme:fulfilment:inventory-service';
-
 const ctx = (s: AnyMachineSnapshot): ReservationContext => s.context as ReservationContext;
 
 const ids = (c: ReservationContext) => ({
@@ -61,7 +59,6 @@ export const reservationDefinition: ActorDefinition<typeof reservationMachine> =
   kind: 'reservation',
   machine: reservationMachine,
   version: reservationMachineVersion,
-  source: INVENTORY_SOURCE,
   context: ReservationContextSchema,
   input: (id) => ({ id }),
   executors: {

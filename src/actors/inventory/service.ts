@@ -18,9 +18,8 @@ import {
   type InventoryUnavailable,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
-import type { ActorHost, Transitioned } from '../../runtime/actor-host.ts';
+import type { Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
-import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import { errorReply } from '../../runtime/transport/reply.ts';
@@ -29,7 +28,6 @@ import {
   mergeItems,
   type ReservationContext,
   type ReservationEvent,
-  type reservationMachine,
 } from '../../machines/reservation.ts';
 import { loadSeed, type Seed } from '../seed/seed.ts';
 import { consumeOrderEvents } from './consumers.ts';
@@ -49,8 +47,6 @@ export interface InventoryServiceConfig {
   seed?: Seed;
 }
 
-type ReservationHost = ActorHost<typeof reservationMachine>;
-
 export async function startInventoryService(
   rt: ServiceRuntime,
   config: InventoryServiceConfig = {},
@@ -63,7 +59,25 @@ export async function startInventoryService(
   const reservations = rt.host(reservationDefinition);
   const at = () => new Date(rt.clock.now()).toISOString();
 
-  await serveReserve(rt, reservations, at);
+  const requestOf = (p: ReserveInventory): ReserveRequest => {
+    const ids = checkoutIdsFor(p.cartId);
+    return { reservationId: p.reservationId ?? ids.reservationId, orderId: p.orderId ?? ids.orderId, cartId: p.cartId, items: p.items, at: at() };
+  };
+  await rt.command({
+    subject: Command.reserveInventory,
+    type: MessageType.reserveInventory,
+    schema: ReserveInventory,
+    host: reservations,
+    actorId: (p) => p.reservationId ?? checkoutIdsFor(p.cartId).reservationId,
+    // Synchronous on purpose: `command` delivers a synchronous toEvent in the same tick, so no
+    // other hold runs between this read of the stock and the transaction whose executor moves it,
+    // and two holds cannot both see the last unit.
+    toEvent: (p): ReservationEvent => {
+      const req = requestOf(p);
+      return { type: 'reservation.hold', at: req.at, orderId: req.orderId, cartId: req.cartId, items: req.items, available: availableFor(rt.store.db, req.items) };
+    },
+    reply: (t, p, meta) => reserveReply(rt, t, requestOf(p), meta),
+  });
 
   await rt.command({
     subject: Command.releaseInventory,
@@ -101,52 +115,6 @@ export async function startInventoryService(
 }
 
 const context = (t: Transitioned) => t.snapshot.context as ReservationContext;
-
-/**
- * reserve-inventory, served by hand rather than through `rt.command`: `command` awaits `toEvent`,
- * and any await between reading the stock and delivering the hold lets another reservation's
- * hold run in between, so two holds could both see the last unit. Here the read and the
- * delivering transaction run in one synchronous stretch (better-sqlite3 is synchronous), so the
- * facts the guard sees are exactly the stock the executor moves.
- */
-async function serveReserve(
-  rt: ServiceRuntime,
-  reservations: ReservationHost,
-  at: () => string,
-): Promise<void> {
-  await rt.respond(Command.reserveInventory, async (msg) => {
-    const { meta, payload } = parseMessage(msg, ReserveInventory, MessageType.reserveInventory);
-    const ids = checkoutIdsFor(payload.cartId);
-    const id = payload.reservationId ?? ids.reservationId;
-    const inboxKey = `${Command.reserveInventory}/${meta.idempotencyKey ?? meta.id}`;
-    const stored = reservations.storedReply(inboxKey);
-    if (stored) return stored;
-    return reservations.exclusive(id, async () => {
-      const req: ReserveRequest = {
-        reservationId: id,
-        orderId: payload.orderId ?? ids.orderId,
-        cartId: payload.cartId,
-        items: payload.items,
-        at: at(),
-      };
-      const event: ReservationEvent = {
-        type: 'reservation.hold',
-        at: req.at,
-        orderId: req.orderId,
-        cartId: req.cartId,
-        items: req.items,
-        available: availableFor(rt.store.db, req.items),
-      };
-      // No await from the read above to the synchronous transaction inside deliver().
-      const r = await reservations.deliver(id, event, {
-        inboxKey,
-        cause: meta,
-        reply: (t) => reserveReply(rt, t, req, meta),
-      });
-      return r.reply ?? errorReply(ErrorCode.internal, 'no reply');
-    });
-  });
-}
 
 interface ReserveRequest {
   reservationId: string;

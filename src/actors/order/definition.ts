@@ -11,8 +11,6 @@ import type { Db } from '../../runtime/store.ts';
 import type { Statement } from 'better-sqlite3';
 import { orderMachine, orderMachineVersion, type OrderContext } from '../../machines/order.ts';
 
-export const ORDER_SOURCE = 'urn:acme:ordering:order-service';
-
 const ctx = (s: AnyMachineSnapshot): OrderContext => s.context as OrderContext;
 
 export const orderCreatedPayload = (c: OrderContext): OrderCreated => ({
@@ -82,19 +80,18 @@ export const orderDefinition: ActorDefinition<typeof orderMachine> = {
   kind: 'order',
   machine: orderMachine,
   version: orderMachineVersion,
-  source: ORDER_SOURCE,
   context: OrderContextSchema,
   input: (id) => ({ id }),
   executors: {
-    publishOrderCreated: (_p: never, fx, s) => {
+    publishOrderCreated: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCreated, type: MessageType.orderCreated, payload: orderCreatedPayload(ctx(s)) });
       index(fx, s);
     },
-    publishOrderCancelled: (_p: never, fx, s) => {
+    publishOrderCancelled: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCancelled, type: MessageType.orderCancelled, payload: orderCancelledPayload(ctx(s)) });
       index(fx, s);
     },
-    publishOrderCompleted: (_p: never, fx, s) => {
+    publishOrderCompleted: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCompleted, type: MessageType.orderCompleted, payload: orderCompletedPayload(ctx(s)) });
       index(fx, s);
     },

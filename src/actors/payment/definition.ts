@@ -25,8 +25,6 @@ import {
   type RecordedStatus,
 } from '../../machines/authorization.ts';
 
-export const PAYMENT_SOURCE = 'urn:acme:payments:payment-api';
-
 export const authorizationContext = (s: AnyMachineSnapshot): AuthorizationContext =>
   s.context as AuthorizationContext;
 
@@ -114,7 +112,6 @@ export const authorizationDefinition: ActorDefinition<typeof authorizationMachin
   kind: 'authorization',
   machine: authorizationMachine,
   version: authorizationMachineVersion,
-  source: PAYMENT_SOURCE,
   context: AuthorizationContextSchema,
   input: (id) => ({ id }),
   executors: {

@@ -18,8 +18,6 @@ import { serveStateless } from './stateless.ts';
 
 export { promotionMigrations } from './schema.ts';
 
-export const PROMOTION_SOURCE = 'urn:acme:shopping:promotion-service';
-
 /** Namespace of discount-calculated event ids. */
 const DISCOUNT_EVENT_NS = '9d2c4b6a-1e3f-4a5b-8c7d-6e5f4a3b2c11';
 

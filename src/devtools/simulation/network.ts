@@ -14,7 +14,7 @@ import { Header, type Headers } from '../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, DUPLICATE_WINDOW_MS, retryDelayOf, singleFilter } from '../../runtime/transport/consumer-policy.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from '../../runtime/transport/errors.ts';
 import { answer, checkReply } from '../../runtime/transport/reply.ts';
-import { subjectMatches } from '../../runtime/transport/subject-match.ts';
+import { subjectMatches } from '../../runtime/transport/in-process/subject-match.ts';
 import type {
   Closer, ConsumeOptions, Delivery, EventHandler, Kv, KvEntry, Message, PublishAck, RequestOptions, Responder, RespondOptions, Transport,
 } from '../../runtime/transport/transport.ts';
@@ -440,8 +440,13 @@ export class SimConnection implements Transport {
   async kv(bucket: string): Promise<Kv> {
     this.live();
     const kv = this.net.kv(this, bucket);
-    const live = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => (...a: A): Promise<R> => (this.alive ? f(...a) : Promise.reject(new TransportClosedError()));
-    return { get: live(kv.get), put: live(kv.put), create: live(kv.create), watch: live(kv.watch) };
+    const closed = () => Promise.reject(new TransportClosedError());
+    return {
+      get: (key) => (this.alive ? kv.get(key) : closed()),
+      put: (key, value) => (this.alive ? kv.put(key, value) : closed()),
+      create: (key, value) => (this.alive ? kv.create(key, value) : closed()),
+      watch: (filter, onEntry) => (this.alive ? kv.watch(filter, onEntry) : closed()),
+    };
   }
 
   /** The instance died: nothing more goes out, nothing more comes in. */

@@ -14,7 +14,7 @@ import { defaultSeed } from '../../actors/seed/seed.ts';
 import { configFromEnv, type SystemConfig } from '../../config.ts';
 import { withBroken, type BrokenVariant } from '../../runtime/broken.ts';
 import { withUuidSource } from '../../runtime/ids.ts';
-import type { BackendService } from '../../system.ts';
+import type { BackendService } from '../../registry.ts';
 import { FaultPlan, type FaultKind } from './faults.ts';
 import { checkInvariants, settled, unsettled } from './invariants.ts';
 import { SIM_EPOCH, SimLoop } from './loop.ts';

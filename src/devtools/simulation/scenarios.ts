@@ -5,7 +5,7 @@
  * shopper checks out exactly that; the world changes a recipe asks for (a participant down, a
  * command failing) are left to the fault injector, which does them at random steps instead.
  */
-import type { Basket, Customer } from '../../testing/checkout-world.ts';
+import type { Basket, Customer } from '../testing/checkout-world.ts';
 
 export interface Scenario {
   customer: Customer;
@@ -20,9 +20,9 @@ let cached: Scenario[] | undefined;
 export async function generatedScenarios(): Promise<Scenario[]> {
   if (cached) return cached;
   const [{ groupByRecipe, realiseAll }, { checkoutModel }, { generatePaths }] = await Promise.all([
-    import('../../testing/checkout-recipes.ts'),
-    import('../../testing/models/checkout.ts'),
-    import('../../testing/paths.ts'),
+    import('../testing/checkout-recipes.ts'),
+    import('../testing/models/checkout.ts'),
+    import('../testing/paths.ts'),
   ]);
   const { machine, input } = checkoutModel;
   const g = generatePaths(checkoutModel);

@@ -14,7 +14,7 @@ import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import { HttpCode, HttpError } from '../errors.ts';
 import { CheckoutParams, CheckoutQuery, CheckoutStatusDoc, problem, serviceErrors } from '../schemas.ts';
-import { SseStream } from '../sse.ts';
+import { openSse, type SseStream } from '../sse.ts';
 
 const notFound = (checkoutId: string) => new HttpError(404, HttpCode.notFound, `checkout ${checkoutId} not found`);
 
@@ -79,18 +79,7 @@ export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
       const initial = await checkouts.status(checkoutId, causeOf(req), req.query.cartId);
       if (!initial) throw notFound(checkoutId);
 
-      reply.hijack();
-      // Headers set by hooks so far (request id, security headers) would be lost with the reply.
-      for (const [name, value] of Object.entries(reply.getHeaders())) {
-        if (value !== undefined) reply.raw.setHeader(name, value);
-      }
-      reply.raw.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache, no-transform',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      });
-      const stream = new SseStream(reply.raw, config.sse);
+      const stream = openSse(reply, config.sse);
       open.add(stream);
       stream.onEnd(() => open.delete(stream));
 

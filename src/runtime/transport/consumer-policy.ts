@@ -4,7 +4,7 @@
 export const DEFAULT_RETRY_DELAY_MS = 250;
 /** nats-server's own default for max_ack_pending. */
 export const DEFAULT_MAX_ACK_PENDING = 1000;
-/** How long a stream remembers a message id for de-duplication (NATS; in-process remembers forever). */
+/** How long a stream remembers a message id for de-duplication: JetStream's default, which both transports keep. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
 
 /** The nak delay for a handler failure: the error's numeric `retryAfterMs`, else the default. */

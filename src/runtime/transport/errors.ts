@@ -1,5 +1,7 @@
 /**
- * Transport failures, classified where they happen (nats.js style: a `name` and a `cause`).
+ * Transport failures, classified where they happen (nats.js style: a `name` and a `cause`). An error
+ * translated from a nats.js one keeps that error as its `cause` (nats-mapping.ts), so a log shows
+ * what the client library saw.
  *  - `RequestTimeoutError` and `NoRespondersError` are transient: retry with the same idempotency key.
  *  - `RemoteError` is the responder's answer: a business or validation refusal, or its own failure.
  *    Its `code` says which; `isTransient` tells a retry loop what to do with it.
@@ -22,15 +24,19 @@ export class RequestTimeoutError extends TransportError {
   constructor(
     readonly subject: string,
     readonly timeoutMs: number,
+    options?: ErrorOptions,
   ) {
-    super(`no reply on ${subject} within ${timeoutMs} ms`);
+    super(`no reply on ${subject} within ${timeoutMs} ms`, options);
   }
 }
 
 export class NoRespondersError extends TransportError {
   override readonly name = 'NoRespondersError';
-  constructor(readonly subject: string) {
-    super(`no responders on ${subject}`);
+  constructor(
+    readonly subject: string,
+    options?: ErrorOptions,
+  ) {
+    super(`no responders on ${subject}`, options);
   }
 }
 
@@ -47,8 +53,8 @@ export class RemoteError extends TransportError {
 
 export class TransportClosedError extends TransportError {
   override readonly name = 'TransportClosedError';
-  constructor() {
-    super('transport is closed');
+  constructor(options?: ErrorOptions) {
+    super('transport is closed', options);
   }
 }
 

@@ -10,8 +10,9 @@ export class PermissionDeniedError extends TransportError {
   constructor(
     readonly operation: string,
     readonly subject: string,
+    options?: ErrorOptions,
   ) {
-    super(`permission denied: ${operation} on ${subject}`);
+    super(`permission denied: ${operation} on ${subject}`, options);
   }
 }
 
@@ -34,17 +35,21 @@ export function fromNatsHeaders(h: MsgHdrs | undefined): Headers {
   return out;
 }
 
-/** Translates nats.js errors into the contract's typed errors where there is an equivalent. */
+/**
+ * Translates nats.js errors into the contract's typed errors where there is an equivalent; the
+ * nats.js error stays on as the translation's `cause`.
+ */
 export function mapNatsError(err: unknown, subject: string, timeoutMs: number): Error {
-  if (err instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject);
+  const cause = { cause: err };
+  if (err instanceof natsErrors.NoRespondersError) return new NoRespondersError(subject, cause);
   // A JetStream call nats.js makes itself (KV reads, bucket creation) on a subject no stream captures
   // comes back as a 503, which nats.js reports as "jetstream is not enabled".
-  if (err instanceof Error && err.name === 'JetStreamNotEnabled') return new NoRespondersError(subject);
-  if (err instanceof natsErrors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs);
+  if (err instanceof Error && err.name === 'JetStreamNotEnabled') return new NoRespondersError(subject, cause);
+  if (err instanceof natsErrors.TimeoutError) return new RequestTimeoutError(subject, timeoutMs, cause);
   if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError) {
-    return new TransportClosedError();
+    return new TransportClosedError(cause);
   }
-  return err instanceof Error ? err : new TransportError(String(err));
+  return err instanceof Error ? err : new TransportError(String(err), cause);
 }
 
 /** JetStream answered a publish with an error, e.g. a KV create whose key exists (err_code 10071). */

@@ -3,7 +3,8 @@
  * pull consumers, and NATS KV.
  *
  * Request/reply does not use `nc.request()`: that costs a subscription round of bookkeeping and two
- * stack-trace Errors per call and tops out at roughly a third of the throughput (see FACTS.md).
+ * stack-trace Errors per call and tops out at roughly a third of the throughput (measured on this kind of machine: 11-17k req/s at
+ * 64 in flight, against 58-66k with one reply subscription; docs/architecture.md, "NATS is the network").
  * Instead each connection holds one wildcard reply subscription `<inboxPrefix>.<nuid>.*` and routes
  * replies to callers by the last token. The inbox prefix is per service (`_INBOX.<service>`) so that
  * nats.conf can allow each user to subscribe to its own replies only; nats.js uses the same prefix
@@ -89,7 +90,6 @@ interface Pending {
 }
 
 export class NatsTransport implements Transport {
-  readonly kind = 'nats' as const;
   private readonly replyPrefix: string;
   private readonly pending = new Map<string, Pending>();
   private nextId = 0;
@@ -341,7 +341,7 @@ export class NatsTransport implements Transport {
     await Promise.resolve();
     if (failure) {
       throw failure instanceof natsErrors.PermissionViolationError
-        ? new PermissionDeniedError('subscribe', sub.getSubject())
+        ? new PermissionDeniedError('subscribe', sub.getSubject(), { cause: failure })
         : failure;
     }
   }
@@ -360,7 +360,7 @@ export class NatsTransport implements Transport {
         if (p.subject !== err.subject) continue;
         clearTimeout(p.timer);
         this.pending.delete(id);
-        p.reject(new PermissionDeniedError('publish', err.subject));
+        p.reject(new PermissionDeniedError('publish', err.subject, { cause: err }));
       }
     }
   }

@@ -87,7 +87,6 @@ export interface Closer {
 }
 
 export interface Transport {
-  readonly kind: 'nats' | 'in-process';
   request(subject: string, data: string, opts: RequestOptions): Promise<Message>;
   respond(subject: string, responder: Responder, opts?: RespondOptions): Promise<Closer>;
   /** Publishes an event durably. `msgId` de-duplicates within the stream's duplicate window. */
@@ -96,7 +95,10 @@ export interface Transport {
   /** Creates the streams and buckets this service uses, if missing. Idempotent. */
   ensureStream(name: string, subjects: readonly string[]): Promise<void>;
   kv(bucket: string): Promise<Kv>;
-  /** Fire-and-forget core publish, for live fan-out that needs no durability (tests, inspectors). */
+  /**
+   * Listens to every message on `subject` (wildcards allowed) outside any queue group, without
+   * answering: a tap for live views that need no durability (tests, inspectors). Optional.
+   */
   subscribeAll?(subject: string, onMsg: (m: Message) => void): Promise<Closer>;
   /** Stops taking work, lets in-flight handlers finish, then closes. */
   drain(): Promise<void>;

@@ -4,7 +4,7 @@
  * payload), so a test can prove that a bad request reached no service at all.
  */
 import type { Message } from '../../../src/runtime/transport/transport.ts';
-import { InProcessTransport } from '../../../src/runtime/transport/in-process.ts';
+import { InProcessTransport } from '../../../src/runtime/transport/in-process/in-process.ts';
 import { buildApp, type GatewayDeps } from '../../../src/gateway/app.ts';
 import type { FastifyInstance } from 'fastify';
 

@@ -21,7 +21,7 @@ import { ServiceRuntime } from '../../../src/runtime/service.ts';
 import { Store } from '../../../src/runtime/store.ts';
 import { errorReply } from '../../../src/runtime/transport/reply.ts';
 import type { Closer } from '../../../src/runtime/transport/transport.ts';
-import type { Participant, ParticipantCommand, WorldAction } from '../../../src/testing/checkout-world.ts';
+import type { Participant, ParticipantCommand, WorldAction } from '../../../src/devtools/testing/checkout-world.ts';
 import type { TestSystem } from '../../support/system-fixture.ts';
 
 const subjectOf: Record<ParticipantCommand, string> = {

@@ -3,20 +3,20 @@
  * that services behave the same on both (the conformance suite checks): requests go to every plain
  * subscriber and to one member of each queue group, the first reply wins, a subject nobody listens
  * on fails fast with NoRespondersError. Streams, consumer ack state and KV live in SQLite
- * (`in-process-store.ts`), so unacked events survive a restart.
+ * (`bus-store.ts`), so unacked events survive a restart.
  *
- * Differences from NATS, all on the safe side: de-duplication by message id lasts forever rather
- * than for a window; a restart forgets exact delivery counts (see `in-process-durable.ts`); one
- * process owns the database file at a time.
+ * Differences from NATS, all on the safe side: a restart forgets exact delivery counts (see
+ * `durable.ts`); one process owns the database file at a time. De-duplication by message id
+ * lasts JetStream's window (DUPLICATE_WINDOW_MS, the same constant nats-jetstream.ts configures).
  */
-import { Header, type Headers } from '../../contracts/headers.ts';
-import { DEFAULT_MAX_ACK_PENDING, singleFilter } from './consumer-policy.ts';
-import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
-import { InFlight } from './in-flight.ts';
-import { DurableGroup } from './in-process-durable.ts';
-import { InProcessKv } from './in-process-kv.ts';
-import { Store } from './in-process-store.ts';
-import { answer, checkReply } from './reply.ts';
+import { Header, type Headers } from '../../../contracts/headers.ts';
+import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
+import { NoRespondersError, RequestTimeoutError, TransportClosedError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
+import { DurableGroup } from './durable.ts';
+import { InProcessKv } from './kv.ts';
+import { BusStore } from './bus-store.ts';
+import { answer, checkReply } from '../reply.ts';
 import { assertLiteralSubject, assertPattern, subjectMatches } from './subject-match.ts';
 import type {
   Closer,
@@ -29,7 +29,7 @@ import type {
   Responder,
   RespondOptions,
   Transport,
-} from './transport.ts';
+} from '../transport.ts';
 
 export interface InProcessOptions {
   /** better-sqlite3 database file; `':memory:'` for a throwaway one. */
@@ -59,8 +59,7 @@ interface StreamDef {
 const INBOX_PREFIX = '_INBOX.in-process';
 
 export class InProcessTransport implements Transport {
-  readonly kind = 'in-process' as const;
-  private readonly store: Store;
+  private readonly store: BusStore;
   private readonly onError: (err: unknown, context: string) => void;
   private readonly subs: Sub[] = [];
   private readonly queueTurns = new Map<string, number>();
@@ -76,7 +75,7 @@ export class InProcessTransport implements Transport {
   private closed = false;
 
   constructor(opts: InProcessOptions) {
-    this.store = new Store(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, now: opts.now });
+    this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, now: opts.now });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();

@@ -8,7 +8,7 @@
  * can end and every outcome that any realisable recipe shows, the quick ones first.
  */
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
-import type { CheckoutContext, CheckoutEvent } from '../machines/checkout.ts';
+import type { CheckoutContext, CheckoutEvent } from '../../machines/checkout.ts';
 import { expectedFailure } from './checkout-spec.ts';
 import { completeCheckout, realiseCheckout, type Recipe } from './checkout-world.ts';
 import { statePath } from './model.ts';

@@ -17,7 +17,7 @@ import type {
   CheckoutEvent,
   CheckoutStep,
   FailureDetail,
-} from '../machines/checkout.ts';
+} from '../../machines/checkout.ts';
 import { statePath } from './model.ts';
 import { PureRunner } from './transitions.ts';
 

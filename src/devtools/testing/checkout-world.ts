@@ -19,7 +19,7 @@
  * realisable, with the reason, and stays covered by the pure-machine tier only.
  */
 import type { AnyMachineSnapshot, AnyStateMachine, EventObject } from 'xstate';
-import type { CheckoutEvent, CheckoutStep } from '../machines/checkout.ts';
+import type { CheckoutEvent, CheckoutStep } from '../../machines/checkout.ts';
 import { checkoutEvents, compensationIn } from './models/checkout.ts';
 import { statePath } from './model.ts';
 import { initialSnapshot, replay, Stepper } from './transitions.ts';

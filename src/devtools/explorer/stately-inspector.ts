@@ -8,7 +8,7 @@
  * With INSPECT_URL=ws://host:port the reports go to a relay that is already running (one relay for
  * several processes). Offline, use the saga explorer (/explorer) instead: it needs nothing outside.
  */
-import type { HostInspector } from '../runtime/inspection.ts';
+import type { HostInspector } from '../../runtime/inspection.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -5,9 +5,10 @@
  * machine version, and every step where the current machine would decide differently is named,
  * with the final state each would reach.
  */
-import { refLabel, statePaths } from './graph.ts';
+import { statePaths, type JournalEntry, type RecordedAction } from '../../runtime/journal-queries.ts';
+import { refLabel } from './graph.ts';
 import type { MachineEntry } from './machines.ts';
-import { canonical, replayJournal, type JournalEntry, type RecordedAction, type ReplayResult } from './replay.ts';
+import { canonical, replayJournal, type ReplayResult } from './replay.ts';
 
 export interface StoredActor {
   id: string;

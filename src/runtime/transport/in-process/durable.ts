@@ -8,11 +8,11 @@
  * delivered, so that after a restart everything unacked comes again, flagged as redelivered if it had
  * gone out before. The exact delivery count is not persisted: after a restart it restarts at 2.
  */
-import { retryDelayOf } from './consumer-policy.ts';
-import { InFlight } from './in-flight.ts';
-import type { Store, StoredMsg } from './in-process-store.ts';
+import { retryDelayOf } from '../consumer-policy.ts';
+import { InFlight } from '../in-flight.ts';
+import type { BusStore, StoredMsg } from './bus-store.ts';
 import { subjectMatches } from './subject-match.ts';
-import type { Delivery, EventHandler } from './transport.ts';
+import type { Delivery, EventHandler } from '../transport.ts';
 
 export interface DurableConfig {
   filter: string | undefined;
@@ -53,7 +53,7 @@ export class DurableGroup {
   private stopped = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: BusStore,
     readonly stream: string,
     readonly durable: string,
     private cfg: DurableConfig,

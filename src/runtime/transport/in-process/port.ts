@@ -16,10 +16,10 @@
  * `isTransient()` and a consumer's retry delay mean the same on both sides.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Headers } from '../../contracts/headers.ts';
-import { NoRespondersError, RemoteError, RequestTimeoutError, TransportClosedError } from './errors.ts';
-import { InFlight } from './in-flight.ts';
-import { answer } from './reply.ts';
+import type { Headers } from '../../../contracts/headers.ts';
+import { NoRespondersError, RemoteError, RequestTimeoutError, TransportClosedError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
+import { answer } from '../reply.ts';
 import type {
   Closer,
   ConsumeOptions,
@@ -34,7 +34,7 @@ import type {
   Responder,
   RespondOptions,
   Transport,
-} from './transport.ts';
+} from '../transport.ts';
 
 type Call =
   | { op: 'request'; subject: string; data: string; opts: RequestOptions }
@@ -186,7 +186,6 @@ export function servePort(port: MessagePort, transport: Transport, onError: (err
 
 /** A `Transport` whose every call is served by `servePort` at the other end of the port. */
 export class PortTransport implements Transport {
-  readonly kind = 'in-process' as const;
   private nextId = 0;
   private nextHandle = 0;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

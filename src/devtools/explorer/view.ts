@@ -5,11 +5,12 @@
  * conversation as the saga saw it. Pure: no I/O, so it is tested without a browser or a system.
  */
 import type { StateValue } from 'xstate';
-import type { CheckoutTrace } from '../contracts/index.ts';
+import type { CheckoutTrace } from '../../contracts/index.ts';
 import { activeStateIds, type MachineGraph } from '../visualize/graph.ts';
 import { edgeIdOf } from '../visualize/layout.ts';
 import type { MachineEntry } from '../visualize/machines.ts';
-import { canonical, replayJournal, type JournalEntry, type ReplayStep } from '../visualize/replay.ts';
+import type { JournalEntry } from '../../runtime/journal-queries.ts';
+import { canonical, replayJournal, type ReplayStep } from '../visualize/replay.ts';
 
 export interface StepView extends ReplayStep {
   activeIds: string[];

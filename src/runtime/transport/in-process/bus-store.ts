@@ -17,11 +17,9 @@
  * log's tail at open; the unique index on message ids it replaces put every publication at a random
  * place in a B-tree: 132 -> 119 write syscalls per checkout, embedded.
  */
-import type { Headers } from '../../contracts/headers.ts';
-import { Store as BatchStore, type Db, type Migration } from '../store.ts';
-
-/** JetStream's default duplicate window. */
-export const DUPLICATE_WINDOW_MS = 120_000;
+import type { Headers } from '../../../contracts/headers.ts';
+import { Store as BatchStore, type Db, type Migration } from '../../store.ts';
+import { DUPLICATE_WINDOW_MS } from '../consumer-policy.ts';
 
 const schema = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -103,7 +101,7 @@ export interface KvRow {
   revision: number;
 }
 
-export class Store {
+export class BusStore {
   private readonly batches: BatchStore;
   private readonly db: Db;
   private readonly q;

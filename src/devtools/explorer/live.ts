@@ -7,52 +7,9 @@
  * change the trace without a new status document. So while someone watches a saga that can still
  * change, the trace is also re-fetched every `pollMs`; a frame is sent only when the trace differs.
  */
-import type { ServerResponse } from 'node:http';
-import type { CheckoutTrace } from '../contracts/index.ts';
-import type { Closer } from '../runtime/transport/transport.ts';
+import type { CheckoutTrace } from '../../contracts/index.ts';
+import type { Closer } from '../../runtime/transport/transport.ts';
 import type { ExplorerData } from './data.ts';
-
-/** One SSE response: frames, heartbeats, and one place that tidies up however it ends. */
-export class SseChannel {
-  private readonly heartbeat: NodeJS.Timeout;
-  private readonly cleanups: Array<() => void> = [];
-  private ended = false;
-
-  constructor(
-    private readonly res: ServerResponse,
-    heartbeatMs: number,
-  ) {
-    res.write('retry: 2000\n\n');
-    this.heartbeat = setInterval(() => this.write(': heartbeat\n\n'), heartbeatMs);
-    this.heartbeat.unref();
-    res.once('close', () => this.end());
-  }
-
-  get open(): boolean {
-    return !this.ended;
-  }
-
-  onEnd(fn: () => void): void {
-    if (this.ended) fn();
-    else this.cleanups.push(fn);
-  }
-
-  send(event: string, data: unknown): void {
-    this.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  }
-
-  end(): void {
-    if (this.ended) return;
-    this.ended = true;
-    clearInterval(this.heartbeat);
-    if (!this.res.writableEnded) this.res.end();
-    for (const fn of this.cleanups.splice(0)) fn();
-  }
-
-  private write(chunk: string): void {
-    if (!this.ended && !this.res.writableEnded) this.res.write(chunk);
-  }
-}
 
 /** What, in a trace, a viewer would notice changing. */
 export function traceFingerprint(t: CheckoutTrace): string {

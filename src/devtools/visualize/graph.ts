@@ -186,13 +186,3 @@ export function activeStateIds(machine: AnyStateMachine, value: StateValue): str
   };
   return walk(machine.root, value) ? ids : undefined;
 }
-
-/** `compensating.voidingPayment.trying` for `{compensating: {voidingPayment: 'trying'}}`; one path per region. */
-export function statePaths(value: unknown): string[] {
-  if (typeof value === 'string') return [value];
-  if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
-    const inner = statePaths(v);
-    return inner.length ? inner.map((p) => `${k}.${p}`) : [k];
-  });
-}

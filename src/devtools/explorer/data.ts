@@ -12,12 +12,12 @@ import {
   ListCheckoutsResponse,
   MessageType,
   type ListCheckoutsRequest,
-} from '../contracts/index.ts';
-import { Bucket, Command, ExplorerQuery } from '../contracts/subjects.ts';
-import type { Clock } from '../runtime/clock.ts';
-import { ServiceClient } from '../runtime/client.ts';
-import { ErrorCode, isTransient, RemoteError } from '../runtime/transport/errors.ts';
-import type { Kv, Transport } from '../runtime/transport/transport.ts';
+} from '../../contracts/index.ts';
+import { Bucket, Command, ExplorerQuery } from '../../contracts/subjects.ts';
+import type { Clock } from '../../runtime/clock.ts';
+import { ServiceClient } from '../../runtime/client.ts';
+import { ErrorCode, isTransient, RemoteError } from '../../runtime/transport/errors.ts';
+import type { Kv, Transport } from '../../runtime/transport/transport.ts';
 
 export const EXPLORER_SOURCE = 'urn:acme:ordering:saga-explorer';
 

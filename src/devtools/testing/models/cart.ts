@@ -5,7 +5,7 @@
  * it) next to the ones they accept, so paths show refusals changing nothing.
  */
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
-import { cartMachine, type CartContext, type CartEvent } from '../../machines/cart.ts';
+import { cartMachine, type CartContext, type CartEvent } from '../../../machines/cart.ts';
 import { statePath, type MachineModel } from '../model.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';

@@ -12,7 +12,7 @@ import {
   type CheckoutContext,
   type CheckoutEvent,
   type CheckoutStep,
-} from '../../machines/checkout.ts';
+} from '../../../machines/checkout.ts';
 import { statePath, type MachineModel } from '../model.ts';
 
 export const sampleCheckout = {

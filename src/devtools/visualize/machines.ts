@@ -5,11 +5,11 @@
  * checks that this registry agrees.
  */
 import type { AnyStateMachine } from 'xstate';
-import { authorizationMachine, authorizationMachineVersion } from '../machines/authorization.ts';
-import { cartMachine, cartMachineVersion } from '../machines/cart.ts';
-import { checkoutMachine, checkoutMachineVersion } from '../machines/checkout.ts';
-import { orderMachine, orderMachineVersion } from '../machines/order.ts';
-import { reservationMachine, reservationMachineVersion } from '../machines/reservation.ts';
+import { authorizationMachine, authorizationMachineVersion } from '../../machines/authorization.ts';
+import { cartMachine, cartMachineVersion } from '../../machines/cart.ts';
+import { checkoutMachine, checkoutMachineVersion } from '../../machines/checkout.ts';
+import { orderMachine, orderMachineVersion } from '../../machines/order.ts';
+import { reservationMachine, reservationMachineVersion } from '../../machines/reservation.ts';
 
 export interface MachineEntry {
   /** The actor kind, which is also the file name under docs/machines. */

@@ -7,10 +7,37 @@
  * parallel states is a single path: `"authorizingPayment"`, `{"compensating":{"next":…}}`.
  */
 import type { Statement } from 'better-sqlite3';
+import type { EventObject, StateValue } from 'xstate';
 import { Header } from '../contracts/headers.ts';
-import type { Db } from '../runtime/store.ts';
-import { statePaths } from '../visualize/graph.ts';
-import type { JournalEntry } from '../visualize/replay.ts';
+import type { Db } from './store.ts';
+
+export interface RecordedAction {
+  type: string;
+  params?: unknown;
+}
+
+/** One journal row, as stored by the actor host. */
+export interface JournalEntry {
+  seq: number;
+  event: EventObject;
+  /** Null for the event that created the actor. */
+  from: StateValue | null;
+  to: StateValue;
+  actions: RecordedAction[];
+  messageId: string | null;
+  causationId: string | null;
+  at: number;
+}
+
+/** `compensating.voidingPayment.trying` for `{compensating: {voidingPayment: 'trying'}}`; one path per region. */
+export function statePaths(value: unknown): string[] {
+  if (typeof value === 'string') return [value];
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const inner = statePaths(v);
+    return inner.length ? inner.map((p) => `${k}.${p}`) : [k];
+  });
+}
 
 export interface ActorListFilter {
   /** A dotted state path; matches that state and everything inside it. */

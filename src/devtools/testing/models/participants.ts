@@ -9,9 +9,9 @@ import {
   authorizationMachine,
   type AuthorizationContext,
   type AuthorizationEvent,
-} from '../../machines/authorization.ts';
-import { orderMachine, type OrderEvent } from '../../machines/order.ts';
-import { reservationMachine, type ReservationEvent } from '../../machines/reservation.ts';
+} from '../../../machines/authorization.ts';
+import { orderMachine, type OrderEvent } from '../../../machines/order.ts';
+import { reservationMachine, type ReservationEvent } from '../../../machines/reservation.ts';
 import { statePath, type MachineModel } from '../model.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';

@@ -6,24 +6,7 @@
  * machine has changed: any step where the current machine would decide differently is reported.
  */
 import { initialTransition, transition, type AnyMachineSnapshot, type AnyStateMachine, type EventObject, type StateValue } from 'xstate';
-
-export interface RecordedAction {
-  type: string;
-  params?: unknown;
-}
-
-/** One journal row, as stored by the actor host. */
-export interface JournalEntry {
-  seq: number;
-  event: EventObject;
-  /** Null for the event that created the actor. */
-  from: StateValue | null;
-  to: StateValue;
-  actions: RecordedAction[];
-  messageId: string | null;
-  causationId: string | null;
-  at: number;
-}
+import type { JournalEntry, RecordedAction } from '../../runtime/journal-queries.ts';
 
 export interface ReplayStep {
   /** 0 is the initial state, before any event; then the journal's seq. */

@@ -3,9 +3,9 @@
  * sequence behind a NATS bucket. SQLite calls are synchronous, so create's check-then-insert cannot
  * interleave with another caller in this process.
  */
-import type { Store } from './in-process-store.ts';
+import type { BusStore } from './bus-store.ts';
 import { assertPattern, subjectMatches } from './subject-match.ts';
-import type { Closer, Kv, KvEntry } from './transport.ts';
+import type { Closer, Kv, KvEntry } from '../transport.ts';
 
 interface Watcher {
   filter: string;
@@ -21,7 +21,7 @@ export class InProcessKv implements Kv {
   private readonly watchers = new Set<Watcher>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: BusStore,
     private readonly bucket: string,
     private readonly onError: (err: unknown, context: string) => void,
   ) {

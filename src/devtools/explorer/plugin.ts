@@ -7,7 +7,7 @@
  *   /explorer/participants/:kind/:id       a participant's machine and its side of the saga
  *   /explorer/api/...                      the JSON and SSE behind those pages
  *
- * Fully offline: the page, its script, its styles and the statecharts (drawn by src/visualize)
+ * Fully offline: the page, its script, its styles and the statecharts (drawn by src/devtools/visualize)
  * are all served from here; nothing is fetched from anywhere else. It works under the gateway's
  * CSP (script-src 'self'): no inline script. Its data comes over the transport only.
  *
@@ -17,16 +17,17 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
 import { z } from 'zod';
-import { ListCheckoutsRequest, StatePath, Uuid } from '../contracts/index.ts';
-import { systemClock, type Clock } from '../runtime/clock.ts';
-import type { Transport } from '../runtime/transport/transport.ts';
+import { ListCheckoutsRequest, StatePath, Uuid } from '../../contracts/index.ts';
+import { systemClock, type Clock } from '../../runtime/clock.ts';
+import type { Transport } from '../../runtime/transport/transport.ts';
 import { toDefinition } from '../visualize/definition.ts';
 import { machineGraph, type MachineGraph } from '../visualize/graph.ts';
 import { machines, type MachineEntry } from '../visualize/machines.ts';
 import { toMermaid } from '../visualize/mermaid.ts';
 import { toSvg } from '../visualize/svg.ts';
 import { ExplorerData, ExplorerUnavailableError, ExplorerUpstreamError } from './data.ts';
-import { followCheckout, ListFeed, SseChannel } from './live.ts';
+import { openSse, type SseStream } from '../../gateway/sse.ts';
+import { followCheckout, ListFeed } from './live.ts';
 import { explorerPage, type PageView } from './page.ts';
 import { participantKinds, participantPage } from './participant.ts';
 import { checkoutView, type ParticipantKind } from './view.ts';
@@ -80,7 +81,7 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
   const pollMs = opts.pollMs ?? 1_000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const listFeed = new ListFeed(data, 250);
-  const channels = new Set<SseChannel>();
+  const channels = new Set<SseStream>();
   const drawn = new Map<string, Drawn>(
     machines.map((entry) => {
       const graph = machineGraph(entry.machine);
@@ -154,14 +155,14 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
     return { ...page, states: statesOfCheckout };
   });
   app.get('/explorer/api/checkouts/stream', hide, async (req, reply) => {
-    const channel = openSse(reply);
+    const channel = openChannel(reply);
     try {
-      const unsubscribe = await listFeed.subscribe((ids) => channel.send('changed', { checkoutIds: ids }));
+      const unsubscribe = await listFeed.subscribe((ids) => channel.send({ event: 'changed', data: { checkoutIds: ids } }));
       channel.onEnd(unsubscribe);
-      channel.send('ready', {});
+      channel.send({ event: 'ready', data: {} });
     } catch (err) {
       req.log.warn({ err }, 'explorer list feed unavailable');
-      channel.send('error', { message: 'live updates are unavailable; refresh to retry' });
+      channel.send({ event: 'error', data: { message: 'live updates are unavailable; refresh to retry' } });
       channel.end();
     }
   });
@@ -173,13 +174,14 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
   });
   app.get('/explorer/api/checkouts/:checkoutId/events', hide, async (req, reply) => {
     const { checkoutId } = parse(IdParams, req.params);
-    const channel = openSse(reply);
+    const channel = openChannel(reply);
     const feed = await followCheckout(
       data,
       checkoutId,
       { pollMs },
-      (trace) => channel.send(trace ? 'view' : 'absent', trace ? checkoutView(trace, checkout.entry, checkout.graph) : { checkoutId }),
-      (err) => channel.send('error', { message: err instanceof Error ? err.message : String(err) }),
+      (trace) =>
+        channel.send(trace ? { event: 'view', data: checkoutView(trace, checkout.entry, checkout.graph) } : { event: 'absent', data: { checkoutId } }),
+      (err) => channel.send({ event: 'error', data: { message: err instanceof Error ? err.message : String(err) } }),
     );
     channel.onEnd(() => void feed.close());
   });
@@ -193,16 +195,8 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
     return participantPage(data, kind, actorId, fromSaga, checkoutId);
   });
 
-  function openSse(reply: FastifyReply): SseChannel {
-    reply.hijack();
-    reply.raw.writeHead(200, {
-      ...(reply.getHeaders() as Record<string, string>),
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    const channel = new SseChannel(reply.raw, heartbeatMs);
+  function openChannel(reply: FastifyReply): SseStream {
+    const channel = openSse(reply, { retryMs: 2_000, heartbeatMs });
     channels.add(channel);
     channel.onEnd(() => channels.delete(channel));
     return channel;
