@@ -26,13 +26,17 @@ const server = withGateway ? await startGateway() : undefined;
 async function startGateway() {
   const { startServer } = await import('./gateway/server.ts'); // only processes that serve HTTP load Fastify
   const env = process.env;
+  const { authFromEnv } = await import('./gateway/auth.ts');
+  const { trustProxyFromEnv } = await import('./gateway/proxy.ts');
   return startServer({
     host: config.gateway.host,
     port: config.gateway.port,
     transport: await system.transportFor('gateway'),
     log,
+    trustProxy: trustProxyFromEnv(env.TRUST_PROXY),
     config: {
       operatorToken: env.OPERATOR_TOKEN || undefined,
+      auth: authFromEnv(env),
       ...(env.RATE_LIMIT_PER_MINUTE ? { rateLimit: env.RATE_LIMIT_PER_MINUTE === '0' ? false : { max: Number(env.RATE_LIMIT_PER_MINUTE), timeWindowMs: 60_000 } } : {}),
     },
   });

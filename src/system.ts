@@ -24,6 +24,8 @@ import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts'
 import { Store } from './runtime/store.ts';
 import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
 import { connectNats } from './runtime/transport/nats.ts';
+import { natsCredentialsFromEnv, natsTlsFromEnv, type NatsCredentials } from './runtime/transport/nats-credentials.ts';
+import type { TlsOptions } from '@nats-io/transport-node';
 import type { Transport } from './runtime/transport/transport.ts';
 
 /** Starts one service on its runtime. `processor` replaces the payment simulator built from the config (the deterministic simulator passes its own). */
@@ -55,8 +57,10 @@ export interface SystemOptions {
   services?: readonly BackendService[];
   log?: Logger;
   clock?: Clock;
-  /** NATS credentials per service user; defaults to NATS_PASSWORD_<SERVICE>, else the dev password. */
-  credentials?: (user: Service) => { user: string; pass: string };
+  /** NATS credentials per service user; defaults to the environment (nats-credentials.ts), else the dev password. */
+  credentials?: (service: Service) => NatsCredentials;
+  /** TLS to nats-server; defaults to NATS_TLS_* from the environment. */
+  tls?: TlsOptions | undefined;
   /**
    * Where every actor host reports its committed transitions (e.g. a @statelyai/inspect
    * inspector). Unset: INSPECT=1 in the environment starts the Stately bridge
@@ -78,10 +82,8 @@ export interface System {
   kill(): Promise<void>;
 }
 
-export function devCredentials(user: Service): { user: string; pass: string } {
-  const fromEnv = process.env[`NATS_PASSWORD_${user.toUpperCase()}`];
-  return { user, pass: fromEnv ?? `${user}-dev-secret` };
-}
+/** A service's NATS credential from the environment or files, else (not in production) nats.conf's development password. */
+export const envCredentials = (service: Service): NatsCredentials => natsCredentialsFromEnv(service, process.env);
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const config = opts.config ?? configFromEnv();
@@ -89,7 +91,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const log = opts.log ?? silentLogger;
   if (!config.natsUrl && config.threads > 0 && !opts.transport) return startThreaded(config, services, log, opts);
   const clock = opts.clock ?? systemClock;
-  const credentials = opts.credentials ?? devCredentials;
+  const credentials = opts.credentials ?? envCredentials;
+  const tls = 'tls' in opts ? opts.tls : natsTlsFromEnv(process.env);
   let inspect = opts.inspect;
   let stopInspector: () => void = () => undefined;
   if (!inspect) {
@@ -111,11 +114,14 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       if (opts.transport) {
         t = Promise.resolve(opts.transport);
       } else if (config.natsUrl) {
-        const { user, pass } = credentials(service);
+        const credential = credentials(service);
+        log.info({ service, credential: credential.kind, from: credential.source, tls: tls !== undefined || config.natsUrl.startsWith('tls://') }, 'connecting to NATS');
         t = connectNats({
           servers: config.natsUrl,
-          user,
-          pass,
+          credentials: credential,
+          ...(tls ? { tls } : {}),
+          // nats.conf lets each service read replies only under its own prefix, whatever its credential.
+          inboxPrefix: `_INBOX.${service}`,
           name: `${service}-${process.pid}`,
           onError: (err, context) => log.error({ err, service }, context),
         });

@@ -3,6 +3,7 @@
  * (binary mode): each context attribute is a `ce-` header, and the body is exactly the
  * catalog payload as JSON. We add the idempotency key, W3C trace context and error headers.
  */
+import { dataSchemaOf } from './index.ts';
 export const Header = {
   id: 'ce-id',
   type: 'ce-type',
@@ -10,6 +11,8 @@ export const Header = {
   time: 'ce-time',
   specVersion: 'ce-specversion',
   subject: 'ce-subject',
+  /** The schema and version the body follows (`dataSchemaOf`). */
+  dataSchema: 'ce-dataschema',
   correlationId: 'ce-correlationid',
   causationId: 'ce-causationid',
   idempotencyKey: 'ce-idempotencykey',
@@ -51,6 +54,8 @@ export function metaToHeaders(meta: MessageMeta): Headers {
   if (meta.idempotencyKey) h[Header.idempotencyKey] = meta.idempotencyKey;
   if (meta.traceparent) h[Header.traceparent] = meta.traceparent;
   if (meta.subject) h[Header.subject] = meta.subject;
+  const schema = dataSchemaOf(meta.type);
+  if (schema) h[Header.dataSchema] = schema;
   return h;
 }
 

@@ -19,8 +19,16 @@ import {
   Product,
   RemoveItemFromCart,
 } from './messages/cart.ts';
-import { CheckoutStatus, GetCheckoutRequest } from './messages/checkout.ts';
-import { ErrorBody } from './messages/common.ts';
+import {
+  CheckoutStatus,
+  CheckoutTrace,
+  ExplorerMessageType,
+  GetCheckoutRequest,
+  GetCheckoutTraceRequest,
+  ListCheckoutsRequest,
+  ListCheckoutsResponse,
+} from './messages/checkout.ts';
+import { ErrorBody, MESSAGE_VERSION } from './messages/common.ts';
 import {
   GetStockLevelRequest,
   GetStockLevelResponse,
@@ -117,7 +125,6 @@ export const MessageType = {
   listCustomerOrdersRequest: 'list-customer-orders.request',
   listCustomerOrdersResponse: 'list-customer-orders.response',
   // Ordering: Checkout API
-  checkoutStatusChanged: 'checkout-status-changed',
   getCheckoutRequest: 'get-checkout.request',
   getCheckoutResponse: 'get-checkout.response',
   /** An error reply; the `x-error-code` header is set too. */
@@ -168,7 +175,6 @@ export const messageSchemas = {
   'get-order.response': GetOrderResponse,
   'list-customer-orders.request': ListCustomerOrdersRequest,
   'list-customer-orders.response': ListCustomerOrdersResponse,
-  'checkout-status-changed': CheckoutStatus,
   'get-checkout.request': GetCheckoutRequest,
   'get-checkout.response': CheckoutStatus,
   error: ErrorBody,
@@ -181,6 +187,48 @@ const messageTypes: ReadonlySet<string> = new Set(Object.values(MessageType));
 
 export function isMessageType(s: string): s is MessageType {
   return messageTypes.has(s);
+}
+
+/** The explorer's diagnostic queries: not part of the shop's contract, but on the wire all the same. */
+export const explorerSchemas = {
+  'list-checkouts.request': ListCheckoutsRequest,
+  'list-checkouts.response': ListCheckoutsResponse,
+  'get-checkout-trace.request': GetCheckoutTraceRequest,
+  'get-checkout-trace.response': CheckoutTrace,
+} as const satisfies Record<ExplorerMessageType, z.ZodType>;
+
+/** Every `ce-type` that has a schema: the shop's messages and the explorer's. */
+export type SchemaType = MessageType | ExplorerMessageType;
+
+const schemaTypes: ReadonlySet<string> = new Set([...messageTypes, ...Object.values(ExplorerMessageType)]);
+
+/** The zod schema of any `ce-type` with one. */
+export function schemaOf(type: SchemaType): z.ZodType {
+  return isMessageType(type) ? messageSchemas[type] : explorerSchemas[type];
+}
+
+/**
+ * Each message's contract version (semver). A change that every existing consumer accepts (an
+ * optional field added, a constraint relaxed) bumps the minor version in place. A breaking change
+ * (a field removed, renamed, retyped or made required; an enum value removed) bumps the major
+ * version and is published beside the old version, under the same `ce-type` with its own
+ * `ce-dataschema`, until the old one's consumers have moved (docs/contracts.md).
+ */
+const versionOverrides: Partial<Record<SchemaType, string>> = {};
+
+/** The version of the contract a message of this type follows. */
+export function versionOf(type: SchemaType): string {
+  return versionOverrides[type] ?? MESSAGE_VERSION;
+}
+
+/**
+ * The `ce-dataschema` of a message: the `$id` of its committed JSON Schema
+ * (`contracts/schemas/<type>.json`), naming the type and its version. Undefined for a type
+ * without a schema (the readiness ping).
+ */
+export function dataSchemaOf(type: string): string | undefined {
+  if (!schemaTypes.has(type)) return undefined;
+  return `urn:place-an-order:schema:${type}:${versionOf(type as SchemaType)}`;
 }
 
 /**

@@ -18,36 +18,45 @@ export const Service = {
 } as const;
 export type Service = (typeof Service)[keyof typeof Service];
 
-/** Request/reply subjects. The key is the message's catalog id (or our addition's id). */
+/** Command subjects (request/reply). The key is the message's catalog id (or our addition's id). */
 export const Command = {
   // Shopping: Cart API
   addItemToCart: 'cart.cmd.add-item-to-cart',
   removeItemFromCart: 'cart.cmd.remove-item-from-cart',
   checkoutCart: 'cart.cmd.checkout-cart',
-  getCart: 'cart.qry.get-cart',
-  listProducts: 'cart.qry.list-products',
-  getProduct: 'cart.qry.get-product',
   // Shopping: Promotion Service
   calculateDiscount: 'promotion.cmd.calculate-discount',
   // Fulfilment: Inventory Service
   reserveInventory: 'inventory.cmd.reserve-inventory',
   releaseInventory: 'inventory.cmd.release-inventory',
-  getStockLevel: 'inventory.qry.get-stock-level',
   // Payments: Payment API
   authorizePayment: 'payment.cmd.authorize-payment',
   voidPayment: 'payment.cmd.void-payment',
-  getPayment: 'payment.qry.get-payment',
   // Ordering: Order Service
   createOrder: 'order.cmd.create-order',
   cancelOrder: 'order.cmd.cancel-order',
   completeOrder: 'order.cmd.complete-order',
+} as const;
+export type Command = (typeof Command)[keyof typeof Command];
+
+/** Query subjects (request/reply, no state change): `<service>.qry.<message>`. */
+export const Query = {
+  // Shopping: Cart API
+  getCart: 'cart.qry.get-cart',
+  listProducts: 'cart.qry.list-products',
+  getProduct: 'cart.qry.get-product',
+  // Fulfilment: Inventory Service
+  getStockLevel: 'inventory.qry.get-stock-level',
+  // Payments: Payment API
+  getPayment: 'payment.qry.get-payment',
+  // Ordering: Order Service
   getOrder: 'order.qry.get-order',
   listCustomerOrders: 'order.qry.list-customer-orders',
   // Ordering: Checkout API
   getCheckout: 'checkout.qry.get-checkout',
   // Every service answers a ping on `<service>.qry.ping` for readiness checks.
 } as const;
-export type Command = (typeof Command)[keyof typeof Command];
+export type Query = (typeof Query)[keyof typeof Query];
 
 export const pingSubject = (service: Service): string => `${service}.qry.ping`;
 
@@ -95,7 +104,6 @@ export const Event = {
   orderCreated: 'ordering.evt.order-created',
   orderCancelled: 'ordering.evt.order-cancelled',
   orderCompleted: 'ordering.evt.order-completed',
-  checkoutStatusChanged: 'ordering.evt.checkout-status-changed',
 } as const;
 export type Event = (typeof Event)[keyof typeof Event];
 

@@ -8,6 +8,7 @@
  * It holds no state of its own beyond a short memory of checkouts it accepted, and it never opens a
  * service's database: everything goes over the transport. What is wired here, in order:
  * ids and logs, security headers, the rate limit, OpenAPI, the error handler, then the routes.
+ * Who is asking is `ctx.auth` (auth.ts); whose a resource is, the service holding it decides.
  */
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
@@ -15,6 +16,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { systemClock, type Clock } from '../runtime/clock.ts';
 import type { Transport } from '../runtime/transport/transport.ts';
+import { Auth } from './auth.ts';
 import { CheckoutTracker } from './checkouts.ts';
 import { gatewayConfig, type GatewayConfigInput } from './config.ts';
 import type { GatewayContext } from './context.ts';
@@ -22,6 +24,7 @@ import { correlationIdOf, RequestHeader, requestIdOf } from './correlation.ts';
 import { createErrorHandler, notFoundHandler } from './errors.ts';
 import { registerOpenApi } from './openapi.ts';
 import { explorerPlugin } from '../devtools/explorer/plugin.ts';
+import { authRoutes } from './routes/auth.ts';
 import { cartRoutes } from './routes/carts.ts';
 import { checkoutRoutes } from './routes/checkouts.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -103,9 +106,11 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await registerOpenApi(app);
 
   const services = new ServiceCalls(deps.transport, clock);
+  const auth = new Auth(config.auth, config.operatorToken);
   const ctx: GatewayContext = {
     config,
     services,
+    auth,
     checkouts: new CheckoutTracker(deps.transport, services, clock, {
       ...config.acceptedCheckouts,
       queryMs: config.timeouts.queryMs,
@@ -116,8 +121,17 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   await app.register(productRoutes, { ctx });
   await app.register(checkoutRoutes, { ctx });
   await app.register(orderRoutes, { ctx });
+  await app.register(authRoutes, { ctx });
   await app.register(storefrontRoutes);
-  // Developers' live saga explorer (/explorer): its data comes over the transport too.
-  await app.register(explorerPlugin, { transport: deps.transport, clock });
+  // Developers' live saga explorer (/explorer): its data comes over the transport too. It shows every
+  // customer's checkouts, so under AUTH=jwt only an operator may open it.
+  await app.register(async (scope) => {
+    if (auth.mode === 'jwt') {
+      scope.addHook('onRequest', async (req) => {
+        req.log.info({ ...(await auth.operator(req)), action: 'explorer', url: req.url }, 'operator action');
+      });
+    }
+    await scope.register(explorerPlugin, { transport: deps.transport, clock });
+  });
   return app;
 }

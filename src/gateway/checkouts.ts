@@ -16,7 +16,7 @@
  * saga will report first. Only an id that none of these recognise is 404.
  */
 import { CheckoutStatus, MessageType, type Cart } from '../contracts/index.ts';
-import { Bucket, Command } from '../contracts/subjects.ts';
+import { Bucket, Query } from '../contracts/subjects.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { checkoutIdsFor } from '../runtime/ids.ts';
 import type { Closer, Kv, Transport } from '../runtime/transport/transport.ts';
@@ -77,7 +77,7 @@ export class CheckoutTracker {
     if (cartIdHint !== undefined && checkoutIdsFor(cartIdHint).checkoutId === checkoutId) {
       const cart = await this.services
         .call({
-          subject: Command.getCart,
+          subject: Query.getCart,
           type: MessageType.getCartRequest,
           payload: { cartId: cartIdHint },
           reply: CartDoc,

@@ -3,6 +3,7 @@
  * a single shop instance; tests and operators override any part with `gatewayConfig({...})`.
  */
 import type { Service } from '../contracts/subjects.ts';
+import type { AuthConfig } from './auth.ts';
 
 export interface GatewayConfig {
   /** Deadlines of calls to services, per kind of call. A call that misses it answers 503. */
@@ -34,6 +35,8 @@ export interface GatewayConfig {
   acceptedCheckouts: { ttlMs: number; max: number };
   /** When set, operator routes require `Authorization: Bearer <token>`. Unset: open (development). */
   operatorToken: string | undefined;
+  /** Shopper identity: `off` (default, the catalog's open contract) or `jwt` (see auth.ts, docs/security.md). */
+  auth: AuthConfig;
   /** Services `/readyz` pings. */
   services: readonly Service[];
 }
@@ -48,6 +51,7 @@ export const defaultGatewayConfig: GatewayConfig = {
   sse: { heartbeatMs: 15_000, retryMs: 2_000, maxStreams: 1_000 },
   acceptedCheckouts: { ttlMs: 10 * 60_000, max: 10_000 },
   operatorToken: undefined,
+  auth: { mode: 'off' },
   services: ['cart', 'promotion', 'checkout', 'inventory', 'payment', 'order'],
 };
 
@@ -60,6 +64,7 @@ export interface GatewayConfigInput {
   sse?: Partial<GatewayConfig['sse']>;
   acceptedCheckouts?: Partial<GatewayConfig['acceptedCheckouts']>;
   operatorToken?: string | undefined;
+  auth?: AuthConfig;
   services?: readonly Service[];
 }
 
@@ -74,6 +79,7 @@ export function gatewayConfig(overrides: GatewayConfigInput = {}): GatewayConfig
     sse: { ...d.sse, ...overrides.sse },
     acceptedCheckouts: { ...d.acceptedCheckouts, ...overrides.acceptedCheckouts },
     operatorToken: 'operatorToken' in overrides ? overrides.operatorToken : d.operatorToken,
+    auth: overrides.auth ?? d.auth,
     services: overrides.services ?? d.services,
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { uuidv5 } from '../runtime/ids.ts';
+import type { Auth } from './auth.ts';
 import type { CheckoutTracker } from './checkouts.ts';
 import type { GatewayConfig } from './config.ts';
 import type { ServiceCalls } from './services.ts';
@@ -13,6 +14,8 @@ export interface GatewayContext {
   config: GatewayConfig;
   services: ServiceCalls;
   checkouts: CheckoutTracker;
+  /** Who is asking (AUTH=off or jwt). */
+  auth: Auth;
 }
 
 export interface RouteOptions {

@@ -12,6 +12,7 @@ import { RefusedError, ServiceUnavailableError, UpstreamFailureError } from './s
 export const HttpCode = {
   badRequest: 'BAD_REQUEST',
   unauthorized: 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
   notFound: 'NOT_FOUND',
   methodNotAllowed: 'METHOD_NOT_ALLOWED',
   conflict: 'CONFLICT',
@@ -40,6 +41,7 @@ export class HttpError extends Error {
 const CLIENT_CODES: Partial<Record<number, HttpCode>> = {
   400: HttpCode.badRequest,
   401: HttpCode.unauthorized,
+  403: HttpCode.forbidden,
   404: HttpCode.notFound,
   405: HttpCode.methodNotAllowed,
   409: HttpCode.conflict,

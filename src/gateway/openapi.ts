@@ -1,9 +1,11 @@
 /**
  * OpenAPI 3.1 generated from the routes' zod schemas (@fastify/swagger with
- * fastify-type-provider-zod's transforms), served at /openapi.json, with Swagger UI at /docs.
+ * fastify-type-provider-zod's transforms), served at /openapi.json, with Swagger UI at /docs; and the
+ * AsyncAPI 3.0 document of every NATS subject (src/contracts/artifacts) at /asyncapi.json.
  * Response headers are not expressible in a zod response schema, so the few the API promises
  * (Retry-After on 429/503, Location on checkout) are added to the generated document here.
  */
+import { asyncApiDocument } from '../contracts/artifacts/asyncapi.ts';
 import swagger, { type SwaggerTransformObject } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
@@ -80,11 +82,34 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'Orders', description: 'Orders, their cancellation, and a customer’s history.' },
         { name: 'Operations', description: 'Operator and fulfilment calls.' },
         { name: 'Health', description: 'Liveness and readiness probes.' },
+        { name: 'Identity', description: 'How shoppers sign in (docs/security.md).' },
       ],
+      components: {
+        // Both are declared; which one a deployment uses is AUTH (docs/security.md). Shopper
+        // routes also list `{}` (no security): with AUTH=off they are open, as the catalog's are.
+        securitySchemes: {
+          shopperJwt: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description:
+              'AUTH=jwt: a token from the shop’s identity provider (RS256 or ES256; iss, aud and exp checked). ' +
+              'Its `sub` is the customer id; operator routes need the operator role in `roles` or `scope`.',
+          },
+          operatorToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'AUTH=off: the OPERATOR_TOKEN the gateway was started with (when unset, operator routes are open).',
+          },
+        },
+      },
     },
     transform: jsonSchemaTransform,
     transformObject,
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // The NATS side's contract: the same document `npm run contracts` commits as contracts/asyncapi.json.
+  const asyncApi = asyncApiDocument();
+  app.get('/asyncapi.json', { schema: { hide: true } }, async () => asyncApi);
 }

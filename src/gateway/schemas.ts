@@ -99,6 +99,29 @@ export const serviceErrors = {
   503: problem('A service did not answer within its deadline. Retry after the time given in Retry-After.'),
 };
 
+/** Refusals of a shopper route under AUTH=jwt (never under AUTH=off). */
+export const shopperAuth = {
+  401: problem('AUTH=jwt: no bearer token, or one that is expired, not signed by the shop’s identity provider, or minted for another audience.'),
+  403: problem('AUTH=jwt: a customerId in the request is not the signed-in customer.'),
+};
+
+/** Operator routes: 401 without credentials, 403 with a token that lacks the operator role. */
+export const operatorAuth = {
+  401: problem('No operator credentials, or wrong ones (AUTH=jwt: a bearer token; AUTH=off: OPERATOR_TOKEN, when set).'),
+  403: problem('AUTH=jwt: the token lacks the operator role.'),
+};
+
+/** OpenAPI: a shopper route takes a JWT under AUTH=jwt and nothing under AUTH=off (the catalog's contract). */
+export const shopperSecurity: readonly Record<string, readonly string[]>[] = [{ shopperJwt: [] }, {}];
+/** OpenAPI: an operator route takes a JWT with the operator role, or OPERATOR_TOKEN under AUTH=off. */
+export const operatorSecurity: readonly Record<string, readonly string[]>[] = [{ shopperJwt: [] }, { operatorToken: [] }];
+
+/** Failures of a route that takes a JSON body, before the route runs. */
+export const bodyErrors = {
+  413: problem('The body is larger than the gateway accepts.'),
+  415: problem('The body is not JSON: send Content-Type application/json.'),
+};
+
 export const HealthDoc = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const ReadinessDoc = z

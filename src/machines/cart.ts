@@ -10,6 +10,12 @@
  * `cartRefusal` is the one place that says why an event is refused, so the guards and the host's
  * error replies cannot disagree. A checked-out cart is final for commands; the abandon timer it
  * may still have armed is ignored there.
+ *
+ * Ownership: a cart belongs to the customer who first touched it. A command that names a customer
+ * (the gateway names the token's subject under AUTH=jwt) records that customer on a cart that has
+ * none, and is refused on a cart owned by someone else as if the cart did not exist, so a stranger
+ * holding the id learns nothing and changes nothing. A command that names nobody (AUTH=off, the
+ * catalog's contract) is judged as before; checkout then names the owner.
  */
 import { assign, setup } from 'xstate';
 
@@ -59,8 +65,10 @@ export type CartEvent =
       unitPrice: number;
       currency: string;
       maxPerLine: number;
+      /** The customer acting, when known; the cart's owner from its first such touch. */
+      customerId?: string | undefined;
     }
-  | { type: 'cart.removeItem'; at: string; productId: string; quantity: number | null }
+  | { type: 'cart.removeItem'; at: string; productId: string; quantity: number | null; customerId?: string | undefined }
   | {
       type: 'cart.checkout';
       at: string;
@@ -93,11 +101,22 @@ function closedRefusal(state: CartState, cartId: string): CartRefusal | null {
 }
 
 /**
- * Why a cart cannot be checked out, or null if it can. Separate from `cartRefusal` because the
- * host asks before it prices the cart: the discount does not change the answer.
+ * A customer other than the cart's owner is answered exactly as for a cart that does not exist.
+ * Either side unknown (no owner yet, or a command that names nobody) is no refusal.
  */
-export function checkoutRefusal(state: CartState, context: CartContext): CartRefusal | null {
+export function ownerRefusal(context: CartContext, customerId: string | null | undefined): CartRefusal | null {
+  if (!customerId || context.customerId === null || context.customerId === customerId) return null;
+  return { kind: 'cartNotFound', message: `cart ${context.cartId} not found` };
+}
+
+/**
+ * Why a cart cannot be checked out by `customerId`, or null if it can. Separate from `cartRefusal`
+ * because the host asks before it prices the cart: the discount does not change the answer.
+ */
+export function checkoutRefusal(state: CartState, context: CartContext, customerId?: string | null): CartRefusal | null {
   if (state === 'new') return { kind: 'cartNotFound', message: `cart ${context.cartId} not found` };
+  const notOwner = ownerRefusal(context, customerId);
+  if (notOwner) return notOwner;
   if (state === 'open' && context.items.length === 0)
     return { kind: 'cartEmpty', message: `cart ${context.cartId} is empty` };
   return closedRefusal(state, context.cartId);
@@ -111,9 +130,9 @@ export function cartRefusal(state: CartState, context: CartContext, event: CartE
       // Only the timer sends it; a cart that is no longer open just ignores it.
       return state === 'open' ? null : { kind: 'cartClosed', message: `cart ${id} is not open` };
     case 'cart.checkout':
-      return checkoutRefusal(state, context);
+      return checkoutRefusal(state, context, event.customerId);
     case 'cart.addItem': {
-      const closed = closedRefusal(state, id);
+      const closed = ownerRefusal(context, event.customerId) ?? closedRefusal(state, id);
       if (closed) return closed;
       if (context.items.length > 0 && event.currency !== context.currency) {
         return {
@@ -132,7 +151,7 @@ export function cartRefusal(state: CartState, context: CartContext, event: CartE
     }
     case 'cart.removeItem': {
       if (state === 'new') return { kind: 'cartNotFound', message: `cart ${id} not found` };
-      const closed = closedRefusal(state, id);
+      const closed = ownerRefusal(context, event.customerId) ?? closedRefusal(state, id);
       if (closed) return closed;
       const line = lineOf(context, event.productId);
       if (!line) return { kind: 'itemNotInCart', message: `product ${event.productId} is not in cart ${id}` };
@@ -196,6 +215,7 @@ export const cartMachine = setup({
       return {
         items: addLine(context.items, event),
         currency: context.items.length === 0 ? event.currency : context.currency,
+        customerId: context.customerId ?? event.customerId ?? null,
         createdAt: context.createdAt ?? event.at,
         updatedAt: event.at,
       };

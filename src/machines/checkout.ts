@@ -16,6 +16,8 @@
  * `needsAttention`; the request keeps being retried there, and an operator may also re-send it.
  */
 import { assign, setup } from 'xstate';
+import { reasonForCause } from '../contracts/index.ts';
+import type { CancelReason, CheckoutContext, CompensationStep, Deadlines, FailureDetail, ForwardStep, LineItem } from './checkout-context.ts';
 
 export const checkoutMachineVersion = '1';
 
@@ -28,67 +30,8 @@ export const CheckoutStep = {
   cancelOrder: 'cancelOrder',
 } as const;
 export type CheckoutStep = (typeof CheckoutStep)[keyof typeof CheckoutStep];
-type ForwardStep = 'reserveInventory' | 'authorizePayment' | 'createOrder';
-type CompensationStep = 'voidPayment' | 'releaseInventory' | 'cancelOrder';
 
-/** The catalog's cancellation reasons (CancelOrder.reason). */
-export type CancelReason = 'OUT_OF_STOCK' | 'PAYMENT_FAILED' | 'FRAUD' | 'CUSTOMER_REQUESTED';
-
-/** The precise cause of a failed checkout; `reason` is the catalog's coarser enum. */
-export const FailureDetail = {
-  OUT_OF_STOCK: 'OUT_OF_STOCK',
-  INVENTORY_TIMEOUT: 'INVENTORY_TIMEOUT',
-  PAYMENT_DECLINED: 'PAYMENT_DECLINED',
-  PAYMENT_TIMEOUT: 'PAYMENT_TIMEOUT',
-  FRAUD: 'FRAUD',
-  ORDER_REJECTED: 'ORDER_REJECTED',
-  ORDER_TIMEOUT: 'ORDER_TIMEOUT',
-} as const;
-export type FailureDetail = (typeof FailureDetail)[keyof typeof FailureDetail];
-
-export const reasonFor: Record<FailureDetail, CancelReason> = {
-  OUT_OF_STOCK: 'OUT_OF_STOCK',
-  INVENTORY_TIMEOUT: 'OUT_OF_STOCK',
-  PAYMENT_DECLINED: 'PAYMENT_FAILED',
-  PAYMENT_TIMEOUT: 'PAYMENT_FAILED',
-  FRAUD: 'FRAUD',
-  ORDER_REJECTED: 'PAYMENT_FAILED',
-  ORDER_TIMEOUT: 'PAYMENT_FAILED',
-};
-
-export interface LineItem {
-  productId: string;
-  quantity: number;
-  unitPrice: number;
-}
-
-export interface Deadlines {
-  reserveInventoryMs: number;
-  authorizePaymentMs: number;
-  createOrderMs: number;
-  /** How long a compensation may keep failing before the saga needs attention. */
-  compensationMs: number;
-}
-
-export interface CheckoutContext {
-  checkoutId: string;
-  orderId: string;
-  cartId: string;
-  customerId: string;
-  reservationId: string;
-  items: LineItem[];
-  subtotal: number;
-  discount: number;
-  total: number;
-  currency: string;
-  deadlines: Deadlines;
-  /** Forward steps whose request was sent: each may have taken effect, so each is undone. */
-  attempted: ForwardStep[];
-  compensated: CompensationStep[];
-  authorizationId: string | null;
-  failure: FailureDetail | null;
-  startedAt: number | null;
-}
+export type { CancelReason, CheckoutContext, Deadlines, FailureDetail, LineItem } from './checkout-context.ts';
 
 export type CheckoutEvent =
   | {
@@ -320,7 +263,7 @@ export const checkoutMachine = setup({
           params: ({ context }: { context: CheckoutContext }) => {
             const detail = context.failure ?? 'ORDER_REJECTED';
             const { orderId, cartId, customerId, items, total, currency } = context;
-            return { orderId, cartId, customerId, items, total, currency, reason: reasonFor[detail], detail };
+            return { orderId, cartId, customerId, items, total, currency, reason: reasonForCause[detail], detail };
           },
         }),
       },

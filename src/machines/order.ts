@@ -16,6 +16,8 @@ export const orderMachineVersion = '1';
 
 export interface OrderLine {
   productId: string;
+  /** The product's SKU, resolved by the service when the order is created (order-created keys items by it). */
+  sku?: string | undefined;
   quantity: number;
   unitPrice: number;
 }

@@ -100,6 +100,9 @@ export const publishes =
   (_p, fx, snapshot) =>
     fx.publish({ subject, type, payload: payloadOf(snapshot) });
 
+/** The input a new actor of `def` starts from. */
+export const actorInput = (def: ActorDefinition, id: string): unknown => (def.input ? def.input(id) : { id });
+
 /** What came back for a request: a typed reply, or an error reply that is not transient. */
 export type RequestOutcome =
   | { ok: true; type: string; data: string; meta: MessageMeta | undefined }
@@ -112,7 +115,8 @@ export interface ActorDefinition<M extends AnyStateMachine = AnyStateMachine> {
   version: string;
   /** Parses a stored context; a snapshot that does not parse is refused, not half-loaded. */
   context?: ZodType;
-  input(id: string): unknown;
+  /** The machine's input for a new actor; `{ id }` unless the machine wants more. */
+  input?(id: string): unknown;
   /** One executor per named action the machine can return (see Executors). */
   executors: Executors<M>;
   /** Turns the outcome of a request (by slot) into the event for this actor. */
@@ -251,7 +255,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         const now = this.ctx.clock.now();
         const [start, initActions]: [AnyMachineSnapshot, readonly { type: string; params?: unknown }[]] = current
           ? [current.snapshot, []]
-          : this.machine.initialTransition(this.def.input(id));
+          : this.machine.initialTransition(actorInput(this.def, id));
         const [next, actions] = this.machine.transition(start, event);
         const changed = next !== start;
         const all = [...initActions, ...actions].filter((a) => !a.type.startsWith('xstate.'));

@@ -6,24 +6,34 @@
  */
 import type { AnyStateMachine, EventFrom } from 'xstate';
 import type { ZodType } from 'zod';
-import { metaToHeaders, type MessageMeta } from '../contracts/headers.ts';
+import { Header, headersToMeta, metaToHeaders, type MessageMeta } from '../contracts/headers.ts';
+import { MessageType } from '../contracts/index.ts';
 import { pingSubject, type Service } from '../contracts/subjects.ts';
 import { ActorHost, type ActorDefinition, type Transitioned } from './actor-host.ts';
 import { parseMessage } from './inbound.ts';
 import { isBroken } from './broken.ts';
-import { errorReply } from './transport/reply.ts';
+import { answer, errorReply } from './transport/reply.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ServiceClient } from './client.ts';
 import { newId, traceparent } from './ids.ts';
 import { OutboxRelay, type RelayOptions } from './relay.ts';
 import { TimerScheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
-import type { Closer, ConsumeOptions, EventHandler, Reply, Responder, Transport } from './transport/transport.ts';
+import type { Closer, ConsumeOptions, EventHandler, Message, Reply, Responder, Transport } from './transport/transport.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
+}
+
+/** The request's metadata, or none when its headers are too broken to read (the error says so). */
+function causeOf(request: Message): MessageMeta | undefined {
+  try {
+    return headersToMeta(request.headers);
+  } catch {
+    return undefined;
+  }
 }
 
 export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -98,10 +108,23 @@ export class ServiceRuntime {
     return host;
   }
 
-  /** Answers requests on `subject` in this service's queue group. */
+  /**
+   * Answers requests on `subject` in this service's queue group. Error replies leave here as
+   * CloudEvents like any other message (`ce-type: error`, the request's correlation id and a child
+   * `traceparent`), so a refusal stays in its saga's trace.
+   */
   async respond(subject: string, responder: Responder): Promise<void> {
-    const tracked: Responder = (msg) => this.track(Promise.resolve(responder(msg)));
+    const onInternal = (err: unknown) => this.log.error({ err, service: this.service, subject }, 'request handler failed');
+    const stamped = async (msg: Message): Promise<Reply> => this.asCloudEvent(await answer(responder, msg, onInternal), msg);
+    const tracked: Responder = (msg) => this.track(stamped(msg));
     this.closers.push(await this.transport.respond(subject, tracked, { queue: this.service }));
+  }
+
+  /** An error reply with the CloudEvents headers of {@link reply}; any other reply unchanged. */
+  private asCloudEvent(r: Reply, request: Message): Reply {
+    const code = r.headers?.[Header.errorCode];
+    if (code === undefined || r.headers?.[Header.type]) return r;
+    return { headers: { ...this.reply(MessageType.error, null, causeOf(request)).headers, ...r.headers }, data: r.data };
   }
 
   /**

@@ -5,14 +5,20 @@
  * $500) and sees the cancellation and its reason in words. Screenshots at desktop and phone width
  * are kept in test-results/screenshots/.
  *
+ * Every test runs in both identity modes: AUTH=off (a guest) and AUTH=jwt, where the test plays the
+ * shop's login: it signs a token for a fresh customer with a key made here and opens the storefront
+ * at `/#token=<JWT>`, as the login's redirect would.
+ *
  * Without chromium the suite fails with how to install it (tests/support/browser.ts), never skips.
  */
+import { randomUUID } from 'node:crypto';
+import { exportSPKI, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
+import type { AuthConfig } from '../../src/gateway/auth.ts';
 import { startShop, type Shop } from './support/shop-server.ts';
 import { launchChromium, screenshotPath } from '../support/browser.ts';
-
 
 
 const BIRDSEED = productIdFor('ACME-BIRDSEED');
@@ -20,18 +26,42 @@ const noSidewaysScroll = 'document.documentElement.scrollWidth <= window.innerWi
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 
-describe('storefront in a real browser', { timeout: 60_000 }, () => {
+const ISSUER = 'https://login.acme.test/';
+const AUDIENCE = 'acme-shop';
+const LOGIN = 'https://login.acme.test/authorize';
+
+describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)', { timeout: 60_000 }, (mode) => {
   let shop: Shop;
   let browser: Browser;
+  let signingKey: CryptoKey;
 
   beforeAll(async () => {
+    let auth: AuthConfig = { mode: 'off' };
+    if (mode === 'jwt') {
+      const pair = await generateKeyPair('ES256', { extractable: true });
+      signingKey = pair.privateKey;
+      const publicKeyPem = await exportSPKI(pair.publicKey);
+      auth = { mode, publicKeyPem, issuer: ISSUER, audience: AUDIENCE, operatorRole: 'operator', clockToleranceSec: 0, loginUrl: LOGIN };
+    }
     shop = await startShop('embedded', {
       system: (c) => {
         c.payment = { ...c.payment, declineAbove: 50_000 };
       },
+      gateway: { auth },
     });
     browser = await launchChromium();
   });
+
+  /** What the shop's login would hand back: a token for a new customer. */
+  const signIn = (customerId = randomUUID()) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256' })
+      .setSubject(customerId)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('15m')
+      .sign(signingKey);
 
   afterAll(async () => {
     await browser?.close();
@@ -49,12 +79,12 @@ describe('storefront in a real browser', { timeout: 60_000 }, () => {
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(m.text());
     });
-    await page.goto(shop.url);
+    await page.goto(mode === 'jwt' ? `${shop.url}/#token=${await signIn()}` : shop.url);
     await page.locator('.product').first().waitFor();
     return { page, errors };
   }
 
-  const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(`${name}.png`), fullPage: true });
+  const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(`${mode}-${name}.png`), fullPage: true });
 
   const product = (page: Page, name: string) => page.locator('.product', { has: page.getByRole('heading', { name }) });
 
@@ -140,17 +170,42 @@ describe('storefront in a real browser', { timeout: 60_000 }, () => {
   it('works at a phone’s width, without sideways scrolling', async () => {
     const { page, errors } = await visit(PHONE);
     expect(await page.evaluate<boolean>(noSidewaysScroll)).toBe(true);
-    await page.screenshot({ path: screenshotPath('phone-catalogue.png') });
+    await page.screenshot({ path: screenshotPath(`${mode}-phone-catalogue.png`) });
     await product(page, 'Rocket Skates').getByRole('button', { name: 'Add Rocket Skates to cart' }).click();
     await expect.poll(() => page.locator('#cart-count').textContent()).toBe('1');
     await page.getByRole('link', { name: /Cart/ }).click();
-    await page.locator('#cart').screenshot({ path: screenshotPath('phone-cart.png') });
+    await page.locator('#cart').screenshot({ path: screenshotPath(`${mode}-phone-cart.png`) });
     await page.getByRole('button', { name: 'Check out' }).click();
     await finalStatus(page);
     expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CONFIRMED');
     expect(await page.evaluate<boolean>(noSidewaysScroll)).toBe(true);
-    await page.screenshot({ path: screenshotPath('phone-confirmed.png') });
+    await page.screenshot({ path: screenshotPath(`${mode}-phone-confirmed.png`) });
     expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('says who is shopping; under AUTH=jwt takes the token out of the address bar and offers the login to a shopper without one', async () => {
+    const { page, errors } = await visit(DESKTOP);
+    expect(page.url()).toBe(`${shop.url}/`);
+    expect(await page.locator('#customer-label').textContent()).toMatch(/^#[0-9a-f]{8}$/);
+    const context = await browser.newContext({ viewport: DESKTOP });
+    const stranger = await context.newPage();
+    await stranger.goto(shop.url);
+    await stranger.locator('.product').first().waitFor();
+    const signInLink = stranger.getByRole('link', { name: 'Sign in' });
+    await product(stranger, 'Giant Magnet').getByRole('button', { name: 'Add Giant Magnet to cart' }).click();
+    if (mode === 'off') {
+      // A guest: no sign-in anywhere, and shopping just works.
+      expect(await signInLink.count()).toBe(0);
+      await expect.poll(() => stranger.locator('#cart-count').textContent()).toBe('1');
+    } else {
+      expect(await signInLink.getAttribute('href')).toBe(`${LOGIN}?return_to=${encodeURIComponent(`${shop.url}/`)}`);
+      // Shopping without a token is refused by the gateway and said so, not silently ignored.
+      await expect.poll(() => stranger.locator('#toast').textContent()).toContain('sign in');
+      expect(await stranger.locator('#cart-count').textContent()).toBe('0');
+    }
+    expect(errors).toEqual([]);
+    await context.close();
     await page.context().close();
   });
 });

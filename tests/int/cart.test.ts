@@ -11,7 +11,7 @@ import {
   Product,
   type CartStatus,
 } from '../../src/contracts/index.ts';
-import { Command, Event, Stream } from '../../src/contracts/subjects.ts';
+import { Command, Event, Query, Stream } from '../../src/contracts/subjects.ts';
 import { cartCheckedOutEventId } from '../../src/actors/cart/definition.ts';
 import { cartMigrations } from '../../src/actors/cart/schema.ts';
 import { startCartService, type CartServiceConfig } from '../../src/actors/cart/service.ts';
@@ -128,7 +128,7 @@ const checkout = (w: World, cartId: string, promotionCode?: string, key?: string
   );
 const getCart = (w: World, cartId: string) =>
   w.client
-    .call(Command.getCart, MessageType.getCartRequest, { cartId }, Cart, { timeoutMs: 5_000 })
+    .call(Query.getCart, MessageType.getCartRequest, { cartId }, Cart, { timeoutMs: 5_000 })
     .then((r) => r.payload);
 
 async function failure(p: Promise<unknown>): Promise<RemoteError> {
@@ -170,7 +170,7 @@ describe('cart', () => {
   describe('when a shopper browses the catalogue', () => {
     it('lists the seeded products and gets one by id, or NOT_FOUND', async () => {
       const list = await w.client.call(
-        Command.listProducts,
+        Query.listProducts,
         MessageType.listProductsRequest,
         {},
         ListProductsResponse,
@@ -178,7 +178,7 @@ describe('cart', () => {
       );
       expect(list.payload.products).toHaveLength(defaultSeed.products.length);
       const one = await w.client.call(
-        Command.getProduct,
+        Query.getProduct,
         MessageType.getProductRequest,
         { productId: ANVIL },
         Product,
@@ -192,7 +192,7 @@ describe('cart', () => {
       });
       const err = await failure(
         w.client.call(
-          Command.getProduct,
+          Query.getProduct,
           MessageType.getProductRequest,
           { productId: NOT_A_PRODUCT },
           Product,
@@ -463,7 +463,7 @@ describe('cart', () => {
       expect((await add(w, openCart, ANVIL, 1)).items[0]?.quantity).toBe(3);
       expect((await failure(checkout(w, doneCart))).code).toBe('CONFLICT');
       const list = await w.client.call(
-        Command.listProducts,
+        Query.listProducts,
         MessageType.listProductsRequest,
         {},
         ListProductsResponse,

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Header } from '../../src/contracts/headers.ts';
 import type { CheckoutStatus } from '../../src/contracts/index.ts';
-import { Bucket, Command } from '../../src/contracts/subjects.ts';
+import { Bucket, Command, Query } from '../../src/contracts/subjects.ts';
 import { startServer, type RunningServer } from '../../src/gateway/server.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { FakeServices } from '../e2e/support/fake-services.ts';
@@ -106,17 +106,17 @@ describe('gateway checkout', () => {
     });
 
     it('recognises a checkout accepted elsewhere when the caller names its cart', async () => {
-      await fake.on(Command.getCart, () => checkedOut(cartId));
+      await fake.on(Query.getCart, () => checkedOut(cartId));
       const res = await app.inject({ method: 'GET', url: `/checkouts/${ids.checkoutId}?cartId=${cartId}` });
       expect(res.statusCode).toBe(200);
       expect(res.json()).toMatchObject({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
     });
 
     it('does not take a cartId that does not belong to the checkout', async () => {
-      await fake.on(Command.getCart, () => checkedOut(otherCartId));
+      await fake.on(Query.getCart, () => checkedOut(otherCartId));
       const res = await app.inject({ method: 'GET', url: `/checkouts/${ids.checkoutId}?cartId=${otherCartId}` });
       expect(res.statusCode).toBe(404);
-      expect(fake.sentTo(Command.getCart)).toHaveLength(0);
+      expect(fake.sentTo(Query.getCart)).toHaveLength(0);
     });
 
     it('answers 404 for a checkout nothing knows', async () => {

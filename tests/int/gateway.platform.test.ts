@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Command, pingSubject, type Service } from '../../src/contracts/subjects.ts';
+import { Command, pingSubject, Query, type Service } from '../../src/contracts/subjects.ts';
 import { FakeServices } from '../e2e/support/fake-services.ts';
 
 const orderId = '3e4f5a6b-7c8d-4e9f-8a1b-2c3d4e5f6a7b';
@@ -81,7 +81,7 @@ describe('gateway platform', () => {
 
   describe('when a client sends too many requests', () => {
     it('answers 429 {code, message} with Retry-After, and never throttles the probes', async () => {
-      await fake.on(Command.listProducts, () => ({ products: [] }));
+      await fake.on(Query.listProducts, () => ({ products: [] }));
       app = await fake.app({ config: { rateLimit: { max: 3, timeWindowMs: 60_000 } } });
       const statuses: number[] = [];
       for (let i = 0; i < 4; i++) statuses.push((await app.inject({ method: 'GET', url: '/products' })).statusCode);
@@ -89,7 +89,7 @@ describe('gateway platform', () => {
       const res = await app.inject({ method: 'GET', url: '/products' });
       expect(res.headers['retry-after']).toBeDefined();
       expect(res.json()).toMatchObject({ code: 'RATE_LIMITED' });
-      expect(fake.sentTo(Command.listProducts)).toHaveLength(3);
+      expect(fake.sentTo(Query.listProducts)).toHaveLength(3);
       for (let i = 0; i < 5; i++) expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     });
   });
@@ -122,7 +122,7 @@ describe('gateway platform', () => {
       app = await fake.app({ config: { operatorToken: 's3cret' } });
       const anonymous = await app.inject({ method: 'POST', url: `/orders/${orderId}/complete` });
       expect(anonymous.statusCode).toBe(401);
-      expect(anonymous.headers['www-authenticate']).toBe('Bearer');
+      expect(anonymous.headers['www-authenticate']).toBe('Bearer realm="acme-shop"');
       const wrong = await app.inject({ method: 'POST', url: `/orders/${orderId}/complete`, headers: { authorization: 'Bearer guess' } });
       expect(wrong.statusCode).toBe(401);
       expect(fake.sentTo(Command.completeOrder)).toHaveLength(0);

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Header } from '../../src/contracts/headers.ts';
-import { Command } from '../../src/contracts/subjects.ts';
+import { Command, Query } from '../../src/contracts/subjects.ts';
 import { ErrorCode, RemoteError } from '../../src/runtime/transport/errors.ts';
 import { FakeServices } from '../e2e/support/fake-services.ts';
 
@@ -150,7 +150,7 @@ describe('gateway', () => {
 
     it('answers 503 with Retry-After when the service misses its deadline, not a hang', async () => {
       // Answers long after the deadline (a responder that never answers would hold the transport's drain).
-      await fake.on(Command.getStockLevel, () => new Promise((r) => setTimeout(() => r({ productId, available: 1 }), 600)));
+      await fake.on(Query.getStockLevel, () => new Promise((r) => setTimeout(() => r({ productId, available: 1 }), 600)));
       const started = Date.now();
       const res = await app.inject({ method: 'GET', url: `/stock/${productId}` });
       expect(res.statusCode).toBe(503);
@@ -172,7 +172,7 @@ describe('gateway', () => {
 
   describe('when a service fails', () => {
     it('answers 502 and leaks nothing of the failure', async () => {
-      await fake.on(Command.getOrder, () => {
+      await fake.on(Query.getOrder, () => {
         throw new Error('SQLITE_CORRUPT at /var/lib/order.db');
       });
       const res = await app.inject({ method: 'GET', url: `/orders/${cartId}` });
@@ -182,14 +182,14 @@ describe('gateway', () => {
     });
 
     it('answers 502 for a reply that does not match its schema', async () => {
-      await fake.on(Command.getProduct, () => ({ productId, name: 'Anvil' }));
+      await fake.on(Query.getProduct, () => ({ productId, name: 'Anvil' }));
       const res = await app.inject({ method: 'GET', url: `/products/${productId}` });
       expect(res.statusCode).toBe(502);
       expect(res.body).not.toMatch(/sku|unitPrice/);
     });
 
     it('answers 502 for a reply that is not JSON', async () => {
-      await fake.on(Command.listProducts, () => 'not json at all');
+      await fake.on(Query.listProducts, () => 'not json at all');
       const res = await app.inject({ method: 'GET', url: '/products' });
       expect(res.statusCode).toBe(502);
     });

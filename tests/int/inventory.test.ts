@@ -10,7 +10,7 @@ import {
   InventoryUnavailable,
   MessageType,
 } from '../../src/contracts/index.ts';
-import { Command, Event } from '../../src/contracts/subjects.ts';
+import { Command, Event, Query } from '../../src/contracts/subjects.ts';
 import { serviceSources } from '../../src/registry.ts';
 import {
   inventoryMigrations,
@@ -112,7 +112,7 @@ async function release(
 
 async function stockOf(w: World, productId: string): Promise<GetStockLevelResponse> {
   const r = await w.client.call(
-    Command.getStockLevel,
+    Query.getStockLevel,
     MessageType.getStockLevelRequest,
     { productId },
     GetStockLevelResponse,

@@ -3,15 +3,7 @@
  * risky cases, not more.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  Bucket,
-  Command,
-  Durable,
-  Event,
-  Service,
-  Stream,
-  pingSubject,
-} from '../../src/contracts/subjects.ts';
+import { Bucket, Command, Durable, Event, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
@@ -66,7 +58,7 @@ describe('nats.conf permissions', () => {
       await t.respond(pingSubject(service), () => ({ data: `"${service}"` }), { queue: service });
     }
     const order = await world.as('order');
-    for (const subject of [Command.cancelOrder, Command.completeOrder, Command.getOrder]) {
+    for (const subject of [Command.cancelOrder, Command.completeOrder, Query.getOrder]) {
       await order.respond(subject, (m) => ({ data: JSON.stringify(m.subject) }), { queue: 'order' });
     }
     const gateway = await world.as('gateway');
@@ -74,7 +66,7 @@ describe('nats.conf permissions', () => {
       const r = await gateway.request(pingSubject(service), '{}', { timeoutMs: 2000 });
       expect(r.data).toBe(`"${service}"`);
     }
-    for (const subject of [Command.cancelOrder, Command.completeOrder, Command.getOrder]) {
+    for (const subject of [Command.cancelOrder, Command.completeOrder, Query.getOrder]) {
       expect((await gateway.request(subject, '{}', { timeoutMs: 2000 })).data).toBe(JSON.stringify(subject));
     }
     await expect(gateway.request(Command.createOrder, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(
@@ -94,6 +86,15 @@ describe('nats.conf permissions', () => {
     await expect(cart.request(Command.authorizePayment, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(
       PermissionDeniedError,
     );
+  });
+
+  it('lets the order service ask the Cart API for a product (its SKU), and nothing else of the cart', async () => {
+    const cart = await world.as('cart');
+    await cart.respond(Query.getProduct, () => ({ data: '{"sku":"ACME-BIRDSEED"}' }), { queue: 'cart' });
+    const order = await world.as('order');
+    expect((await order.request(Query.getProduct, '{}', { timeoutMs: 2000 })).data).toBe('{"sku":"ACME-BIRDSEED"}');
+    await expect(order.request(Query.getCart, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(order.request(Command.addItemToCart, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
   });
 
   it('refuses a responder outside its own service subjects', async () => {

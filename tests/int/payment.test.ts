@@ -10,7 +10,7 @@ import {
   PaymentDeclined,
   PaymentVoided,
 } from '../../src/contracts/index.ts';
-import { Command, Event } from '../../src/contracts/subjects.ts';
+import { Command, Event, Query } from '../../src/contracts/subjects.ts';
 import { serviceSources } from '../../src/registry.ts';
 import { authorizationStates, paymentMigrations } from '../../src/actors/payment/schema.ts';
 import { startPaymentService } from '../../src/actors/payment/service.ts';
@@ -136,7 +136,7 @@ async function voidPayment(
 
 async function payment(w: World, orderId: string): Promise<GetPaymentResponse> {
   const r = await w.client.call(
-    Command.getPayment,
+    Query.getPayment,
     MessageType.getPaymentRequest,
     { orderId },
     GetPaymentResponse,

@@ -3,7 +3,7 @@
  * against a real nats-server with nats.conf, each service connecting as its own user.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Bucket, Command, Durable, Event, Stream } from '../../src/contracts/subjects.ts';
+import { Bucket, Durable, Event, Query, Stream } from '../../src/contracts/subjects.ts';
 import {
   ErrorCode,
   NoRespondersError,
@@ -64,7 +64,7 @@ function conformance(factory: WorldFactory): void {
       it('round-trips data and headers', async () => {
         const cart = await world.as('cart');
         await cart.respond(
-          Command.getCart,
+          Query.getCart,
           (m) => ({
             headers: { 'ce-id': 'reply-1', 'x-echo': m.headers['ce-id'] ?? '' },
             data: `{"got":${m.data}}`,
@@ -72,7 +72,7 @@ function conformance(factory: WorldFactory): void {
           { queue: 'cart' },
         );
         const gateway = await world.as('gateway');
-        const reply = await gateway.request(Command.getCart, '{"cartId":"c1"}', {
+        const reply = await gateway.request(Query.getCart, '{"cartId":"c1"}', {
           timeoutMs: 2000,
           headers: { 'ce-id': 'req-1' },
         });
@@ -83,21 +83,21 @@ function conformance(factory: WorldFactory): void {
 
       it('times out with RequestTimeoutError', async () => {
         const cart = await world.as('cart');
-        await cart.respond(Command.getCart, async () => {
+        await cart.respond(Query.getCart, async () => {
           await sleep(600);
           return { data: '{}' };
         });
         const gateway = await world.as('gateway');
-        const err = await gateway.request(Command.getCart, '{}', { timeoutMs: 150 }).catch((e: unknown) => e);
+        const err = await gateway.request(Query.getCart, '{}', { timeoutMs: 150 }).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(RequestTimeoutError);
-        expect((err as RequestTimeoutError).subject).toBe(Command.getCart);
+        expect((err as RequestTimeoutError).subject).toBe(Query.getCart);
       });
 
       it('fails fast with NoRespondersError when nobody listens', async () => {
         const gateway = await world.as('gateway');
         const started = Date.now();
         const err = await gateway
-          .request(Command.getOrder, '{}', { timeoutMs: 5000 })
+          .request(Query.getOrder, '{}', { timeoutMs: 5000 })
           .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(NoRespondersError);
         expect(Date.now() - started).toBeLessThan(2000);
@@ -105,12 +105,12 @@ function conformance(factory: WorldFactory): void {
 
       it('surfaces a RemoteError with its code and message', async () => {
         const cart = await world.as('cart');
-        await cart.respond(Command.getCart, () => {
+        await cart.respond(Query.getCart, () => {
           throw new RemoteError(ErrorCode.notFound, 'cart c1 not found');
         });
         const gateway = await world.as('gateway');
         const err = await gateway
-          .request(Command.getCart, '{}', { timeoutMs: 2000 })
+          .request(Query.getCart, '{}', { timeoutMs: 2000 })
           .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(RemoteError);
         expect((err as RemoteError).code).toBe(ErrorCode.notFound);
@@ -119,12 +119,12 @@ function conformance(factory: WorldFactory): void {
 
       it('answers INTERNAL for a plain Error without leaking its message', async () => {
         const cart = await world.as('cart');
-        await cart.respond(Command.getCart, () => {
+        await cart.respond(Query.getCart, () => {
           throw new Error('db password is hunter2');
         });
         const gateway = await world.as('gateway');
         const err = await gateway
-          .request(Command.getCart, '{}', { timeoutMs: 2000 })
+          .request(Query.getCart, '{}', { timeoutMs: 2000 })
           .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(RemoteError);
         expect((err as RemoteError).code).toBe(ErrorCode.internal);
@@ -137,7 +137,7 @@ function conformance(factory: WorldFactory): void {
         for (const member of ['a', 'b'] as const) {
           const cart = await world.as('cart');
           await cart.respond(
-            Command.getCart,
+            Query.getCart,
             async () => {
               handled[member]++;
               await sleep(1);
@@ -148,7 +148,7 @@ function conformance(factory: WorldFactory): void {
         }
         const gateway = await world.as('gateway');
         const replies = await Promise.all(
-          Array.from({ length: 40 }, () => gateway.request(Command.getCart, '{}', { timeoutMs: 2000 })),
+          Array.from({ length: 40 }, () => gateway.request(Query.getCart, '{}', { timeoutMs: 2000 })),
         );
         const byA = replies.filter((r) => r.data === '"a"').length;
         expect(byA + replies.filter((r) => r.data === '"b"').length).toBe(40);

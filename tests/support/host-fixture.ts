@@ -61,7 +61,6 @@ export const jobDefinition: ActorDefinition<typeof jobMachine> = {
   machine: jobMachine,
   version: '1',
   context: JobContext,
-  input: (id) => ({ id }),
   executors: {
     publishJobStarted: (p: { name: string }, fx) =>
       fx.publish({ subject: 'test.evt.job-started', type: 'job-started', payload: { id: fx.actorId, name: p.name } }),

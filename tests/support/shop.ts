@@ -13,7 +13,7 @@ import {
   GetStockLevelResponse,
   MessageType,
 } from '../../src/contracts/index.ts';
-import { Bucket, Command } from '../../src/contracts/subjects.ts';
+import { Bucket, Command, Query } from '../../src/contracts/subjects.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { RemoteError } from '../../src/runtime/transport/errors.ts';
@@ -80,7 +80,7 @@ export class Shopper {
 
   async order(orderId: string): Promise<GetOrderResponse | undefined> {
     try {
-      return await this.call(Command.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse);
+      return await this.call(Query.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse);
     } catch (err) {
       if (err instanceof RemoteError && err.code === 'NOT_FOUND') return undefined;
       throw err;
@@ -88,7 +88,7 @@ export class Shopper {
   }
 
   stock(productId: string): Promise<GetStockLevelResponse> {
-    return this.call(Command.getStockLevel, MessageType.getStockLevelRequest, { productId }, GetStockLevelResponse);
+    return this.call(Query.getStockLevel, MessageType.getStockLevelRequest, { productId }, GetStockLevelResponse);
   }
 
   cancelOrder(orderId: string) {

@@ -67,7 +67,34 @@ const checkout = (subtotal: number, discount = 0): CartEvent => ({
 });
 const abandon: CartEvent = { type: 'cart.abandon', at: LATER };
 
+const OTHER = '55555555-5555-4555-8555-555555555555';
+const by = <E extends CartEvent>(e: E, customerId: string): E => ({ ...e, customerId });
+
 describe('cart machine', () => {
+  describe('ownership', () => {
+    it('makes the first customer who names themselves the owner, and keeps them', () => {
+      const s = given(add(ANVIL, 1), by(add(ANVIL, 1), CUSTOMER), by(add(MAGNET, 1), CUSTOMER));
+      expect(ctx(s).customerId).toBe(CUSTOMER);
+      expect(ctx(given(by(add(ANVIL, 1), OTHER), by(add(ANVIL, 1), OTHER))).customerId).toBe(OTHER);
+    });
+
+    it('refuses another customer’s add, remove and checkout as if the cart did not exist, and records nothing', () => {
+      const s = given(by(add(ANVIL, 2), CUSTOMER));
+      for (const e of [by(add(ANVIL, 1), OTHER), by(remove(ANVIL), OTHER), by(checkout(2_000), OTHER)]) {
+        expect(cartRefusal(state(s), ctx(s), e)).toEqual({ kind: 'cartNotFound', message: `cart ${CART} not found` });
+        expect(when(s, e).changed).toBe(false);
+      }
+      expect(checkoutRefusal(state(s), ctx(s), OTHER)?.kind).toBe('cartNotFound');
+    });
+
+    it('judges a command that names nobody as before (AUTH=off), and lets the owner act', () => {
+      const s = given(by(add(ANVIL, 2), CUSTOMER));
+      expect(when(s, add(ANVIL, 1)).changed).toBe(true);
+      expect(when(s, by(remove(ANVIL, 1), CUSTOMER)).changed).toBe(true);
+      expect(when(s, checkout(2_000)).changed).toBe(true);
+    });
+  });
+
   describe('when the first item is added to a cart that does not exist yet', () => {
     it('creates the cart, records the line at the given price and arms the abandon timer', () => {
       const { next, actions } = when(given(), add(ANVIL, 2, 12_900));

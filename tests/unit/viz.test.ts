@@ -12,7 +12,7 @@ import { checkoutDefinition } from '../../src/actors/checkout/definition.ts';
 import { reservationDefinition } from '../../src/actors/inventory/definition.ts';
 import { orderDefinition } from '../../src/actors/order/definition.ts';
 import { authorizationDefinition } from '../../src/actors/payment/definition.ts';
-import type { ActorDefinition } from '../../src/runtime/actor-host.ts';
+import { actorInput, type ActorDefinition } from '../../src/runtime/actor-host.ts';
 import { checkoutMachine } from '../../src/machines/checkout.ts';
 import { toDefinition } from '../../src/devtools/visualize/definition.ts';
 import { EMBEDDING_FILES, embedMermaid, machineDocs } from '../../src/devtools/visualize/docs.ts';
@@ -60,7 +60,7 @@ describe('machine diagrams', () => {
       expect(defs.map((d) => d.kind).sort()).toEqual(machines.map((m) => m.name).sort());
       for (const def of defs) {
         const entry = machines.find((m) => m.name === def.kind)!;
-        expect(entry.input('some-id')).toEqual(def.input('some-id'));
+        expect(entry.input('some-id')).toEqual(actorInput(def, 'some-id'));
         expect(entry.version).toBe(def.version);
       }
     });

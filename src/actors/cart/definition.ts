@@ -94,7 +94,6 @@ export function cartDefinition(config: CartDefinitionConfig): ActorDefinition<ty
     machine: cartMachine,
     version: cartMachineVersion,
     context: CartContextSchema,
-    input: (id) => ({ id }),
     executors: {
       armAbandonTimer: (_p, fx) => {
         // The due time rides in the event, so the machine records when the cart was abandoned

@@ -13,7 +13,7 @@
  * runtime's inbox), so a retried checkout answers as the first one did.
  */
 import { initialTransition } from 'xstate';
-import { Command, Stream } from '../../contracts/subjects.ts';
+import { Command, Query, Stream } from '../../contracts/subjects.ts';
 import {
   AddItemToCart,
   CheckoutCart,
@@ -125,6 +125,7 @@ export async function startCartService(
         unitPrice: product.unitPrice,
         currency: product.currency,
         maxPerLine: config.maxQuantityPerLine,
+        customerId: p.customerId,
       });
     },
     reply: (t, _p, meta) => cartReply(t, meta),
@@ -137,7 +138,7 @@ export async function startCartService(
     host: carts,
     actorId: (p) => p.cartId,
     toEvent: (p, _meta, id) =>
-      decide(id, { type: 'cart.removeItem', at: at(), productId: p.productId, quantity: p.quantity ?? null }),
+      decide(id, { type: 'cart.removeItem', at: at(), productId: p.productId, quantity: p.quantity ?? null, customerId: p.customerId }),
     reply: (t, _p, meta) => cartReply(t, meta),
   });
 
@@ -149,7 +150,7 @@ export async function startCartService(
     actorId: (p) => p.cartId,
     toEvent: async (p, meta, id) => {
       const { state, context } = current(id);
-      const refusal = checkoutRefusal(state, context);
+      const refusal = checkoutRefusal(state, context, p.customerId);
       if (refusal) throw refuse(refusal);
       const request: CalculateDiscountRequest = {
         cartId: id,
@@ -173,18 +174,21 @@ export async function startCartService(
     reply: (t, _p, meta) => cartReply(t, meta),
   });
 
-  await rt.query(Command.getCart, MessageType.getCartRequest, GetCartRequest, (p, meta) => {
+  await rt.query(Query.getCart, MessageType.getCartRequest, GetCartRequest, (p, meta) => {
     const snapshot = carts.peek(p.cartId);
     const view = snapshot && cartView(snapshot);
-    if (!view) throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
+    // Another customer's cart reads as no cart at all (see ownerRefusal).
+    if (!view || (p.customerId && view.customerId && view.customerId !== p.customerId)) {
+      throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
+    }
     return rt.reply(MessageType.getCartResponse, view, meta);
   });
 
-  await rt.query(Command.listProducts, MessageType.listProductsRequest, ListProductsRequest, (_p, meta) =>
+  await rt.query(Query.listProducts, MessageType.listProductsRequest, ListProductsRequest, (_p, meta) =>
     rt.reply(MessageType.listProductsResponse, { products: products.list() }, meta),
   );
 
-  await rt.query(Command.getProduct, MessageType.getProductRequest, GetProductRequest, (p, meta) => {
+  await rt.query(Query.getProduct, MessageType.getProductRequest, GetProductRequest, (p, meta) => {
     const product = products.get(p.productId);
     if (!product) throw new RemoteError(ErrorCode.notFound, `product ${p.productId} not found`);
     return rt.reply(MessageType.getProductResponse, product, meta);

@@ -18,6 +18,7 @@ import {
   PaymentAuthorized,
   PaymentDeclined,
   PaymentVoided,
+  reasonForCause,
   type CheckoutStatus,
 } from '../../contracts/index.ts';
 import { Bucket, Command } from '../../contracts/subjects.ts';
@@ -64,15 +65,11 @@ export function statusDocument(s: AnyMachineSnapshot, p: StatusParams, now: numb
     customerId: c.customerId,
     status: p.status,
     step: p.step,
-    ...(failure ? { reason: reasonOf(failure), detail: failure, reasonText: reasonText[failure] } : {}),
+    ...(failure ? { reason: reasonForCause[failure], detail: failure, reasonText: reasonText[failure] } : {}),
     total: c.total,
     currency: c.currency,
     updatedAt: new Date(now).toISOString(),
   };
-}
-
-function reasonOf(f: FailureDetail): CheckoutStatus['reason'] {
-  return f === 'FRAUD' ? 'FRAUD' : f === 'OUT_OF_STOCK' || f === 'INVENTORY_TIMEOUT' ? 'OUT_OF_STOCK' : 'PAYMENT_FAILED';
 }
 
 type Params<A extends keyof CheckoutActionParams> = CheckoutActionParams[A];
@@ -94,7 +91,6 @@ export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof 
     machine: isBroken('compensationSkippedAfterTimeout') ? skipsReleaseAfterTimeout : checkoutMachine,
     version: checkoutMachineVersion,
     context: CheckoutContextSchema,
-    input: (id) => ({ id }),
     executors: {
       requestReserveInventory: (p: Params<'requestReserveInventory'>, fx) =>
         request(fx, 'reserveInventory', Command.reserveInventory, MessageType.reserveInventory, {

@@ -15,7 +15,7 @@
  *    the owner crashed between claiming and starting.
  */
 import { CartCheckedOut, CheckoutStatus, GetCheckoutRequest, MessageType } from '../../contracts/index.ts';
-import { Bucket, Command, Durable, Event, Stream } from '../../contracts/subjects.ts';
+import { Bucket, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -93,7 +93,7 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
   );
 
   // The status document lives in KV, written after each commit by whichever instance owns the saga.
-  await rt.query(Command.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
+  await rt.query(Query.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
     const entry = await statuses.get(p.checkoutId);
     if (!entry) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
     return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);

@@ -60,7 +60,6 @@ export const reservationDefinition: ActorDefinition<typeof reservationMachine> =
   machine: reservationMachine,
   version: reservationMachineVersion,
   context: ReservationContextSchema,
-  input: (id) => ({ id }),
   executors: {
     holdStock: (p: { items: LineItem[] }, fx, s) => {
       const c = ctx(s);

@@ -8,7 +8,7 @@
  * the reservation machine answers a repeated intent (reserve what is held, release what is
  * released) with the same outcome, whatever the key.
  */
-import { Command, Stream } from '../../contracts/subjects.ts';
+import { Command, Query, Stream } from '../../contracts/subjects.ts';
 import {
   GetStockLevelRequest,
   MessageType,
@@ -100,7 +100,7 @@ export async function startInventoryService(
     },
   });
 
-  await rt.query(Command.getStockLevel, MessageType.getStockLevelRequest, GetStockLevelRequest, (p, meta) => {
+  await rt.query(Query.getStockLevel, MessageType.getStockLevelRequest, GetStockLevelRequest, (p, meta) => {
     const level = stockLevel(rt.store.db, p.productId);
     if (!level) throw new RemoteError(ErrorCode.notFound, `product ${p.productId} not found`);
     const body: GetStockLevelResponse = {

@@ -19,7 +19,8 @@ export const orderCreatedPayload = (c: OrderContext): OrderCreated => ({
   total: c.total,
   currency: c.currency,
   status: 'created',
-  items: c.items.map((i) => ({ sku: i.productId, quantity: i.quantity, unitPrice: i.unitPrice })),
+  // An order created before SKUs were resolved has none stored; its productId is all it knows.
+  items: c.items.map((i) => ({ sku: i.sku ?? i.productId, quantity: i.quantity, unitPrice: i.unitPrice })),
   createdAt: c.createdAt ?? '',
 });
 
@@ -52,7 +53,7 @@ export function orderView(s: AnyMachineSnapshot): GetOrderResponse | undefined {
     orderId: c.orderId,
     customerId: c.customerId,
     status,
-    items: c.items,
+    items: c.items.map((i) => ({ productId: i.productId, quantity: i.quantity, unitPrice: i.unitPrice })),
     total: c.total,
     currency: c.currency,
     ...(c.createdAt ? { createdAt: c.createdAt } : {}),
@@ -81,7 +82,6 @@ export const orderDefinition: ActorDefinition<typeof orderMachine> = {
   machine: orderMachine,
   version: orderMachineVersion,
   context: OrderContextSchema,
-  input: (id) => ({ id }),
   executors: {
     publishOrderCreated: (_p, fx, s) => {
       fx.publish({ subject: Event.orderCreated, type: MessageType.orderCreated, payload: orderCreatedPayload(ctx(s)) });

@@ -26,7 +26,7 @@ export const OrderContextSchema = z.object({
   orderId: Uuid,
   cartId: Uuid.nullable(),
   customerId: Uuid.nullable(),
-  items: z.array(PricedLineItem),
+  items: z.array(PricedLineItem.extend({ sku: z.string().optional() })),
   total: z.int(),
   currency: Currency,
   paymentAuthorizationId: z.string().nullable(),

@@ -6,7 +6,7 @@
  * idempotency key, and the order machine answers a repeated *intent* (create an order that exists,
  * cancel one that is cancelled) with the same outcome, whatever the key.
  */
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import {
   CancelOrder,
   CompleteOrder,
@@ -14,14 +14,17 @@ import {
   GetOrderRequest,
   ListCustomerOrdersRequest,
   MessageType,
+  Product,
   type GetOrderResponse,
+  type PricedLineItem,
 } from '../../contracts/index.ts';
+import type { MessageMeta } from '../../contracts/headers.ts';
 import type { Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import { errorReply } from '../../runtime/transport/reply.ts';
-import type { OrderContext } from '../../machines/order.ts';
+import type { OrderContext, OrderLine } from '../../machines/order.ts';
 import { orderCancelledPayload, orderCompletedPayload, orderCreatedPayload, orderDefinition, orderView } from './definition.ts';
 
 export interface OrderServiceConfig {
@@ -32,6 +35,26 @@ export interface OrderServiceConfig {
 }
 
 export const defaultOrderConfig: OrderServiceConfig = { refuseCustomers: [], maxTotal: undefined };
+
+/** How long create-order waits for the Cart API to name a product's SKU before the attempt fails (and is retried). */
+const SKU_LOOKUP_TIMEOUT_MS = 2_000;
+
+/**
+ * The order's lines with each product's SKU. create-order carries productIds (the catalog's
+ * command), but order-created keys items by SKU (`ACME-BIRDSEED`), and the products' system of
+ * record is the Cart API, so the service asks it. A lookup that fails fails this attempt, which
+ * the saga retries until its step deadline.
+ */
+async function withSkus(rt: ServiceRuntime, items: readonly PricedLineItem[], cause: MessageMeta): Promise<OrderLine[]> {
+  const ids = [...new Set(items.map((i) => i.productId))];
+  const products = await Promise.all(
+    ids.map((productId) =>
+      rt.client.call(Query.getProduct, MessageType.getProductRequest, { productId }, Product, { timeoutMs: SKU_LOOKUP_TIMEOUT_MS, cause }),
+    ),
+  );
+  const skus = new Map(products.map(({ payload }) => [payload.productId, payload.sku]));
+  return items.map((i) => ({ ...i, sku: skus.get(i.productId) }));
+}
 
 export async function startOrderService(rt: ServiceRuntime, config: OrderServiceConfig = defaultOrderConfig): Promise<void> {
   const orders = rt.host(orderDefinition);
@@ -45,12 +68,12 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     schema: CreateOrder,
     host: orders,
     actorId: (p) => p.orderId ?? checkoutIdsFor(p.cartId).orderId,
-    toEvent: (p) => ({
+    toEvent: async (p, meta) => ({
       type: 'order.create' as const,
       at: at(),
       cartId: p.cartId,
       customerId: p.customerId,
-      items: p.items,
+      items: await withSkus(rt, p.items, meta),
       total: p.total,
       currency: p.currency,
       paymentAuthorizationId: p.paymentAuthorizationId ?? null,
@@ -79,6 +102,10 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     toEvent: (p, _meta, id) => {
       const current = orders.peek(id);
       if (!current && !p.customerId) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+      // A shopper's cancellation: only of an order that exists and is theirs (the owner never changes).
+      if (p.requestedBy !== undefined && !ownedBy(current, p.requestedBy)) {
+        throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+      }
       return {
         type: 'order.cancel' as const, at: at(), reason: p.reason, detail: p.detail ?? null,
         cartId: p.cartId, customerId: p.customerId, items: p.items, total: p.total, currency: p.currency,
@@ -112,20 +139,23 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     },
   });
 
-  await rt.query(Command.getOrder, MessageType.getOrderRequest, GetOrderRequest, (p, meta) => {
+  await rt.query(Query.getOrder, MessageType.getOrderRequest, GetOrderRequest, (p, meta) => {
     const snapshot = orders.peek(p.orderId);
     const view = snapshot && orderView(snapshot);
-    if (!view) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
+    if (!view || (p.requestedBy !== undefined && view.customerId !== p.requestedBy)) throw new RemoteError(ErrorCode.notFound, `order ${p.orderId} not found`);
     return rt.reply(MessageType.getOrderResponse, view, meta);
   });
 
   const byCustomer = rt.store.db.prepare('SELECT order_id FROM order_index WHERE customer_id = ? ORDER BY updated_at DESC LIMIT 100').pluck();
-  await rt.query(Command.listCustomerOrders, MessageType.listCustomerOrdersRequest, ListCustomerOrdersRequest, (p, meta) => {
+  await rt.query(Query.listCustomerOrders, MessageType.listCustomerOrdersRequest, ListCustomerOrdersRequest, (p, meta) => {
     const ids = byCustomer.all(p.customerId) as string[];
     const list = ids.map((id) => orders.peek(id)).map((s) => s && orderView(s)).filter((v): v is GetOrderResponse => !!v);
     return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
   });
 }
+
+const ownedBy = (snapshot: { context: unknown } | undefined, customerId: string): boolean =>
+  snapshot !== undefined && (snapshot.context as OrderContext).customerId === customerId;
 
 function refusalOf(config: OrderServiceConfig, customerId: string, total: number): string | null {
   if (config.refuseCustomers.includes(customerId)) return 'orders from this customer are not accepted';

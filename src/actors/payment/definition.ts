@@ -113,7 +113,6 @@ export const authorizationDefinition: ActorDefinition<typeof authorizationMachin
   machine: authorizationMachine,
   version: authorizationMachineVersion,
   context: AuthorizationContextSchema,
-  input: (id) => ({ id }),
   executors: {
     recordPayment: (p: { status: RecordedStatus }, fx, s) => {
       const c = authorizationContext(s);

@@ -28,7 +28,7 @@ import {
   VoidPayment,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
-import { Command, Durable, Event, Stream } from '../../contracts/subjects.ts';
+import { Command, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
 import type { ActorHost } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor, IdNamespace, uuidv5 } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
@@ -178,7 +178,7 @@ export async function startPaymentService(
     },
   });
 
-  await rt.query(Command.getPayment, MessageType.getPaymentRequest, GetPaymentRequest, (p, meta) => {
+  await rt.query(Query.getPayment, MessageType.getPaymentRequest, GetPaymentRequest, (p, meta) => {
     const snapshot = authorizations.peek(p.orderId);
     if (snapshot) return rt.reply(MessageType.getPaymentResponse, paymentView(snapshot), meta);
     if (asking.has(p.orderId))

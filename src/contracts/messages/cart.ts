@@ -13,6 +13,8 @@ export const AddItemToCart = z.object({
   cartId: Uuid,
   productId: Uuid,
   quantity: Quantity,
+  /** Ours: the customer acting (the gateway sets it from the token under AUTH=jwt); a cart owned by another answers NOT_FOUND. */
+  customerId: Uuid.optional(),
 });
 export type AddItemToCart = z.infer<typeof AddItemToCart>;
 
@@ -21,6 +23,8 @@ export const RemoveItemFromCart = z.object({
   cartId: Uuid,
   productId: Uuid,
   quantity: Quantity.optional(),
+  /** Ours: the customer acting (the gateway sets it from the token under AUTH=jwt); a cart owned by another answers NOT_FOUND. */
+  customerId: Uuid.optional(),
 });
 export type RemoveItemFromCart = z.infer<typeof RemoveItemFromCart>;
 
@@ -95,6 +99,8 @@ export type CheckoutRequest = z.infer<typeof CheckoutRequest>;
 /** `get-cart` query. Replies with a {@link Cart}. */
 export const GetCartRequest = z.object({
   cartId: Uuid,
+  /** Ours: the customer acting (the gateway sets it from the token under AUTH=jwt); a cart owned by another answers NOT_FOUND. */
+  customerId: Uuid.optional(),
 });
 export type GetCartRequest = z.infer<typeof GetCartRequest>;
 

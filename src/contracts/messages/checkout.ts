@@ -20,7 +20,7 @@ export const CheckoutStep = z.enum([
 export type CheckoutStep = z.infer<typeof CheckoutStep>;
 
 /**
- * The checkout status document: the reply to get-checkout, the body of checkout-status-changed,
+ * The checkout status document: the reply to get-checkout
  * and the value in the `checkouts` KV bucket.
  * - `reason`: the catalog's cancellation reason, set when CANCELLED;
  * - `detail`: the precise cause;

@@ -25,6 +25,26 @@ export const CancellationDetail = z.enum([
 ]);
 export type CancellationDetail = z.infer<typeof CancellationDetail>;
 
+/**
+ * The catalog's reason for each precise cause. The catalog's list is closed, so a cause it has no
+ * word for gets the least misleading one, and `detail` keeps the cause (docs/contracts.md has the
+ * table and the why of each row). The one map: the saga, the status document and the Order
+ * Service all read it.
+ */
+export const reasonForCause = {
+  OUT_OF_STOCK: 'OUT_OF_STOCK',
+  // Stock was not secured and no payment was attempted: blaming the payment would name a step that never ran.
+  INVENTORY_TIMEOUT: 'OUT_OF_STOCK',
+  PAYMENT_DECLINED: 'PAYMENT_FAILED',
+  PAYMENT_TIMEOUT: 'PAYMENT_FAILED',
+  FRAUD: 'FRAUD',
+  // The Order Service's policy refused this customer or amount: a risk refusal that another card will not change.
+  ORDER_REJECTED: 'FRAUD',
+  // A system failure after the authorization, which is voided: the order ends unpaid, and checking out again is the remedy.
+  ORDER_TIMEOUT: 'PAYMENT_FAILED',
+  CUSTOMER_REQUESTED: 'CUSTOMER_REQUESTED',
+} as const satisfies Record<CancellationDetail, CancellationReason>;
+
 /** get-order's statuses (uppercase, decision 6). */
 export const OrderStatus = z.enum(['CREATED', 'COMPLETED', 'CANCELLED']);
 export type OrderStatus = z.infer<typeof OrderStatus>;
@@ -54,6 +74,8 @@ export type CreateOrder = z.infer<typeof CreateOrder>;
  *   path, where the order was never created (decision 4). They let the Order Service record the
  *   CANCELLED order and still answer get-order in full (its response requires customerId, items,
  *   total and currency).
+ * - `requestedBy`: the customer asking, when a shopper cancels (the gateway sets it from the token
+ *   under AUTH=jwt). An order that is not theirs, or not there, answers NOT_FOUND and changes nothing.
  * The reply is {@link OrderCancelled}.
  */
 export const CancelOrder = z.object({
@@ -65,6 +87,7 @@ export const CancelOrder = z.object({
   items: z.array(PricedLineItem).optional(),
   total: NonNegativeMoney.optional(),
   currency: Currency.optional(),
+  requestedBy: Uuid.optional(),
 });
 export type CancelOrder = z.infer<typeof CancelOrder>;
 
@@ -102,9 +125,13 @@ export type OrderCompleted = z.infer<typeof OrderCompleted>;
 
 // ---- Catalog: queries ----------------------------------------------------------------------
 
-/** catalog `get-order`, the `request` half. */
+/**
+ * catalog `get-order`, the `request` half, plus `requestedBy` (ours): the customer asking, under
+ * AUTH=jwt; another customer's order answers NOT_FOUND, as if it did not exist.
+ */
 export const GetOrderRequest = z.object({
   orderId: Uuid,
+  requestedBy: Uuid.optional(),
 });
 export type GetOrderRequest = z.infer<typeof GetOrderRequest>;
 

@@ -13,7 +13,7 @@ import {
   MessageType,
   type ListCheckoutsRequest,
 } from '../../contracts/index.ts';
-import { Bucket, Command, ExplorerQuery } from '../../contracts/subjects.ts';
+import { Bucket, ExplorerQuery, Query } from '../../contracts/subjects.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ServiceClient } from '../../runtime/client.ts';
 import { ErrorCode, isTransient, RemoteError } from '../../runtime/transport/errors.ts';
@@ -59,11 +59,11 @@ export class ExplorerData {
   }
 
   payment(orderId: string): Promise<GetPaymentResponse | undefined> {
-    return this.ask(Command.getPayment, MessageType.getPaymentRequest, { orderId }, GetPaymentResponse);
+    return this.ask(Query.getPayment, MessageType.getPaymentRequest, { orderId }, GetPaymentResponse);
   }
 
   order(orderId: string): Promise<GetOrderResponse | undefined> {
-    return this.ask(Command.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse);
+    return this.ask(Query.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse);
   }
 
   /** The `checkouts` bucket, opened on first use and again after a failure. */

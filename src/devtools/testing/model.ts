@@ -37,6 +37,20 @@ export interface MachineModel {
   describeEnd(s: AnyMachineSnapshot): string;
 }
 
+/** One describer per event type, each given the event narrowed to its type. */
+export type EventDescribers<E extends EventObject> = {
+  [T in E['type']]: (e: Extract<E, { type: T }>, before: AnyMachineSnapshot) => string;
+};
+
+/**
+ * A model's `describeEvent` from one describer per event type of the machine: a type left
+ * without words is a compile error, as an exhaustive switch would make it.
+ */
+export function byEventType<E extends EventObject>(describers: EventDescribers<E>): MachineModel['describeEvent'] {
+  const table = describers as unknown as Record<string, ((e: EventObject, before: AnyMachineSnapshot) => string) | undefined>;
+  return (e, before) => table[e.type]?.(e, before) ?? e.type;
+}
+
 /** A state value as a dotted path, e.g. `compensating.voidingPayment.trying`. */
 export function statePath(value: unknown): string {
   if (typeof value === 'string') return value;

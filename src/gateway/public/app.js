@@ -1,12 +1,14 @@
 // Acme Supply Co. storefront. No framework: state in a few variables, DOM built with `h()` (never
 // innerHTML, so product text cannot inject markup), every call to the gateway's JSON API.
 //
-// The cart id and the shopper's (guest) customer id live in localStorage, so a reload keeps both.
+// The cart id lives in localStorage, so a reload keeps it; who the shopper is comes from session.js
+// (a guest id, or the signed-in customer of the shop's login under AUTH=jwt).
 // Checkout sends an Idempotency-Key that is kept until the answer arrives: a retry after a dropped
 // connection replays the first checkout instead of failing with "already checked out".
 // Checkout progress arrives over Server-Sent Events (/checkouts/{id}/events); no polling.
 
 import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
+import { showIdentity, startSession } from './session.js';
 
 const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
 const REASONS = {
@@ -35,8 +37,8 @@ const STEP_WORDS = {
 
 // ---- State -------------------------------------------------------------------------------------
 
-const customerId = store.get('customerId') ?? uuid();
-store.set('customerId', customerId);
+const session = await startSession();
+const customerId = session.customerId;
 // A cart exists only after its first add-item; until then there is nothing to load.
 const returning = store.get('cartActive') === '1';
 let cartId = store.get('cartId') ?? uuid();
@@ -160,6 +162,8 @@ async function loadCart() {
     }
   } catch (err) {
     if (!(err instanceof ApiError && err.status === 404)) toast(explain(err));
+    // Gone, or not this shopper's (another customer signed in on this browser): start a new one.
+    else newCart();
     cart = null;
   }
   renderCart();
@@ -281,7 +285,7 @@ function watch(tracked) {
   renderStatus({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
   $('order').focus();
   events?.close();
-  events = new EventSource(`/checkouts/${tracked.checkoutId}/events?cartId=${tracked.cartId}`);
+  events = session.events(`/checkouts/${tracked.checkoutId}/events?cartId=${tracked.cartId}`);
   events.addEventListener('status', (e) => {
     const s = JSON.parse(e.data);
     renderStatus(s);
@@ -327,6 +331,7 @@ async function cancelOrder() {
 }
 
 async function loadHistory() {
+  if (!customerId) return;
   try {
     const { orders } = (await api('GET', `/customers/${customerId}/orders`)).json;
     $('history').hidden = orders.length === 0;
@@ -351,7 +356,7 @@ async function loadHistory() {
 
 // ---- Start -------------------------------------------------------------------------------------
 
-$('customer-label').textContent = `#${customerId.slice(0, 8)}`;
+showIdentity(session, $('customer-label'));
 $('checkout-form').addEventListener('submit', checkout);
 $('new-cart').addEventListener('click', finishOrder);
 $('cancel-order').addEventListener('click', cancelOrder);

@@ -48,10 +48,21 @@ export class ApiError extends Error {
   }
 }
 
+let authorization;
+/** The `Authorization` header every API call carries from now on (session.js; undefined: none). */
+export function setAuthorization(value) {
+  authorization = value;
+}
+
 export async function api(method, path, body, headers = {}) {
   const res = await fetch(path, {
     method,
-    headers: { accept: 'application/json', ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    headers: {
+      accept: 'application/json',
+      ...(body ? { 'content-type': 'application/json' } : {}),
+      ...(authorization ? { authorization } : {}),
+      ...headers,
+    },
     body: body ? JSON.stringify(body) : undefined,
   });
   const json = await res.json().catch(() => undefined);

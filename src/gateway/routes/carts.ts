@@ -6,15 +6,19 @@
  * with `Location: /checkouts/{checkoutId}`. With an `Idempotency-Key`, a retried checkout replays
  * the first answer (the Cart API dedupes on the key). Without one, a second checkout of the same
  * cart is a new request and gets 409, as the catalog says.
+ *
+ * Under AUTH=jwt every call names the signed-in customer to the Cart API, which owns the answer to
+ * "whose cart is this" (src/machines/cart.ts): another customer's cart is 404 and is not changed.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import {
   AddItemBody,
+  bodyErrors,
   CartDoc,
   CartItemParams,
   CartParams,
@@ -23,29 +27,34 @@ import {
   problem,
   RemoveItemQuery,
   serviceErrors,
+  shopperAuth,
+  shopperSecurity,
 } from '../schemas.ts';
 
 export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config } = ctx;
+  const { services, config, auth } = ctx;
+  const acting = (customerId: string | undefined) => (customerId !== undefined ? { customerId } : {});
 
   app.get('/carts/:cartId', {
     schema: {
       operationId: 'getCart',
       summary: 'Get a cart',
       tags: ['Cart'],
+      security: shopperSecurity,
       params: CartParams,
       response: {
         200: CartDoc,
         400: problem('The cartId is not a UUID.'),
-        404: problem('The cart was not found.'),
+        404: problem('The cart was not found (or is another customer’s).'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getCart,
+        subject: Query.getCart,
         type: MessageType.getCartRequest,
-        payload: { cartId: req.params.cartId },
+        payload: { cartId: req.params.cartId, ...acting(await auth.customer(req)) },
         reply: CartDoc,
         timeoutMs: config.timeouts.queryMs,
         cause: causeOf(req),
@@ -56,29 +65,37 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     schema: {
       operationId: 'addItemToCart',
       summary: 'Add an item to the cart',
-      description: 'The first item added to an unknown cartId creates the cart.',
+      description:
+        'The client chooses the cartId: the first item added to an unknown cartId creates the cart and answers 200 with it, as for a known cart. ' +
+        'So this call never answers 404 (the catalog declares it, but has no call that creates a cart); a cart that was checked out or abandoned answers 409.',
       tags: ['Cart'],
+      security: shopperSecurity,
       params: CartParams,
       headers: IdempotentHeaders,
       body: AddItemBody,
       response: {
         200: CartDoc,
         400: problem('The request was invalid (the message names the field), the product is unknown, or the line would exceed its limit.'),
-        404: problem('The cart was not found.'),
+        404: problem('Never answered under AUTH=off: an unknown cartId is created (see the description). Declared because the catalog declares it. Under AUTH=jwt: the cart is another customer’s.'),
         409: problem('The cart is already checked out or was abandoned.'),
+        ...shopperAuth,
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
-    handler: async (req) =>
-      services.call({
+    handler: async (req) => {
+      const customer = acting(await auth.customer(req));
+      return services.call({
         subject: Command.addItemToCart,
         type: MessageType.addItemToCart,
-        payload: { cartId: req.params.cartId, ...req.body },
+        payload: { cartId: req.params.cartId, ...req.body, ...customer },
         reply: CartDoc,
         timeoutMs: config.timeouts.commandMs,
         cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'add-item', req.params.cartId, req.body),
-      }),
+        // The customer is part of the key: another customer reusing a key must not get this reply.
+        idempotencyKey: scopedIdempotencyKey(req.headers, 'add-item', req.params.cartId, { ...req.body, ...customer }),
+      });
+    },
   });
 
   app.delete('/carts/:cartId/items/:productId', {
@@ -86,27 +103,31 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
       operationId: 'removeItemFromCart',
       summary: 'Remove an item from the cart',
       tags: ['Cart'],
+      security: shopperSecurity,
       params: CartItemParams,
       querystring: RemoveItemQuery,
       headers: IdempotentHeaders,
       response: {
         200: CartDoc,
         400: problem('An id is not a UUID, or the quantity is invalid or more than the cart holds.'),
-        404: problem('The cart or item was not found.'),
+        404: problem('The cart or item was not found (or the cart is another customer’s).'),
         409: problem('The cart is already checked out or was abandoned.'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
-    handler: async (req) =>
-      services.call({
+    handler: async (req) => {
+      const customer = acting(await auth.customer(req));
+      return services.call({
         subject: Command.removeItemFromCart,
         type: MessageType.removeItemFromCart,
-        payload: { ...req.params, ...(req.query.quantity !== undefined ? { quantity: req.query.quantity } : {}) },
+        payload: { ...req.params, ...(req.query.quantity !== undefined ? { quantity: req.query.quantity } : {}), ...customer },
         reply: CartDoc,
         timeoutMs: config.timeouts.commandMs,
         cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'remove-item', req.params.cartId, [req.params.productId, req.query]),
-      }),
+        idempotencyKey: scopedIdempotencyKey(req.headers, 'remove-item', req.params.cartId, [req.params.productId, req.query, customer]),
+      });
+    },
   });
 
   app.post('/carts/:cartId/checkout', {
@@ -117,18 +138,23 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         'Prices the cart (including discounts) and, on success, publishes a `CartCheckedOut` event, which starts the ' +
         'checkout. The returned cart names the `orderId` and the `checkoutId`; follow `Location` to watch the checkout.',
       tags: ['Cart'],
+      security: shopperSecurity,
       params: CartParams,
       headers: IdempotentHeaders,
       body: CheckoutBody,
       response: {
         200: CartDoc,
         400: problem('The request was invalid.'),
-        404: problem('The cart was not found.'),
+        404: problem('The cart was not found (or is another customer’s).'),
         409: problem('The cart is empty or already checked out.'),
+        ...shopperAuth,
+        ...bodyErrors,
         ...serviceErrors,
       },
     },
     handler: async (req, reply) => {
+      // Under AUTH=jwt the body's customerId must be the token's subject (403 otherwise).
+      await auth.sameCustomer(req, req.body.customerId);
       const cart = await services.call({
         subject: Command.checkoutCart,
         type: MessageType.checkoutCart,

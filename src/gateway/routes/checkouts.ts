@@ -6,21 +6,33 @@
  * event now, and one more each time the orchestrator commits a step, until CONFIRMED or CANCELLED,
  * after which the stream ends. Each event's id is the document's KV revision, so a browser that
  * reconnects with Last-Event-ID is not sent what it already has.
+ *
+ * Under AUTH=jwt a checkout is its cart's customer's: the status document the orchestrator
+ * publishes names that customer, and anyone else gets the same 404 as for an unknown id.
  */
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isTerminal, type TrackedStatus } from '../checkouts.ts';
 import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import { HttpCode, HttpError } from '../errors.ts';
-import { CheckoutParams, CheckoutQuery, CheckoutStatusDoc, problem, serviceErrors } from '../schemas.ts';
+import { CheckoutParams, CheckoutQuery, CheckoutStatusDoc, problem, serviceErrors, shopperAuth, shopperSecurity } from '../schemas.ts';
 import { openSse, type SseStream } from '../sse.ts';
 
 const notFound = (checkoutId: string) => new HttpError(404, HttpCode.notFound, `checkout ${checkoutId} not found`);
 
 export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { checkouts, config } = ctx;
+  const { checkouts, config, auth } = ctx;
   const open = new Set<SseStream>();
+
+  /** The checkout's status if it exists and (under AUTH=jwt) is the signed-in customer's. */
+  const visible = async (req: FastifyRequest, checkoutId: string, cartId: string | undefined): Promise<TrackedStatus> => {
+    const customer = await auth.customer(req);
+    const t = await checkouts.status(checkoutId, causeOf(req), cartId);
+    if (!t || (customer !== undefined && t.status.customerId !== customer)) throw notFound(checkoutId);
+    return t;
+  };
 
   // Open streams would hold the server open forever; end them as soon as it starts closing.
   app.addHook('preClose', async () => {
@@ -35,20 +47,18 @@ export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
         'PENDING with the current step, CONFIRMED, or CANCELLED with the reason in words. A checkout accepted a ' +
         'moment ago whose saga has not reported yet is PENDING at RESERVING_INVENTORY.',
       tags: ['Checkout'],
+      security: shopperSecurity,
       params: CheckoutParams,
       querystring: CheckoutQuery,
       response: {
         200: CheckoutStatusDoc,
         400: problem('The checkoutId or cartId is not a UUID.'),
-        404: problem('No such checkout.'),
+        404: problem('No such checkout (or it is another customer’s).'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
-    handler: async (req) => {
-      const t = await checkouts.status(req.params.checkoutId, causeOf(req), req.query.cartId);
-      if (!t) throw notFound(req.params.checkoutId);
-      return t.status;
-    },
+    handler: async (req) => (await visible(req, req.params.checkoutId, req.query.cartId)).status,
   });
 
   app.get('/checkouts/:checkoutId/events', {
@@ -59,13 +69,15 @@ export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
         'A `status` event carrying a CheckoutStatus now and at every change; the stream ends after CONFIRMED or ' +
         'CANCELLED. Event ids are revisions: reconnecting with Last-Event-ID skips what was already received.',
       tags: ['Checkout'],
+      security: shopperSecurity,
       params: CheckoutParams,
       querystring: CheckoutQuery,
       produces: ['text/event-stream'],
       response: {
         200: z.string().describe('An event stream of `status` events, each a CheckoutStatus as JSON.'),
         400: problem('The checkoutId or cartId is not a UUID.'),
-        404: problem('No such checkout.'),
+        404: problem('No such checkout (or it is another customer’s).'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
@@ -76,8 +88,7 @@ export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
           'retry-after': String(config.retryAfterSeconds),
         });
       }
-      const initial = await checkouts.status(checkoutId, causeOf(req), req.query.cartId);
-      if (!initial) throw notFound(checkoutId);
+      const initial = await visible(req, checkoutId, req.query.cartId);
 
       const stream = openSse(reply, config.sse);
       open.add(stream);

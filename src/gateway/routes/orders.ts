@@ -6,17 +6,22 @@
  * the Order Service holds, 404 for one it does not hold yet (a checkout still in progress; its
  * progress is at /checkouts/{checkoutId}). Only a CREATED order can be cancelled; a COMPLETED one
  * answers 409 and the shopper is told to start a return.
+ *
+ * Under AUTH=jwt a shopper's get and cancel name the signed-in customer (`requestedBy`) and the
+ * Order Service answers 404 for an order that is not theirs; the history is only their own (403
+ * for another customer's id). Completion is an operator's, and is logged with who did it.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Command, Query } from '../../contracts/subjects.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
-import { HttpCode, HttpError } from '../errors.ts';
 import {
   CustomerParams,
   IdempotentHeaders,
   OperatorHeaders,
+  operatorAuth,
+  operatorSecurity,
   OrderCancelledDoc,
   OrderCompletedDoc,
   OrderDoc,
@@ -24,30 +29,34 @@ import {
   OrderParams,
   problem,
   serviceErrors,
+  shopperAuth,
+  shopperSecurity,
 } from '../schemas.ts';
-import { timingSafeEqual } from 'node:crypto';
 
 export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config } = ctx;
+  const { services, config, auth } = ctx;
+  const requestedBy = (customerId: string | undefined) => (customerId !== undefined ? { requestedBy: customerId } : {});
 
   app.get('/orders/:orderId', {
     schema: {
       operationId: 'getOrder',
       summary: 'Get an order',
       tags: ['Orders'],
+      security: shopperSecurity,
       params: OrderParams,
       response: {
         200: OrderDoc,
         400: problem('The orderId is not a UUID.'),
-        404: problem('The Order Service does not hold this order (yet: a checkout may still be in progress).'),
+        404: problem('The Order Service does not hold this order (yet: a checkout may still be in progress), or it is another customer’s.'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getOrder,
+        subject: Query.getOrder,
         type: MessageType.getOrderRequest,
-        payload: { orderId: req.params.orderId },
+        payload: { orderId: req.params.orderId, ...requestedBy(await auth.customer(req)) },
         reply: OrderDoc,
         timeoutMs: config.timeouts.queryMs,
         cause: causeOf(req),
@@ -60,26 +69,30 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       summary: 'Cancel an order at the customer’s request',
       description: 'Only a CREATED order can be cancelled. Cancelling a cancelled order answers its cancellation again.',
       tags: ['Orders'],
+      security: shopperSecurity,
       params: OrderParams,
       headers: IdempotentHeaders,
       response: {
         200: OrderCancelledDoc,
         400: problem('The orderId is not a UUID.'),
-        404: problem('The order was not found.'),
+        404: problem('The order was not found (or is another customer’s).'),
         409: problem('The order is completed and cannot be cancelled; start a return instead.'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
-    handler: async (req) =>
-      services.call({
+    handler: async (req) => {
+      const by = requestedBy(await auth.customer(req));
+      return services.call({
         subject: Command.cancelOrder,
         type: MessageType.cancelOrder,
-        payload: { orderId: req.params.orderId, reason: 'CUSTOMER_REQUESTED', detail: 'CUSTOMER_REQUESTED' },
+        payload: { orderId: req.params.orderId, reason: 'CUSTOMER_REQUESTED', detail: 'CUSTOMER_REQUESTED', ...by },
         reply: OrderCancelledDoc,
         timeoutMs: config.timeouts.commandMs,
         cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'cancel-order', req.params.orderId, null),
-      }),
+        idempotencyKey: scopedIdempotencyKey(req.headers, 'cancel-order', req.params.orderId, by.requestedBy ?? null),
+      });
+    },
   });
 
   app.post('/orders/:orderId/complete', {
@@ -87,24 +100,24 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       operationId: 'completeOrder',
       summary: 'Complete an order (operator or fulfilment)',
       description:
-        'Captures the payment and consumes the reservation. Requires `Authorization: Bearer <token>` when the ' +
-        'gateway is configured with an operator token.',
+        'Captures the payment and consumes the reservation. AUTH=jwt: a bearer token with the operator role; ' +
+        'AUTH=off: `Authorization: Bearer <OPERATOR_TOKEN>` when one is configured. Logged with who did it.',
       tags: ['Operations'],
+      security: operatorSecurity,
       params: OrderParams,
       headers: OperatorHeaders,
       response: {
         200: OrderCompletedDoc,
         400: problem('The orderId is not a UUID.'),
-        401: problem('The operator token is missing or wrong.'),
+        ...operatorAuth,
         404: problem('The order was not found.'),
         409: problem('The order is cancelled and cannot be completed.'),
         ...serviceErrors,
       },
     },
     handler: async (req) => {
-      if (config.operatorToken !== undefined && !bearerMatches(req.headers.authorization, config.operatorToken)) {
-        throw new HttpError(401, HttpCode.unauthorized, 'operator token required', { 'www-authenticate': 'Bearer' });
-      }
+      const who = await auth.operator(req);
+      req.log.info({ ...who, action: 'complete-order', orderId: req.params.orderId }, 'operator action');
       return services.call({
         subject: Command.completeOrder,
         type: MessageType.completeOrder,
@@ -122,28 +135,25 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       operationId: 'listCustomerOrders',
       summary: "List a customer's orders",
       tags: ['Orders'],
+      security: shopperSecurity,
       params: CustomerParams,
       response: {
         200: OrderListDoc,
         400: problem('The customerId is not a UUID.'),
+        ...shopperAuth,
         ...serviceErrors,
       },
     },
-    handler: async (req) =>
-      services.call({
-        subject: Command.listCustomerOrders,
+    handler: async (req) => {
+      await auth.sameCustomer(req, req.params.customerId);
+      return services.call({
+        subject: Query.listCustomerOrders,
         type: MessageType.listCustomerOrdersRequest,
         payload: { customerId: req.params.customerId },
         reply: OrderListDoc,
         timeoutMs: config.timeouts.queryMs,
         cause: causeOf(req),
-      }),
+      });
+    },
   });
 };
-
-/** Constant-time comparison, so the token cannot be guessed a byte at a time from response times. */
-function bearerMatches(header: string | undefined, token: string): boolean {
-  const given = Buffer.from(header ?? '');
-  const expected = Buffer.from(`Bearer ${token}`);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}

@@ -1,7 +1,7 @@
 /** The product catalogue the Cart API prices from, and each product's stock level (Inventory). */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
-import { Command } from '../../contracts/subjects.ts';
+import { Query } from '../../contracts/subjects.ts';
 import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import { problem, ProductDoc, ProductListDoc, ProductParams, serviceErrors, StockLevelDoc } from '../schemas.ts';
@@ -18,7 +18,7 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
     },
     handler: async (req) =>
       services.call({
-        subject: Command.listProducts,
+        subject: Query.listProducts,
         type: MessageType.listProductsRequest,
         payload: {},
         reply: ProductListDoc,
@@ -42,7 +42,7 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getProduct,
+        subject: Query.getProduct,
         type: MessageType.getProductRequest,
         payload: { productId: req.params.productId },
         reply: ProductDoc,
@@ -67,7 +67,7 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
     },
     handler: async (req) =>
       services.call({
-        subject: Command.getStockLevel,
+        subject: Query.getStockLevel,
         type: MessageType.getStockLevelRequest,
         payload: { productId: req.params.productId },
         reply: StockLevelDoc,

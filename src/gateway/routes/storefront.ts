@@ -17,6 +17,7 @@ const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/lib.js': { file: 'lib.js', type: 'text/javascript; charset=utf-8' },
+  '/session.js': { file: 'session.js', type: 'text/javascript; charset=utf-8' },
   '/styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' },
 } as const;
 

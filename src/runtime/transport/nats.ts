@@ -27,6 +27,7 @@ import {
   type Msg,
   type NatsConnection,
   type Subscription,
+  type TlsOptions,
 } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
@@ -35,6 +36,7 @@ import { DEFAULT_MAX_ACK_PENDING, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
+import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
 import { answer, checkReply } from './reply.ts';
 import type {
   Closer,
@@ -56,6 +58,10 @@ export interface NatsConnectOptions {
   servers: string | string[];
   user?: string;
   pass?: string;
+  /** A credential from the environment or files (nats-credentials.ts); instead of user/pass. */
+  credentials?: NatsCredentials;
+  /** TLS to nats-server (CA, client certificate); a `tls://` URL requires TLS too. */
+  tls?: TlsOptions;
   /** Connection name shown by the server's monitoring. */
   name?: string;
   /** Subject prefix of every inbox this connection creates. Defaults to `_INBOX.<user>`, or `_INBOX`. */
@@ -69,6 +75,8 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
   const nc = await connect({
     servers: opts.servers,
     ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? '' } : {}),
+    ...(opts.credentials ? { authenticator: authenticatorFor(opts.credentials) } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     inboxPrefix,
     noAsyncTraces: true,

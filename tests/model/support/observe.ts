@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { CheckoutStatus, GetPaymentResponse, MessageType } from '../../../src/contracts/index.ts';
-import { Command, Stream } from '../../../src/contracts/subjects.ts';
+import { Query, Stream } from '../../../src/contracts/subjects.ts';
 import { systemClock } from '../../../src/runtime/clock.ts';
 import { ServiceClient } from '../../../src/runtime/client.ts';
 import { connectNats } from '../../../src/runtime/transport/nats.ts';
@@ -87,7 +87,7 @@ export class Observer {
   async status(checkoutId: string): Promise<CheckoutStatus | undefined> {
     try {
       const r = await this.client.call(
-        Command.getCheckout,
+        Query.getCheckout,
         MessageType.getCheckoutRequest,
         { checkoutId },
         CheckoutStatus,
@@ -120,7 +120,7 @@ export class Observer {
     try {
       return (
         await this.client.call(
-          Command.getPayment,
+          Query.getPayment,
           MessageType.getPaymentRequest,
           { orderId },
           GetPaymentResponse,

@@ -4,9 +4,9 @@
  * the rules refuse (over the limit, another currency, more than the cart holds, a product not in
  * it) next to the ones they accept, so paths show refusals changing nothing.
  */
-import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import { cartMachine, type CartContext, type CartEvent } from '../../../machines/cart.ts';
-import { statePath, type MachineModel } from '../model.ts';
+import { byEventType, statePath, type MachineModel } from '../model.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const MAX_PER_LINE = 2;
@@ -67,23 +67,12 @@ export const cartModel: MachineModel = {
   input: { id: '3e6c2a1b-69f4-4a3c-8a9c-6c9b3f4d5e04' },
   events: cartEvents,
   stateKey: (s) => `${statePath(s.value)} [${lines(s)}] ${ctx(s).currency}`,
-  describeEvent: (e: EventObject) => {
-    const ev = e as CartEvent;
-    switch (ev.type) {
-      case 'cart.addItem':
-        return `add ${ev.quantity} × ${nameOf.get(ev.productId) ?? ev.productId}`;
-      case 'cart.removeItem':
-        return `remove ${ev.quantity ?? 'all'} × ${nameOf.get(ev.productId) ?? ev.productId}`;
-      case 'cart.checkout':
-        return 'check out';
-      case 'cart.abandon':
-        return 'abandon timer fires';
-      default: {
-        const _exhaustive: never = ev;
-        return String(_exhaustive);
-      }
-    }
-  },
+  describeEvent: byEventType<CartEvent>({
+    'cart.addItem': (ev) => `add ${ev.quantity} × ${nameOf.get(ev.productId) ?? ev.productId}`,
+    'cart.removeItem': (ev) => `remove ${ev.quantity ?? 'all'} × ${nameOf.get(ev.productId) ?? ev.productId}`,
+    'cart.checkout': () => 'check out',
+    'cart.abandon': () => 'abandon timer fires',
+  }),
   describeEnd: (s) => {
     const p = statePath(s.value);
     const held = lines(s) || 'empty';

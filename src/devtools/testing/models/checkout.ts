@@ -8,11 +8,11 @@
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import {
   checkoutMachine,
-  reasonFor,
   type CheckoutContext,
   type CheckoutEvent,
   type CheckoutStep,
 } from '../../../machines/checkout.ts';
+import { reasonForCause } from '../../../contracts/index.ts';
 import { statePath, type MachineModel } from '../model.ts';
 
 export const sampleCheckout = {
@@ -161,7 +161,7 @@ export function describeCheckoutEnd(s: AnyMachineSnapshot): string {
   const c = ctx(s);
   const path = statePath(s.value);
   if (path === 'confirmed') return '(CONFIRMED)';
-  if (path === 'cancelled') return `(${c.failure ? reasonFor[c.failure] : 'no failure recorded'})`;
+  if (path === 'cancelled') return `(${c.failure ? reasonForCause[c.failure] : 'no failure recorded'})`;
   if (path.endsWith('needsAttention')) return '(NEEDS_ATTENTION)';
   return `(stops ${inWords[path] ?? `in ${path}`})`;
 }

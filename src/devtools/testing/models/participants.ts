@@ -4,7 +4,7 @@
  * (a hold that fits and one that is short, a processor that approves, declines or flags fraud,
  * an order the rules accept and one they refuse), with fixed payloads.
  */
-import type { AnyMachineSnapshot, EventObject } from 'xstate';
+import type { AnyMachineSnapshot } from 'xstate';
 import {
   authorizationMachine,
   type AuthorizationContext,
@@ -12,7 +12,7 @@ import {
 } from '../../../machines/authorization.ts';
 import { orderMachine, type OrderEvent } from '../../../machines/order.ts';
 import { reservationMachine, type ReservationEvent } from '../../../machines/reservation.ts';
-import { statePath, type MachineModel } from '../model.ts';
+import { byEventType, statePath, type MachineModel } from '../model.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
 const ORDER_ID = '1c8a4e3f-47d2-5e1a-8e7a-4a7f1d2b3c02';
@@ -74,21 +74,11 @@ export const orderModel: MachineModel = {
   input: { id: ORDER_ID },
   events: orderEvents,
   stateKey: (s) => statePath(s.value),
-  describeEvent: (e) => {
-    const ev = e as OrderEvent;
-    switch (ev.type) {
-      case 'order.create':
-        return ev.refusal ? 'create-order refused by the rules' : 'create-order accepted';
-      case 'order.cancel':
-        return ev.reason === 'CUSTOMER_REQUESTED' ? 'customer cancels' : `saga cancels for ${ev.reason}`;
-      case 'order.complete':
-        return 'order completed';
-      default: {
-        const _exhaustive: never = ev;
-        return String(_exhaustive);
-      }
-    }
-  },
+  describeEvent: byEventType<OrderEvent>({
+    'order.create': (ev) => (ev.refusal ? 'create-order refused by the rules' : 'create-order accepted'),
+    'order.cancel': (ev) => (ev.reason === 'CUSTOMER_REQUESTED' ? 'customer cancels' : `saga cancels for ${ev.reason}`),
+    'order.complete': () => 'order completed',
+  }),
   describeEnd: ended({
     new: 'no order yet',
     created: 'CREATED',
@@ -129,21 +119,11 @@ export const reservationModel: MachineModel = {
   input: { id: '2d7b3f2a-58e3-5f2b-9f8b-5b8a2e3c4d03' },
   events: reservationEvents,
   stateKey: (s) => statePath(s.value),
-  describeEvent: (e) => {
-    const ev = e as ReservationEvent;
-    switch (ev.type) {
-      case 'reservation.hold':
-        return (ev.available[PRODUCT_ID] ?? 0) >= 2 ? 'hold 2 with 5 in stock' : 'hold 2 with 1 in stock';
-      case 'reservation.release':
-        return 'release';
-      case 'reservation.consume':
-        return 'consume (order completed)';
-      default: {
-        const _exhaustive: never = ev;
-        return String(_exhaustive);
-      }
-    }
-  },
+  describeEvent: byEventType<ReservationEvent>({
+    'reservation.hold': (ev) => ((ev.available[PRODUCT_ID] ?? 0) >= 2 ? 'hold 2 with 5 in stock' : 'hold 2 with 1 in stock'),
+    'reservation.release': () => 'release',
+    'reservation.consume': () => 'consume (order completed)',
+  }),
   describeEnd: ended({
     new: 'nothing held',
     held: 'HELD',
@@ -187,27 +167,13 @@ export const authorizationModel: MachineModel = {
   // A declined payment that was voided looks the same but refuses nothing more: keep it apart.
   stateKey: (s) =>
     `${statePath(s.value)}${(s.context as AuthorizationContext).voidedAt ? ' (void noted)' : ''}`,
-  describeEvent: (e: EventObject) => {
-    const ev = e as AuthorizationEvent;
-    switch (ev.type) {
-      case 'payment.authorize':
-        return ev.verdict.outcome === 'approved'
-          ? 'processor approves'
-          : ev.verdict.reason === 'FRAUD'
-            ? 'processor flags fraud'
-            : 'processor declines';
-      case 'payment.authorizeRepeated':
-        return 'authorize-payment repeated';
-      case 'payment.void':
-        return 'void';
-      case 'payment.capture':
-        return 'capture (order completed)';
-      default: {
-        const _exhaustive: never = ev;
-        return String(_exhaustive);
-      }
-    }
-  },
+  describeEvent: byEventType<AuthorizationEvent>({
+    'payment.authorize': (ev) =>
+      ev.verdict.outcome === 'approved' ? 'processor approves' : ev.verdict.reason === 'FRAUD' ? 'processor flags fraud' : 'processor declines',
+    'payment.authorizeRepeated': () => 'authorize-payment repeated',
+    'payment.void': () => 'void',
+    'payment.capture': () => 'capture (order completed)',
+  }),
   describeEnd: (s) => {
     const c = s.context as AuthorizationContext;
     const p = statePath(s.value);
