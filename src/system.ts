@@ -12,6 +12,7 @@ import { startCheckoutService } from './actors/checkout/service.ts';
 import { startInventoryService } from './actors/inventory/service.ts';
 import { startOrderService } from './actors/order/service.ts';
 import { startPaymentService } from './actors/payment/service.ts';
+import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
@@ -28,14 +29,15 @@ import { natsCredentialsFromEnv, natsTlsFromEnv, type NatsCredentials } from './
 import type { TlsOptions } from '@nats-io/transport-node';
 import type { Transport } from './runtime/transport/transport.ts';
 
-async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig): Promise<void> {
+/** Starts one service on its runtime. `processor` replaces the payment simulator built from the config (the deterministic simulator passes its own). */
+export async function startService(service: BackendService, rt: ServiceRuntime, config: SystemConfig, processor?: PaymentProcessor): Promise<void> {
   switch (service) {
     case 'order':
       return startOrderService(rt, config.order);
     case 'inventory':
       return startInventoryService(rt, { seed: config.seed });
     case 'payment':
-      return startPaymentService(rt, { processor: createSimulator(config.payment) });
+      return startPaymentService(rt, { processor: processor ?? createSimulator(config.payment) });
     case 'promotion':
       return startPromotionService(rt, { seed: config.seed });
     case 'cart':

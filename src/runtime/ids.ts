@@ -38,7 +38,24 @@ export function uuidv5(name: string, namespace: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-export const newId = (): string => randomUUID();
+/** Where genuinely new ids come from: `crypto.randomUUID`, or the simulator's seeded source. */
+let uuidSource: () => string = randomUUID;
+
+/**
+ * Swaps the source of random UUIDs (v4) for the duration of `run`; the deterministic simulator
+ * uses it so that a seed gives the same ids. Derived ids (v5) are untouched.
+ */
+export async function withUuidSource<T>(source: () => string, run: () => Promise<T>): Promise<T> {
+  const previous = uuidSource;
+  uuidSource = source;
+  try {
+    return await run();
+  } finally {
+    uuidSource = previous;
+  }
+}
+
+export const newId = (): string => uuidSource();
 
 export interface CheckoutIds {
   readonly checkoutId: string;
@@ -70,7 +87,7 @@ export const derivedMessageId = (cause: string, purpose: string): string =>
 
 /** W3C trace context: a fresh traceparent, or a child of the given one. */
 export function traceparent(parent?: string): string {
-  const hex = (n: number) => randomUUID().replace(/-/g, '').slice(0, n);
+  const hex = (n: number) => uuidSource().replace(/-/g, '').slice(0, n);
   const traceId = parent?.split('-')[1] ?? hex(32);
   return `00-${traceId}-${hex(16)}-01`;
 }

@@ -17,7 +17,8 @@
  */
 import { headersToMeta, type Headers } from '../contracts/headers.ts';
 import type { ActorHost, RequestOutcome } from './actor-host.ts';
-import type { Clock } from './clock.ts';
+import { deferOn, setTimerOn, type Clock } from './clock.ts';
+import { isBroken } from './broken.ts';
 import { stepDuration } from './metrics.ts';
 import { serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn, type Span } from './tracing.ts';
 import type { Store } from './store.ts';
@@ -57,6 +58,8 @@ export interface RelayOptions {
   maxBackoffMs?: number;
   maxInFlight?: number;
   log?: (msg: string, err?: unknown) => void;
+  /** Uniform in [0, 1), for the retry jitter; the simulator passes its seeded source. Default Math.random. */
+  random?: () => number;
 }
 
 export class OutboxRelay {
@@ -68,7 +71,7 @@ export class OutboxRelay {
   /** The highest outbox seq discovered. */
   private cursor = 0;
   private scheduled = false;
-  private retryTimer: NodeJS.Timeout | undefined;
+  private cancelRetry: (() => void) | undefined;
   private stopped = false;
   private readonly kvs = new Map<string, Promise<Kv>>();
   private readonly stmt;
@@ -86,6 +89,7 @@ export class OutboxRelay {
       maxBackoffMs: opts.maxBackoffMs ?? 5_000,
       maxInFlight: opts.maxInFlight ?? 512,
       log: opts.log ?? (() => undefined),
+      random: opts.random ?? Math.random,
     };
     const db = store.db;
     // A rolled-back batch may have held cancellations the relay already acted on: look again.
@@ -106,7 +110,7 @@ export class OutboxRelay {
   kick(): void {
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
-    setImmediate(() => {
+    deferOn(this.clock, () => {
       this.scheduled = false;
       this.pump();
     });
@@ -202,9 +206,8 @@ export class OutboxRelay {
   }
 
   private wakeAt(at: number): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.kick(), Math.max(0, at - this.clock.now()));
-    this.retryTimer.unref();
+    this.cancelRetry?.();
+    this.cancelRetry = setTimerOn(this.clock, () => this.kick(), Math.max(0, at - this.clock.now()));
   }
 
   /** Resolves true when the row is finished (sent, answered, or abandoned by its actor), false when it waits for a retry. */
@@ -238,6 +241,11 @@ export class OutboxRelay {
     try {
       switch (row.mode) {
         case 'publish':
+          if (isBroken('relayMarksSentFirst')) {
+            await this.markSent(row);
+            await this.transport.publish(row.subject, row.data, headers, row.message_id);
+            return true;
+          }
           await this.transport.publish(row.subject, row.data, headers, row.message_id);
           this.store.faults?.('afterPublish');
           await this.markSent(row);
@@ -309,7 +317,7 @@ export class OutboxRelay {
 
   private async scheduleRetry(row: OutboxRow, err: unknown): Promise<void> {
     const delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 16));
-    const jittered = delay / 2 + Math.random() * (delay / 2);
+    const jittered = delay / 2 + this.opts.random() * (delay / 2);
     const at = this.clock.now() + jittered;
     const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     if (!isTransient(err)) this.opts.log(`outbox ${row.mode} ${row.subject} failed`, err);
@@ -347,6 +355,6 @@ export class OutboxRelay {
 
   stop(): void {
     this.stopped = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.cancelRetry?.();
   }
 }

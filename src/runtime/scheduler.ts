@@ -7,7 +7,8 @@
  */
 import type { EventObject } from 'xstate';
 import type { ActorHost } from './actor-host.ts';
-import type { Clock } from './clock.ts';
+import { isBroken } from './broken.ts';
+import { setTimerOn, type Clock } from './clock.ts';
 import { SimulatedCrash, type Store } from './store.ts';
 
 interface TimerRow {
@@ -22,7 +23,7 @@ interface TimerRow {
 const MAX_SLEEP_MS = 60_000;
 
 export class TimerScheduler {
-  private timer: NodeJS.Timeout | undefined;
+  private cancelTimer: (() => void) | undefined;
   private stopped = false;
   private firing: Promise<void> | undefined;
   private readonly stmt;
@@ -45,12 +46,11 @@ export class TimerScheduler {
   arm(): void {
     if (this.stopped || this.store.closed) return;
     const next = this.stmt.next.get() as number | null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     if (next === null) return;
     const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - this.clock.now()));
-    this.timer = setTimeout(() => void this.runDue(), delay);
-    this.timer.unref();
+    this.cancelTimer = setTimerOn(this.clock, () => void this.runDue(), delay);
   }
 
   /** Fires every timer due now. Tests with a manual clock call it directly. */
@@ -76,6 +76,7 @@ export class TimerScheduler {
       this.log(`timer ${row.name} for unknown actor kind ${row.kind}`);
       return;
     }
+    if (isBroken('timerFiresTwice')) return this.fireTwice(host, row);
     try {
       // Through the actor's mailbox: a timer must not slip between a handler's read and its write.
       await host.exclusive(row.id, () =>
@@ -91,8 +92,30 @@ export class TimerScheduler {
     }
   }
 
+  /**
+   * Broken on purpose (broken.ts): after the real firing, the event is delivered once more under an
+   * inbox key that names the firing rather than the arming, so nothing de-duplicates it.
+   */
+  private async fireTwice(host: ActorHost, row: TimerRow): Promise<void> {
+    const key = `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`;
+    try {
+      for (const inboxKey of [key, `${key}/again`]) {
+        await host.exclusive(row.id, () =>
+          host.deliver(row.id, JSON.parse(row.event) as EventObject, {
+            inboxKey,
+            also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
+            reply: () => undefined,
+          }),
+        );
+      }
+    } catch (err) {
+      if (err instanceof SimulatedCrash) this.stop();
+      else this.log(`timer ${row.kind}/${row.id}/${row.name} failed`, err);
+    }
+  }
+
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.cancelTimer?.();
   }
 }

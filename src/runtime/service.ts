@@ -11,6 +11,7 @@ import { MessageType } from '../contracts/index.ts';
 import { pingSubject, type Service } from '../contracts/subjects.ts';
 import { ActorHost, type ActorDefinition, type Transitioned } from './actor-host.ts';
 import { parseMessage } from './inbound.ts';
+import { isBroken } from './broken.ts';
 import { answer, errorReply } from './transport/reply.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { ServiceClient } from './client.ts';
@@ -137,12 +138,13 @@ export class ServiceRuntime {
     await this.respond(spec.subject, async (msg) => {
       const { meta, payload } = parseMessage(msg, spec.schema, types);
       const id = spec.actorId(payload);
-      const inboxKey = `${spec.subject}/${meta.idempotencyKey ?? meta.id}`;
-      const stored = spec.host.storedReply(inboxKey);
+      // A test-only broken variant (broken.ts) forgets the key: the command is handled as if new.
+      const inboxKey = isBroken('inboxForgets') ? undefined : `${spec.subject}/${meta.idempotencyKey ?? meta.id}`;
+      const stored = inboxKey && spec.host.storedReply(inboxKey);
       if (stored) return stored;
       return spec.host.exclusive(id, async () => {
         // Again in the mailbox: a re-send that queued behind its original must get the original's reply.
-        const replay = spec.host.storedReply(inboxKey);
+        const replay = inboxKey && spec.host.storedReply(inboxKey);
         if (replay) return replay;
         // A synchronous toEvent is delivered in the same tick: facts it read (stock, say) cannot go stale.
         const made = spec.toEvent(payload, meta, id);

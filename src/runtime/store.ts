@@ -58,6 +58,8 @@ export interface StoreOptions {
   openTimeoutMs?: number;
   /** Called at named points so tests can simulate a crash there by throwing. */
   faults?: FaultInjector;
+  /** Runs a batch's commit on a later turn of the event loop. Default setImmediate; the simulator owns its event loop. */
+  defer?: (fn: () => void) => void;
   /** How the WAL is synced under FULL; tests hold it to observe who waits. Default fs.fdatasync. */
   syncFile?: (fd: number, done: (err: Error | null) => void) => void;
   /** Where commits, their batch sizes and WAL sync times are counted (metrics.ts). */
@@ -106,6 +108,7 @@ export class Store {
   /** The WAL's file descriptor, synced after each commit under FULL; undefined under NORMAL. */
   private walFd: number | undefined;
   private readonly syncFile: (fd: number, done: (err: Error | null) => void) => void;
+  private readonly defer: (fn: () => void) => void;
   /** Committed batches whose WAL sync has not returned yet, oldest first. */
   private readonly syncing: Batch[] = [];
   private readonly metrics: StoreMetrics | undefined;
@@ -124,6 +127,7 @@ export class Store {
     const durable = (opts.synchronous ?? 'FULL') === 'FULL' && opts.path !== ':memory:';
     this.db.pragma(`synchronous = ${durable ? 'NORMAL' : (opts.synchronous ?? 'FULL')}`);
     this.syncFile = opts.syncFile ?? fdatasync;
+    this.defer = opts.defer ?? setImmediate;
     this.db.pragma('busy_timeout = 5000');
     this.db.pragma('foreign_keys = ON');
     // Every write runs in a SAVEPOINT of the batch, and SQLite keeps the pages a savepoint may have
@@ -182,7 +186,7 @@ export class Store {
     this.begin.run();
     const batch: Batch = { waiters: [], afterCommit: [], synced: false };
     this.batch = batch;
-    setImmediate(() => this.commit(batch));
+    this.defer(() => this.commit(batch));
     return batch;
   }
 

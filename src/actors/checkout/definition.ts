@@ -33,6 +33,7 @@ import {
   type FailureDetail,
   type StatusParams,
 } from '../../machines/checkout.ts';
+import { isBroken } from '../../runtime/broken.ts';
 import { CheckoutContextSchema } from './schema.ts';
 
 export interface CheckoutTimeouts {
@@ -73,13 +74,21 @@ export function statusDocument(s: AnyMachineSnapshot, p: StatusParams, now: numb
 
 type Params<A extends keyof CheckoutActionParams> = CheckoutActionParams[A];
 
+/** A test-only broken variant (runtime/broken.ts): the saga does not release the stock after a deadline passed. */
+const skipsReleaseAfterTimeout = checkoutMachine.provide({
+  guards: {
+    mustReleaseInventory: ({ context }) =>
+      context.attempted.includes('reserveInventory') && !context.compensated.includes('releaseInventory') && !context.failure?.endsWith('_TIMEOUT'),
+  },
+});
+
 export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof checkoutMachine> {
   const request = (fx: Effects, slot: CheckoutStep, subject: string, type: string, payload: unknown) =>
     fx.request({ slot, subject, type, payload, idempotencyKey: `${fx.actorId}:${type}`, timeoutMs: t.requestTimeoutMs });
 
   return {
     kind: 'checkout',
-    machine: checkoutMachine,
+    machine: isBroken('compensationSkippedAfterTimeout') ? skipsReleaseAfterTimeout : checkoutMachine,
     version: checkoutMachineVersion,
     context: CheckoutContextSchema,
     executors: {
