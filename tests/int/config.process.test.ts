@@ -148,7 +148,8 @@ describe('npm start, stopped with SIGTERM', () => {
       const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { service?: string; instance?: string; msg?: string });
       expect(lines.every((l) => typeof l.service === 'string' && typeof l.instance === 'string')).toBe(true);
       expect(lines.map((l) => l.msg)).toContain('stopped');
-      await new Promise((r) => setTimeout(r, 200));
+      // The app's node process may still be finishing its exit when npm returns: wait for it, bounded.
+      for (let i = 0; i < 50 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
       expect(tree.filter(alive)).toEqual([]);
       const free = await new Promise<boolean>((resolve) => {
         const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
