@@ -48,13 +48,22 @@ export type Sleep = (ms: number) => Promise<void>;
 
 const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A simulated processor, with the counts a test needs to prove "asked N times, charged once". */
+/**
+ * A simulated processor, with the counts a test needs to prove "asked N times, charged once".
+ *
+ * Like a real one (Stripe's `Idempotency-Key`), it keeps the verdict it gave for an order and
+ * answers a repeat with it: the Payment API asks again when it crashed between the processor's
+ * answer and its own commit, and that must not charge twice. An outage decides nothing, so the
+ * next attempt is decided afresh.
+ */
 export interface Simulator extends PaymentProcessor {
   readonly rules: SimulatorRules;
   /** How many times the processor was asked about this order. */
   attempts(orderId: string): number;
-  /** How many of those were approved (a real processor would have charged each one). */
+  /** How many times it approved this order afresh (a real processor charges each): at most 1. */
   approvals(orderId: string): number;
+  /** Every order approved so far, with its count of fresh approvals. */
+  approvalCounts(): ReadonlyMap<string, number>;
 }
 
 /**
@@ -71,6 +80,7 @@ export function createSimulator(
 ): Simulator {
   const attempts = new Map<string, number>();
   const approvals = new Map<string, number>();
+  const verdicts = new Map<string, ProcessorVerdict>();
   const customerIn = (list: readonly string[], customerId: string | undefined) =>
     customerId !== undefined && list.includes(customerId);
 
@@ -95,6 +105,7 @@ export function createSimulator(
     rules,
     attempts: (orderId) => attempts.get(orderId) ?? 0,
     approvals: (orderId) => approvals.get(orderId) ?? 0,
+    approvalCounts: () => approvals,
     async authorize(req) {
       const attempt = (attempts.get(req.orderId) ?? 0) + 1;
       attempts.set(req.orderId, attempt);
@@ -108,7 +119,10 @@ export function createSimulator(
           `simulated processor outage (order ${req.orderId}, attempt ${attempt})`,
         );
       }
+      const known = verdicts.get(req.orderId);
+      if (known) return known;
       const verdict = decide(req);
+      verdicts.set(req.orderId, verdict);
       if (verdict.outcome === 'approved') approvals.set(req.orderId, (approvals.get(req.orderId) ?? 0) + 1);
       return verdict;
     },

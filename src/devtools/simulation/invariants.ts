@@ -35,6 +35,8 @@ export interface Facts {
   initialStock: ReadonlyMap<string, number>;
   /** Per timer arming, how many deliveries committed (world.ts counts them). */
   timerFirings: ReadonlyMap<string, number>;
+  /** Fresh approvals per order by the simulated payment processor. */
+  approvals: ReadonlyMap<string, number>;
 }
 
 /** A checkout saga as stored: its cart, state and failure. */
@@ -152,8 +154,10 @@ export function checkInvariants(f: Facts): string[] {
     }
   }
 
-  // No effect twice. (The processor is asked again when the Payment API crashes between its answer
-  // and the commit; its contract makes that harmless: one authorization per orderId, processor.ts.)
+  // No effect twice. The processor is asked again when the Payment API crashes between its answer
+  // and the commit; its contract (one authorization per orderId, processor.ts) makes that harmless,
+  // and the simulated processor honours it, so a second fresh approval is a double charge.
+  for (const [orderId, n] of f.approvals) if (n > 1) v.push(`payment for order ${orderId} approved ${n} times: charged twice`);
   for (const [arming, n] of f.timerFirings) if (n > 1) v.push(`timer ${arming} fired ${n} times`);
 
   // No event lost: every event an outbox committed is in its stream.

@@ -188,7 +188,7 @@ async function simulate(o: RunOptions, root: Prng): Promise<RunResult> {
       ...(loop.steps >= MAX_STEPS ? [`the run did not settle within ${MAX_STEPS} steps`] : []),
       ...(notSettled ? [`not settled ${HEAL_LIMIT_MS / 60_000} min after the faults stopped: ${notSettled}`] : []),
       ...world.instances.filter((i) => !i.up && i.generation === 0).map((i) => `${i.name} never started`),
-      ...checkInvariants({ instances: world.instances, shoppers, net, initialStock, timerFirings: world.timerFirings }),
+      ...checkInvariants({ instances: world.instances, shoppers, net, initialStock, timerFirings: world.timerFirings, approvals: processor.approvalCounts() }),
     ];
     for (const violation of violations) trace.add(`VIOLATION ${violation}`);
     return {
