@@ -27,6 +27,8 @@ export interface CartLine {
   productId: string;
   quantity: number;
   unitPrice: number;
+  /** The product's SKU when the Cart API knew it (carts from before it was carried have none). */
+  sku?: string | undefined;
 }
 
 /** Why a promotion code gave no discount, as the Promotion Service said. */
@@ -63,6 +65,7 @@ export type CartEvent =
       productId: string;
       quantity: number;
       unitPrice: number;
+      sku?: string | undefined;
       currency: string;
       maxPerLine: number;
       /** The customer acting, when known; the cart's owner from its first such touch. */
@@ -184,7 +187,15 @@ function addLine(
 ): CartLine[] {
   const found = items.some((i) => i.productId === event.productId);
   if (!found)
-    return [...items, { productId: event.productId, quantity: event.quantity, unitPrice: event.unitPrice }];
+    return [
+      ...items,
+      {
+        productId: event.productId,
+        quantity: event.quantity,
+        unitPrice: event.unitPrice,
+        ...(event.sku ? { sku: event.sku } : {}),
+      },
+    ];
   // The price captured when the line was first added stands: the shopper saw it then.
   return items.map((i) =>
     i.productId === event.productId ? { ...i, quantity: i.quantity + event.quantity } : i,

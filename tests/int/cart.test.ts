@@ -211,7 +211,7 @@ describe('cart', () => {
       expect(cart).toEqual({
         cartId,
         status: 'OPEN',
-        items: [{ productId: ANVIL, quantity: 2, unitPrice: 12_900 }],
+        items: [{ productId: ANVIL, quantity: 2, unitPrice: 12_900, sku: 'ACME-ANVIL-01' }],
         subtotal: 25_800,
         currency: 'USD',
       });
@@ -225,16 +225,17 @@ describe('cart', () => {
       await add(w, cartId, ANVIL, 1);
       await add(w, cartId, MAGNET, 1);
       expect((await add(w, cartId, ANVIL, 2)).items).toEqual([
-        { productId: ANVIL, quantity: 3, unitPrice: 12_900 },
-        { productId: MAGNET, quantity: 1, unitPrice: 3_999 },
+        { productId: ANVIL, quantity: 3, unitPrice: 12_900, sku: 'ACME-ANVIL-01' },
+        { productId: MAGNET, quantity: 1, unitPrice: 3_999, sku: 'ACME-GIANT-MAG' },
       ]);
       expect((await remove(w, cartId, ANVIL, 2)).items[0]).toEqual({
         productId: ANVIL,
         quantity: 1,
         unitPrice: 12_900,
+        sku: 'ACME-ANVIL-01',
       });
       expect((await remove(w, cartId, ANVIL)).items).toEqual([
-        { productId: MAGNET, quantity: 1, unitPrice: 3_999 },
+        { productId: MAGNET, quantity: 1, unitPrice: 3_999, sku: 'ACME-GIANT-MAG' },
       ]);
       const last = await remove(w, cartId, MAGNET, 1);
       expect(last).toMatchObject({ status: 'OPEN', items: [], subtotal: 0 });
@@ -286,7 +287,7 @@ describe('cart', () => {
         cartId,
         customerId: CUSTOMER,
         status: 'CHECKED_OUT',
-        items: [{ productId: ANVIL, quantity: 2, unitPrice: 12_900 }],
+        items: [{ productId: ANVIL, quantity: 2, unitPrice: 12_900, sku: 'ACME-ANVIL-01' }],
         subtotal: 25_800,
         discount: 2_580,
         total: 23_220,

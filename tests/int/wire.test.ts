@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { serviceSources } from '../../src/registry.ts';
+import { Query } from '../../src/contracts/subjects.ts';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -159,6 +161,19 @@ describe('the wire, over nats-server', () => {
     for (const m of created) {
       for (const item of OrderCreated.parse(JSON.parse(m.data)).items) expect(item.sku).toBe('ACME-BIRDSEED');
     }
+  });
+
+  it('carries the SKU on the cart lines to create-order, so the Order Service never asks the Cart API for it', () => {
+    const checkedOut = typed().filter((m) => m.headers['ce-type'] === 'cart-checked-out');
+    expect(checkedOut.length).toBeGreaterThan(1);
+    for (const m of checkedOut) {
+      for (const item of (JSON.parse(m.data) as { items: Array<{ productId: string; sku?: string }> }).items) {
+        expect(item.sku).toBeDefined();
+        expect(productIdFor(item.sku!)).toBe(item.productId);
+      }
+    }
+    const lookups = seen.filter((m) => m.subject === Query.getProduct && m.headers['ce-source'] === serviceSources.order);
+    expect(lookups).toEqual([]);
   });
 
   it('sends error replies as CloudEvents, in the trace and correlation of the request they answer', () => {

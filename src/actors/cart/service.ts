@@ -123,6 +123,7 @@ export async function startCartService(
         productId: p.productId,
         quantity: p.quantity,
         unitPrice: product.unitPrice,
+        sku: product.sku,
         currency: product.currency,
         maxPerLine: config.maxQuantityPerLine,
         customerId: p.customerId,

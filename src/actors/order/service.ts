@@ -40,20 +40,22 @@ export const defaultOrderConfig: OrderServiceConfig = { refuseCustomers: [], max
 const SKU_LOOKUP_TIMEOUT_MS = 2_000;
 
 /**
- * The order's lines with each product's SKU. create-order carries productIds (the catalog's
- * command), but order-created keys items by SKU (`ACME-BIRDSEED`), and the products' system of
- * record is the Cart API, so the service asks it. A lookup that fails fails this attempt, which
- * the saga retries until its step deadline.
+ * The order's lines with each product's SKU. order-created keys items by SKU (`ACME-BIRDSEED`);
+ * the Cart API puts it on each line and the saga carries it to create-order. A line without one
+ * (a message from before SKUs were carried, or a sender that follows only the catalog's command)
+ * is looked up at the products' system of record, the Cart API. A lookup that fails fails this
+ * attempt, which the saga retries until its step deadline.
  */
 async function withSkus(rt: ServiceRuntime, items: readonly PricedLineItem[], cause: MessageMeta): Promise<OrderLine[]> {
-  const ids = [...new Set(items.map((i) => i.productId))];
+  if (items.every((i) => i.sku)) return items.map((i) => ({ ...i }));
+  const ids = [...new Set(items.filter((i) => !i.sku).map((i) => i.productId))];
   const products = await Promise.all(
     ids.map((productId) =>
       rt.client.call(Query.getProduct, MessageType.getProductRequest, { productId }, Product, { timeoutMs: SKU_LOOKUP_TIMEOUT_MS, cause }),
     ),
   );
   const skus = new Map(products.map(({ payload }) => [payload.productId, payload.sku]));
-  return items.map((i) => ({ ...i, sku: skus.get(i.productId) }));
+  return items.map((i) => ({ ...i, sku: i.sku ?? skus.get(i.productId) }));
 }
 
 export async function startOrderService(rt: ServiceRuntime, config: OrderServiceConfig = defaultOrderConfig): Promise<void> {

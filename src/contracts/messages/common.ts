@@ -102,11 +102,17 @@ export const LineItem = z.object({
 });
 export type LineItem = z.infer<typeof LineItem>;
 
-/** `{productId, quantity, unitPrice}`: cart-checked-out, create-order, get-order and Cart items. */
+/**
+ * `{productId, quantity, unitPrice}`: cart-checked-out, create-order, get-order and Cart items.
+ * `sku` is our addition (optional, so the catalog's messages still parse): the Cart API puts the
+ * product's SKU on the line, and it rides the saga to create-order, whose order-created keys items
+ * by SKU, so the Order Service need not ask the Cart API for it.
+ */
 export const PricedLineItem = z.object({
   productId: Uuid,
   quantity: Quantity,
   unitPrice: Money,
+  sku: z.string().min(1).optional(),
 });
 export type PricedLineItem = z.infer<typeof PricedLineItem>;
 
