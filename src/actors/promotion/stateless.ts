@@ -1,9 +1,10 @@
 /**
- * A command handler with no actor behind it, held to the same rules as one: the reply is stored in
- * the inbox, and the events it publishes are written to the outbox, in ONE transaction. A repeat of
- * the idempotency key gets the stored reply and publishes nothing; the relay sends the outbox rows
- * after the commit, with message ids the handler derives, so a re-send is a JetStream duplicate.
- * Inbox and outbox are written through the same statements the actor host uses (runtime/tables.ts).
+ * A command handler with no actor behind it, held to the same rules as one: the reply (the inbox)
+ * and the events it publishes (the outbox) are ONE journal record (runtime/journal.ts), appended in
+ * one transaction. A repeat of the idempotency key within the inbox window gets the stored reply and
+ * publishes nothing; the relay sends the record's events after the commit, with message ids the
+ * handler derives, so a re-send is a JetStream duplicate. A repeat after the window is decided
+ * again, and must decide the same: the handler is a function of the request (promotion/service.ts).
  */
 import type { ZodType } from 'zod';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
@@ -11,7 +12,8 @@ import { parseMessage } from '../../runtime/inbound.ts';
 import { childTraceparent } from '../../runtime/tracing.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import type { Db } from '../../runtime/store.ts';
-import { RuntimeTables } from '../../runtime/tables.ts';
+import { Journal } from '../../runtime/journal.ts';
+import type { OutboundEffect } from '../../runtime/journal-record.ts';
 import type { Reply } from '../../runtime/transport/transport.ts';
 
 export interface StatelessPublication {
@@ -46,7 +48,7 @@ export interface StatelessSpec<T> {
 
 /** Serves `spec.subject` in the service's queue group, exactly once per idempotency key. */
 export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<T>): Promise<void> {
-  const tables = RuntimeTables.of(rt.store.db);
+  const journal = Journal.of(rt.store, { clock: rt.clock });
 
   await rt.respond(spec.subject, async (msg) => {
     const { meta, payload } = parseMessage(msg, spec.schema, spec.type);
@@ -57,10 +59,11 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
     return rt.store.write(
       (tx): Reply => {
         // Checked inside the transaction: two copies of one request racing each other serialise here.
-        const stored = tables.storedReply(inboxKey);
+        const stored = journal.storedReply(inboxKey);
         if (stored) return stored;
         const now = rt.clock.now();
         const outcome = spec.handle(payload, meta, { db: tx, now, key });
+        const effects: OutboundEffect[] = [];
         for (const p of outcome.publish) {
           const headers = metaToHeaders({
             id: p.messageId,
@@ -72,21 +75,12 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
             traceparent: childTraceparent(meta.traceparent),
             subject: scope,
           });
-          tables.enqueue({
-            messageId: p.messageId,
-            mode: 'publish',
-            subject: p.subject,
-            headers,
-            data: JSON.stringify(p.payload),
-            // Rows of one scope are relayed in order; different scopes go concurrently.
-            actorKind: rt.service,
-            actorId: scope,
-            now,
-          });
+          // Messages of one scope are relayed in order; different scopes go concurrently.
+          effects.push({ messageId: p.messageId, mode: 'publish', subject: p.subject, headers, data: JSON.stringify(p.payload) });
           published = true;
         }
         const reply = rt.reply(outcome.reply.type, outcome.reply.payload, meta);
-        tables.recordReply(inboxKey, reply, now);
+        journal.append({ kind: rt.service, id: scope, seq: 0, at: now, ...(effects.length ? { effects } : {}), inbox: { key: inboxKey, reply } }, undefined);
         return reply;
       },
       () => {
