@@ -321,3 +321,24 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): 
   });
   return { summary: summary(newest), journal, journalTruncated: transitions.length > JOURNAL_LIMIT, timers, outbox };
 }
+
+/**
+ * Every actor of `kind` as it stands now, from outside the owning process too: the checkpointed
+ * rows overlaid with the snapshots of the records written after the checkpoint (journal.ts). What
+ * a reader of `actors` alone would miss is at most one checkpoint interval of changes.
+ */
+export function latestActors(db: Db, kind: string): Array<{ id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }> {
+  const out = new Map<string, { id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }>();
+  for (const r of prep(db, 'SELECT id, snapshot, seq FROM actors WHERE kind = ?').iterate(kind) as IterableIterator<{ id: string; snapshot: string; seq: number }>) {
+    const snapshot = JSON.parse(r.snapshot) as { value: unknown; context: Record<string, unknown> };
+    out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: r.seq });
+  }
+  const checkpoint = Number(prep(db, `SELECT value FROM meta WHERE key = 'journal_checkpoint'`).pluck().get() ?? 0);
+  for (const r of prep(db, 'SELECT id, record FROM journal WHERE pos > ? AND kind = ? ORDER BY pos').iterate(checkpoint, kind) as IterableIterator<{ id: string; record: string }>) {
+    const rec = JSON.parse(r.record) as JournalRecord;
+    if (!rec.snapshot) continue;
+    const snapshot = rec.snapshot as { value: unknown; context: Record<string, unknown> };
+    out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: rec.seq });
+  }
+  return [...out.values()];
+}
