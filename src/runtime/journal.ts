@@ -282,7 +282,8 @@ export class Journal {
     this.stmt.meta!.run('journal_checkpoint', String(this.head));
     this.stmt.meta!.run('relay_watermark', String(watermark));
     const now = this.clock.now();
-    this.truncateThrough = this.truncationPoint(Math.min(this.checkpointPos, watermark), now);
+    // What this checkpoint covers may be truncated once it has committed: by a later batch.
+    this.truncateThrough = this.truncationPoint(Math.min(this.head, watermark), now);
     this.checkpointPos = this.head;
     this.watermark = watermark;
     this.sinceCheckpoint = 0;

@@ -125,7 +125,11 @@ export class TimerScheduler {
   async runDue(): Promise<number> {
     if (this.firing) await this.firing;
     if (this.stopped || this.store.closed) return 0;
-    await this.store.flushed();
+    try {
+      await this.store.flushed();
+    } catch {
+      return 0; // that batch failed (the store may be dead): a restart re-arms from the journal
+    }
     const now = this.clock.now();
     const due: ArmedTimer[] = [];
     while (this.heap.size > 0 && this.heap.peek()!.dueAt <= now && due.length < 512) {
