@@ -313,10 +313,19 @@ export class OutboxRelay {
     });
   }
 
-  private retryLater(item: { attempts: number; nextAttemptAt: number; lastError?: string | undefined; effect: OutboundEffect }, err: unknown): void {
-    const delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(item.attempts, 16));
+  /**
+   * Capped exponential backoff with jitter. A request whose actor has armed a deadline under the
+   * request's own slot (the saga names a step's deadline timer after the step) waits at most a
+   * quarter of the time left before it: near the deadline the relay retries more often, not less,
+   * so an outage shorter than about half the deadline never costs the step (tests/int/outage.test.ts).
+   */
+  private retryLater(item: { kind: string; id?: string; attempts: number; nextAttemptAt: number; lastError?: string | undefined; effect: OutboundEffect }, err: unknown): void {
+    const now = this.clock.now();
+    let delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(item.attempts, 16));
+    const deadline = item.effect.slot && item.id !== undefined ? this.journal.armedTimer(item.kind, item.id, item.effect.slot)?.dueAt : undefined;
+    if (deadline !== undefined) delay = Math.min(delay, Math.max(this.opts.baseBackoffMs / 2, (deadline - now) / 4));
     const jittered = delay / 2 + this.opts.random() * (delay / 2);
-    const at = this.clock.now() + jittered;
+    const at = now + jittered;
     if (!isTransient(err)) this.opts.log(`relay ${item.effect.mode} ${item.effect.subject} failed`, err);
     item.attempts++;
     item.nextAttemptAt = at;
