@@ -149,7 +149,9 @@ export class Journal {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       truncate: db.prepare('DELETE FROM journal WHERE pos <= ?'),
       atOf: db.prepare('SELECT pos, at FROM journal WHERE pos >= ? ORDER BY pos LIMIT 1'),
-      bounds: db.prepare('SELECT min(pos) AS lo, max(pos) AS hi FROM journal'),
+      // Two queries: `SELECT min(pos), max(pos)` together is a full scan (SQLite optimises one of them alone).
+      first: db.prepare('SELECT pos FROM journal ORDER BY pos LIMIT 1').pluck(),
+      last: db.prepare('SELECT pos FROM journal ORDER BY pos DESC LIMIT 1').pluck(),
     };
     store.beforeCommit(() => this.maybeCheckpoint());
     store.onRollback(() => this.reload());
@@ -304,10 +306,11 @@ export class Journal {
 
   /** The first position whose record was written at or after `t` (records are appended in time order, roughly). */
   private firstAtOrAfter(t: number): number {
-    const b = this.stmt.bounds!.get() as { lo: number | null; hi: number | null };
-    if (b.lo === null || b.hi === null) return 0;
-    let lo = b.lo;
-    let hi = b.hi + 1;
+    const first = this.stmt.first!.get() as number | undefined;
+    const last = this.stmt.last!.get() as number | undefined;
+    if (first === undefined || last === undefined) return 0;
+    let lo = first;
+    let hi = last + 1;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const row = this.stmt.atOf!.get(mid) as { pos: number; at: number } | undefined;
@@ -391,7 +394,7 @@ export class Journal {
         this.requests.set(key, new Map<string, PendingRequest>(Object.entries(p.requests).map(([slot, q]) => [slot, { kind: r.kind, id: r.id, effect: q.effect, at: q.at, attempts: 0, nextAttemptAt: q.at }])));
       }
     }
-    const hi = (this.stmt.bounds!.get() as { hi: number | null }).hi ?? 0;
+    const hi = (this.stmt.last!.get() as number | undefined) ?? 0;
     this.head = Math.max(this.checkpointPos, hi);
     // The inbox window: keys of records written in the last two minutes (the journal keeps at least that).
     const since = this.firstAtOrAfter(this.clock.now() - INBOX_WINDOW_MS);
