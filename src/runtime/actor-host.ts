@@ -22,7 +22,7 @@
  */
 import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject, StateMachine, StateValue } from 'xstate';
 import type { ZodType } from 'zod';
-import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
+import type { MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
 import { derivedMessageId } from './ids.ts';
 import { childTraceparent } from './tracing.ts';
@@ -314,6 +314,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
             ...(opts.inboxKey ? { inbox: { key: opts.inboxKey, reply } } : {}),
             ...(opts.cause?.id ? { messageId: opts.cause.id } : {}),
             ...(opts.cause?.causationId ? { causationId: opts.cause.causationId } : {}),
+            ...(effects.length ? { source: this.ctx.source, correlationId: opts.cause?.correlationId ?? id } : {}),
           },
           current?.pos,
         );
@@ -377,18 +378,8 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   ): Effects {
     const kind = this.kind;
     let n = 0;
-    const headersFor = (type: string, messageId: string, idempotencyKey?: string): Headers =>
-      metaToHeaders({
-        id: messageId,
-        type,
-        source: this.ctx.source,
-        time: new Date(now).toISOString(),
-        correlationId: cause?.correlationId ?? id,
-        causationId: cause?.id,
-        idempotencyKey,
-        traceparent: childTraceparent(cause?.traceparent),
-        subject: id,
-      });
+    // Headers are not stored: the relay builds them from the record (journal-record.ts, effectHeaders).
+    const trace = cause?.traceparent;
     const cancel = (slot: string) => {
       // A request written earlier in this same transition is simply not sent; one already pending is finished.
       const i = effects.findIndex((e) => e.mode === 'request' && e.slot === slot);
@@ -400,15 +391,15 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
       request: (r) => {
         const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${r.slot}`);
         // A new request in a slot replaces the one pending there (journal.ts applies it so).
-        effects.push({ messageId, mode: 'request', subject: r.subject, headers: headersFor(r.type, messageId, r.idempotencyKey), data: JSON.stringify(r.payload), slot: r.slot, timeoutMs: r.timeoutMs });
+        effects.push({ messageId, mode: 'request', subject: r.subject, type: r.type, idempotencyKey: r.idempotencyKey, traceparent: childTraceparent(trace), data: JSON.stringify(r.payload), slot: r.slot, timeoutMs: r.timeoutMs });
       },
       publish: (e) => {
         const messageId = e.messageId ?? derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${e.type}`);
-        effects.push({ messageId, mode: 'publish', subject: e.subject, headers: headersFor(e.type, messageId), data: JSON.stringify(e.payload) });
+        effects.push({ messageId, mode: 'publish', subject: e.subject, type: e.type, traceparent: childTraceparent(trace), data: JSON.stringify(e.payload) });
       },
       kvPut: (bucket, key, value) => {
         const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/kv/${bucket}/${key}`);
-        effects.push({ messageId, mode: 'kv', subject: `${bucket}/${key}`, headers: {}, data: JSON.stringify(value) });
+        effects.push({ messageId, mode: 'kv', subject: `${bucket}/${key}`, data: JSON.stringify(value) });
       },
       cancelRequest: cancel,
       setTimer: (name, delayMs, event) => void timers.push({ name, dueAt: now + delayMs, event }),

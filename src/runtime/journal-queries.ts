@@ -12,7 +12,7 @@ import type { Statement } from 'better-sqlite3';
 import type { EventObject, StateValue } from 'xstate';
 import { Header } from '../contracts/headers.ts';
 import type { Db } from './store.ts';
-import type { JournalRecord } from './journal-record.ts';
+import { effectHeaders, type JournalRecord } from './journal-record.ts';
 import type { Journal } from './journal.ts';
 import type { SendStatus } from './relay.ts';
 
@@ -285,6 +285,7 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): 
   const outbox: OutboxEntry[] = [];
   records.forEach(({ pos, record }, i) => {
     for (const e of record.effects ?? []) {
+      const headers = effectHeaders(record, e);
       const sending = live?.relay?.pendingStatus(e.messageId);
       let status: string;
       let sentAt: number | undefined;
@@ -306,8 +307,8 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): 
         messageId: e.messageId,
         mode: e.mode,
         subject: e.subject,
-        type: e.headers[Header.type],
-        idempotencyKey: e.headers[Header.idempotencyKey],
+        type: headers[Header.type],
+        idempotencyKey: headers[Header.idempotencyKey],
         slot: e.slot,
         status,
         attempts: sending?.attempts ?? (status === 'pending' ? 0 : 1),

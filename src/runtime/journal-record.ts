@@ -11,17 +11,27 @@
  * `apply` rules journal.ts uses at open.
  */
 import type { EventObject, StateValue } from 'xstate';
-import type { Headers } from '../contracts/headers.ts';
+import { metaToHeaders, type Headers } from '../contracts/headers.ts';
 import type { Reply } from './transport/transport.ts';
 import type { PersistedSnapshot } from './versioning.ts';
 
-/** A message to send after the commit. Its id is derived from the actor, its sequence and the effect's position. */
+/**
+ * A message to send after the commit. Its id is derived from the actor, its sequence and the
+ * effect's position. Its CloudEvents headers are not stored: they follow from the record (source,
+ * time, correlation and causation, the actor as subject) and the few fields here, and are built
+ * when it is sent (`effectHeaders`). Records converted from a version-2 store carry them whole.
+ */
 export interface OutboundEffect {
   messageId: string;
   mode: 'publish' | 'request' | 'kv';
   /** A subject, or `bucket/key` for a KV write. */
   subject: string;
-  headers: Headers;
+  /** The message type (`ce-type`); absent for a KV write. */
+  type?: string;
+  idempotencyKey?: string;
+  traceparent?: string;
+  /** Whole headers, for records converted from version 2 only. */
+  headers?: Headers;
   data: string;
   /** Requests only: names the outstanding request within its actor, so that it can be cancelled. */
   slot?: string;
@@ -64,6 +74,27 @@ export interface JournalRecord {
   answered?: string;
   /** The handled message's key and the reply a repeat of it gets. */
   inbox?: { key: string; reply?: Reply | undefined };
+  /** The handled message's id and its own cause's: the effects' causation, and the explorer's trail. */
   messageId?: string;
   causationId?: string;
+  /** CloudEvents source and correlation id of the effects (the service's source; the saga's correlation). */
+  source?: string;
+  correlationId?: string;
+}
+
+/** The headers an effect is sent with: stored whole, or built from the record. */
+export function effectHeaders(record: JournalRecord, e: OutboundEffect): Headers {
+  if (e.headers) return e.headers;
+  if (e.mode === 'kv' || !e.type) return {};
+  return metaToHeaders({
+    id: e.messageId,
+    type: e.type,
+    source: record.source ?? '',
+    time: new Date(record.at).toISOString(),
+    correlationId: record.correlationId ?? record.id,
+    causationId: record.messageId,
+    idempotencyKey: e.idempotencyKey,
+    traceparent: e.traceparent,
+    subject: record.id,
+  });
 }

@@ -19,7 +19,8 @@
  */
 import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
-import type { JournalRecord, OutboundEffect } from './journal-record.ts';
+import { effectHeaders, type JournalRecord, type OutboundEffect } from './journal-record.ts';
+import type { Headers } from '../contracts/headers.ts';
 import type { Db, Store } from './store.ts';
 import type { Reply } from './transport/transport.ts';
 import type { EventObject } from 'xstate';
@@ -67,6 +68,8 @@ export interface PendingRequest {
   kind: string;
   id: string;
   effect: OutboundEffect;
+  /** Its headers, built from its record when it was written (kept with it in the checkpoint). */
+  headers: Headers;
   /** When it was written (the step's duration counts from here). */
   at: number;
   /** The relay's bookkeeping, in memory only: a restart retries at once. */
@@ -83,7 +86,7 @@ export interface Committed {
 
 interface PendingJson {
   timers?: Record<string, { dueAt: number; event: EventObject; seq: number }>;
-  requests?: Record<string, { effect: OutboundEffect; at: number }>;
+  requests?: Record<string, { effect: OutboundEffect; at: number; headers?: Headers }>;
 }
 
 export const actorKey = (kind: string, id: string): string => `${kind}/${id}`;
@@ -326,7 +329,7 @@ export class Journal {
     if (!timers?.size && !requests?.size) return null;
     const out: PendingJson = {};
     if (timers?.size) out.timers = Object.fromEntries([...timers].map(([n, t]) => [n, { dueAt: t.dueAt, event: t.event, seq: t.seq }]));
-    if (requests?.size) out.requests = Object.fromEntries([...requests].map(([s, r]) => [s, { effect: r.effect, at: r.at }]));
+    if (requests?.size) out.requests = Object.fromEntries([...requests].map(([s, r]) => [s, { effect: r.effect, at: r.at, headers: r.headers }]));
     return JSON.stringify(out);
   }
 
@@ -360,7 +363,7 @@ export class Journal {
         if (e.mode !== 'request' || !e.slot) continue;
         let reqs = this.requests.get(key);
         if (!reqs) this.requests.set(key, (reqs = new Map<string, PendingRequest>()));
-        reqs.set(e.slot, { kind: record.kind, id: record.id, effect: e, at: record.at, attempts: 0, nextAttemptAt: record.at });
+        reqs.set(e.slot, { kind: record.kind, id: record.id, effect: e, headers: effectHeaders(record, e), at: record.at, attempts: 0, nextAttemptAt: record.at });
         this.pendingDirty.add(key);
       }
     }
@@ -391,7 +394,7 @@ export class Journal {
       const key = actorKey(r.kind, r.id);
       if (p.timers) this.timers.set(key, new Map<string, ArmedTimer>(Object.entries(p.timers).map(([name, t]) => [name, { kind: r.kind, id: r.id, name, ...t }])));
       if (p.requests) {
-        this.requests.set(key, new Map<string, PendingRequest>(Object.entries(p.requests).map(([slot, q]) => [slot, { kind: r.kind, id: r.id, effect: q.effect, at: q.at, attempts: 0, nextAttemptAt: q.at }])));
+        this.requests.set(key, new Map<string, PendingRequest>(Object.entries(p.requests).map(([slot, q]) => [slot, { kind: r.kind, id: r.id, effect: q.effect, headers: q.headers ?? q.effect.headers ?? {}, at: q.at, attempts: 0, nextAttemptAt: q.at }])));
       }
     }
     const hi = (this.stmt.last!.get() as number | undefined) ?? 0;

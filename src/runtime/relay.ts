@@ -21,7 +21,7 @@ import type { ActorHost, RequestOutcome } from './actor-host.ts';
 import { deferOn, setTimerOn, type Clock } from './clock.ts';
 import { isBroken } from './broken.ts';
 import { actorKey, Journal, type Committed, type PendingRequest } from './journal.ts';
-import type { OutboundEffect } from './journal-record.ts';
+import { effectHeaders, type OutboundEffect } from './journal-record.ts';
 import { stepDuration } from './metrics.ts';
 import { serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn, type Span } from './tracing.ts';
 import type { Store } from './store.ts';
@@ -35,6 +35,7 @@ interface Unsent {
   actor: string;
   kind: string;
   effect: OutboundEffect;
+  headers: Headers;
   at: number;
   attempts: number;
   nextAttemptAt: number;
@@ -130,7 +131,7 @@ export class OutboxRelay {
           if (pending?.effect.messageId === effect.messageId) this.requests.add(pending);
           continue;
         }
-        const u: Unsent = { pos, actor, kind: record.kind, effect, at: record.at, attempts: 0, nextAttemptAt: record.at };
+        const u: Unsent = { pos, actor, kind: record.kind, effect, headers: effectHeaders(record, effect), at: record.at, attempts: 0, nextAttemptAt: record.at };
         const chain = this.chains.get(actor);
         if (chain) chain.push(u);
         else this.chains.set(actor, [u]);
@@ -226,7 +227,7 @@ export class OutboxRelay {
 
   /** A publication or KV write: true when sent, false when it waits for a retry. */
   private async sendUnsent(u: Unsent): Promise<boolean> {
-    const headers = { ...u.effect.headers };
+    const headers = { ...u.headers };
     const span = this.sendSpan(u.effect, u.kind, headers);
     try {
       if (u.effect.mode === 'kv') {
@@ -262,7 +263,7 @@ export class OutboxRelay {
 
   /** A request: true when finished (answered, or abandoned by its actor), false when it waits for a retry. */
   private async request(req: PendingRequest): Promise<boolean> {
-    const headers = { ...req.effect.headers };
+    const headers = { ...req.headers };
     const span = this.sendSpan(req.effect, req.kind, headers);
     try {
       await this.requestOnce(req, headers);

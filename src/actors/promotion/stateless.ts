@@ -7,7 +7,7 @@
  * again, and must decide the same: the handler is a function of the request (promotion/service.ts).
  */
 import type { ZodType } from 'zod';
-import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
+import type { MessageMeta } from '../../contracts/headers.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import { childTraceparent } from '../../runtime/tracing.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -65,22 +65,20 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
         const outcome = spec.handle(payload, meta, { db: tx, now, key });
         const effects: OutboundEffect[] = [];
         for (const p of outcome.publish) {
-          const headers = metaToHeaders({
-            id: p.messageId,
-            type: p.type,
-            source: rt.source,
-            time: new Date(now).toISOString(),
-            correlationId: meta.correlationId,
-            causationId: meta.id,
-            traceparent: childTraceparent(meta.traceparent),
-            subject: scope,
-          });
-          // Messages of one scope are relayed in order; different scopes go concurrently.
-          effects.push({ messageId: p.messageId, mode: 'publish', subject: p.subject, headers, data: JSON.stringify(p.payload) });
+          // Messages of one scope are relayed in order; different scopes go concurrently. Their
+          // headers follow from the record (runtime/journal-record.ts, effectHeaders).
+          effects.push({ messageId: p.messageId, mode: 'publish', subject: p.subject, type: p.type, traceparent: childTraceparent(meta.traceparent), data: JSON.stringify(p.payload) });
           published = true;
         }
         const reply = rt.reply(outcome.reply.type, outcome.reply.payload, meta);
-        journal.append({ kind: rt.service, id: scope, seq: 0, at: now, ...(effects.length ? { effects } : {}), inbox: { key: inboxKey, reply } }, undefined);
+        journal.append(
+          {
+            kind: rt.service, id: scope, seq: 0, at: now,
+            ...(effects.length ? { effects, source: rt.source, correlationId: meta.correlationId, messageId: meta.id } : {}),
+            inbox: { key: inboxKey, reply },
+          },
+          undefined,
+        );
         return reply;
       },
       () => {
