@@ -353,10 +353,11 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     // Changed since the last checkpoint: the journal holds it; else the checkpointed row is current.
     const latest = this.journal.latest(this.kind, id);
     const row = latest
-      ? { snapshot: latest.snapshot, seq: latest.seq, machine_version: latest.version, pos: latest.pos }
+      ? { persisted: latest.persisted, seq: latest.seq, machine_version: latest.version, pos: latest.pos }
       : (this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string; pos: number } | undefined);
     if (!row) return undefined;
-    const persisted = upgradeSnapshot(this.def, id, row.machine_version, JSON.parse(row.snapshot) as PersistedSnapshot);
+    const stored = 'persisted' in row ? row.persisted : (JSON.parse(row.snapshot) as PersistedSnapshot);
+    const persisted = upgradeSnapshot(this.def, id, row.machine_version, stored);
     const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
     const snapshot = this.def.machine.resolveState({ value: persisted.value, context: context });
     const cached = { snapshot, seq: row.seq, pos: row.pos };

@@ -21,6 +21,7 @@ import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
 import { effectHeaders, type JournalRecord, type OutboundEffect } from './journal-record.ts';
 import type { Headers } from '../contracts/headers.ts';
+import type { PersistedSnapshot } from './versioning.ts';
 import type { Db, Store } from './store.ts';
 import type { Reply } from './transport/transport.ts';
 import type { EventObject } from 'xstate';
@@ -47,9 +48,8 @@ export interface ActorState {
   pos: number;
   version: string;
   status: string;
-  /** JSON of the persisted snapshot and of its state value. */
-  snapshot: string;
-  state: string;
+  /** The persisted snapshot (JSON is made when it is checkpointed). */
+  persisted: PersistedSnapshot;
   createdAt: number;
   updatedAt: number;
 }
@@ -274,7 +274,7 @@ export class Journal {
     }
     void db;
     for (const [key, a] of this.dirty) {
-      this.stmt.save!.run(a.kind, a.id, a.version, a.status, a.state, a.snapshot, a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
+      this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
       this.pendingDirty.delete(key);
     }
     for (const key of this.pendingDirty) {
@@ -345,8 +345,7 @@ export class Journal {
         pos,
         version: record.version ?? '',
         status: record.snapshot.status ?? 'active',
-        snapshot: JSON.stringify(record.snapshot),
-        state: JSON.stringify(record.snapshot.value),
+        persisted: record.snapshot,
         createdAt: before?.createdAt ?? record.at,
         updatedAt: record.at,
       });

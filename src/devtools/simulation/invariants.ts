@@ -195,7 +195,7 @@ export function unsettled(instances: readonly Instance[], shoppers: readonly Sho
     }
     // Changed since the last checkpoint: the journal holds the newer state.
     for (const a of inst.rt.journal.changedActors('checkout')) {
-      states.set((JSON.parse(a.snapshot) as { context: { cartId: string } }).context.cartId, JSON.parse(a.state));
+      states.set((a.persisted.context as { cartId: string }).cartId, a.persisted.value);
     }
   }
   for (const s of shoppers) {
