@@ -66,6 +66,7 @@ export const requestChannels: readonly RequestChannel[] = [
   cmd(Command.completeOrder, 'complete-order', ['order-completed'], S.order, [S.gateway]),
   qry(Query.getOrder, 'get-order.request', 'get-order.response', S.order, [S.gateway]),
   qry(Query.listCustomerOrders, 'list-customer-orders.request', 'list-customer-orders.response', S.order, [S.gateway]),
+  qry(Query.findOrdersByNumber, 'find-orders-by-number.request', 'find-orders-by-number.response', S.order, [S.gateway]),
   qry(Query.getCheckout, 'get-checkout.request', 'get-checkout.response', S.checkout, [S.gateway]),
 ];
 

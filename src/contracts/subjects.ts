@@ -52,6 +52,7 @@ export const Query = {
   // Ordering: Order Service
   getOrder: 'order.qry.get-order',
   listCustomerOrders: 'order.qry.list-customer-orders',
+  findOrdersByNumber: 'order.qry.find-orders-by-number',
   // Ordering: Checkout API
   getCheckout: 'checkout.qry.get-checkout',
   // Every service answers a ping on `<service>.qry.ping` for readiness checks.

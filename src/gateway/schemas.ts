@@ -20,6 +20,7 @@ import {
   Quantity,
   Uuid,
 } from '../contracts/index.ts';
+import { OrderNumber } from '../contracts/order-number.ts';
 
 // ---- Documents -------------------------------------------------------------------------------
 
@@ -62,6 +63,11 @@ export const RemoveItemQuery = z.object({
 });
 export const ProductParams = z.object({ productId: Uuid.describe('Identifier of the product.') });
 export const OrderParams = z.object({ orderId: Uuid.describe('Identifier of the order.') });
+export const OrderRefParams = z.object({
+  idOrNumber: z
+    .union([Uuid, OrderNumber])
+    .describe('The order id, or its short order number (ACME-XXXX-XXXX; case, hyphens and I/L/O are forgiven).'),
+});
 export const CustomerParams = z.object({ customerId: Uuid.describe('Identifier of the customer.') });
 export const CheckoutParams = z.object({ checkoutId: Uuid.describe('Identifier of the checkout.') });
 export const CheckoutQuery = z.object({

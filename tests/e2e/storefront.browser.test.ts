@@ -117,8 +117,14 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
     expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CONFIRMED');
     expect(await page.locator('#order-status').textContent()).toContain('Order confirmed');
     expect(await page.locator('#order-totals').textContent()).toContain('−$1.25');
+    // The shopper is shown the short order number, never the UUID, and it finds the order.
+    const orderNumber = (await page.locator('#order-id .order-number').textContent()) ?? '';
+    expect(orderNumber).toMatch(/^ACME-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
     await expect.poll(() => product(page, 'Bird Seed (5 kg)').locator('.stock').textContent()).toBe('199 in stock');
     await expect.poll(() => page.locator('.history__item').count()).toBe(1);
+    // One word per status: the history says what the order panel says.
+    expect(await page.locator('.history__item .order-number').textContent()).toBe(orderNumber);
+    expect(await page.locator('.history__item .badge').textContent()).toBe('Confirmed');
     await shot(page, 'desktop-confirmed');
     // Changed their mind: a confirmed order can be cancelled, and its stock comes back.
     await page.getByRole('button', { name: 'Cancel order' }).click({ timeout: 5_000 });

@@ -9,14 +9,9 @@
 
 import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
 import { showIdentity, startSession } from './session.js';
+import { REASONS, STEP_WORDS, statusWord } from './words.js';
 
 const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
-const REASONS = {
-  OUT_OF_STOCK: 'Some items in your cart are out of stock.',
-  PAYMENT_FAILED: 'Your payment could not be completed.',
-  FRAUD: 'The payment was refused by our fraud checks.',
-  CUSTOMER_REQUESTED: 'You cancelled this order.',
-};
 /** The step a failure happened at, so the progress list can show where the checkout stopped. */
 const FAILED_AT = {
   OUT_OF_STOCK: 'RESERVING_INVENTORY',
@@ -26,13 +21,6 @@ const FAILED_AT = {
   FRAUD: 'AUTHORIZING_PAYMENT',
   ORDER_REJECTED: 'CREATING_ORDER',
   ORDER_TIMEOUT: 'CREATING_ORDER',
-};
-const STEP_WORDS = {
-  RESERVING_INVENTORY: 'Reserving your items…',
-  AUTHORIZING_PAYMENT: 'Authorizing your payment…',
-  CREATING_ORDER: 'Placing your order…',
-  COMPENSATING: 'Something went wrong; undoing the reservation and payment…',
-  DONE: 'Finishing…',
 };
 
 // ---- State -------------------------------------------------------------------------------------
@@ -220,7 +208,7 @@ async function checkout(e) {
       { 'idempotency-key': key },
     );
     store.set('checkoutKey', null);
-    const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, cartId: json.cartId, cart: json, promotionCode };
+    const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, orderNumber: json.orderNumber, cartId: json.cartId, cart: json, promotionCode };
     store.set('checkout', JSON.stringify(tracked));
     $('promo-code').value = '';
     hideToast();
@@ -263,14 +251,14 @@ function renderStatus(s) {
   box.className = `order__status${done ? ' is-confirmed' : ''}${failed ? ' is-cancelled' : ''}`;
   box.dataset.status = s.status;
   if (done) {
-    box.replaceChildren(h('strong', {}, 'Order confirmed'), h('p', {}, 'Thank you! We will email you when it ships.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', {}, 'Thank you! We will email you when it ships.'));
   } else if (s.status === 'CANCELLED') {
     const why = s.reasonText ?? REASONS[s.reason] ?? 'The order could not be completed.';
-    box.replaceChildren(h('strong', {}, 'Order cancelled'), h('p', { class: 'order__reason' }, why), h('p', {}, 'You have not been charged.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', { class: 'order__reason' }, why), h('p', {}, 'You have not been charged.'));
   } else if (s.status === 'NEEDS_ATTENTION') {
-    box.replaceChildren(h('strong', {}, 'We are looking into your order'), h('p', {}, s.reasonText ?? 'Our team has been notified.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', {}, s.reasonText ?? 'We are looking into it; our team has been notified.'));
   } else {
-    box.replaceChildren(h('strong', {}, 'Processing'), h('p', {}, STEP_WORDS[s.step] ?? 'Working on it…'));
+    box.replaceChildren(h('strong', {}, statusWord(s.status)), h('p', {}, STEP_WORDS[s.step] ?? 'Working on it…'));
   }
   const final = done || s.status === 'CANCELLED';
   $('new-cart').hidden = !final;
@@ -280,7 +268,8 @@ function renderStatus(s) {
 function watch(tracked) {
   $('cart').hidden = true;
   $('order').hidden = false;
-  $('order-id').textContent = `Order ${tracked.orderId}`;
+  // The short number is what a shopper reads out on the phone; older tracked checkouts lack it.
+  $('order-id').replaceChildren('Order number ', h('strong', { class: 'order-number' }, tracked.orderNumber ?? tracked.orderId));
   renderOrderTotals(tracked);
   renderStatus({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
   $('order').focus();
@@ -343,9 +332,9 @@ async function loadHistory() {
           h(
             'li',
             { class: 'history__item' },
-            h('span', {}, `#${o.orderId.slice(0, 8)}`),
+            h('span', { class: 'order-number' }, o.orderNumber ?? o.orderId),
             h('span', {}, money(o.total, o.currency)),
-            h('span', { class: `badge badge--${o.status}` }, o.status.toLowerCase()),
+            h('span', { class: `badge badge--${o.status}` }, statusWord(o.status)),
           ),
         ),
     );
