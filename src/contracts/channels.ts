@@ -94,6 +94,7 @@ export const eventChannels: readonly EventChannel[] = [
   evt(Event.orderCancelled, 'order-cancelled', S.order, [
     { service: S.inventory, durable: Durable.inventoryOnOrderCancelled },
     { service: S.payment, durable: Durable.paymentOnOrderCancelled },
+    { service: S.cart, durable: Durable.cartReopensOnOrderCancelled },
   ]),
   evt(Event.orderCompleted, 'order-completed', S.order, [
     { service: S.inventory, durable: Durable.inventoryOnOrderCompleted },

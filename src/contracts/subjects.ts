@@ -146,5 +146,6 @@ export const Durable = {
   inventoryOnOrderCompleted: 'inventory-order-completed',
   paymentOnOrderCancelled: 'payment-order-cancelled',
   paymentOnOrderCompleted: 'payment-order-completed',
+  cartReopensOnOrderCancelled: 'cart-order-cancelled',
 } as const;
 export type Durable = (typeof Durable)[keyof typeof Durable];

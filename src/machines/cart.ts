@@ -2,8 +2,13 @@
  * The cart: one actor per cartId, created by its first add-item (the catalog has no create call).
  *
  *   new ─cart.addItem─▶ open ─cart.checkout─▶ checkedOut
- *                       │ ▲  └─cart.abandon─▶ abandoned
+ *    └──cart.reopen──▶  │ ▲  └─cart.abandon─▶ abandoned
  *                       └─┘ cart.addItem / cart.removeItem (each re-arms the abandon timer)
+ *
+ * A checkout that ends cancelled for any cause but the shopper's own reopens the cart: the Cart
+ * API starts a new cart, whose id is derived from the old one, with the old one's lines and the
+ * reason (`cart.reopen`, accepted only by a cart that does not exist yet, so a redelivery or a
+ * second cancellation of the same checkout reopens nothing twice). The checked-out cart stays final.
  *
  * The host brings every fact in the event: the product's unit price at add time, the per-line
  * limit, the discount the Promotion Service quoted and the time. The machine decides and records.
@@ -46,6 +51,15 @@ export interface CartPricing {
   promotionRejection: PromotionRejection | null;
 }
 
+/** Where a reopened cart came from: the checked-out cart, and why its checkout was cancelled. */
+export interface RestoredFrom {
+  cartId: string;
+  /** The catalog's cancellation reason (OUT_OF_STOCK, PAYMENT_FAILED, FRAUD). */
+  reason: string;
+  /** The precise cause, when the cancellation named one (PAYMENT_DECLINED, INVENTORY_TIMEOUT...). */
+  detail: string | null;
+}
+
 export interface CartContext {
   cartId: string;
   customerId: string | null;
@@ -56,6 +70,7 @@ export interface CartContext {
   checkedOutAt: string | null;
   abandonedAt: string | null;
   pricing: CartPricing | null;
+  restoredFrom: RestoredFrom | null;
 }
 
 export type CartEvent =
@@ -82,7 +97,15 @@ export type CartEvent =
       appliedPromotions: string[];
       promotionRejection: PromotionRejection | null;
     }
-  | { type: 'cart.abandon'; at?: string };
+  | { type: 'cart.abandon'; at?: string }
+  | {
+      type: 'cart.reopen';
+      at: string;
+      items: CartLine[];
+      currency: string;
+      customerId: string | null;
+      restoredFrom: RestoredFrom;
+    };
 
 export type CartState = 'new' | 'open' | 'checkedOut' | 'abandoned';
 
@@ -134,6 +157,9 @@ export function cartRefusal(state: CartState, context: CartContext, event: CartE
       return state === 'open' ? null : { kind: 'cartClosed', message: `cart ${id} is not open` };
     case 'cart.checkout':
       return checkoutRefusal(state, context, event.customerId);
+    case 'cart.reopen':
+      if (state !== 'new') return { kind: 'cartClosed', message: `cart ${id} exists already` };
+      return event.items.length === 0 ? { kind: 'cartEmpty', message: `nothing to reopen into cart ${id}` } : null;
     case 'cart.addItem': {
       const closed = ownerRefusal(context, event.customerId) ?? closedRefusal(state, id);
       if (closed) return closed;
@@ -251,6 +277,17 @@ export const cartMachine = setup({
         },
       };
     }),
+    recordReopen: assign(({ event }) => {
+      if (event.type !== 'cart.reopen') return {};
+      return {
+        items: event.items,
+        currency: event.currency,
+        customerId: event.customerId,
+        createdAt: event.at,
+        updatedAt: event.at,
+        restoredFrom: event.restoredFrom,
+      };
+    }),
     recordAbandon: assign(({ context, event }) => {
       if (event.type !== 'cart.abandon') return {};
       return { abandonedAt: event.at ?? context.updatedAt };
@@ -261,6 +298,7 @@ export const cartMachine = setup({
     removeAccepted: accepted('open'),
     checkoutAccepted: accepted('open'),
     firstAddAccepted: accepted('new'),
+    reopenAccepted: accepted('new'),
   },
 }).createMachine({
   id: 'cart',
@@ -274,6 +312,7 @@ export const cartMachine = setup({
     checkedOutAt: null,
     abandonedAt: null,
     pricing: null,
+    restoredFrom: null,
   }),
   initial: 'new',
   states: {
@@ -283,6 +322,11 @@ export const cartMachine = setup({
           guard: 'firstAddAccepted',
           target: 'open',
           actions: ['recordAdd', { type: 'armAbandonTimer', params: {} }],
+        },
+        'cart.reopen': {
+          guard: 'reopenAccepted',
+          target: 'open',
+          actions: ['recordReopen', { type: 'armAbandonTimer', params: {} }],
         },
       },
     },

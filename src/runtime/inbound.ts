@@ -6,7 +6,7 @@
 import type { ZodType } from 'zod';
 import { headersToMeta, MissingHeaderError, type MessageMeta } from '../contracts/headers.ts';
 import { ErrorCode, RemoteError } from './transport/errors.ts';
-import type { Message } from './transport/transport.ts';
+import type { Delivery, Message } from './transport/transport.ts';
 
 export interface Parsed<T> {
   meta: MessageMeta;
@@ -46,4 +46,23 @@ export function parseMessage<T>(msg: Message, schema: ZodType<T>, expectedType: 
     throw new RemoteError(ErrorCode.badRequest, `unexpected message type ${meta.type} on ${msg.subject}, expected ${types.join(' or ')}`);
   }
   return { meta, payload: parseBody(schema, msg.data) };
+}
+
+/**
+ * A consumed event, parsed; or undefined, logged, for one that does not parse: redelivering it
+ * would never help, so the consumer acknowledges it and moves on.
+ */
+export function parseEventOrDrop<T>(
+  log: { warn(obj: object, msg: string): void },
+  d: Delivery,
+  schema: ZodType<T>,
+  type: string,
+): Parsed<T> | undefined {
+  try {
+    return parseMessage(d, schema, type);
+  } catch (err) {
+    if (!(err instanceof RemoteError)) throw err;
+    log.warn({ err, subject: d.subject, seq: d.seq }, 'dropping an event that does not parse');
+    return undefined;
+  }
 }

@@ -13,6 +13,7 @@ import { startShop, type Shop } from './support/shop-server.ts';
 
 const MAGNET = productIdFor('ACME-GIANT-MAG'); // $39.99
 const BIRDSEED = productIdFor('ACME-BIRDSEED'); // $12.50
+const BATSUIT = productIdFor('ACME-BATMAN-SUIT'); // 3 in stock
 
 interface Quote {
   promotionCode: string;
@@ -31,6 +32,8 @@ interface CartBody {
   orderId?: string;
   orderNumber?: string;
   checkoutId?: string;
+  reopenedAs?: string;
+  restoredFrom?: { cartId: string; reason: string; detail?: string };
 }
 
 describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeout: 60_000 }, (mode) => {
@@ -117,6 +120,33 @@ describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeou
       expect((await quote(randomUUID(), 'WELCOME10')).status).toBe(404);
       await shop.http('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID() });
       expect((await quote(cartId, 'WELCOME10')).status).toBe(409);
+    });
+  });
+
+  describe('the cart after a failed checkout', () => {
+    it('is reopened with the same lines and the reason, and checks out once the shopper fixes it', async () => {
+      const customerId = randomUUID();
+      const cart = await checkedOut([{ productId: BATSUIT, quantity: 5 }, { productId: BIRDSEED, quantity: 1 }], customerId);
+      expect(await finalStatus(cart.checkoutId!)).toMatchObject({ status: 'CANCELLED', reason: 'OUT_OF_STOCK' });
+
+      let reopenedAs: string | undefined;
+      await expect
+        .poll(async () => (reopenedAs = (await shop.http<CartBody>('GET', `/carts/${cart.cartId}`)).body.reopenedAs), { timeout: 10_000 })
+        .toBeDefined();
+      const reopened = await shop.http<CartBody>('GET', `/carts/${reopenedAs}`);
+      expect(reopened.status).toBe(200);
+      expect(reopened.body).toMatchObject({
+        status: 'OPEN',
+        customerId,
+        items: [{ productId: BATSUIT, quantity: 5 }, { productId: BIRDSEED, quantity: 1 }],
+        restoredFrom: { cartId: cart.cartId, reason: 'OUT_OF_STOCK', detail: 'OUT_OF_STOCK' },
+      });
+
+      // The shopper lowers the quantity to what is there and checks out again.
+      expect((await shop.http('DELETE', `/carts/${reopenedAs}/items/${BATSUIT}?quantity=4`)).status).toBe(200);
+      const again = await shop.http<CartBody>('POST', `/carts/${reopenedAs}/checkout`, { customerId });
+      expect(again.status).toBe(200);
+      expect((await finalStatus(again.body.checkoutId!)).status).toBe('CONFIRMED');
     });
   });
 });

@@ -55,6 +55,8 @@ const cartDoc: JsonObject = {
   orderId: id(3),
   orderNumber: 'ACME-1EEP-Y71A',
   checkoutId: id(4),
+  reopenedAs: id(8),
+  restoredFrom: { cartId: id(9), reason: 'OUT_OF_STOCK', detail: 'INVENTORY_TIMEOUT' },
 };
 const product: JsonObject = {
   productId: id(20),
@@ -227,6 +229,7 @@ export const samples: Record<MessageType, JsonObject> = {
     reason: 'PAYMENT_FAILED',
     cancelledAt: at,
     detail: 'PAYMENT_TIMEOUT',
+    cartId: id(1),
   },
   'complete-order': { orderId: id(3) },
   'order-completed': { orderId: id(3), customerId: id(2), completedAt: at },
@@ -243,19 +246,19 @@ export const samples: Record<MessageType, JsonObject> = {
 
 /** Fields we add to catalog messages (decisions 2, 3, 4, 7). Each must be optional. */
 export const expectedExtensions: Partial<Record<MessageType, string[]>> = {
-  cart: ['checkoutId', 'orderId', 'orderNumber'],
+  cart: ['checkoutId', 'orderId', 'orderNumber', 'reopenedAs', 'restoredFrom'],
   // The acting customer (AUTH=jwt): a cart belongs to its first toucher, an order to its cart's customer.
   'add-item-to-cart': ['customerId'],
   'remove-item-from-cart': ['customerId'],
   'get-order.request': ['requestedBy'],
-  'get-cart.response': ['checkoutId', 'orderId', 'orderNumber'],
+  'get-cart.response': ['checkoutId', 'orderId', 'orderNumber', 'reopenedAs', 'restoredFrom'],
   'get-order.response': ['orderNumber'],
   'reserve-inventory': ['orderId', 'reservationId'],
   'inventory-unavailable': ['reservationId'],
   'authorize-payment': ['orderId'],
   'create-order': ['orderId'],
   'cancel-order': ['cartId', 'currency', 'customerId', 'detail', 'items', 'requestedBy', 'total'],
-  'order-cancelled': ['detail'],
+  'order-cancelled': ['cartId', 'detail'],
 };
 
 // ---- Probes --------------------------------------------------------------------------------

@@ -226,6 +226,44 @@ describe('cart machine', () => {
     });
   });
 
+  describe('when a cancelled checkout reopens its cart', () => {
+    const OLD = '66666666-6666-4666-8666-666666666666';
+    const reopen = (items = [{ productId: ANVIL, quantity: 3, unitPrice: 1_000 }]): CartEvent => ({
+      type: 'cart.reopen',
+      at: LATER,
+      items,
+      currency: 'USD',
+      customerId: CUSTOMER,
+      restoredFrom: { cartId: OLD, reason: 'OUT_OF_STOCK', detail: 'OUT_OF_STOCK' },
+    });
+
+    it('opens a new cart with the old lines, owner and reason, and arms the abandon timer', () => {
+      const { next, actions } = when(given(), reopen());
+      expect(state(next)).toBe('open');
+      expect(ctx(next)).toMatchObject({
+        items: [{ productId: ANVIL, quantity: 3, unitPrice: 1_000 }],
+        customerId: CUSTOMER,
+        createdAt: LATER,
+        restoredFrom: { cartId: OLD, reason: 'OUT_OF_STOCK', detail: 'OUT_OF_STOCK' },
+      });
+      expect(actions).toEqual(['armAbandonTimer']);
+    });
+
+    it('can then be changed and checked out like any cart', () => {
+      const s = given(reopen(), remove(ANVIL, 2));
+      expect(ctx(s).items[0]?.quantity).toBe(1);
+      expect(state(when(s, checkout(1_000)).next)).toBe('checkedOut');
+    });
+
+    it('reopens nothing twice, and nothing empty: a cart that exists, or no lines, is refused', () => {
+      const open = given(reopen());
+      expect(when(open, reopen([{ productId: MAGNET, quantity: 1, unitPrice: 500 }])).changed).toBe(false);
+      expect(cartRefusal('open', ctx(open), reopen())?.kind).toBe('cartClosed');
+      expect(when(given(), reopen([])).changed).toBe(false);
+      expect(cartRefusal('new', ctx(given()), reopen([]))?.kind).toBe('cartEmpty');
+    });
+  });
+
   describe('when a stored snapshot is restored', () => {
     it('continues from where it was', () => {
       const s = given(add(ANVIL, 2));

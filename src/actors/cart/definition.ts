@@ -9,6 +9,8 @@ import { Event } from '../../contracts/subjects.ts';
 import {
   MessageType,
   type CalculateDiscountRequest,
+  type CancellationDetail,
+  type CancellationReason,
   type Cart,
   type CartCheckedOut,
   type CartStatus,
@@ -32,6 +34,13 @@ const CART_EVENT_NS = '3e8b6a1d-4c2f-4d7e-9a1b-5c6d7e8f9a10';
 
 export const cartCheckedOutEventId = (cartId: string): string =>
   uuidv5(`${cartId}/cart-checked-out`, CART_EVENT_NS);
+
+/**
+ * The cart that holds a checked-out cart's lines again after its checkout was cancelled: derived,
+ * so every redelivery and every instance reopens into the same one, and the old cart can name it
+ * without storing anything.
+ */
+export const reopenedCartId = (cartId: string): string => uuidv5(`${cartId}/reopened`, CART_EVENT_NS);
 
 /**
  * The idempotency key of a checkout's calculate-discount: the same cart asking the same thing gets
@@ -66,6 +75,15 @@ export function cartView(s: AnyMachineSnapshot): Cart | undefined {
       : { subtotal: subtotalOf(c.items) }),
     currency: c.currency,
     ...(ids ? { orderId: ids.orderId, orderNumber: orderNumberOf(ids.orderId), checkoutId: ids.checkoutId } : {}),
+    ...(c.restoredFrom
+      ? {
+          restoredFrom: {
+            cartId: c.restoredFrom.cartId,
+            reason: c.restoredFrom.reason as CancellationReason,
+            ...(c.restoredFrom.detail ? { detail: c.restoredFrom.detail as CancellationDetail } : {}),
+          },
+        }
+      : {}),
   };
 }
 

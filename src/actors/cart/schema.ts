@@ -48,4 +48,6 @@ export const CartContextSchema = z.object({
       promotionRejection: PromotionRejection.nullable(),
     })
     .nullable(),
+  // Carts stored before reopening existed have no such field: they were not reopened from anything.
+  restoredFrom: z.object({ cartId: Uuid, reason: z.string(), detail: z.string().nullable() }).nullable().default(null),
 });

@@ -1,6 +1,7 @@
 /**
  * Cart API (Shopping). Serves add-item-to-cart, remove-item-from-cart, checkout-cart, get-cart,
- * list-products and get-product; publishes cart-checked-out to SHOPPING.
+ * list-products and get-product; publishes cart-checked-out to SHOPPING; consumes order-cancelled
+ * to reopen the cart of a checkout that failed (reopen.ts).
  *
  *   checkout-cart ──▶ [cart mailbox] can it be checked out? (cart machine's rules; no: 404/409)
  *                        │ calculate-discount ──▶ Promotion Service   (deadline; no answer: UNAVAILABLE,
@@ -40,7 +41,8 @@ import {
 } from '../../machines/cart.ts';
 import { DiscountQuote } from '../promotion/messages.ts';
 import { loadSeed, type SeedProduct } from '../seed/seed.ts';
-import { cartContext, cartDefinition, cartState, cartView, discountKeyFor } from './definition.ts';
+import { cartContext, cartDefinition, cartState, cartView, discountKeyFor, reopenedCartId } from './definition.ts';
+import { reopenCartsOfCancelledCheckouts } from './reopen.ts';
 import { ProductCatalog } from './products.ts';
 
 export { cartMigrations } from './schema.ts';
@@ -80,6 +82,7 @@ export async function startCartService(
   const products = new ProductCatalog(rt.store.db);
   await products.seedOnce(rt.store, (config.seed ?? loadSeed()).products);
   await rt.transport.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+  await rt.transport.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
   const carts = rt.host(cartDefinition({ abandonAfterMs: config.abandonAfterMs }));
   const at = () => new Date(rt.clock.now()).toISOString();
 
@@ -182,8 +185,12 @@ export async function startCartService(
     if (!view || (p.customerId && view.customerId && view.customerId !== p.customerId)) {
       throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
     }
-    return rt.reply(MessageType.getCartResponse, view, meta);
+    // A checked-out cart whose checkout was cancelled names the cart that holds its lines again.
+    const reopened = view.status === 'CHECKED_OUT' && carts.peek(reopenedCartId(view.cartId)) !== undefined;
+    return rt.reply(MessageType.getCartResponse, reopened ? { ...view, reopenedAs: reopenedCartId(view.cartId) } : view, meta);
   });
+
+  await reopenCartsOfCancelledCheckouts(rt, carts, at);
 
   await rt.query(Query.listProducts, MessageType.listProductsRequest, ListProductsRequest, (_p, meta) =>
     rt.reply(MessageType.listProductsResponse, { products: products.list() }, meta),

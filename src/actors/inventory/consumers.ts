@@ -11,10 +11,8 @@ import type { ZodType } from 'zod';
 import { Durable, Event, Stream } from '../../contracts/subjects.ts';
 import { MessageType, OrderCancelled, OrderCompleted } from '../../contracts/index.ts';
 import type { ActorHost } from '../../runtime/actor-host.ts';
-import { parseMessage, type Parsed } from '../../runtime/inbound.ts';
+import { parseEventOrDrop } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
-import { RemoteError } from '../../runtime/transport/errors.ts';
-import type { Delivery } from '../../runtime/transport/transport.ts';
 import type { ReservationEvent, reservationMachine } from '../../machines/reservation.ts';
 import { heldReservationsOf } from './stock.ts';
 
@@ -35,7 +33,7 @@ export async function consumeOrderEvents(
     await rt.consume(
       { stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: ACK_WAIT_MS },
       async (d) => {
-        const parsed = parseOrDrop(rt, d, schema, type);
+        const parsed = parseEventOrDrop(rt.log, d, schema, type);
         if (!parsed) return;
         const { meta, payload } = parsed;
         const held = await rt.store.read((db) => heldReservationsOf(db, payload.orderId));
@@ -73,19 +71,4 @@ export async function consumeOrderEvents(
       at: at(),
     }),
   );
-}
-
-function parseOrDrop<T>(
-  rt: ServiceRuntime,
-  d: Delivery,
-  schema: ZodType<T>,
-  type: string,
-): Parsed<T> | undefined {
-  try {
-    return parseMessage(d, schema, type);
-  } catch (err) {
-    if (!(err instanceof RemoteError)) throw err;
-    rt.log.warn({ err, subject: d.subject, seq: d.seq }, 'dropping an event that does not parse');
-    return undefined;
-  }
 }

@@ -31,6 +31,7 @@ export const orderCancelledPayload = (c: OrderContext): OrderCancelled => ({
   reason: c.reason ?? 'CUSTOMER_REQUESTED',
   cancelledAt: c.cancelledAt ?? '',
   ...(c.detail ? { detail: c.detail as OrderCancelled['detail'] } : {}),
+  ...(c.cartId ? { cartId: c.cartId } : {}),
 });
 
 export const orderCompletedPayload = (c: OrderContext): OrderCompleted => ({

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { CanonicalOrderNumber } from '../order-number.ts';
+import { CancellationDetail, CancellationReason } from './order.ts';
 import { Currency, DateTime, Money, NonNegativeMoney, PricedLineItem, Quantity, Uuid } from './common.ts';
 
 // ---- Catalog: commands ---------------------------------------------------------------------
@@ -65,7 +66,8 @@ export type CartItem = PricedLineItem;
 /**
  * openapi `Cart`, plus optional fields of ours: once checked out, the cart names the order
  * allocated for it, its short number, and the checkout tracking it (decision 4: the shopper gets
- * the orderId at once).
+ * the orderId at once); after a cancelled checkout, the cart that holds its lines again
+ * (`reopenedAs`), which names where it came from and why (`restoredFrom`).
  * Also the reply to add-item-to-cart, remove-item-from-cart, checkout-cart and get-cart.
  */
 export const Cart = z.object({
@@ -80,6 +82,12 @@ export const Cart = z.object({
   orderId: Uuid.optional(),
   orderNumber: CanonicalOrderNumber.optional(),
   checkoutId: Uuid.optional(),
+  /** A checked-out cart whose checkout was cancelled (not by the shopper): the cart holding its lines now. */
+  reopenedAs: Uuid.optional(),
+  /** A reopened cart: the checked-out cart it holds the lines of, and why that checkout was cancelled. */
+  restoredFrom: z
+    .object({ cartId: Uuid, reason: CancellationReason, detail: CancellationDetail.optional() })
+    .optional(),
 });
 export type Cart = z.infer<typeof Cart>;
 

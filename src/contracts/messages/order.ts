@@ -106,13 +106,18 @@ export const OrderCreated = z.object({
 });
 export type OrderCreated = z.infer<typeof OrderCreated>;
 
-/** catalog `order-cancelled`, plus our optional `detail`. Also the reply to cancel-order. */
+/**
+ * catalog `order-cancelled`, plus our optional `detail` and `cartId` (the cart the order came
+ * from: the Cart API reopens it when a checkout is cancelled for any cause but the shopper's own).
+ * Also the reply to cancel-order.
+ */
 export const OrderCancelled = z.object({
   orderId: Uuid,
   customerId: Uuid.optional(),
   reason: CancellationReason,
   cancelledAt: DateTime,
   detail: CancellationDetail.optional(),
+  cartId: Uuid.optional(),
 });
 export type OrderCancelled = z.infer<typeof OrderCancelled>;
 

@@ -51,6 +51,14 @@ const cartEvents: readonly CartEvent[] = [
     promotionRejection: null,
   },
   { type: 'cart.abandon', at: AT },
+  {
+    type: 'cart.reopen',
+    at: AT,
+    items: [{ productId: products.anvil.productId, quantity: 1, unitPrice: products.anvil.unitPrice }],
+    currency: 'USD',
+    customerId: '4f5d1b0c-7a05-4b4d-9bad-7dac4a5e6f05',
+    restoredFrom: { cartId: '5a7e3c2d-8b16-4c5e-9d0f-8ebd5b6f7a06', reason: 'OUT_OF_STOCK', detail: 'OUT_OF_STOCK' },
+  },
 ];
 
 const ctx = (s: AnyMachineSnapshot) => s.context as CartContext;
@@ -62,7 +70,7 @@ const lines = (s: AnyMachineSnapshot) =>
 export const cartModel: MachineModel = {
   name: 'cart',
   title:
-    'The cart (src/machines/cart.ts): created by its first add, edited while open, then checked out or abandoned by its timer',
+    'The cart (src/machines/cart.ts): created by its first add (or reopened after a cancelled checkout), edited while open, then checked out or abandoned by its timer',
   machine: cartMachine,
   input: { id: '3e6c2a1b-69f4-4a3c-8a9c-6c9b3f4d5e04' },
   events: cartEvents,
@@ -72,6 +80,7 @@ export const cartModel: MachineModel = {
     'cart.removeItem': (ev) => `remove ${ev.quantity ?? 'all'} × ${nameOf.get(ev.productId) ?? ev.productId}`,
     'cart.checkout': () => 'check out',
     'cart.abandon': () => 'abandon timer fires',
+    'cart.reopen': (ev) => `reopen with the lines of a cancelled checkout (${ev.restoredFrom.reason})`,
   }),
   describeEnd: (s) => {
     const p = statePath(s.value);
