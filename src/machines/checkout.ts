@@ -75,31 +75,24 @@ export interface StatusParams {
   step: CheckoutProgress;
 }
 
+/** The order as the saga sends it to the Order Service, to create it or to cancel it. */
+interface TheOrder {
+  orderId: string;
+  cartId: string;
+  customerId: string;
+  items: LineItem[];
+  total: number;
+  currency: string;
+}
+
 /** The effects the saga asks for, by action name, with what each needs. */
 export interface CheckoutActionParams {
   requestReserveInventory: { cartId: string; customerId: string; orderId: string; reservationId: string; items: LineItem[] };
   requestAuthorizePayment: { cartId: string; customerId: string; orderId: string; amount: number; currency: string };
-  requestCreateOrder: {
-    orderId: string;
-    cartId: string;
-    customerId: string;
-    items: LineItem[];
-    total: number;
-    currency: string;
-    paymentAuthorizationId: string | null;
-  };
+  requestCreateOrder: TheOrder & { paymentAuthorizationId: string | null };
   requestVoidPayment: { orderId: string; authorizationId: string | null };
   requestReleaseInventory: { reservationId: string; orderId: string };
-  requestCancelOrder: {
-    orderId: string;
-    cartId: string;
-    customerId: string;
-    items: LineItem[];
-    total: number;
-    currency: string;
-    reason: CancelReason;
-    detail: FailureDetail;
-  };
+  requestCancelOrder: TheOrder & { reason: CancelReason; detail: FailureDetail };
   cancelRequest: { step: CheckoutStep };
   startTimer: { timer: CheckoutStep; ms: number };
   cancelTimer: { timer: CheckoutStep };

@@ -2,26 +2,27 @@
  * The durable actor host: machines decide, the host acts.
  *
  * For one inbound message, inside ONE transaction of the service's store, the host
- *   1. returns the stored reply if the message's key is already in the inbox (a duplicate);
- *   2. loads the actor (hot cache, else the snapshot row, parsed);
+ *   1. returns the stored reply if the message's key is in the journal's inbox window (a duplicate);
+ *   2. loads the actor (hot cache, else the journal's latest state, else the checkpointed row);
  *   3. computes `transition(machine, snapshot, event)`: pure, nothing is executed by xstate
  *      (pure-transition.ts: the same function with its inert scope built once);
- *   4. executes the returned actions as *effects*: outbox rows, timer rows, local table writes;
- *   5. saves the snapshot with its machine version, appends the event to the journal, and
- *      records the inbox key with its reply.
- * Only after the commit does anyone hear about it: the caller gets its reply, the outbox relay
+ *   4. executes the returned actions as *effects*: messages to send, timers, local table writes;
+ *   5. appends ONE journal record (journal-record.ts): event, snapshot with its machine version,
+ *      effects with their derived ids, timers armed and cancelled, inbox key and reply.
+ * Only after the commit does anyone hear about it: the caller gets its reply, the relay
  * publishes, the scheduler re-arms. A crash anywhere loses nothing that was answered and
- * duplicates no effect: before the commit nothing happened; after it, the outbox re-sends with
- * the same message id and idempotency key, which downstream inboxes and JetStream de-duplicate.
+ * duplicates no effect: before the commit nothing happened; after it, the relay re-sends from the
+ * journal with the same message id and idempotency key, which downstream inboxes and JetStream
+ * de-duplicate.
  *
  * Every snapshot is stored with its machine's version. Before a host runs, it checks that each
  * in-flight snapshot's state still exists in the machine it runs now, and refuses to start (naming
  * the actors) unless a migration from that version is registered. With an inspector attached, it
  * reports each committed transition (actor, event, snapshot) to it, e.g. @statelyai/inspect.
  */
-import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject, StateMachine } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, EventFrom, EventObject, StateMachine, StateValue } from 'xstate';
 import type { ZodType } from 'zod';
-import { metaToHeaders, type Headers, type MessageMeta } from '../contracts/headers.ts';
+import type { MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
 import { derivedMessageId } from './ids.ts';
 import { childTraceparent } from './tracing.ts';
@@ -29,7 +30,8 @@ import { Mailboxes } from './mailbox.ts';
 import { pureTransitions, type PureTransitions } from './pure-transition.ts';
 import { InspectionReporter, type HostInspector } from './inspection.ts';
 import type { Db, Store } from './store.ts';
-import { RuntimeTables, type OutboxEntry } from './tables.ts';
+import { Journal } from './journal.ts';
+import type { OutboundEffect, TimerOp } from './journal-record.ts';
 import { errorReply } from './transport/reply.ts';
 import { checkStoredVersions, upgradeSnapshot, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
 import type { Reply } from './transport/transport.ts';
@@ -145,8 +147,16 @@ export interface DeliverOptions {
    * undefined falls back to the default: `{}` when the machine accepted the event, CONFLICT when not.
    */
   reply?: (t: Transitioned) => Reply | undefined;
-  /** Run inside the same transaction before the transition (e.g. mark an outbox row done). */
+  /** Run inside the same transaction before the transition. */
   also?: (db: Db) => void;
+  /**
+   * The reply to this actor's pending request: delivered only if that request (by slot and
+   * message id) is still pending, and finishing it in the same record, whether or not the machine
+   * accepts the event. A second delivery of the same reply finds it finished: that is its de-duplication.
+   */
+  replyTo?: { slot: string; messageId: string };
+  /** A timer firing: delivered only if that arming (name and sequence) is still armed, and disarming it. */
+  timer?: { name: string; seq: number };
 }
 
 /** A committed transition, as observers see it (metrics.ts counts checkouts from these). */
@@ -167,6 +177,8 @@ export interface DeliverResult {
 interface Cached {
   snapshot: AnyMachineSnapshot;
   seq: number;
+  /** Journal position of its latest record. */
+  pos: number;
 }
 
 export interface HostContext {
@@ -174,7 +186,7 @@ export interface HostContext {
   clock: Clock;
   /** CloudEvents source of what the actors send: their service's (registry.ts). */
   source: string;
-  /** Called after a commit that wrote outbox or timer rows. */
+  /** Called after a commit that wrote messages to send or timers. */
   onEffects(): void;
   /** How many actors stay hot in memory (least recently used leave first). */
   maxCached?: number;
@@ -191,7 +203,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private readonly observers: Array<(c: Committed) => void> = [];
   private readonly machine: PureTransitions;
   private readonly stmt;
-  private readonly tables: RuntimeTables;
+  readonly journal: Journal;
   private readonly inspection: InspectionReporter;
 
   constructor(
@@ -203,26 +215,15 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     this.machine = pureTransitions(def.machine);
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
-    this.tables = RuntimeTables.of(db);
+    this.journal = Journal.of(ctx.store, { clock: ctx.clock });
     this.stmt = {
-      load: db.prepare('SELECT snapshot, seq, machine_version FROM actors WHERE kind = ? AND id = ?'),
-      // Positional parameters: 3.7 against 4.5 us per save bound by name (micro-bench, 1 KiB snapshot).
-      save: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
-          state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at`),
-      journal: db.prepare(`INSERT INTO journal (kind, id, seq, event, from_state, to_state, actions, message_id, causation_id, at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-      cancelSlot: db.prepare(
-        `UPDATE outbox SET status = 'cancelled' WHERE actor_kind = ? AND actor_id = ? AND slot = ? AND status = 'pending'`,
-      ),
-      setTimer: db.prepare(`INSERT INTO timers (kind, id, name, due_at, event, armed_at_seq) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (kind, id, name) DO UPDATE SET due_at = excluded.due_at, event = excluded.event, armed_at_seq = excluded.armed_at_seq`),
-      cancelTimer: db.prepare('DELETE FROM timers WHERE kind = ? AND id = ? AND name = ?'),
+      load: db.prepare('SELECT snapshot, seq, machine_version, pos FROM actors WHERE kind = ? AND id = ?'),
     };
     this.inspection = new InspectionReporter(def.kind, def.machine, this.maxCached);
     this.inspection.attach(ctx.inspect);
-    // Before any message is taken: refuse to run snapshots this machine cannot run.
+    // Before any message is taken: refuse to run snapshots this machine cannot run (the check reads
+    // the checkpoint, so bring it up to date first).
+    this.journal.checkpointSync();
     checkStoredVersions(db, def);
   }
 
@@ -248,7 +249,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
 
   /** Looks up a stored reply for an inbox key without touching any actor. */
   storedReply(key: string): Reply | undefined {
-    return this.tables.storedReply(key);
+    return this.journal.storedReply(key);
   }
 
   /**
@@ -260,12 +261,18 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     let wroteEffects = false;
     let report: (() => void) | undefined;
     let committed: Committed | undefined;
+    const journal = this.journal;
     return this.ctx.store.write(
       (db) => {
         if (opts.inboxKey) {
-          const stored = this.storedReply(opts.inboxKey);
+          const stored = journal.storedReply(opts.inboxKey);
           if (stored) return { duplicate: true, changed: false, reply: stored, snapshot: this.load(id)?.snapshot };
         }
+        // A reply to a request no longer pending, or a timer no longer armed: already handled (or abandoned).
+        const stale =
+          (opts.replyTo && journal.pendingRequest(this.kind, id, opts.replyTo.slot)?.effect.messageId !== opts.replyTo.messageId) ||
+          (opts.timer && journal.armedTimer(this.kind, id, opts.timer.name)?.seq !== opts.timer.seq);
+        if (stale) return { duplicate: true, changed: false, reply: undefined, snapshot: this.load(id)?.snapshot };
         opts.also?.(db);
         const current = this.load(id);
         const now = this.ctx.clock.now();
@@ -277,21 +284,42 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         const all = [...initActions, ...actions].filter((a) => !a.type.startsWith('xstate.'));
         const t: Transitioned = { snapshot: next, previous: current?.snapshot, changed, actions: all };
         const reply = opts.reply?.(t) ?? (changed ? { data: '{}' } : rejection(event, start));
-        if (!changed) return { duplicate: false, changed, reply, snapshot: current?.snapshot };
+        const done: string[] = [];
+        const answered = opts.replyTo ? { answered: opts.replyTo.slot } : {};
+        const timers: TimerOp[] = opts.timer ? [{ name: opts.timer.name }] : [];
+        if (!changed) {
+          // Refused: nothing is recorded, except that an answered request or a fired timer is finished.
+          if (current && (opts.replyTo || timers.length)) {
+            const pos = journal.append({ kind: this.kind, id, seq: current.seq, at: now, ...answered, ...(timers.length ? { timers } : {}) }, current.pos);
+            current.pos = pos;
+          }
+          return { duplicate: false, changed, reply, snapshot: current?.snapshot };
+        }
 
         const seq = (current?.seq ?? 0) + 1;
-        const fx = this.effects(id, seq, now, db, opts.cause, () => (wroteEffects = true));
+        const effects: OutboundEffect[] = [];
+        const fx = this.effects(id, seq, now, db, opts.cause, effects, timers, done);
         for (const action of all) this.execute(action, fx, next);
-        this.save(id, next, seq, now);
-        this.stmt.journal.run(
-          this.kind, id, seq, JSON.stringify(event), current ? JSON.stringify(current.snapshot.value) : null,
-          JSON.stringify(next.value), JSON.stringify(all.map((a) => ({ type: a.type, params: a.params }))),
-          opts.cause?.id ?? null, opts.cause?.causationId ?? null, now,
+        const persisted: PersistedSnapshot = (this.def.machine as AnyStateMachine).getPersistedSnapshot(next) as unknown as PersistedSnapshot;
+        const pos = journal.append(
+          {
+            kind: this.kind, id, seq, at: now, event,
+            from: current ? (current.snapshot.value as StateValue) : null, to: next.value as StateValue,
+            actions: all.map((a) => ({ type: a.type, params: a.params })),
+            snapshot: persisted, version: this.def.version,
+            ...(effects.length ? { effects } : {}),
+            ...(timers.length ? { timers } : {}),
+            ...(done.length ? { done } : {}),
+            ...answered,
+            ...(opts.inboxKey ? { inbox: { key: opts.inboxKey, reply } } : {}),
+            ...(opts.cause?.id ? { messageId: opts.cause.id } : {}),
+            ...(opts.cause?.causationId ? { causationId: opts.cause.causationId } : {}),
+            ...(effects.length ? { source: this.ctx.source, correlationId: opts.cause?.correlationId ?? id } : {}),
+          },
+          current?.pos,
         );
-        if (opts.inboxKey) {
-          this.tables.recordReply(opts.inboxKey, reply, now);
-        }
-        this.remember(id, { snapshot: next, seq });
+        wroteEffects = effects.length > 0 || timers.length > 0;
+        this.remember(id, { snapshot: next, seq, pos });
         report = this.inspection.prepare(id, event, next, opts.cause);
         if (this.observers.length > 0) committed = { id, event, previous: current?.snapshot, next };
         return { duplicate: false, changed, reply, snapshot: next };
@@ -322,19 +350,19 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private load(id: string): Cached | undefined {
     const hot = this.cache.get(id);
     if (hot) return hot;
-    const row = this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string } | undefined;
+    // Changed since the last checkpoint: the journal holds it; else the checkpointed row is current.
+    const latest = this.journal.latest(this.kind, id);
+    const row = latest
+      ? { persisted: latest.persisted, seq: latest.seq, machine_version: latest.version, pos: latest.pos }
+      : (this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string; pos: number } | undefined);
     if (!row) return undefined;
-    const persisted = upgradeSnapshot(this.def, id, row.machine_version, JSON.parse(row.snapshot) as PersistedSnapshot);
+    const stored = 'persisted' in row ? row.persisted : (JSON.parse(row.snapshot) as PersistedSnapshot);
+    const persisted = upgradeSnapshot(this.def, id, row.machine_version, stored);
     const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
     const snapshot = this.def.machine.resolveState({ value: persisted.value, context: context });
-    const cached = { snapshot, seq: row.seq };
+    const cached = { snapshot, seq: row.seq, pos: row.pos };
     this.remember(id, cached);
     return cached;
-  }
-
-  private save(id: string, snapshot: AnyMachineSnapshot, seq: number, now: number): void {
-    const persisted = (this.def.machine as AnyStateMachine).getPersistedSnapshot(snapshot) as unknown as { status: string; value: unknown };
-    this.stmt.save.run(this.kind, id, this.def.version, persisted.status, JSON.stringify(persisted.value), JSON.stringify(persisted), seq, now, now);
   }
 
   private execute(action: { type: string; params?: unknown }, fx: Effects, snapshot: AnyMachineSnapshot): void {
@@ -345,47 +373,38 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     executor(action.params, fx, snapshot);
   }
 
-  private effects(id: string, seq: number, now: number, db: Db, cause: MessageMeta | undefined, wrote: () => void): Effects {
-    const st = this.stmt;
+  private effects(
+    id: string, seq: number, now: number, db: Db, cause: MessageMeta | undefined,
+    effects: OutboundEffect[], timers: TimerOp[], done: string[],
+  ): Effects {
     const kind = this.kind;
     let n = 0;
-    const headersFor = (type: string, messageId: string, idempotencyKey?: string): Headers =>
-      metaToHeaders({
-        id: messageId,
-        type,
-        source: this.ctx.source,
-        time: new Date(now).toISOString(),
-        correlationId: cause?.correlationId ?? id,
-        causationId: cause?.id,
-        idempotencyKey,
-        traceparent: childTraceparent(cause?.traceparent),
-        subject: id,
-      });
-    const outbox = (mode: OutboxEntry['mode'], subject: string, headers: Headers, data: string, messageId: string, slot?: string, timeoutMs?: number) => {
-      this.tables.enqueue({ messageId, mode, subject, headers, data, actorKind: kind, actorId: id, slot, timeoutMs, now });
-      wrote();
+    // Headers are not stored: the relay builds them from the record (journal-record.ts, effectHeaders).
+    const trace = cause?.traceparent;
+    const cancel = (slot: string) => {
+      // A request written earlier in this same transition is simply not sent; one already pending is finished.
+      const i = effects.findIndex((e) => e.mode === 'request' && e.slot === slot);
+      if (i >= 0) effects.splice(i, 1);
+      if (this.journal.pendingRequest(kind, id, slot) && !done.includes(slot)) done.push(slot);
     };
     return {
       now, db, actorId: id, cause,
       request: (r) => {
         const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${r.slot}`);
-        st.cancelSlot.run(kind, id, r.slot);
-        outbox('request', r.subject, headersFor(r.type, messageId, r.idempotencyKey), JSON.stringify(r.payload), messageId, r.slot, r.timeoutMs);
+        // A new request in a slot replaces the one pending there (journal.ts applies it so).
+        effects.push({ messageId, mode: 'request', subject: r.subject, type: r.type, idempotencyKey: r.idempotencyKey, traceparent: childTraceparent(trace), data: JSON.stringify(r.payload), slot: r.slot, timeoutMs: r.timeoutMs });
       },
       publish: (e) => {
         const messageId = e.messageId ?? derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${e.type}`);
-        outbox('publish', e.subject, headersFor(e.type, messageId), JSON.stringify(e.payload), messageId);
+        effects.push({ messageId, mode: 'publish', subject: e.subject, type: e.type, traceparent: childTraceparent(trace), data: JSON.stringify(e.payload) });
       },
       kvPut: (bucket, key, value) => {
         const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/kv/${bucket}/${key}`);
-        outbox('kv', `${bucket}/${key}`, {}, JSON.stringify(value), messageId);
+        effects.push({ messageId, mode: 'kv', subject: `${bucket}/${key}`, data: JSON.stringify(value) });
       },
-      cancelRequest: (slot) => void st.cancelSlot.run(kind, id, slot),
-      setTimer: (name, delayMs, event) => {
-        st.setTimer.run(kind, id, name, now + delayMs, JSON.stringify(event), seq);
-        wrote();
-      },
-      cancelTimer: (name) => void st.cancelTimer.run(kind, id, name),
+      cancelRequest: cancel,
+      setTimer: (name, delayMs, event) => void timers.push({ name, dueAt: now + delayMs, event }),
+      cancelTimer: (name) => void timers.push({ name }),
     };
   }
 }

@@ -1,7 +1,9 @@
 /**
- * Read-only queries over the actor host's tables (actors, journal, timers, outbox) of ONE service
- * store. They run inside the service that owns the store, answering the explorer's queries over
- * the transport: the gateway never opens a service's database.
+ * Read-only queries over ONE service store's journal and its checkpoint (`actors`). They run inside
+ * the service that owns the store, answering the explorer's queries over the transport (the
+ * gateway never opens a service's database), or in `npm run replay` beside a stopped service.
+ * Inside the service, `live` gives what only memory knows: armed timers and what the relay has
+ * still to send; outside, the checkpoint's copy of the timers and the relay's watermark stand in.
  *
  * Filtering by state uses the stored JSON of the state value, which for a machine without
  * parallel states is a single path: `"authorizingPayment"`, `{"compensating":{"next":…}}`.
@@ -10,13 +12,22 @@ import type { Statement } from 'better-sqlite3';
 import type { EventObject, StateValue } from 'xstate';
 import { Header } from '../contracts/headers.ts';
 import type { Db } from './store.ts';
+import { effectHeaders, type JournalRecord } from './journal-record.ts';
+import type { Journal } from './journal.ts';
+import type { SendStatus } from './relay.ts';
+
+/** What the owning process knows beyond the tables. */
+export interface TraceLive {
+  journal: Journal;
+  relay?: { pendingStatus(messageId: string): SendStatus | undefined };
+}
 
 export interface RecordedAction {
   type: string;
   params?: unknown;
 }
 
-/** One journal row, as stored by the actor host. */
+/** One transition of an actor, from its journal record. */
 export interface JournalEntry {
   seq: number;
   event: EventObject;
@@ -200,73 +211,135 @@ export function listActors(db: Db, kind: string, filter: ActorListFilter): Actor
   return { rows: page, nextCursor: rows.length > filter.limit && last ? encodeCursor(last.updatedAt, last.id) : undefined, facets };
 }
 
-/**
- * The outbox has no index by actor, but its rows are written only inside the actor's own
- * transitions, in `seq` order, stamped with the clock: so an actor's rows lie between the first
- * row written at its creation and the last at its latest transition. Binary search on the primary
- * key finds that window (with a minute's slack for clock steps); only the window is scanned.
- */
-export function outboxWindow(db: Db, from: number, to: number): [number, number] {
-  const next = prep(db, 'SELECT seq, created_at FROM outbox WHERE seq >= ? ORDER BY seq LIMIT 1');
-  const bounds = prep(db, 'SELECT min(seq) AS lo, max(seq) AS hi FROM outbox').get() as { lo: number | null; hi: number | null };
-  if (bounds.lo === null || bounds.hi === null) return [0, -1];
-  const firstAtOrAfter = (t: number): number => {
-    let lo = bounds.lo!;
-    let hi = bounds.hi! + 1;
-    while (lo < hi) {
-      const mid = Math.floor((lo + hi) / 2);
-      const row = next.get(mid) as { seq: number; created_at: number } | undefined;
-      if (!row || row.created_at >= t) hi = mid;
-      else lo = row.seq + 1;
-    }
-    return lo;
-  };
-  const slack = 60_000;
-  return [firstAtOrAfter(from - slack), firstAtOrAfter(to + slack + 1) - 1];
+interface ActorRowFull extends ActorRow {
+  pos: number;
+  pending: string | null;
 }
 
-export function actorTrace(db: Db, kind: string, id: string): ActorTraceRows | undefined {
-  const row = prep(db, 'SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot FROM actors WHERE kind = ? AND id = ?')
-    .get(kind, id) as ActorRow | undefined;
-  if (!row) return undefined;
-  const journalRows = prep(db, `SELECT seq, event, from_state, to_state, actions, message_id, causation_id, at FROM journal
-      WHERE kind = ? AND id = ? ORDER BY seq LIMIT ?`)
-    .all(kind, id, JOURNAL_LIMIT + 1) as Array<{ seq: number; event: string; from_state: string | null; to_state: string; actions: string; message_id: string | null; causation_id: string | null; at: number }>;
-  const journal = journalRows.slice(0, JOURNAL_LIMIT).map((j) => ({
+/** The newest record of an actor written after the checkpoint, if any (the tail is short: one checkpoint interval). */
+function tailRecord(db: Db, kind: string, id: string): { pos: number; record: JournalRecord } | undefined {
+  const checkpoint = Number(prep(db, `SELECT value FROM meta WHERE key = 'journal_checkpoint'`).pluck().get() ?? 0);
+  const r = prep(db, 'SELECT pos, record FROM journal WHERE pos > ? AND kind = ? AND id = ? ORDER BY pos DESC LIMIT 1').get(checkpoint, kind, id) as
+    | { pos: number; record: string }
+    | undefined;
+  return r ? { pos: r.pos, record: JSON.parse(r.record) as JournalRecord } : undefined;
+}
+
+/** The actor's records, oldest first, found by walking each record's link to the previous one. */
+function actorRecords(db: Db, from: number, max: number): Array<{ pos: number; record: JournalRecord }> {
+  const one = prep(db, 'SELECT pos, prev, record FROM journal WHERE pos = ?');
+  const out: Array<{ pos: number; record: JournalRecord }> = [];
+  let pos: number | null = from;
+  while (pos !== null && out.length < max) {
+    const r = one.get(pos) as { pos: number; prev: number | null; record: string } | undefined;
+    if (!r) break; // truncated (journal.ts, retention)
+    out.push({ pos: r.pos, record: JSON.parse(r.record) as JournalRecord });
+    pos = r.prev;
+  }
+  return out.reverse();
+}
+
+export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): ActorTraceRows | undefined {
+  const row = prep(db, 'SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot, pos, pending FROM actors WHERE kind = ? AND id = ?')
+    .get(kind, id) as ActorRowFull | undefined;
+  const tail = tailRecord(db, kind, id);
+  if (!row && !tail?.record.snapshot) return undefined;
+  const latestPos = Math.max(row?.pos ?? 0, tail?.pos ?? 0);
+  const records = actorRecords(db, latestPos, 20 * JOURNAL_LIMIT);
+  // The newest snapshot: the tail's record if it has one newer than the checkpoint, else the row.
+  let newest: ActorRowFull | undefined = row;
+  for (let i = records.length - 1; i >= 0; i--) {
+    const r = records[i]!.record;
+    if (!r.snapshot) continue;
+    if (!row || records[i]!.pos > row.pos) {
+      newest = {
+        id, state: JSON.stringify(r.snapshot.value), status: r.snapshot.status ?? 'active', seq: r.seq,
+        machine_version: r.version ?? row?.machine_version ?? '', created_at: row?.created_at ?? records[0]!.record.at,
+        updated_at: r.at, snapshot: JSON.stringify(r.snapshot), pos: records[i]!.pos, pending: row?.pending ?? null,
+      };
+    }
+    break;
+  }
+  if (!newest) return undefined;
+  const transitions = records.filter((r) => r.record.event !== undefined);
+  const journal = transitions.slice(0, JOURNAL_LIMIT).map(({ record: j }) => ({
     seq: j.seq,
-    event: parse(j.event) as JournalEntry['event'],
-    from: (parse(j.from_state) ?? null) as JournalEntry['from'],
-    to: parse(j.to_state) as JournalEntry['to'],
-    actions: (parse(j.actions) ?? []) as JournalEntry['actions'],
-    messageId: j.message_id,
-    causationId: j.causation_id,
+    event: j.event!,
+    from: j.from ?? null,
+    to: j.to as JournalEntry['to'],
+    actions: j.actions ?? [],
+    messageId: j.messageId ?? null,
+    causationId: j.causationId ?? null,
     at: j.at,
   }));
-  const timers = (prep(db, 'SELECT name, due_at, event, armed_at_seq FROM timers WHERE kind = ? AND id = ? ORDER BY due_at').all(kind, id) as Array<{ name: string; due_at: number; event: string; armed_at_seq: number }>)
-    .map((t) => ({ name: t.name, dueAt: t.due_at, event: parse(t.event), armedAtSeq: t.armed_at_seq }));
-  const [lo, hi] = outboxWindow(db, row.created_at, row.updated_at);
-  const outbox = (prep(db, `SELECT seq, message_id, mode, subject, headers, data, slot, status, attempts, next_attempt_at, last_error, created_at, sent_at
-      FROM outbox WHERE seq BETWEEN ? AND ? AND actor_kind = ? AND actor_id = ? ORDER BY seq`).all(lo, hi, kind, id) as Array<{
-    seq: number; message_id: string; mode: string; subject: string; headers: string; data: string; slot: string | null; status: string;
-    attempts: number; next_attempt_at: number; last_error: string | null; created_at: number; sent_at: number | null;
-  }>).map((o) => {
-    const headers = (parse(o.headers) ?? {}) as Record<string, string>;
-    return {
-      seq: o.seq,
-      messageId: o.message_id,
-      mode: o.mode,
-      subject: o.subject,
-      type: headers[Header.type],
-      idempotencyKey: headers[Header.idempotencyKey],
-      slot: o.slot ?? undefined,
-      status: o.status,
-      attempts: o.attempts,
-      nextAttemptAt: o.next_attempt_at,
-      lastError: o.last_error ?? undefined,
-      createdAt: o.created_at,
-      sentAt: o.sent_at ?? undefined,
-      payload: parse(o.data),
-    };
+  const armed = live
+    ? [...(live.journal.timers.get(`${kind}/${id}`)?.values() ?? [])].map((t) => ({ name: t.name, dueAt: t.dueAt, event: t.event, armedAtSeq: t.seq }))
+    : Object.entries((parse(newest.pending) as { timers?: Record<string, { dueAt: number; event: unknown; seq: number }> } | undefined)?.timers ?? {}).map(
+        ([name, t]) => ({ name, dueAt: t.dueAt, event: t.event, armedAtSeq: t.seq }),
+      );
+  const timers = armed.sort((a, b) => a.dueAt - b.dueAt);
+  const pendingRequests = live
+    ? new Set([...(live.journal.requests.get(`${kind}/${id}`)?.values() ?? [])].map((r) => r.effect.messageId))
+    : new Set(Object.values((parse(newest.pending) as { requests?: Record<string, { effect: { messageId: string } }> } | undefined)?.requests ?? {}).map((r) => r.effect.messageId));
+  const watermark = Number(prep(db, `SELECT value FROM meta WHERE key = 'relay_watermark'`).pluck().get() ?? 0);
+  const outbox: OutboxEntry[] = [];
+  records.forEach(({ pos, record }, i) => {
+    for (const e of record.effects ?? []) {
+      const headers = effectHeaders(record, e);
+      const sending = live?.relay?.pendingStatus(e.messageId);
+      let status: string;
+      let sentAt: number | undefined;
+      if (e.mode === 'request') {
+        // Finished by a later record: answered, or abandoned (cancelled) by the actor.
+        const finisher = records.slice(i + 1).find((r) => r.record.answered === e.slot || r.record.done?.includes(e.slot ?? ''));
+        const replaced = records.slice(i + 1).some((r) => r.record.effects?.some((x) => x.mode === 'request' && x.slot === e.slot));
+        if (pendingRequests.has(e.messageId)) status = 'pending';
+        else if (finisher && finisher.record.answered === e.slot) {
+          status = 'sent';
+          sentAt = finisher.record.at;
+        } else status = finisher || replaced ? 'cancelled' : 'sent';
+      } else {
+        status = (live ? sending !== undefined : pos > watermark) ? 'pending' : 'sent';
+        if (status === 'sent') sentAt = record.at;
+      }
+      outbox.push({
+        seq: pos,
+        messageId: e.messageId,
+        mode: e.mode,
+        subject: e.subject,
+        type: headers[Header.type],
+        idempotencyKey: headers[Header.idempotencyKey],
+        slot: e.slot,
+        status,
+        attempts: sending?.attempts ?? (status === 'pending' ? 0 : 1),
+        nextAttemptAt: sending?.nextAttemptAt ?? record.at,
+        lastError: sending?.lastError,
+        createdAt: record.at,
+        sentAt,
+        payload: parse(e.data),
+      });
+    }
   });
-  return { summary: summary(row), journal, journalTruncated: journalRows.length > JOURNAL_LIMIT, timers, outbox };
+  return { summary: summary(newest), journal, journalTruncated: transitions.length > JOURNAL_LIMIT, timers, outbox };
+}
+
+/**
+ * Every actor of `kind` as it stands now, from outside the owning process too: the checkpointed
+ * rows overlaid with the snapshots of the records written after the checkpoint (journal.ts). What
+ * a reader of `actors` alone would miss is at most one checkpoint interval of changes.
+ */
+export function latestActors(db: Db, kind: string): Array<{ id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }> {
+  const out = new Map<string, { id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }>();
+  for (const r of prep(db, 'SELECT id, snapshot, seq FROM actors WHERE kind = ?').iterate(kind) as IterableIterator<{ id: string; snapshot: string; seq: number }>) {
+    const snapshot = JSON.parse(r.snapshot) as { value: unknown; context: Record<string, unknown> };
+    out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: r.seq });
+  }
+  const checkpoint = Number(prep(db, `SELECT value FROM meta WHERE key = 'journal_checkpoint'`).pluck().get() ?? 0);
+  for (const r of prep(db, 'SELECT id, record FROM journal WHERE pos > ? AND kind = ? ORDER BY pos').iterate(checkpoint, kind) as IterableIterator<{ id: string; record: string }>) {
+    const rec = JSON.parse(r.record) as JournalRecord;
+    if (!rec.snapshot) continue;
+    const snapshot = rec.snapshot as { value: unknown; context: Record<string, unknown> };
+    out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: rec.seq });
+  }
+  return [...out.values()];
 }

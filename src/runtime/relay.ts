@@ -1,24 +1,27 @@
 /**
- * The outbox relay: after a commit, sends what the transaction wrote.
- *  - `publish` rows go to JetStream with the row's message id, so a re-send after a crash is a
- *    duplicate that the stream drops.
- *  - `request` rows are commands: the reply (or a non-transient error reply) is delivered to the
- *    actor that asked, in the same transaction that marks the row sent. Transient failures
- *    (timeout, no responders, UNAVAILABLE) are retried with capped exponential backoff and the
- *    same idempotency key, until the actor cancels the request (its deadline passed).
- *  - `kv` rows write a KV entry (status documents).
- * An actor's publications and KV writes are sent one at a time, in order; its requests, and
- * different actors' rows, go concurrently.
+ * The relay: after a commit, sends what the journal's records say to send (journal.ts).
+ *  - publications go to JetStream with their derived message id, so a re-send after a crash is a
+ *    duplicate that the stream drops;
+ *  - requests are commands: the reply (or a non-transient error reply) is delivered to the actor
+ *    that asked as a new journal record of that actor, which finishes the request. Transient
+ *    failures (timeout, no responders, UNAVAILABLE) are retried with capped exponential backoff and
+ *    the same idempotency key, until the actor abandons the request (its deadline passed);
+ *  - KV writes (status documents).
+ * An actor's publications and KV writes are sent one at a time, in journal order; its requests,
+ * and different actors' messages, go concurrently.
  *
- * The relay discovers rows by a cursor over the outbox (rows are numbered in commit order) and
- * keeps the ones not yet done in memory, so a pump reads only what is new. Rescanning everything
- * pending each time cost 6.5% of the embedded system's CPU: most pending rows are requests
- * waiting for their replies.
+ * The relay hears of new records when their batch is durable, and keeps what it has to do in
+ * memory. Its progress is a *watermark*, checkpointed with the journal: every publication and KV
+ * write in a record at or below it was sent. A restart resends those above it (JetStream's
+ * duplicate window and the consumers' inboxes drop what was already sent) and every request still
+ * pending in the journal. Sending marks nothing durable: no write per message sent.
  */
 import { headersToMeta, type Headers } from '../contracts/headers.ts';
 import type { ActorHost, RequestOutcome } from './actor-host.ts';
 import { deferOn, setTimerOn, type Clock } from './clock.ts';
 import { isBroken } from './broken.ts';
+import { actorKey, Journal, type Committed, type PendingRequest } from './journal.ts';
+import { effectHeaders, type OutboundEffect } from './journal-record.ts';
 import { stepDuration } from './metrics.ts';
 import { serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn, type Span } from './tracing.ts';
 import type { Store } from './store.ts';
@@ -26,31 +29,18 @@ import { SimulatedCrash } from './store.ts';
 import { isTransient, RemoteError } from './transport/errors.ts';
 import type { Kv, Transport } from './transport/transport.ts';
 
-export interface OutboxRow {
-  seq: number;
-  message_id: string;
-  mode: 'publish' | 'request' | 'kv';
-  subject: string;
-  headers: string;
-  data: string;
-  actor_kind: string | null;
-  actor_id: string | null;
-  slot: string | null;
-  timeout_ms: number | null;
-  attempts: number;
-  next_attempt_at: number;
-  created_at: number;
-}
-
-/** A pending row the relay knows of: read whole once when discovered, kept current by the relay itself. */
-interface Known {
-  seq: number;
+/** A publication or KV write the relay has still to send. */
+interface Unsent {
+  pos: number;
   actor: string;
-  row: OutboxRow;
+  kind: string;
+  effect: OutboundEffect;
+  headers: Headers;
+  at: number;
+  attempts: number;
+  nextAttemptAt: number;
+  lastError?: string | undefined;
 }
-
-/** Rows discovered per read of the outbox; a pump that reads a full page reads on. */
-const DISCOVER_PAGE = 1024;
 
 export interface RelayOptions {
   /** First retry delay; doubles per attempt up to `maxBackoffMs`. */
@@ -62,20 +52,27 @@ export interface RelayOptions {
   random?: () => number;
 }
 
+/** How a message the relay knows of stands, for the explorer. */
+export interface SendStatus {
+  status: 'pending';
+  attempts: number;
+  nextAttemptAt: number;
+  lastError: string | undefined;
+}
+
 export class OutboxRelay {
-  private readonly inFlight = new Map<number, Promise<void>>();
-  /** Requests waiting to go (not in flight): independent of each other. */
-  private readonly requests = new Map<number, Known>();
-  /** Per actor, its pending publications and KV writes in outbox order; only the head may go. */
-  private readonly chains = new Map<string, Known[]>();
-  /** The highest outbox seq discovered. */
-  private cursor = 0;
+  /** Keyed by message id. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** Requests waiting to go (not in flight); the journal's pending requests are the truth. */
+  private readonly requests = new Set<PendingRequest>();
+  /** Per actor, its unsent publications and KV writes in journal order; only the head may go. */
+  private readonly chains = new Map<string, Unsent[]>();
   private scheduled = false;
   private cancelRetry: (() => void) | undefined;
   private stopped = false;
   private readonly kvs = new Map<string, Promise<Kv>>();
-  private readonly stmt;
   private readonly opts: Required<RelayOptions>;
+  private readonly journal: Journal;
 
   constructor(
     private readonly store: Store,
@@ -91,19 +88,12 @@ export class OutboxRelay {
       log: opts.log ?? (() => undefined),
       random: opts.random ?? Math.random,
     };
-    const db = store.db;
-    // A rolled-back batch may have held cancellations the relay already acted on: look again.
+    this.journal = Journal.of(store, { clock });
+    this.journal.onCommitted((records) => this.take(records));
+    this.journal.trackWatermark(() => this.watermark());
+    // A rolled-back batch reloaded the journal: start again from what it holds.
     store.onRollback(() => this.rescan());
-    this.stmt = {
-      // Only rows committed since the last look. NOT INDEXED makes it a range on the rowid; through
-      // outbox_pending SQLite read every pending row and sorted them.
-      discover: db.prepare(
-        `SELECT * FROM outbox NOT INDEXED WHERE seq > ? AND status = 'pending' ORDER BY seq LIMIT ?`,
-      ),
-      status: db.prepare('SELECT status FROM outbox WHERE seq = ?').pluck(),
-      sent: db.prepare(`UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1 WHERE seq = ? AND status = 'pending'`),
-      retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE seq = ? AND status = 'pending'`),
-    };
+    this.load();
   }
 
   /** Something was committed: look for work soon. */
@@ -116,44 +106,74 @@ export class OutboxRelay {
     });
   }
 
-  /** Forgets what it discovered and reads the whole outbox again, as a restarted relay does. */
+  /** Forgets what it knew and starts from the journal again, as a restarted relay does. */
   rescan(): void {
     this.requests.clear();
     this.chains.clear();
-    this.cursor = 0;
+    if (!this.store.closed) this.load();
     this.kick();
+  }
+
+  /** Everything above the persisted watermark, and every pending request. */
+  private load(): void {
+    this.take(this.journal.effectsAfter(this.journal.relayWatermark));
+    for (const reqs of this.journal.requests.values()) for (const r of reqs.values()) this.requests.add(r);
+  }
+
+  /** Records just committed (or found after the watermark at start). */
+  private take(records: Committed[]): void {
+    for (const { pos, record } of records) {
+      if (!record.effects) continue;
+      const actor = actorKey(record.kind, record.id);
+      for (const effect of record.effects) {
+        if (effect.mode === 'request') {
+          const pending = effect.slot ? this.journal.pendingRequest(record.kind, record.id, effect.slot) : undefined;
+          if (pending?.effect.messageId === effect.messageId) this.requests.add(pending);
+          continue;
+        }
+        const u: Unsent = { pos, actor, kind: record.kind, effect, headers: effectHeaders(record, effect), at: record.at, attempts: 0, nextAttemptAt: record.at };
+        const chain = this.chains.get(actor);
+        if (chain) chain.push(u);
+        else this.chains.set(actor, [u]);
+      }
+    }
+  }
+
+  /** Every publication and KV write at or below this position is sent. */
+  private watermark(): number {
+    let lowest = Infinity;
+    for (const chain of this.chains.values()) if (chain[0] && chain[0].pos < lowest) lowest = chain[0].pos;
+    return lowest === Infinity ? this.journal.announced : lowest - 1;
   }
 
   /** Sends what is due. Exposed so tests can drive the relay step by step. */
   pump(): void {
     if (this.stopped || this.store.closed) return;
-    // The connection sees its own uncommitted batch: send nothing a rollback could still take back.
-    if (this.store.inBatch) {
-      void this.store.flushed().then(() => this.kick(), () => this.kick());
-      return;
-    }
-    this.discover();
     const now = this.clock.now();
     let earliest = Infinity;
-    for (const row of this.requests.values()) {
+    for (const req of this.requests) {
       if (this.inFlight.size >= this.opts.maxInFlight) break;
-      if (this.inFlight.has(row.seq)) continue; // re-discovered by a rescan while in flight
-      if (row.row.next_attempt_at > now) {
-        earliest = Math.min(earliest, row.row.next_attempt_at);
+      if (!this.stillPending(req)) {
+        this.requests.delete(req);
         continue;
       }
-      this.requests.delete(row.seq);
-      this.dispatch(row, (pending) => pending && this.requests.set(row.seq, row));
+      if (this.inFlight.has(req.effect.messageId)) continue;
+      if (req.nextAttemptAt > now) {
+        earliest = Math.min(earliest, req.nextAttemptAt);
+        continue;
+      }
+      this.requests.delete(req);
+      this.dispatch(req.effect.messageId, () => this.request(req), (pending) => pending && this.stillPending(req) && this.requests.add(req));
     }
     for (const [actor, chain] of this.chains) {
       if (this.inFlight.size >= this.opts.maxInFlight) break;
       const head = chain[0]!;
-      if (this.inFlight.has(head.seq)) continue;
-      if (head.row.next_attempt_at > now) {
-        earliest = Math.min(earliest, head.row.next_attempt_at);
+      if (this.inFlight.has(head.effect.messageId)) continue;
+      if (head.nextAttemptAt > now) {
+        earliest = Math.min(earliest, head.nextAttemptAt);
         continue;
       }
-      this.dispatch(head, (pending) => {
+      this.dispatch(head.effect.messageId, () => this.sendUnsent(head), (pending) => {
         if (pending || chain[0] !== head) return;
         chain.shift();
         if (chain.length === 0 && this.chains.get(actor) === chain) this.chains.delete(actor);
@@ -162,47 +182,27 @@ export class OutboxRelay {
     if (earliest !== Infinity) this.wakeAt(earliest);
   }
 
-  /** Sends one row; `done(stillPending)` runs when it is settled (finished, or waiting for a retry). */
-  private dispatch(row: Known, done: (stillPending: boolean) => void): void {
-    if (this.stmt.status.get(row.seq) !== 'pending') {
-      // Cancelled by its actor (or sent) meanwhile.
-      done(false);
-      this.kick();
-      return;
-    }
-    const p = this.send(row.row)
+  private stillPending(req: PendingRequest): boolean {
+    return this.journal.pendingRequest(req.kind, req.id, req.effect.slot ?? '') === req;
+  }
+
+  /** Runs one send; `done(stillPending)` when it is settled (finished, or waiting for a retry). */
+  private dispatch(messageId: string, send: () => Promise<boolean>, done: (stillPending: boolean) => void): void {
+    const p = send()
       .catch((err: unknown): boolean => {
         if (err instanceof SimulatedCrash) {
           this.stop();
           this.store.kill();
-        } else this.opts.log('outbox send failed', err);
+        } else this.opts.log('relay send failed', err);
         return false;
       })
       .then((finished) => {
-        this.inFlight.delete(row.seq);
+        this.inFlight.delete(messageId);
         if (this.store.closed) return;
         done(!finished);
         this.kick();
       });
-    this.inFlight.set(row.seq, p);
-  }
-
-  /** Reads rows committed since the last look. */
-  private discover(): void {
-    for (;;) {
-      const rows = this.stmt.discover.all(this.cursor, DISCOVER_PAGE) as OutboxRow[];
-      for (const r of rows) {
-        const row: Known = { seq: r.seq, actor: `${r.actor_kind}/${r.actor_id}`, row: r };
-        if (r.mode === 'request') this.requests.set(r.seq, row);
-        else {
-          const chain = this.chains.get(row.actor);
-          if (chain) chain.push(row);
-          else this.chains.set(row.actor, [row]);
-        }
-        this.cursor = r.seq;
-      }
-      if (rows.length < DISCOVER_PAGE) return;
-    }
+    this.inFlight.set(messageId, p);
   }
 
   private wakeAt(at: number): void {
@@ -210,72 +210,79 @@ export class OutboxRelay {
     this.cancelRetry = setTimerOn(this.clock, () => this.kick(), Math.max(0, at - this.clock.now()));
   }
 
-  /** Resolves true when the row is finished (sent, answered, or abandoned by its actor), false when it waits for a retry. */
-  private async send(row: OutboxRow): Promise<boolean> {
-    const headers = JSON.parse(row.headers) as Headers;
-    const span = tracingOn() ? this.sendSpan(row, headers) : undefined;
+  /** The span of one attempt to send, when tracing is on; the message then carries its context. */
+  private sendSpan(effect: OutboundEffect, kind: string, headers: Headers): Span | undefined {
+    if (!tracingOn()) return undefined;
+    const service = serviceNameOf(headers['ce-source'] ?? kind);
+    const spanKind = effect.mode === 'request' ? SpanKind.CLIENT : SpanKind.PRODUCER;
+    const span = startSpan(service, `send ${headers['ce-type'] ?? effect.subject}`, spanKind, headers.traceparent, {
+      'messaging.system': 'nats',
+      'messaging.destination.name': effect.subject,
+      'messaging.message.id': effect.messageId,
+      'messaging.operation.type': effect.mode,
+    });
+    if (span && effect.mode !== 'kv') headers.traceparent = traceparentOf(span);
+    return span;
+  }
+
+  /** A publication or KV write: true when sent, false when it waits for a retry. */
+  private async sendUnsent(u: Unsent): Promise<boolean> {
+    const headers = { ...u.headers };
+    const span = this.sendSpan(u.effect, u.kind, headers);
     try {
-      const finished = await this.sendRow(row, headers);
-      if (!finished) span?.setStatus({ code: 2, message: 'will retry' });
-      return finished;
+      if (u.effect.mode === 'kv') {
+        const slash = u.effect.subject.indexOf('/');
+        const kv = await this.kv(u.effect.subject.slice(0, slash));
+        await kv.put(u.effect.subject.slice(slash + 1), u.effect.data);
+      } else {
+        if (isBroken('relayMarksSentFirst')) {
+          // Broken on purpose: the message counts as sent before it is, so a crash here loses it.
+          this.markSentFirst(u);
+        }
+        await this.transport.publish(u.effect.subject, u.effect.data, headers, u.effect.messageId);
+        this.store.faults?.('afterPublish');
+      }
+      return true;
+    } catch (err) {
+      if (err instanceof SimulatedCrash) throw err;
+      span?.setStatus({ code: 2, message: 'will retry' });
+      this.retryLater(u, err);
+      return false;
     } finally {
       span?.end();
     }
   }
 
-  /** The span of one attempt to send a row; the message then carries its context. */
-  private sendSpan(row: OutboxRow, headers: Headers): Span | undefined {
-    const service = serviceNameOf(headers['ce-source'] ?? row.actor_kind ?? 'relay');
-    const kind = row.mode === 'request' ? SpanKind.CLIENT : SpanKind.PRODUCER;
-    const span = startSpan(service, `send ${headers['ce-type'] ?? row.subject}`, kind, headers.traceparent, {
-      'messaging.system': 'nats',
-      'messaging.destination.name': row.subject,
-      'messaging.message.id': row.message_id,
-      'messaging.operation.type': row.mode,
-    });
-    if (span && row.mode !== 'kv') headers.traceparent = traceparentOf(span);
-    return span;
+  /** Broken variant (broken.ts): persists a watermark past the message before sending it. */
+  private markSentFirst(u: Unsent): void {
+    const chain = this.chains.get(u.actor);
+    if (chain?.[0] === u) chain.shift();
+    if (chain?.length === 0) this.chains.delete(u.actor);
+    void this.journal.checkpointNow().catch(() => undefined);
   }
 
-  private async sendRow(row: OutboxRow, headers: Headers): Promise<boolean> {
+  /** A request: true when finished (answered, or abandoned by its actor), false when it waits for a retry. */
+  private async request(req: PendingRequest): Promise<boolean> {
+    const headers = { ...req.headers };
+    const span = this.sendSpan(req.effect, req.kind, headers);
     try {
-      switch (row.mode) {
-        case 'publish':
-          if (isBroken('relayMarksSentFirst')) {
-            await this.markSent(row);
-            await this.transport.publish(row.subject, row.data, headers, row.message_id);
-            return true;
-          }
-          await this.transport.publish(row.subject, row.data, headers, row.message_id);
-          this.store.faults?.('afterPublish');
-          await this.markSent(row);
-          return true;
-        case 'kv': {
-          const slash = row.subject.indexOf('/');
-          const kv = await this.kv(row.subject.slice(0, slash));
-          await kv.put(row.subject.slice(slash + 1), row.data);
-          await this.markSent(row);
-          return true;
-        }
-        case 'request':
-          await this.request(row, headers);
-          return true;
-        default: {
-          const _exhaustive: never = row.mode;
-          throw new Error(`unknown outbox mode ${String(_exhaustive)}`);
-        }
-      }
+      await this.requestOnce(req, headers);
+      return true;
     } catch (err) {
       if (err instanceof SimulatedCrash) throw err;
-      await this.scheduleRetry(row, err);
+      span?.setStatus({ code: 2, message: 'will retry' });
+      this.retryLater(req, err);
       return false;
+    } finally {
+      span?.end();
     }
   }
 
-  private async request(row: OutboxRow, headers: Headers): Promise<void> {
+  private async requestOnce(req: PendingRequest, headers: Headers): Promise<void> {
+    const e = req.effect;
     let outcome: RequestOutcome;
     try {
-      const reply = await this.transport.request(row.subject, row.data, { timeoutMs: row.timeout_ms ?? 5_000, headers });
+      const reply = await this.transport.request(e.subject, e.data, { timeoutMs: e.timeoutMs ?? 5_000, headers });
       let meta;
       try {
         meta = headersToMeta(reply.headers);
@@ -288,43 +295,42 @@ export class OutboxRelay {
       outcome = { ok: false, code: err.code, message: err.message };
     }
     this.store.faults?.('afterPublish');
-    const host = row.actor_kind ? this.hosts.get(row.actor_kind) : undefined;
-    // Whether the row is still pending is checked once, inside the actor's mailbox below.
-    const event = host && row.slot ? host.def.onReply?.(row.slot, outcome) : undefined;
-    if (!host || !event || !row.actor_id) return this.markSent(row);
-    const actorId = row.actor_id;
-    await host.exclusive(actorId, async () => {
-      // Re-check inside the mailbox: the actor may have abandoned the request while we waited.
-      // The row's status is also what de-duplicates the reply: it turns 'sent' in the same
-      // transaction that delivers it, so no inbox row is needed for it.
-      if (this.stmt.status.get(row.seq) !== 'pending') return;
+    const host = this.hosts.get(req.kind);
+    const slot = e.slot!;
+    const event = host?.def.onReply?.(slot, outcome);
+    if (!host) return;
+    await host.exclusive(req.id, async () => {
       const meta = outcome.ok ? outcome.meta : undefined;
       // The actor handling the reply is a span of its own, the child of the participant's.
       const span = meta && tracingOn() ? startSpan(serviceNameOf(headers['ce-source'] ?? host.kind), `handle ${meta.type}`, SpanKind.CONSUMER, meta.traceparent, { 'messaging.system': 'nats', 'messaging.message.id': meta.id }) : undefined;
-      const ended = await host.deliver(actorId, event, {
+      // The host delivers it only if the request is still pending, and finishes it in the same record.
+      const ended = await host.deliver(req.id, event ?? { type: 'xstate.relay.no-reply-event' }, {
         cause: span && meta ? { ...meta, traceparent: traceparentOf(span) } : meta,
-        also: () => this.stmt.sent.run(this.clock.now(), row.seq),
+        replyTo: { slot, messageId: e.messageId },
         reply: () => undefined,
       });
       span?.end();
-      if (ended.changed) stepDuration.observe({ kind: host.kind, step: row.slot!, outcome: outcome.ok ? outcome.type : outcome.code }, (this.clock.now() - row.created_at) / 1000);
+      if (ended.changed) stepDuration.observe({ kind: host.kind, step: slot, outcome: outcome.ok ? outcome.type : outcome.code }, (this.clock.now() - req.at) / 1000);
     });
   }
 
-  private markSent(row: OutboxRow): Promise<void> {
-    return this.store.write(() => void this.stmt.sent.run(this.clock.now(), row.seq));
-  }
-
-  private async scheduleRetry(row: OutboxRow, err: unknown): Promise<void> {
-    const delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(row.attempts, 16));
+  /**
+   * Capped exponential backoff with jitter. A request whose actor has armed a deadline under the
+   * request's own slot (the saga names a step's deadline timer after the step) waits at most a
+   * quarter of the time left before it: near the deadline the relay retries more often, not less,
+   * so an outage shorter than about half the deadline never costs the step (tests/int/outage.test.ts).
+   */
+  private retryLater(item: { kind: string; id?: string; attempts: number; nextAttemptAt: number; lastError?: string | undefined; effect: OutboundEffect }, err: unknown): void {
+    const now = this.clock.now();
+    let delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(item.attempts, 16));
+    const deadline = item.effect.slot && item.id !== undefined ? this.journal.armedTimer(item.kind, item.id, item.effect.slot)?.dueAt : undefined;
+    if (deadline !== undefined) delay = Math.min(delay, Math.max(this.opts.baseBackoffMs / 2, (deadline - now) / 4));
     const jittered = delay / 2 + this.opts.random() * (delay / 2);
-    const at = this.clock.now() + jittered;
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    if (!isTransient(err)) this.opts.log(`outbox ${row.mode} ${row.subject} failed`, err);
-    await this.store.write(() => void this.stmt.retry.run(at, message, row.seq));
-    // The relay's copy of the row (the one it keeps) stays as the table now has it.
-    row.attempts++;
-    row.next_attempt_at = at;
+    const at = now + jittered;
+    if (!isTransient(err)) this.opts.log(`relay ${item.effect.mode} ${item.effect.subject} failed`, err);
+    item.attempts++;
+    item.nextAttemptAt = at;
+    item.lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     this.wakeAt(at);
   }
 
@@ -337,15 +343,38 @@ export class OutboxRelay {
     return kv;
   }
 
-  /** Number of rows not yet sent. */
-  backlog(): number {
-    return this.store.db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending'`).pluck().get() as number;
+  /** How a message stands if the relay still has to send it (or a request still waits for its reply). */
+  pendingStatus(messageId: string): SendStatus | undefined {
+    for (const chain of this.chains.values()) {
+      for (const u of chain) if (u.effect.messageId === messageId) return { status: 'pending', attempts: u.attempts, nextAttemptAt: u.nextAttemptAt, lastError: u.lastError };
+    }
+    for (const reqs of this.journal.requests.values()) {
+      for (const r of reqs.values()) if (r.effect.messageId === messageId) return { status: 'pending', attempts: r.attempts, nextAttemptAt: r.nextAttemptAt, lastError: r.lastError };
+    }
+    return undefined;
   }
 
-  /** Milliseconds the oldest row not yet sent has waited (0 when none waits). */
+  /** Publications and KV writes not yet sent. */
+  unsent(): number {
+    let n = 0;
+    for (const chain of this.chains.values()) n += chain.length;
+    return n;
+  }
+
+  /** Messages not yet sent, and requests not yet answered. */
+  backlog(): number {
+    let n = 0;
+    for (const chain of this.chains.values()) n += chain.length;
+    for (const reqs of this.journal.requests.values()) n += reqs.size;
+    return n;
+  }
+
+  /** Milliseconds the oldest message not yet sent (or answered) has waited (0 when none waits). */
   lagMs(): number {
-    const oldest = this.store.db.prepare(`SELECT min(created_at) FROM outbox WHERE status = 'pending'`).pluck().get() as number | null;
-    return oldest === null ? 0 : Math.max(0, this.clock.now() - oldest);
+    let oldest = Infinity;
+    for (const chain of this.chains.values()) if (chain[0] && chain[0].at < oldest) oldest = chain[0].at;
+    for (const reqs of this.journal.requests.values()) for (const r of reqs.values()) if (r.at < oldest) oldest = r.at;
+    return oldest === Infinity ? 0 : Math.max(0, this.clock.now() - oldest);
   }
 
   /** Waits for what is in flight. */

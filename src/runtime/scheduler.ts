@@ -1,32 +1,71 @@
 /**
- * Durable timers. A timer is a row written in the same transaction as the state that armed it;
- * the scheduler sleeps until the earliest `due_at`, then delivers each due timer's event to its
- * actor in a transaction that also deletes the row. The inbox key names the timer *and the
- * event sequence that armed it*, so a timer fires at most once. A stale timer (the actor has moved
- * on and ignores the event) changes nothing; it is just deleted.
+ * Durable timers. A timer is armed by the journal record of the transition that armed it, held in
+ * memory by the journal (and checkpointed with its actor), and rebuilt at open. The scheduler
+ * sleeps until the earliest due time, then delivers each due timer's event to its actor; that
+ * delivery's record disarms it. The firing names the timer *and the sequence that armed it*, and
+ * the host delivers it only while that arming is still armed, so a timer fires at most once. A
+ * stale timer (the actor has moved on and ignores the event) changes nothing but is disarmed.
  */
-import type { EventObject } from 'xstate';
 import type { ActorHost } from './actor-host.ts';
 import { isBroken } from './broken.ts';
 import { setTimerOn, type Clock } from './clock.ts';
+import { Journal, type ArmedTimer, type Committed } from './journal.ts';
 import { SimulatedCrash, type Store } from './store.ts';
-
-interface TimerRow {
-  kind: string;
-  id: string;
-  name: string;
-  due_at: number;
-  event: string;
-  armed_at_seq: number;
-}
 
 const MAX_SLEEP_MS = 60_000;
 
+/** A binary min-heap of timers by due time; entries no longer armed are skipped when they surface. */
+class TimerHeap {
+  private readonly a: ArmedTimer[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  peek(): ArmedTimer | undefined {
+    return this.a[0];
+  }
+  push(t: ArmedTimer): void {
+    const a = this.a;
+    a.push(t);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (a[p]!.dueAt <= a[i]!.dueAt) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+  pop(): ArmedTimer | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && a[l]!.dueAt < a[m]!.dueAt) m = l;
+        if (r < a.length && a[r]!.dueAt < a[m]!.dueAt) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+  clear(): void {
+    this.a.length = 0;
+  }
+}
+
 export class TimerScheduler {
   private cancelTimer: (() => void) | undefined;
+  private wakeAt = Infinity;
   private stopped = false;
   private firing: Promise<void> | undefined;
-  private readonly stmt;
+  private readonly heap = new TimerHeap();
+  private readonly journal: Journal;
 
   constructor(
     private readonly store: Store,
@@ -34,32 +73,70 @@ export class TimerScheduler {
     private readonly clock: Clock,
     private readonly log: (msg: string, err?: unknown) => void = () => undefined,
   ) {
-    const db = store.db;
-    this.stmt = {
-      next: db.prepare('SELECT min(due_at) FROM timers').pluck(),
-      due: db.prepare('SELECT * FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT 512'),
-      remove: db.prepare('DELETE FROM timers WHERE kind = ? AND id = ? AND name = ? AND armed_at_seq = ?'),
-    };
+    this.journal = Journal.of(store, { clock });
+    this.journal.onCommitted((records) => this.take(records));
+    store.onRollback(() => this.reload());
+    this.reload();
+  }
+
+  private reload(): void {
+    this.heap.clear();
+    for (const timers of this.journal.timers.values()) for (const t of timers.values()) this.heap.push(t);
+  }
+
+  private take(records: Committed[]): void {
+    for (const { record } of records) {
+      if (!record.timers) continue;
+      for (const op of record.timers) {
+        if (op.dueAt === undefined) continue;
+        const armed = this.journal.armedTimer(record.kind, record.id, op.name);
+        if (armed && armed.seq === record.seq) this.heap.push(armed);
+      }
+    }
+  }
+
+  private isArmed(t: ArmedTimer): boolean {
+    return this.journal.armedTimer(t.kind, t.id, t.name) === t;
   }
 
   /** (Re)computes when to wake. Call after any commit that armed a timer. */
   arm(): void {
     if (this.stopped || this.store.closed) return;
-    const next = this.stmt.next.get() as number | null;
+    while (this.heap.size > 0 && !this.isArmed(this.heap.peek()!)) this.heap.pop();
+    const next = this.heap.peek()?.dueAt;
+    if (next === undefined) {
+      this.cancelTimer?.();
+      this.cancelTimer = undefined;
+      this.wakeAt = Infinity;
+      return;
+    }
+    if (this.cancelTimer && this.wakeAt <= next) return;
     this.cancelTimer?.();
-    this.cancelTimer = undefined;
-    if (next === null) return;
     const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - this.clock.now()));
-    this.cancelTimer = setTimerOn(this.clock, () => void this.runDue(), delay);
+    this.wakeAt = this.clock.now() + delay;
+    this.cancelTimer = setTimerOn(this.clock, () => {
+      this.cancelTimer = undefined;
+      this.wakeAt = Infinity;
+      void this.runDue();
+    }, delay);
   }
 
   /** Fires every timer due now. Tests with a manual clock call it directly. */
   async runDue(): Promise<number> {
     if (this.firing) await this.firing;
     if (this.stopped || this.store.closed) return 0;
-    await this.store.flushed(); // only timers whose arming has committed
-    const rows = this.stmt.due.all(this.clock.now()) as TimerRow[];
-    const run = Promise.all(rows.map((row) => this.fire(row))).then(() => undefined);
+    try {
+      await this.store.flushed();
+    } catch {
+      return 0; // that batch failed (the store may be dead): a restart re-arms from the journal
+    }
+    const now = this.clock.now();
+    const due: ArmedTimer[] = [];
+    while (this.heap.size > 0 && this.heap.peek()!.dueAt <= now && due.length < 512) {
+      const t = this.heap.pop()!;
+      if (this.isArmed(t)) due.push(t);
+    }
+    const run = Promise.all(due.map((t) => this.fire(t))).then(() => undefined);
     this.firing = run;
     try {
       await run;
@@ -67,50 +144,26 @@ export class TimerScheduler {
       this.firing = undefined;
       this.arm();
     }
-    return rows.length;
+    return due.length;
   }
 
-  private async fire(row: TimerRow): Promise<void> {
-    const host = this.hosts.get(row.kind);
+  private async fire(t: ArmedTimer): Promise<void> {
+    const host = this.hosts.get(t.kind);
     if (!host) {
-      this.log(`timer ${row.name} for unknown actor kind ${row.kind}`);
+      this.log(`timer ${t.name} for unknown actor kind ${t.kind}`);
       return;
     }
-    if (isBroken('timerFiresTwice')) return this.fireTwice(host, row);
+    const inboxKey = `timer/${t.kind}/${t.id}/${t.name}/${t.seq}`;
     try {
       // Through the actor's mailbox: a timer must not slip between a handler's read and its write.
-      await host.exclusive(row.id, () =>
-        host.deliver(row.id, JSON.parse(row.event) as EventObject, {
-          inboxKey: `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`,
-          also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
-          reply: () => undefined,
-        }),
-      );
-    } catch (err) {
-      if (err instanceof SimulatedCrash) this.stop();
-      else this.log(`timer ${row.kind}/${row.id}/${row.name} failed`, err);
-    }
-  }
-
-  /**
-   * Broken on purpose (broken.ts): after the real firing, the event is delivered once more under an
-   * inbox key that names the firing rather than the arming, so nothing de-duplicates it.
-   */
-  private async fireTwice(host: ActorHost, row: TimerRow): Promise<void> {
-    const key = `timer/${row.kind}/${row.id}/${row.name}/${row.armed_at_seq}`;
-    try {
-      for (const inboxKey of [key, `${key}/again`]) {
-        await host.exclusive(row.id, () =>
-          host.deliver(row.id, JSON.parse(row.event) as EventObject, {
-            inboxKey,
-            also: () => void this.stmt.remove.run(row.kind, row.id, row.name, row.armed_at_seq),
-            reply: () => undefined,
-          }),
-        );
+      await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey, timer: { name: t.name, seq: t.seq }, reply: () => undefined }));
+      if (isBroken('timerFiresTwice')) {
+        // Broken on purpose (broken.ts): the event is delivered once more, as if nothing had disarmed it.
+        await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey: `${inboxKey}/again`, reply: () => undefined }));
       }
     } catch (err) {
       if (err instanceof SimulatedCrash) this.stop();
-      else this.log(`timer ${row.kind}/${row.id}/${row.name} failed`, err);
+      else this.log(`timer ${t.kind}/${t.id}/${t.name} failed`, err);
     }
   }
 

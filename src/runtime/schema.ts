@@ -1,7 +1,10 @@
 /**
- * The tables every service store has, next to its own: actors (snapshots), journal (every event
- * applied), inbox (handled message keys with their replies), outbox (messages to send after commit)
- * and timers. Service migrations number from 100.
+ * The tables every service store has, next to its own. Since version 3: `journal`, append-only, one
+ * record per handled message (journal-record.ts), which is the commit, the outbox and the inbox;
+ * `actors`, the checkpoint of each actor's latest snapshot with its armed timers and pending
+ * requests (journal.ts); `meta`, which holds the checkpoint's journal position and the relay's
+ * watermark. Versions 1 and 2 had per-message rows in actors, journal, inbox, outbox and timers;
+ * version 3 converts them. Service migrations number from 100.
  */
 import type { Migration } from './store.ts';
 
@@ -119,6 +122,79 @@ export const runtimeMigrations: readonly Migration[] = [
       ALTER TABLE outbox_v2 RENAME TO outbox;
       CREATE INDEX outbox_pending ON outbox (status, next_attempt_at) WHERE status = 'pending';
       CREATE INDEX outbox_slot ON outbox (actor_kind, actor_id, slot) WHERE status = 'pending' AND slot IS NOT NULL;
+    `,
+  },
+  {
+    // The journal is the commit (docs/architecture.md): one append per handled message instead of a
+    // snapshot update, a journal row at a random key, an inbox row, outbox rows and timer rows.
+    // Converts a store of version 2: the old journal becomes history records (pos in (at, kind, id,
+    // seq) order, each actor's records chained by prev); armed timers and pending requests move into
+    // their actor's checkpoint row; outbox rows still to publish become one record each after the
+    // relay's watermark, so the relay sends them; inbox keys of the last two minutes become records
+    // that rebuild the inbox window.
+    version: 3,
+    name: 'journal is the commit',
+    sql: `
+      CREATE TABLE journal_v3 (
+        pos       INTEGER PRIMARY KEY,   -- append order: the commit order
+        kind      TEXT NOT NULL,
+        id        TEXT NOT NULL,
+        seq       INTEGER NOT NULL,
+        prev      INTEGER,               -- the same actor's previous record
+        at        INTEGER NOT NULL,
+        inbox_key TEXT,
+        record    TEXT NOT NULL          -- JSON of JournalRecord
+      );
+      INSERT INTO journal_v3 (pos, kind, id, seq, prev, at, inbox_key, record)
+        SELECT n, kind, id, seq, lag(n) OVER (PARTITION BY kind, id ORDER BY seq), at, NULL,
+          json_object('kind', kind, 'id', id, 'seq', seq, 'at', at, 'event', json(event),
+            'from', json(from_state), 'to', json(to_state), 'actions', json(actions),
+            'messageId', message_id, 'causationId', causation_id)
+        FROM (SELECT row_number() OVER (ORDER BY at, kind, id, seq) AS n, * FROM journal);
+      DROP TABLE journal;
+      ALTER TABLE journal_v3 RENAME TO journal;
+
+      ALTER TABLE actors ADD COLUMN pos INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE actors ADD COLUMN pending TEXT;   -- JSON {timers, requests}, or NULL when none
+      CREATE INDEX journal_actor_tmp ON journal (kind, id, pos);
+      UPDATE actors SET pos = coalesce((SELECT max(j.pos) FROM journal j WHERE j.kind = actors.kind AND j.id = actors.id), 0);
+      DROP INDEX journal_actor_tmp;
+      CREATE INDEX actors_pending ON actors (kind) WHERE pending IS NOT NULL;
+
+      UPDATE actors SET pending = (
+        SELECT json_object(
+          'timers', (SELECT json_group_object(t.name, json_object('dueAt', t.due_at, 'event', json(t.event), 'seq', t.armed_at_seq))
+                       FROM timers t WHERE t.kind = actors.kind AND t.id = actors.id),
+          'requests', (SELECT json_group_object(o.slot, json_object('at', o.created_at, 'effect', json_object(
+                          'messageId', o.message_id, 'mode', 'request', 'subject', o.subject, 'headers', json(o.headers),
+                          'data', o.data, 'slot', o.slot, 'timeoutMs', o.timeout_ms)))
+                       FROM outbox o WHERE o.actor_kind = actors.kind AND o.actor_id = actors.id AND o.mode = 'request'
+                         AND o.status = 'pending' AND o.slot IS NOT NULL)))
+      WHERE EXISTS (SELECT 1 FROM timers t WHERE t.kind = actors.kind AND t.id = actors.id)
+         OR EXISTS (SELECT 1 FROM outbox o WHERE o.actor_kind = actors.kind AND o.actor_id = actors.id AND o.mode = 'request'
+                      AND o.status = 'pending' AND o.slot IS NOT NULL);
+      UPDATE actors SET pending = json_remove(pending, '$.timers') WHERE json_extract(pending, '$.timers') = '{}';
+      UPDATE actors SET pending = json_remove(pending, '$.requests') WHERE json_extract(pending, '$.requests') = '{}';
+
+      INSERT INTO meta (key, value) VALUES ('relay_watermark', (SELECT coalesce(max(pos), 0) FROM journal))
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+      INSERT INTO journal (kind, id, seq, prev, at, inbox_key, record)
+        SELECT coalesce(actor_kind, 'outbox'), coalesce(actor_id, message_id), 0, NULL, created_at, NULL,
+          json_object('kind', coalesce(actor_kind, 'outbox'), 'id', coalesce(actor_id, message_id), 'seq', 0, 'at', created_at,
+            'effects', json_array(json_object('messageId', message_id, 'mode', mode, 'subject', subject,
+              'headers', json(headers), 'data', data)))
+        FROM outbox WHERE status = 'pending' AND mode != 'request' ORDER BY seq;
+      INSERT INTO journal (kind, id, seq, prev, at, inbox_key, record)
+        SELECT 'inbox', key, 0, NULL, at, key,
+          json_object('kind', 'inbox', 'id', key, 'seq', 0, 'at', at,
+            'inbox', json_object('key', key, 'reply', json_object('data', coalesce(reply, '{}'), 'headers', json(coalesce(reply_headers, '{}')))))
+        FROM inbox WHERE at >= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 120000 ORDER BY at;
+      INSERT INTO meta (key, value) VALUES ('journal_checkpoint', (SELECT coalesce(max(pos), 0) FROM journal))
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+
+      DROP TABLE inbox;
+      DROP TABLE outbox;
+      DROP TABLE timers;
     `,
   },
 ];

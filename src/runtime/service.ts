@@ -1,8 +1,8 @@
 /**
- * A service process's runtime: its store, its actor hosts, the outbox relay and the timer
- * scheduler, and its subscriptions. `start()` resumes whatever was in flight (unsent outbox rows,
- * due timers); `stop()` stops taking work, lets handlers finish, flushes the outbox for a grace
- * period and closes the store.
+ * A service process's runtime: its store and journal, its actor hosts, the relay and the timer
+ * scheduler, and its subscriptions. `start()` resumes whatever was in flight (unsent messages,
+ * pending requests, due timers); `stop()` stops taking work, lets handlers finish, gives the relay a
+ * grace period, and closes the store (with a last journal checkpoint).
  */
 import type { AnyStateMachine, EventFrom } from 'xstate';
 import type { ZodType } from 'zod';
@@ -20,6 +20,7 @@ import { childTraceparent, endWith, serviceNameOf, SpanKind, startSpan, tracepar
 import { OutboxRelay, type RelayOptions } from './relay.ts';
 import { TimerScheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
+import { Journal } from './journal.ts';
 import type { Closer, ConsumeOptions, EventHandler, Message, Reply, Responder, Transport } from './transport/transport.ts';
 
 export interface Logger {
@@ -75,6 +76,7 @@ export class ServiceRuntime {
   readonly clock: Clock;
   readonly log: Logger;
   readonly hosts = new Map<string, ActorHost>();
+  readonly journal: Journal;
   readonly relay: OutboxRelay;
   readonly scheduler: TimerScheduler;
   readonly client: ServiceClient;
@@ -90,6 +92,8 @@ export class ServiceRuntime {
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? silentLogger;
     const logErr = (msg: string, err?: unknown) => this.log.error({ err, service: this.service }, msg);
+    // Opened first: it loads the checkpoint and the journal's tail, which the relay and the scheduler resume from.
+    this.journal = Journal.of(this.store, { clock: this.clock });
     this.relay = new OutboxRelay(this.store, this.transport, this.hosts, this.clock, { log: logErr, ...opts.relay });
     this.scheduler = new TimerScheduler(this.store, this.hosts, this.clock, logErr);
     this.client = new ServiceClient(this.transport, this.source, this.clock);

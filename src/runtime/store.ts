@@ -66,7 +66,12 @@ export interface StoreOptions {
   metrics?: StoreMetrics | undefined;
 }
 
-export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish';
+/**
+ * Where a test may crash the process: before a batch's COMMIT, after it is durable (before anyone is
+ * told), after the relay sent a message (before its watermark moved), while a journal checkpoint is
+ * written (journal.ts), and after a checkpoint committed but before the journal is truncated by it.
+ */
+export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish' | 'duringCheckpoint' | 'beforeTruncate';
 export type FaultInjector = (point: CrashPoint) => void;
 
 /** Thrown by a fault injector: the process "dies" at that point. */
@@ -105,6 +110,8 @@ export class Store {
   private readonly begin: Database.Statement;
   private readonly commitBatch: Database.Statement;
   private readonly rollbackListeners: Array<() => void> = [];
+  private readonly beforeCommitHooks: Array<() => void> = [];
+  private readonly beforeCloseHooks: Array<() => Promise<void>> = [];
   /** The WAL's file descriptor, synced after each commit under FULL; undefined under NORMAL. */
   private walFd: number | undefined;
   private readonly syncFile: (fd: number, done: (err: Error | null) => void) => void;
@@ -168,6 +175,26 @@ export class Store {
     return new Promise<T>((resolve, reject) => batch.waiters.push({ resolve: () => resolve(result), reject }));
   }
 
+  /**
+   * From inside a `write`: runs `hook` once the current batch is durable, before the writers' own
+   * hooks (the journal announces its records to the relay and the scheduler this way).
+   */
+  afterCommit(hook: () => void): void {
+    const batch = this.batch;
+    if (!batch) throw new Error('afterCommit outside a batch');
+    batch.afterCommit.push(hook);
+  }
+
+  /** Runs inside every batch's transaction just before its COMMIT (a journal checkpoint joins it there). */
+  beforeCommit(hook: () => void): void {
+    this.beforeCommitHooks.push(hook);
+  }
+
+  /** Runs at a graceful close, before the last flush (the journal's final checkpoint). */
+  beforeClose(hook: () => Promise<void>): void {
+    this.beforeCloseHooks.push(hook);
+  }
+
   /** Runs a read after any pending batch is durable, so nobody reads what may yet be lost. */
   async read<T>(fn: (db: Db) => T): Promise<T> {
     if (this.inBatch) await this.flushed();
@@ -199,6 +226,7 @@ export class Store {
     }
     try {
       this.faults?.('beforeCommit');
+      for (const hook of this.beforeCommitHooks) hook();
       this.commitBatch.run();
     } catch (err) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
@@ -266,6 +294,8 @@ export class Store {
   }
 
   async close(): Promise<void> {
+    if (this.dead) return;
+    for (const hook of this.beforeCloseHooks) await hook();
     if (this.dead) return;
     await this.flushed();
     this.dead = true;

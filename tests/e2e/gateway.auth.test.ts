@@ -7,6 +7,7 @@
  * and the stores show nothing changed. Tokens that are missing, expired, signed by another key or
  * minted for another audience are 401.
  */
+import { latestActors } from '../../src/runtime/journal-queries.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Database from 'better-sqlite3';
@@ -52,11 +53,12 @@ async function token(signer: Signer, claims: JWTPayload & { sub: string }, opts:
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
-/** The snapshot row of an actor, read from the service's own SQLite file. */
+/** An actor's latest snapshot, read from the service's own SQLite file (checkpoint and journal tail). */
 function stored(shop: Shop, service: string, kind: string, id: string): { state: string; seq: number } | undefined {
   const db = new Database(join(shop.t.dataDir, `${service}.db`), { readonly: true, fileMustExist: true });
   try {
-    return db.prepare('SELECT state, seq FROM actors WHERE kind = ? AND id = ?').get(kind, id) as { state: string; seq: number } | undefined;
+    const a = latestActors(db, kind).find((x) => x.id === id);
+    return a && { state: JSON.stringify(a.state), seq: a.seq };
   } finally {
     db.close();
   }

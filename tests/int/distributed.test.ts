@@ -4,6 +4,7 @@
  * without ever driving two sagas for one cart, while the explorer lists every instance's sagas and
  * its trace of any saga reaches its owner through either instance.
  */
+import { latestActors } from '../../src/runtime/journal-queries.ts';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -122,7 +123,7 @@ describe('distributed over nats-server', () => {
 function countSagas(dir: string): number {
   const db = new Database(join(dir, 'checkout.db'), { readonly: true });
   try {
-    return (db.prepare(`SELECT count(*) n FROM actors WHERE kind = 'checkout'`).get() as { n: number }).n;
+    return latestActors(db, 'checkout').length;
   } finally {
     db.close();
   }

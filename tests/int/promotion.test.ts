@@ -245,7 +245,7 @@ describe('promotion', () => {
       );
       expect(err).toBeInstanceOf(RemoteError);
       expect((err as RemoteError).code).toBe('BAD_REQUEST');
-      expect([count(w, 'inbox'), count(w, 'outbox')]).toEqual([0, 0]);
+      expect(count(w, 'journal')).toBe(0); // no inbox key, no event: no record
     });
   });
 

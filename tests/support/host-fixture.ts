@@ -7,6 +7,7 @@ import { assign, setup } from 'xstate';
 import { z } from 'zod';
 import type { ActorDefinition } from '../../src/runtime/actor-host.ts';
 import type { Clock } from '../../src/runtime/clock.ts';
+import { Journal, type JournalOptions } from '../../src/runtime/journal.ts';
 import { runtimeMigrations } from '../../src/runtime/schema.ts';
 import { ServiceRuntime } from '../../src/runtime/service.ts';
 import { Store, type FaultInjector } from '../../src/runtime/store.ts';
@@ -79,8 +80,10 @@ export interface JobService {
 }
 
 /** Opens (or re-opens, after a "crash") the job service on a store file. */
-export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector): Promise<JobService> {
+export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector, journal?: JournalOptions): Promise<JobService> {
   const store = new Store({ path: join(dir, 'jobs.db'), migrations: runtimeMigrations, synchronous: 'NORMAL', ...(faults ? { faults } : {}) });
+  // Opened before the runtime so that these options (checkpoint interval, retention) are its own.
+  if (journal) Journal.of(store, { clock, ...journal });
   const rt = new ServiceRuntime({ service: 'order', source: jobSource, store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
   rt.host(jobDefinition);
   await transport.ensureStream('TEST', ['test.evt.>']);

@@ -2,6 +2,7 @@
  * A shopper and an auditor for whole-system tests: the shopper drives the flow over the transport
  * (as the gateway does); the auditor reads the service stores afterwards to check the invariants.
  */
+import { latestActors } from '../../src/runtime/journal-queries.ts';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -121,10 +122,10 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
       reservations.set(r.order_id, [...(reservations.get(r.order_id) ?? []), r.status]);
     }
     const payments = new Map<string, string>();
-    for (const a of pay.prepare(`SELECT id, json_extract(snapshot, '$.value') state FROM actors WHERE kind = 'authorization'`).all() as Array<{ id: string; state: string }>) {
-      payments.set(a.id, a.state);
+    for (const a of latestActors(pay, 'authorization')) {
+      payments.set(a.id, String(a.state));
     }
-    const orders = ord.prepare(`SELECT id, json_extract(snapshot, '$.value') state FROM actors WHERE kind = 'order'`).all() as Array<{ id: string; state: string }>;
+    const orders = latestActors(ord, 'order').map((o) => ({ id: o.id, state: String(o.state) }));
     for (const o of orders) {
       const holds = reservations.get(o.id) ?? [];
       const payment = payments.get(o.id);
@@ -142,7 +143,7 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
     for (const dir of dataDirs.checkout) {
       const co = open(dir, 'checkout');
       try {
-        for (const s of co.prepare(`SELECT json_extract(snapshot, '$.context.cartId') cart FROM actors WHERE kind = 'checkout'`).all() as Array<{ cart: string }>) {
+        for (const s of latestActors(co, 'checkout').map((a) => ({ cart: a.snapshot.context.cartId as string }))) {
           sagasByCart.set(s.cart, (sagasByCart.get(s.cart) ?? 0) + 1);
         }
       } finally {

@@ -15,6 +15,7 @@ import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { checkoutMachine } from '../../src/machines/checkout.ts';
 import { ActorHost, type ActorDefinition } from '../../src/runtime/actor-host.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
+import { Journal } from '../../src/runtime/journal.ts';
 import { runtimeMigrations } from '../../src/runtime/schema.ts';
 import { Store } from '../../src/runtime/store.ts';
 import { serviceSources } from '../../src/registry.ts';
@@ -52,13 +53,17 @@ describe('machine versions', () => {
     await v1.deliver('in-flight-2', { type: 'job.start', name: 'b' });
     await v1.deliver('finished', { type: 'job.start', name: 'c' });
     await v1.deliver('finished', { type: 'work.done', result: 'ok' });
+    await Journal.of(store).checkpointNow(); // the snapshots' rows, as a checkpoint writes them
   });
   afterEach(async () => {
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const versions = () => store.db.prepare('SELECT id, machine_version, state FROM actors ORDER BY id').all();
+  const versions = () => {
+    Journal.of(store).checkpointSync(); // the rows are the checkpoint: bring it up to date
+    return store.db.prepare('SELECT id, machine_version, state FROM actors ORDER BY id').all();
+  };
 
   it('stores each snapshot with the version of the machine that wrote it', () => {
     expect(versions()).toEqual([

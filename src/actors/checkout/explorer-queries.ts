@@ -43,11 +43,14 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
     const page = listActors(rt.store.db, 'checkout', p);
     return ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
   };
-  await rt.query(listAtInstance(instanceId), ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, (p, meta) =>
-    rt.reply(ExplorerMessageType.listCheckoutsResponse, localList(p), meta),
-  );
+  // The queries read the checkpoint (`actors`): bring it up to date first (runtime/journal.ts).
+  await rt.query(listAtInstance(instanceId), ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, async (p, meta) => {
+    await rt.journal.checkpointIfDirty();
+    return rt.reply(ExplorerMessageType.listCheckoutsResponse, localList(p), meta);
+  });
   // Whichever instance the queue group picks gathers every registered instance's page.
   await rt.query(ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, ListCheckoutsRequest, async (p, meta) => {
+    await rt.journal.checkpointIfDirty();
     const others = (await registeredInstances(owners)).filter((id) => id !== instanceId);
     const unreachable: string[] = [];
     const pages = await Promise.all(
@@ -69,7 +72,7 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
   const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {
     // The id asked for may be the checkout's order id.
     const checkoutId = localCheckoutId(rt.store.db, p.checkoutId);
-    const t = checkoutId ? actorTrace(rt.store.db, 'checkout', checkoutId) : undefined;
+    const t = checkoutId ? actorTrace(rt.store.db, 'checkout', checkoutId, { journal: rt.journal, relay: rt.relay }) : undefined;
     if (!t) return undefined;
     const c = t.summary.context as unknown as CheckoutContext;
     const body = CheckoutTrace.parse({
@@ -86,12 +89,14 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
     return rt.reply(ExplorerMessageType.getCheckoutTraceResponse, body, meta);
   };
   const notHeld = (checkoutId: string) => new RemoteError(ErrorCode.notFound, `checkout ${checkoutId} is not held by any orchestrator`);
-  await rt.query(traceAtInstance(instanceId), ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, (p, meta) => {
+  await rt.query(traceAtInstance(instanceId), ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, async (p, meta) => {
+    await rt.journal.checkpointIfDirty();
     const local = localTrace(p, meta);
     if (!local) throw notHeld(p.checkoutId);
     return local;
   });
   await rt.query(ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, async (p, meta) => {
+    await rt.journal.checkpointIfDirty();
     const local = localTrace(p, meta);
     if (local) return local;
     const msg = { subject: ExplorerQuery.getCheckoutTrace, headers: metaToHeaders(meta), data: JSON.stringify(p) };

@@ -20,6 +20,7 @@ import { forwardToHolder, localCheckoutId } from './holder.ts';
 export async function serveOperatorCommands(rt: ServiceRuntime, sagas: ActorHost<typeof checkoutMachine>, instanceId: string, owners: Kv): Promise<void> {
   const retry = async (msg: Message, forward: boolean): Promise<Reply> => {
     const { meta, payload } = parseMessage(msg, RetryCheckoutRequest, OperatorMessageType.retryCheckoutRequest);
+    await rt.journal.checkpointIfDirty(); // holder.ts reads the checkpoint
     const id = localCheckoutId(rt.store.db, payload.checkoutId);
     if (!id) {
       const forwarded = forward ? await forwardToHolder(rt, owners, instanceId, payload.checkoutId, retryAtInstance, msg) : undefined;

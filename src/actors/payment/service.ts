@@ -187,56 +187,42 @@ export async function startPaymentService(
     throw new RemoteError(ErrorCode.notFound, `no payment for order ${p.orderId}`);
   });
 
-  await rt.consume(
-    {
-      stream: Stream.ordering.name,
-      durable: Durable.paymentOnOrderCancelled,
-      filterSubjects: [Event.orderCancelled],
-      ackWaitMs,
-    },
-    async (d) => {
-      const parsed = parseOrDrop(rt, d, OrderCancelled, MessageType.orderCancelled);
+  /** Applies an order's outcome to its authorization, if this service holds one, and checks the result. */
+  const onOrderOutcome = <T extends { orderId: string }>(
+    durable: Durable,
+    subject: Event,
+    schema: ZodType<T>,
+    type: MessageType,
+    event: () => AuthorizationEvent,
+    check: (orderId: string, after: string | undefined) => void,
+  ) =>
+    rt.consume({ stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs }, async (d) => {
+      const parsed = parseOrDrop(rt, d, schema, type);
       if (!parsed) return;
       const { meta, payload } = parsed;
-      const s = await applyToExisting(
-        authorizations,
-        payload.orderId,
-        { type: 'payment.void', at: at(), reason: 'ORDER_CANCELLED' },
-        `${Durable.paymentOnOrderCancelled}/${meta.id}`,
-        meta,
-      );
-      if (s && state(s) === 'captured') {
-        rt.log.warn(
-          { orderId: payload.orderId },
-          'order cancelled after its payment was captured: it needs a refund',
-        );
-      }
+      const s = await applyToExisting(authorizations, payload.orderId, event(), `${durable}/${meta.id}`, meta);
+      check(payload.orderId, s ? state(s) : undefined);
+    });
+
+  await onOrderOutcome(
+    Durable.paymentOnOrderCancelled,
+    Event.orderCancelled,
+    OrderCancelled,
+    MessageType.orderCancelled,
+    () => ({ type: 'payment.void', at: at(), reason: 'ORDER_CANCELLED' }),
+    (orderId, after) => {
+      if (after === 'captured') rt.log.warn({ orderId }, 'order cancelled after its payment was captured: it needs a refund');
     },
   );
-
-  await rt.consume(
-    {
-      stream: Stream.ordering.name,
-      durable: Durable.paymentOnOrderCompleted,
-      filterSubjects: [Event.orderCompleted],
-      ackWaitMs,
-    },
-    async (d) => {
-      const parsed = parseOrDrop(rt, d, OrderCompleted, MessageType.orderCompleted);
-      if (!parsed) return;
-      const { meta, payload } = parsed;
-      const s = await applyToExisting(
-        authorizations,
-        payload.orderId,
-        { type: 'payment.capture', at: at() },
-        `${Durable.paymentOnOrderCompleted}/${meta.id}`,
-        meta,
-      );
-      if (!s || state(s) !== 'captured') {
-        rt.log.warn(
-          { orderId: payload.orderId, status: s ? state(s) : 'none' },
-          'order completed without an authorized payment to capture',
-        );
+  await onOrderOutcome(
+    Durable.paymentOnOrderCompleted,
+    Event.orderCompleted,
+    OrderCompleted,
+    MessageType.orderCompleted,
+    () => ({ type: 'payment.capture', at: at() }),
+    (orderId, after) => {
+      if (after !== 'captured') {
+        rt.log.warn({ orderId, status: after ?? 'none' }, 'order completed without an authorized payment to capture');
       }
     },
   );

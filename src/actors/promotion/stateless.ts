@@ -1,17 +1,19 @@
 /**
- * A command handler with no actor behind it, held to the same rules as one: the reply is stored in
- * the inbox, and the events it publishes are written to the outbox, in ONE transaction. A repeat of
- * the idempotency key gets the stored reply and publishes nothing; the relay sends the outbox rows
- * after the commit, with message ids the handler derives, so a re-send is a JetStream duplicate.
- * Inbox and outbox are written through the same statements the actor host uses (runtime/tables.ts).
+ * A command handler with no actor behind it, held to the same rules as one: the reply (the inbox)
+ * and the events it publishes (the outbox) are ONE journal record (runtime/journal.ts), appended in
+ * one transaction. A repeat of the idempotency key within the inbox window gets the stored reply and
+ * publishes nothing; the relay sends the record's events after the commit, with message ids the
+ * handler derives, so a re-send is a JetStream duplicate. A repeat after the window is decided
+ * again, and must decide the same: the handler is a function of the request (promotion/service.ts).
  */
 import type { ZodType } from 'zod';
-import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
+import type { MessageMeta } from '../../contracts/headers.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import { childTraceparent } from '../../runtime/tracing.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import type { Db } from '../../runtime/store.ts';
-import { RuntimeTables } from '../../runtime/tables.ts';
+import { Journal } from '../../runtime/journal.ts';
+import type { OutboundEffect } from '../../runtime/journal-record.ts';
 import type { Reply } from '../../runtime/transport/transport.ts';
 
 export interface StatelessPublication {
@@ -46,7 +48,7 @@ export interface StatelessSpec<T> {
 
 /** Serves `spec.subject` in the service's queue group, exactly once per idempotency key. */
 export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<T>): Promise<void> {
-  const tables = RuntimeTables.of(rt.store.db);
+  const journal = Journal.of(rt.store, { clock: rt.clock });
 
   await rt.respond(spec.subject, async (msg) => {
     const { meta, payload } = parseMessage(msg, spec.schema, spec.type);
@@ -57,36 +59,26 @@ export async function serveStateless<T>(rt: ServiceRuntime, spec: StatelessSpec<
     return rt.store.write(
       (tx): Reply => {
         // Checked inside the transaction: two copies of one request racing each other serialise here.
-        const stored = tables.storedReply(inboxKey);
+        const stored = journal.storedReply(inboxKey);
         if (stored) return stored;
         const now = rt.clock.now();
         const outcome = spec.handle(payload, meta, { db: tx, now, key });
+        const effects: OutboundEffect[] = [];
         for (const p of outcome.publish) {
-          const headers = metaToHeaders({
-            id: p.messageId,
-            type: p.type,
-            source: rt.source,
-            time: new Date(now).toISOString(),
-            correlationId: meta.correlationId,
-            causationId: meta.id,
-            traceparent: childTraceparent(meta.traceparent),
-            subject: scope,
-          });
-          tables.enqueue({
-            messageId: p.messageId,
-            mode: 'publish',
-            subject: p.subject,
-            headers,
-            data: JSON.stringify(p.payload),
-            // Rows of one scope are relayed in order; different scopes go concurrently.
-            actorKind: rt.service,
-            actorId: scope,
-            now,
-          });
+          // Messages of one scope are relayed in order; different scopes go concurrently. Their
+          // headers follow from the record (runtime/journal-record.ts, effectHeaders).
+          effects.push({ messageId: p.messageId, mode: 'publish', subject: p.subject, type: p.type, traceparent: childTraceparent(meta.traceparent), data: JSON.stringify(p.payload) });
           published = true;
         }
         const reply = rt.reply(outcome.reply.type, outcome.reply.payload, meta);
-        tables.recordReply(inboxKey, reply, now);
+        journal.append(
+          {
+            kind: rt.service, id: scope, seq: 0, at: now,
+            ...(effects.length ? { effects, source: rt.source, correlationId: meta.correlationId, messageId: meta.id } : {}),
+            inbox: { key: inboxKey, reply },
+          },
+          undefined,
+        );
         return reply;
       },
       () => {

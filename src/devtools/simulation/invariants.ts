@@ -1,6 +1,6 @@
 /**
- * What must hold after a simulated run, read from the instances' stores (closed first, as a
- * restart would find them), the simulated JetStream and the payment processor, against what the
+ * What must hold after a simulated run, read from the instances' stores (closed first and opened
+ * once as a restart would, so their checkpoints hold every committed record: world.ts), the simulated JetStream and the payment processor, against what the
  * shoppers were told:
  *
  *  - every checkout a shopper was acknowledged is final (confirmed, cancelled) or parked in
@@ -10,10 +10,11 @@
  *    reservations hold), and nothing is held or authorized for a checkout that did not go through;
  *  - no effect applied twice: a cart line added once is there once (the shoppers' replies), stock
  *    moved once per reservation (conservation), and each durable timer arming fired at most once;
- *  - no event lost: every event an outbox committed reached its stream;
+ *  - no event lost: every event a journal record committed reached its stream;
  *  - every acknowledged reply is still true (the cart holds what its last reply said).
  */
 import Database from 'better-sqlite3';
+import type { JournalRecord } from '../../runtime/journal-record.ts';
 import type { SimNetwork } from './network.ts';
 import type { ShopperRecord } from './shoppers.ts';
 import type { Instance } from './world.ts';
@@ -160,14 +161,15 @@ export function checkInvariants(f: Facts): string[] {
   for (const [orderId, n] of f.approvals) if (n > 1) v.push(`payment for order ${orderId} approved ${n} times: charged twice`);
   for (const [arming, n] of f.timerFirings) if (n > 1) v.push(`timer ${arming} fired ${n} times`);
 
-  // No event lost: every event an outbox committed is in its stream.
+  // No event lost: every event a journal record committed is in its stream.
   const inStreams = new Set<string>();
   for (const messages of f.net.streamMessages().values()) for (const m of messages) inStreams.add(m.msgId);
   for (const inst of f.instances) {
-    for (const r of read<Row>(inst, `SELECT message_id, subject, status FROM outbox WHERE mode = 'publish'`)) {
-      if (r.status === 'cancelled') continue;
-      if (!inStreams.has(r.message_id as string)) {
-        v.push(`event lost: ${inst.name} committed ${String(r.subject)} (${String(r.message_id)}), outbox says ${String(r.status)}, the stream never got it`);
+    for (const r of read<Row>(inst, `SELECT record FROM journal WHERE record LIKE '%"effects"%'`)) {
+      const record = JSON.parse(r.record as string) as JournalRecord;
+      for (const e of record.effects ?? []) {
+        if (e.mode !== 'publish' || inStreams.has(e.messageId)) continue;
+        v.push(`event lost: ${inst.name} committed ${e.subject} (${e.messageId}), the stream never got it`);
       }
     }
   }
@@ -191,6 +193,10 @@ export function unsettled(instances: readonly Instance[], shoppers: readonly Sho
     for (const r of inst.rt.store.db.prepare(`SELECT json_extract(snapshot, '$.context.cartId') AS cart, state FROM actors WHERE kind = 'checkout'`).all() as Row[]) {
       states.set(r.cart as string, JSON.parse(r.state as string));
     }
+    // Changed since the last checkpoint: the journal holds the newer state.
+    for (const a of inst.rt.journal.changedActors('checkout')) {
+      states.set((a.persisted.context as { cartId: string }).cartId, a.persisted.value);
+    }
   }
   for (const s of shoppers) {
     if (!s.done) return `${s.name} is still shopping`;
@@ -200,7 +206,7 @@ export function unsettled(instances: readonly Instance[], shoppers: readonly Sho
   }
   for (const inst of instances) {
     if (!inst.rt || inst.rt.store.closed || inst.rt.store.inBatch) return `${inst.name} is down or committing`;
-    const pending = inst.rt.store.db.prepare(`SELECT count(*) FROM outbox WHERE status = 'pending' AND mode != 'request'`).pluck().get() as number;
+    const pending = inst.rt.relay.unsent();
     if (pending > 0) return `${inst.name} has ${pending} events not yet published`;
   }
   return undefined;

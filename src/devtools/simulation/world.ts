@@ -21,6 +21,7 @@ import type { ActorHost } from '../../runtime/actor-host.ts';
 import type { HostInspector, InspectedSnapshot } from '../../runtime/inspection.ts';
 import { ServiceRuntime, type Logger } from '../../runtime/service.ts';
 import { Store } from '../../runtime/store.ts';
+import { Journal } from '../../runtime/journal.ts';
 import { backendServices, serviceMigrations, serviceSources, type BackendService } from '../../registry.ts';
 import { startService } from '../../system.ts';
 import type { SimLoop } from './loop.ts';
@@ -157,9 +158,18 @@ export class SimWorld {
     inst.rt?.kill();
   }
 
-  /** Every instance's store, for reading after the run (closed first, so they are read as a restart would). */
+  /**
+   * Every instance's store, for reading after the run: killed, then opened once more as a restart
+   * opens it (the journal's tail applied and checkpointed, runtime/journal.ts) and closed again.
+   */
   closeAll(): void {
     for (const inst of this.instances) if (inst.up) this.kill(inst, this.owner(inst));
+    for (const inst of this.instances) {
+      if (!existsSync(inst.path)) continue;
+      const store = new Store({ path: inst.path, migrations: serviceMigrations[inst.service], synchronous: 'NORMAL' });
+      Journal.of(store, { clock: this.o.loop.clockFor(`reopen/${inst.name}`) });
+      store.kill();
+    }
   }
 
   /**

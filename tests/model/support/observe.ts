@@ -65,7 +65,8 @@ export class Observer {
 
   entries(checkoutId: string): JournalEntry[] {
     const rows = this.journal
-      .prepare(`SELECT seq, event, to_state FROM journal WHERE kind = 'checkout' AND id = ? ORDER BY seq`)
+      .prepare(`SELECT seq, record -> '$.event' AS event, record -> '$.to' AS to_state FROM journal
+        WHERE kind = 'checkout' AND id = ? AND json_extract(record, '$.event') IS NOT NULL ORDER BY pos`)
       .all(checkoutId) as Array<{ seq: number; event: string; to_state: string }>;
     return rows.map((r) => ({
       seq: r.seq,

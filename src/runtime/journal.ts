@@ -1,0 +1,438 @@
+/**
+ * A store's journal: the commit, the outbox and the inbox in one append-only table.
+ *
+ * Handling a message appends ONE record (journal-record.ts) in the store's batch transaction: an
+ * insert at the end of the `journal` B-tree, nothing else. What the records imply is held here in
+ * memory and materialised from them:
+ *   - each changed actor's latest snapshot (until it is checkpointed into `actors`),
+ *   - the armed timers and the pending requests of every actor,
+ *   - the inbox window: the keys (and replies) of the messages handled in the last two minutes,
+ *   - the relay's watermark: every publication and KV write in a record at or below it was sent.
+ * A checkpoint writes the changed actors' rows (snapshot, sequence, their timers and pending
+ * requests) and the journal position they cover, in the batch that crosses the threshold (every
+ * `checkpointEvery` records or `checkpointMs`, and at close). Opening a store loads the
+ * checkpoint and applies the records after it: the same `apply` that ran when they were written,
+ * so what is in memory after a crash is what was there before it, minus nothing committed.
+ *
+ * Truncation: records older than `retentionMs` (and below the checkpoint, the relay's watermark and
+ * the inbox window) are deleted, in a later batch than the checkpoint that covers them.
+ */
+import type Database from 'better-sqlite3';
+import { setTimerOn, systemClock, type Clock } from './clock.ts';
+import { effectHeaders, type JournalRecord, type OutboundEffect } from './journal-record.ts';
+import type { Headers } from '../contracts/headers.ts';
+import type { PersistedSnapshot } from './versioning.ts';
+import type { Db, Store } from './store.ts';
+import type { Reply } from './transport/transport.ts';
+import type { EventObject } from 'xstate';
+
+/** JetStream's duplicate window: a repeat within it gets the stored reply without asking any machine. */
+export const INBOX_WINDOW_MS = 120_000;
+
+export interface JournalOptions {
+  clock?: Clock;
+  /** Records between checkpoints. Default 2,000. */
+  checkpointEvery?: number;
+  /** Time between checkpoints while something changed. Default 1 s. */
+  checkpointMs?: number;
+  /** How long records are kept (the explorer's and `npm run replay`'s history). Default 24 h. */
+  retentionMs?: number;
+}
+
+/** An actor's latest state as the journal knows it (the checkpoint writes it to `actors`). */
+export interface ActorState {
+  kind: string;
+  id: string;
+  seq: number;
+  /** Journal position of its latest record. */
+  pos: number;
+  version: string;
+  status: string;
+  /** The persisted snapshot (JSON is made when it is checkpointed). */
+  persisted: PersistedSnapshot;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ArmedTimer {
+  kind: string;
+  id: string;
+  name: string;
+  dueAt: number;
+  event: EventObject;
+  /** The actor's sequence when it was armed: a firing names it, so it fires at most once. */
+  seq: number;
+}
+
+export interface PendingRequest {
+  kind: string;
+  id: string;
+  effect: OutboundEffect;
+  /** Its headers, built from its record when it was written (kept with it in the checkpoint). */
+  headers: Headers;
+  /** When it was written (the step's duration counts from here). */
+  at: number;
+  /** The relay's bookkeeping, in memory only: a restart retries at once. */
+  attempts: number;
+  nextAttemptAt: number;
+  lastError?: string | undefined;
+}
+
+/** A committed record, as the relay and the scheduler hear of it. */
+export interface Committed {
+  pos: number;
+  record: JournalRecord;
+}
+
+interface PendingJson {
+  timers?: Record<string, { dueAt: number; event: EventObject; seq: number }>;
+  requests?: Record<string, { effect: OutboundEffect; at: number; headers?: Headers }>;
+}
+
+export const actorKey = (kind: string, id: string): string => `${kind}/${id}`;
+
+export class Journal {
+  private static readonly byStore = new WeakMap<Store, Journal>();
+
+  /** The journal of `store`, opened (checkpoint loaded, tail applied) on first use. */
+  static of(store: Store, opts: JournalOptions = {}): Journal {
+    let j = Journal.byStore.get(store);
+    if (!j) {
+      j = new Journal(store, opts);
+      Journal.byStore.set(store, j);
+    }
+    return j;
+  }
+
+  readonly clock: Clock;
+  /** Actors changed since the last checkpoint. */
+  private readonly dirty = new Map<string, ActorState>();
+  /** Actors whose timers or pending requests changed since the last checkpoint. */
+  private readonly pendingDirty = new Set<string>();
+  readonly timers = new Map<string, Map<string, ArmedTimer>>();
+  readonly requests = new Map<string, Map<string, PendingRequest>>();
+  private readonly inbox = new Map<string, { reply: Reply | undefined; at: number }>();
+  /** Position of the last record appended (committed or not). */
+  head = 0;
+  /** Position of the last record whose commit is durable and was announced. */
+  announced = 0;
+  private checkpointPos = 0;
+  private watermark = 0;
+  private sinceCheckpoint = 0;
+  private lastCheckpointAt: number;
+  /** Safe truncation point decided by the last checkpoint, applied by a later batch. */
+  private truncateThrough = 0;
+  private readonly listeners: Array<(c: Committed[]) => void> = [];
+  private watermarkSource: (() => number) | undefined;
+  private cancelTick: (() => void) | undefined;
+  private readonly checkpointEvery: number;
+  private readonly checkpointMs: number;
+  private readonly retentionMs: number;
+  private readonly stmt: Record<string, Database.Statement>;
+
+  private constructor(
+    readonly store: Store,
+    opts: JournalOptions,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    this.checkpointEvery = opts.checkpointEvery ?? 2_000;
+    this.checkpointMs = opts.checkpointMs ?? 1_000;
+    this.retentionMs = opts.retentionMs ?? 24 * 3_600_000;
+    this.lastCheckpointAt = this.clock.now();
+    const db = store.db;
+    this.stmt = {
+      append: db.prepare('INSERT INTO journal (kind, id, seq, prev, at, inbox_key, record) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      save: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos, pending)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
+          state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at,
+          pos = excluded.pos, pending = excluded.pending`),
+      savePending: db.prepare('UPDATE actors SET pending = ? WHERE kind = ? AND id = ?'),
+      meta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+      getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
+      truncate: db.prepare('DELETE FROM journal WHERE pos <= ?'),
+      atOf: db.prepare('SELECT pos, at FROM journal WHERE pos >= ? ORDER BY pos LIMIT 1'),
+      // Two queries: `SELECT min(pos), max(pos)` together is a full scan (SQLite optimises one of them alone).
+      first: db.prepare('SELECT pos FROM journal ORDER BY pos LIMIT 1').pluck(),
+      last: db.prepare('SELECT pos FROM journal ORDER BY pos DESC LIMIT 1').pluck(),
+    };
+    store.beforeCommit(() => this.maybeCheckpoint());
+    store.onRollback(() => this.reload());
+    store.beforeClose(() => this.checkpointNow());
+    this.load();
+  }
+
+  /** The relay tells where it stands: every publication at or below the returned position was sent. */
+  trackWatermark(source: () => number): void {
+    this.watermarkSource = source;
+  }
+
+  /** Called with each durable batch of records, in commit order. */
+  onCommitted(listener: (c: Committed[]) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The persisted relay watermark (what a restarted relay resends after). */
+  get relayWatermark(): number {
+    return this.watermark;
+  }
+
+  /**
+   * Appends one record inside the current batch (call from within `store.write`), applies it to
+   * what is in memory, and announces it once the batch is durable. Nothing may throw after it in
+   * the same write: its effects on memory are not undone by a savepoint's rollback.
+   */
+  append(record: JournalRecord, prev: number | undefined): number {
+    const info = this.stmt.append!.run(record.kind, record.id, record.seq, prev ?? null, record.at, record.inbox?.key ?? null, JSON.stringify(record));
+    const pos = Number(info.lastInsertRowid);
+    this.apply(record, pos);
+    const committed: Committed = { pos, record };
+    this.store.afterCommit(() => this.announce(committed));
+    return pos;
+  }
+
+  /** The reply stored for a message key handled within the inbox window. */
+  storedReply(key: string): Reply | undefined {
+    const hit = this.inbox.get(key);
+    return hit ? (hit.reply ?? { data: '{}' }) : undefined;
+  }
+
+  hasInboxKey(key: string): boolean {
+    return this.inbox.has(key);
+  }
+
+  /** The latest state of an actor changed since the last checkpoint (else the `actors` row is current). */
+  latest(kind: string, id: string): ActorState | undefined {
+    return this.dirty.get(actorKey(kind, id));
+  }
+
+  /** The actors of `kind` changed since the last checkpoint (newer than their rows). */
+  *changedActors(kind: string): Iterable<ActorState> {
+    for (const a of this.dirty.values()) if (a.kind === kind) yield a;
+  }
+
+  pendingRequest(kind: string, id: string, slot: string): PendingRequest | undefined {
+    return this.requests.get(actorKey(kind, id))?.get(slot);
+  }
+
+  armedTimer(kind: string, id: string, name: string): ArmedTimer | undefined {
+    return this.timers.get(actorKey(kind, id))?.get(name);
+  }
+
+  /** Records after `pos` carrying publications or KV writes (what a restarted relay resends). */
+  effectsAfter(pos: number): Committed[] {
+    const out: Committed[] = [];
+    const rows = this.store.db.prepare('SELECT pos, record FROM journal WHERE pos > ? ORDER BY pos').iterate(pos) as IterableIterator<{ pos: number; record: string }>;
+    for (const r of rows) {
+      if (!r.record.includes('"effects"')) continue;
+      out.push({ pos: r.pos, record: JSON.parse(r.record) as JournalRecord });
+    }
+    return out;
+  }
+
+  /** A checkpoint if anything changed since the last one, so that the tables are current for a query that reads them. */
+  checkpointIfDirty(): Promise<void> {
+    return this.dirty.size > 0 || this.pendingDirty.size > 0 ? this.checkpointNow() : this.store.flushed();
+  }
+
+  /** Writes a checkpoint now (in a batch of its own if none is open); resolves when it is durable. */
+  checkpointNow(): Promise<void> {
+    if (this.store.closed) return Promise.resolve();
+    return this.store.write((db) => this.checkpoint(db));
+  }
+
+  private announce(c: Committed): void {
+    this.announced = c.pos;
+    for (const l of this.listeners) l([c]);
+    this.armTick();
+  }
+
+  private armTick(): void {
+    if (this.cancelTick || this.store.closed) return;
+    this.cancelTick = setTimerOn(this.clock, () => {
+      this.cancelTick = undefined;
+      if (this.store.closed) return;
+      if (this.sinceCheckpoint > 0 || this.pendingDirty.size > 0 || this.truncateThrough > 0) {
+        this.store.write((db) => this.checkpoint(db)).catch(() => undefined);
+      }
+    }, this.checkpointMs);
+  }
+
+  private maybeCheckpoint(): void {
+    const due = this.sinceCheckpoint >= this.checkpointEvery || (this.sinceCheckpoint > 0 && this.clock.now() - this.lastCheckpointAt >= this.checkpointMs);
+    if (due) this.checkpoint(this.store.db);
+  }
+
+  /** Inside a transaction: the changed actors' rows, and the positions they cover. */
+  private checkpoint(db: Db): void {
+    this.store.faults?.('duringCheckpoint');
+    // Truncation decided by the previous checkpoint: its rows are covered by a committed checkpoint.
+    if (this.truncateThrough > 0) {
+      this.store.faults?.('beforeTruncate');
+      this.stmt.truncate!.run(this.truncateThrough);
+      this.truncateThrough = 0;
+    }
+    void db;
+    for (const [key, a] of this.dirty) {
+      this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
+      this.pendingDirty.delete(key);
+    }
+    for (const key of this.pendingDirty) {
+      const slash = key.indexOf('/');
+      this.stmt.savePending!.run(this.pendingJson(key), key.slice(0, slash), key.slice(slash + 1));
+    }
+    this.dirty.clear();
+    this.pendingDirty.clear();
+    const watermark = Math.max(this.watermark, Math.min(this.watermarkSource?.() ?? this.watermark, this.announced));
+    this.stmt.meta!.run('journal_checkpoint', String(this.head));
+    this.stmt.meta!.run('relay_watermark', String(watermark));
+    const now = this.clock.now();
+    // What this checkpoint covers may be truncated once it has committed: by a later batch.
+    this.truncateThrough = this.truncationPoint(Math.min(this.head, watermark), now);
+    this.checkpointPos = this.head;
+    this.watermark = watermark;
+    this.sinceCheckpoint = 0;
+    this.lastCheckpointAt = now;
+    // Forget inbox keys older than the window (the Map is in insertion order, which is time order).
+    for (const [key, v] of this.inbox) {
+      if (v.at >= now - INBOX_WINDOW_MS) break;
+      this.inbox.delete(key);
+    }
+  }
+
+  /** The highest position at or below `limit` whose record is older than the retention and the inbox window. */
+  private truncationPoint(limit: number, now: number): number {
+    const cutoff = now - Math.max(this.retentionMs, INBOX_WINDOW_MS);
+    const first = this.firstAtOrAfter(cutoff);
+    return Math.min(limit, first - 1) > 0 ? Math.min(limit, first - 1) : 0;
+  }
+
+  /** The first position whose record was written at or after `t` (records are appended in time order, roughly). */
+  private firstAtOrAfter(t: number): number {
+    const first = this.stmt.first!.get() as number | undefined;
+    const last = this.stmt.last!.get() as number | undefined;
+    if (first === undefined || last === undefined) return 0;
+    let lo = first;
+    let hi = last + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      const row = this.stmt.atOf!.get(mid) as { pos: number; at: number } | undefined;
+      if (!row || row.at >= t) hi = mid;
+      else lo = row.pos + 1;
+    }
+    return lo;
+  }
+
+  private pendingJson(key: string): string | null {
+    const timers = this.timers.get(key);
+    const requests = this.requests.get(key);
+    if (!timers?.size && !requests?.size) return null;
+    const out: PendingJson = {};
+    if (timers?.size) out.timers = Object.fromEntries([...timers].map(([n, t]) => [n, { dueAt: t.dueAt, event: t.event, seq: t.seq }]));
+    if (requests?.size) out.requests = Object.fromEntries([...requests].map(([s, r]) => [s, { effect: r.effect, at: r.at, headers: r.headers }]));
+    return JSON.stringify(out);
+  }
+
+  /** What a record means for memory: the same rules at append and at open. */
+  private apply(record: JournalRecord, pos: number): void {
+    const key = actorKey(record.kind, record.id);
+    if (record.snapshot) {
+      const before = this.dirty.get(key);
+      this.dirty.set(key, {
+        kind: record.kind,
+        id: record.id,
+        seq: record.seq,
+        pos,
+        version: record.version ?? '',
+        status: record.snapshot.status ?? 'active',
+        persisted: record.snapshot,
+        createdAt: before?.createdAt ?? record.at,
+        updatedAt: record.at,
+      });
+    }
+    if (record.done?.length || record.answered) {
+      const reqs = this.requests.get(key);
+      for (const slot of record.done ?? []) reqs?.delete(slot);
+      if (record.answered) reqs?.delete(record.answered);
+      if (reqs && reqs.size === 0) this.requests.delete(key);
+      this.pendingDirty.add(key);
+    }
+    if (record.effects) {
+      for (const e of record.effects) {
+        if (e.mode !== 'request' || !e.slot) continue;
+        let reqs = this.requests.get(key);
+        if (!reqs) this.requests.set(key, (reqs = new Map<string, PendingRequest>()));
+        reqs.set(e.slot, { kind: record.kind, id: record.id, effect: e, headers: effectHeaders(record, e), at: record.at, attempts: 0, nextAttemptAt: record.at });
+        this.pendingDirty.add(key);
+      }
+    }
+    if (record.timers?.length) {
+      for (const op of record.timers) {
+        let timers = this.timers.get(key);
+        if (op.dueAt === undefined || !op.event) timers?.delete(op.name);
+        else {
+          if (!timers) this.timers.set(key, (timers = new Map<string, ArmedTimer>()));
+          timers.set(op.name, { kind: record.kind, id: record.id, name: op.name, dueAt: op.dueAt, event: op.event, seq: record.seq });
+        }
+        if (timers && timers.size === 0) this.timers.delete(key);
+      }
+      this.pendingDirty.add(key);
+    }
+    if (record.inbox) this.inbox.set(record.inbox.key, { reply: record.inbox.reply, at: record.at });
+    this.head = pos;
+    this.sinceCheckpoint++;
+  }
+
+  /** Open: the checkpoint, then every record after it; a checkpoint right away if there were any. */
+  private load(): void {
+    const db = this.store.db;
+    this.checkpointPos = Number(this.stmt.getMeta!.get('journal_checkpoint') ?? 0);
+    this.watermark = Number(this.stmt.getMeta!.get('relay_watermark') ?? 0);
+    for (const r of db.prepare('SELECT kind, id, pending FROM actors WHERE pending IS NOT NULL').iterate() as IterableIterator<{ kind: string; id: string; pending: string }>) {
+      const p = JSON.parse(r.pending) as PendingJson;
+      const key = actorKey(r.kind, r.id);
+      if (p.timers) this.timers.set(key, new Map<string, ArmedTimer>(Object.entries(p.timers).map(([name, t]) => [name, { kind: r.kind, id: r.id, name, ...t }])));
+      if (p.requests) {
+        this.requests.set(key, new Map<string, PendingRequest>(Object.entries(p.requests).map(([slot, q]) => [slot, { kind: r.kind, id: r.id, effect: q.effect, headers: q.headers ?? q.effect.headers ?? {}, at: q.at, attempts: 0, nextAttemptAt: q.at }])));
+      }
+    }
+    const hi = (this.stmt.last!.get() as number | undefined) ?? 0;
+    this.head = Math.max(this.checkpointPos, hi);
+    // The inbox window: keys of records written in the last two minutes (the journal keeps at least that).
+    const since = this.firstAtOrAfter(this.clock.now() - INBOX_WINDOW_MS);
+    const tailFrom = Math.min(since - 1, this.checkpointPos);
+    for (const r of db.prepare('SELECT pos, inbox_key, record FROM journal WHERE pos > ? ORDER BY pos').iterate(tailFrom) as IterableIterator<{ pos: number; inbox_key: string | null; record: string }>) {
+      if (r.pos > this.checkpointPos) this.apply(JSON.parse(r.record) as JournalRecord, r.pos);
+      else if (r.inbox_key !== null) {
+        const rec = JSON.parse(r.record) as JournalRecord;
+        this.inbox.set(r.inbox_key, { reply: rec.inbox?.reply, at: rec.at });
+      }
+    }
+    this.head = Math.max(this.head, hi);
+    this.announced = this.head;
+    this.sinceCheckpoint = 0;
+    // Make the tables current at once: the machine-version check and outside readers read them.
+    this.checkpointSync();
+  }
+
+  /**
+   * A checkpoint in a transaction of its own, outside any batch (at open, and before a host checks
+   * the stored machine versions). Does nothing while a batch is open or syncing.
+   */
+  checkpointSync(): void {
+    if (this.store.inBatch || this.store.closed) return;
+    if (this.dirty.size === 0 && this.pendingDirty.size === 0 && this.checkpointPos === this.head) return;
+    this.store.db.transaction(() => this.checkpoint(this.store.db))();
+  }
+
+  /** A batch rolled back: what memory holds may include it. Start again from what is on disk. */
+  private reload(): void {
+    this.dirty.clear();
+    this.pendingDirty.clear();
+    this.timers.clear();
+    this.requests.clear();
+    this.inbox.clear();
+    this.truncateThrough = 0;
+    if (!this.store.closed) this.load();
+  }
+}

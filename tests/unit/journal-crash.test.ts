@@ -1,0 +1,200 @@
+/**
+ * The journal as the commit (src/runtime/journal.ts), crash by crash. Each "crash" kills the store
+ * at a named point (nothing uncommitted survives); the restart opens a fresh runtime on the same
+ * files, which loads the checkpoint and applies the journal after it. After each: nothing that was
+ * acknowledged is lost, no effect is doubled, and a timer fires once. Then the inbox window, on
+ * both sides of its two minutes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metaToHeaders } from '../../src/contracts/headers.ts';
+import { ManualClock } from '../../src/runtime/clock.ts';
+import type { JournalOptions } from '../../src/runtime/journal.ts';
+import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
+import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
+import { openJobService, type JobService } from '../support/host-fixture.ts';
+import { settle, until } from '../support/waiting.ts';
+
+describe('the journal is the commit', () => {
+  let dir: string;
+  let bus: InProcessTransport;
+  let clock: ManualClock;
+  let crashAt: CrashPoint | undefined;
+  let svc: JobService;
+  let workCalls: Message[];
+  let published: Delivery[];
+
+  const faults = (p: CrashPoint) => {
+    if (p === crashAt) {
+      crashAt = undefined;
+      throw new SimulatedCrash(p);
+    }
+  };
+  const start = async (journal: JournalOptions = {}) => {
+    svc = await openJobService(dir, bus, clock, faults, journal);
+    await svc.rt.start();
+    return svc;
+  };
+  const restart = async (journal: JournalOptions = {}) => {
+    svc.rt.kill();
+    return start(journal);
+  };
+  const jobs = () => svc.rt.hosts.get('job')!;
+  const state = (id: string) => String(jobs().peek(id)?.value);
+  const records = (id: string) => svc.store.db.prepare('SELECT count(*) FROM journal WHERE id = ?').pluck().get(id) as number;
+  const transitions = (id: string) => svc.store.db.prepare(`SELECT count(*) FROM journal WHERE id = ? AND json_extract(record, '$.event') IS NOT NULL`).pluck().get(id) as number;
+  const withWorker = () =>
+    bus.respond('worker.cmd.do-work', (m) => {
+      workCalls.push(m);
+      return { data: JSON.stringify({ result: 'ok' }), headers: metaToHeaders({ id: `r${workCalls.length}`, type: 'work-done', source: 'urn:test:worker', time: new Date().toISOString(), correlationId: 'c' }) };
+    }, { queue: 'worker' });
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'journal-'));
+    bus = new InProcessTransport({ path: join(dir, 'bus.db') });
+    clock = new ManualClock();
+    crashAt = undefined;
+    workCalls = [];
+    published = [];
+    await bus.ensureStream('TEST', ['test.evt.>']);
+    await bus.consume({ stream: 'TEST', durable: 'tap', filterSubjects: ['test.evt.>'], ackWaitMs: 5_000 }, async (d) => void published.push(d));
+  });
+
+  afterEach(async () => {
+    if (!svc.store.closed) await svc.rt.stop(200);
+    await bus.drain();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('crash before the append commits: nothing happened; the redelivery is handled once', async () => {
+    await withWorker();
+    await start();
+    crashAt = 'beforeCommit';
+    await expect(jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).rejects.toThrow(SimulatedCrash);
+    await restart();
+    expect(jobs().peek('j1')).toBeUndefined();
+    expect(records('j1')).toBe(0);
+    await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+    await until(() => state('j1') === 'done' && published.length === 1);
+    await settle();
+    expect([published.length, workCalls.length]).toEqual([1, 1]);
+  });
+
+  it('crash after the append, before the relay sends: the restart sends its effects once and keeps its timer armed', async () => {
+    await start(); // no worker yet: the request waits, so the deadline is still armed at the crash
+    crashAt = 'afterCommit';
+    const acked = await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+    expect(acked.changed).toBe(true);
+    await until(() => svc.store.closed);
+    expect(published).toHaveLength(0);
+    await restart();
+    expect(state('j1')).toBe('running');
+    expect(svc.rt.journal.armedTimer('job', 'j1', 'deadline')).toMatchObject({ seq: 1, dueAt: clock.now() + 1_000 });
+    await until(() => published.length === 1);
+    await withWorker();
+    clock.advance(200); // past the request's retry backoff (the relay's clock is this manual one)
+    svc.rt.relay.kick();
+    await until(() => state('j1') === 'done');
+    await settle();
+    expect([published.length, workCalls.length]).toEqual([1, 1]);
+    // The reply finished the request and the deadline is now stale: it fires as a no-op, once.
+    clock.advance(1_500);
+    expect(await svc.rt.scheduler.runDue()).toBe(1);
+    expect(await svc.rt.scheduler.runDue()).toBe(0);
+    expect(state('j1')).toBe('done');
+  });
+
+  it('crash after a send, before the watermark moves: the re-send is the same message, dropped downstream', async () => {
+    await withWorker();
+    await start();
+    crashAt = 'afterPublish';
+    await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+    await until(() => svc.store.closed);
+    await restart();
+    await until(() => state('j1') === 'done' && published.length >= 1);
+    await settle();
+    expect(published).toHaveLength(1); // the stream's duplicate window dropped the re-send
+    expect(new Set(workCalls.map((m) => m.headers['ce-id'])).size).toBe(1); // a re-sent request keeps its id and key
+    expect(new Set(workCalls.map((m) => m.headers['ce-idempotencykey']))).toEqual(new Set(['j1:work']));
+  });
+
+  it('crash during a checkpoint: the batch it joined is lost whole; what was acknowledged before survives, and its timer fires once', async () => {
+    await start({ checkpointEvery: 2 });
+    await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' }); // acknowledged
+    crashAt = 'duringCheckpoint';
+    // The second record reaches the threshold: the checkpoint joins its batch and crashes it.
+    await expect(jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: 'm2' })).rejects.toThrow(SimulatedCrash);
+    await restart({ checkpointEvery: 2 });
+    expect(state('j1')).toBe('running');
+    expect(jobs().peek('j2')).toBeUndefined(); // never acknowledged
+    expect(svc.store.db.prepare(`SELECT count(*) FROM actors WHERE id = 'j1'`).pluck().get()).toBe(1); // the open's own checkpoint
+    clock.advance(1_500);
+    expect(await svc.rt.scheduler.runDue()).toBe(1);
+    expect(state('j1')).toBe('timedOut');
+    await restart({ checkpointEvery: 2 });
+    expect(await svc.rt.scheduler.runDue()).toBe(0);
+    expect(state('j1')).toBe('timedOut');
+    expect(svc.rt.journal.pendingRequest('job', 'j1', 'work')).toBeUndefined(); // the deadline abandoned it
+  });
+
+  it('crash between a checkpoint and the truncation it allows: nothing is re-sent, and the truncated journal still opens', async () => {
+    await withWorker();
+    const opts = { retentionMs: 0, checkpointMs: 3_600_000 };
+    await start(opts);
+    await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+    await until(() => state('j1') === 'done' && published.length === 1);
+    await svc.rt.relay.idle();
+    clock.advance(1_500);
+    expect(await svc.rt.scheduler.runDue()).toBe(1); // the stale deadline: its record disarms it
+    clock.advance(180_000); // past the inbox window: the records may go once a checkpoint covers them
+    await svc.rt.journal.checkpointNow(); // covers them, and decides the truncation
+    crashAt = 'beforeTruncate';
+    await expect(svc.rt.journal.checkpointNow()).rejects.toThrow(SimulatedCrash);
+    await restart(opts);
+    expect(records('j1')).toBe(3); // not truncated: the crash took the truncation with it
+    expect(state('j1')).toBe('done');
+    await svc.rt.journal.checkpointNow();
+    await svc.rt.journal.checkpointNow();
+    expect(records('j1')).toBe(0);
+    jobs().evict();
+    expect(state('j1')).toBe('done'); // from its checkpointed row
+    await restart(opts);
+    expect(state('j1')).toBe('done');
+    await settle();
+    expect([published.length, workCalls.length]).toEqual([1, 1]);
+  });
+
+  describe('the inbox window', () => {
+    it('within two minutes, a repeat gets the stored reply, across a restart too', async () => {
+      await withWorker();
+      await start();
+      const first = await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1', reply: () => ({ data: '{"n":1}' }) });
+      await until(() => state('j1') === 'done');
+      clock.advance(100_000);
+      expect(await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).toMatchObject({ duplicate: true, reply: first.reply });
+      await restart();
+      expect(await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).toMatchObject({ duplicate: true, reply: first.reply });
+    });
+
+    it('after two minutes, a repeat is decided by the machine from its state, and changes nothing', async () => {
+      await withWorker();
+      await start();
+      await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1', reply: () => ({ data: '{"n":1}' }) });
+      await until(() => state('j1') === 'done' && published.length === 1);
+      clock.advance(121_000);
+      await svc.rt.journal.checkpointNow(); // forgets keys older than the window
+      expect(svc.rt.journal.hasInboxKey('m1')).toBe(false);
+      const late = await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+      expect(late.duplicate).toBe(false);
+      expect(late.changed).toBe(false); // `done` does not accept job.start: nothing recorded, nothing sent
+      expect(late.reply?.headers?.['x-error-code']).toBe('CONFLICT');
+      await restart(); // and a restart rebuilds the window without it
+      expect(svc.rt.journal.hasInboxKey('m1')).toBe(false);
+      await settle();
+      expect([published.length, workCalls.length, transitions('j1')]).toEqual([1, 1, 2]);
+    });
+  });
+});
