@@ -55,6 +55,7 @@ export const requestChannels: readonly RequestChannel[] = [
   qry(Query.listProducts, 'list-products.request', 'list-products.response', S.cart, [S.gateway]),
   qry(Query.getProduct, 'get-product.request', 'get-product.response', S.cart, [S.gateway]),
   cmd(Command.calculateDiscount, 'calculate-discount.request', ['calculate-discount.response'], S.promotion, [S.cart]),
+  qry(Query.quotePromotion, 'quote-promotion.request', 'quote-promotion.response', S.promotion, [S.gateway]),
   cmd(Command.reserveInventory, 'reserve-inventory', ['inventory-reserved', 'inventory-unavailable'], S.inventory, [S.checkout]),
   cmd(Command.releaseInventory, 'release-inventory', ['inventory-released'], S.inventory, [S.checkout]),
   qry(Query.getStockLevel, 'get-stock-level.request', 'get-stock-level.response', S.inventory, [S.gateway]),

@@ -68,6 +68,8 @@ import {
   CalculateDiscountRequest,
   CalculateDiscountResponse,
   DiscountCalculated,
+  QuotePromotionRequest,
+  QuotePromotionResponse,
 } from './messages/promotion.ts';
 
 export * from './messages/common.ts';
@@ -97,6 +99,8 @@ export const MessageType = {
   calculateDiscountRequest: 'calculate-discount.request',
   calculateDiscountResponse: 'calculate-discount.response',
   discountCalculated: 'discount-calculated',
+  quotePromotionRequest: 'quote-promotion.request',
+  quotePromotionResponse: 'quote-promotion.response',
   // Fulfilment: Inventory Service
   reserveInventory: 'reserve-inventory',
   inventoryReserved: 'inventory-reserved',
@@ -153,6 +157,8 @@ export const messageSchemas = {
   'calculate-discount.request': CalculateDiscountRequest,
   'calculate-discount.response': CalculateDiscountResponse,
   'discount-calculated': DiscountCalculated,
+  'quote-promotion.request': QuotePromotionRequest,
+  'quote-promotion.response': QuotePromotionResponse,
   'reserve-inventory': ReserveInventory,
   'inventory-reserved': InventoryReserved,
   'inventory-unavailable': InventoryUnavailable,

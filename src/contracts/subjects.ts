@@ -45,6 +45,8 @@ export const Query = {
   getCart: 'cart.qry.get-cart',
   listProducts: 'cart.qry.list-products',
   getProduct: 'cart.qry.get-product',
+  // Shopping: Promotion Service
+  quotePromotion: 'promotion.qry.quote-promotion',
   // Fulfilment: Inventory Service
   getStockLevel: 'inventory.qry.get-stock-level',
   // Payments: Payment API

@@ -11,7 +11,18 @@ import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { startShop, type Shop } from './support/shop-server.ts';
 
-const MAGNET = productIdFor('ACME-GIANT-MAG');
+const MAGNET = productIdFor('ACME-GIANT-MAG'); // $39.99
+const BIRDSEED = productIdFor('ACME-BIRDSEED'); // $12.50
+
+interface Quote {
+  promotionCode: string;
+  applies: boolean;
+  subtotal: number;
+  discount: number;
+  total: number;
+  reason?: string;
+  minSpend?: number;
+}
 
 interface CartBody {
   cartId: string;
@@ -73,6 +84,39 @@ describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeou
       const res = await shop.http<{ code: string }>('GET', '/orders/ACME-ZZZZ-ZZZZ');
       expect(res.status).toBe(404);
       expect(res.body.code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('the promotion quote before checkout', () => {
+    async function openCart(items: { productId: string; quantity: number }[]): Promise<string> {
+      const cartId = randomUUID();
+      for (const item of items) expect((await shop.http('POST', `/carts/${cartId}/items`, item)).status).toBe(200);
+      return cartId;
+    }
+    const quote = (cartId: string, code: string) => shop.http<Quote>('GET', `/carts/${cartId}/promotion-quote?code=${encodeURIComponent(code)}`);
+
+    it('shows the discount a code takes off the cart, and checkout then takes the same', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 2 }]);
+      const res = await quote(cartId, ' welcome10 ');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ promotionCode: 'WELCOME10', applies: true, subtotal: 2500, discount: 250, total: 2250, currency: 'USD' });
+      const checkout = await shop.http<{ discount: number; total: number }>('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID(), promotionCode: 'WELCOME10' });
+      expect(checkout.body).toMatchObject({ discount: 250, total: 2250 });
+    });
+
+    it('says why a code gives nothing: unknown, expired, or a minimum spend not met', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 1 }]);
+      expect((await quote(cartId, 'BOGUS')).body).toMatchObject({ promotionCode: 'BOGUS', applies: false, discount: 0, total: 1250, reason: 'UNKNOWN_CODE' });
+      expect((await quote(cartId, 'SPRING2024')).body).toMatchObject({ applies: false, reason: 'EXPIRED' });
+      expect((await quote(cartId, 'SAVE5')).body).toMatchObject({ applies: false, reason: 'MIN_SPEND_NOT_MET', minSpend: 5000 });
+    });
+
+    it('refuses a missing code (400), an unknown cart (404) and a checked-out cart (409)', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 1 }]);
+      expect((await shop.http('GET', `/carts/${cartId}/promotion-quote?code=`)).status).toBe(400);
+      expect((await quote(randomUUID(), 'WELCOME10')).status).toBe(404);
+      await shop.http('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID() });
+      expect((await quote(cartId, 'WELCOME10')).status).toBe(409);
     });
   });
 });

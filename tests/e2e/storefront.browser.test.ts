@@ -153,6 +153,34 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
     await page.context().close();
   });
 
+  it('applies a promotion code before checkout: shows the discount, or why there is none', async () => {
+    const { page, errors } = await visit(DESKTOP);
+    await product(page, 'Bird Seed (5 kg)').getByRole('button', { name: 'Add Bird Seed (5 kg) to cart' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('1');
+    const result = page.locator('#promo-result');
+    await page.getByLabel('Promotion code').fill('bogus');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('BOGUS is not a code we know. Check the spelling.');
+    expect(await page.locator('#cart-discount-row').isHidden()).toBe(true);
+    await page.getByLabel('Promotion code').fill('SAVE5');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('SAVE5 needs a subtotal of at least $50.00.');
+    await page.getByLabel('Promotion code').fill('WELCOME10');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('WELCOME10 applied: you save $1.25.');
+    expect(await page.locator('#cart-discount').textContent()).toBe('−$1.25');
+    expect(await page.locator('#cart-total').textContent()).toBe('$11.25');
+    // The cart changes: the quote follows it before anyone checks out.
+    await page.getByRole('button', { name: 'Add one more Bird Seed (5 kg)' }).click();
+    await expect.poll(() => page.locator('#cart-discount').textContent()).toBe('−$2.50');
+    await shot(page, 'desktop-promotion-applied');
+    await page.getByRole('button', { name: 'Check out' }).click();
+    await finalStatus(page);
+    expect(await page.locator('#order-totals').textContent()).toContain('−$2.50');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('can be used with the keyboard alone', async () => {
     const { page, errors } = await visit(DESKTOP);
     await page.keyboard.press('Tab');

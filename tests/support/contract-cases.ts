@@ -129,6 +129,8 @@ export const samples: Record<MessageType, JsonObject> = {
     currency: 'USD',
     appliedPromotions: ['SPRING10'],
   },
+  'quote-promotion.request': { cartId: id(1), customerId: id(2), subtotal: 4498, currency: 'USD', promotionCode: 'SAVE5' },
+  'quote-promotion.response': { promotionCode: 'SAVE5', discount: 0, appliedPromotions: [], rejectedReason: 'MIN_SPEND_NOT_MET', minSpend: 5000 },
   'reserve-inventory': {
     cartId: id(1),
     customerId: id(2),

@@ -9,7 +9,7 @@
 
 import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
 import { showIdentity, startSession } from './session.js';
-import { REASONS, STEP_WORDS, statusWord } from './words.js';
+import { codeDidNotApply, promotionApplied, promotionRefusal, REASONS, STEP_WORDS, statusWord } from './words.js';
 
 const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
 /** The step a failure happened at, so the progress list can show where the checkout stopped. */
@@ -34,6 +34,8 @@ store.set('cartId', cartId);
 let products = [];
 let cart = null;
 let events = null;
+/** The last promotion quote shown for the code in the box: {code, quote} (GET /carts/{id}/promotion-quote). */
+let promo = null;
 
 const productName = (id) => products.find((p) => p.productId === id)?.name ?? 'Item';
 
@@ -139,6 +141,73 @@ function renderCart() {
     }),
   );
   $('cart-subtotal').textContent = cart ? money(cart.subtotal, cart.currency) : '';
+  renderPromo();
+}
+
+// ---- Promotion code ----------------------------------------------------------------------------
+
+/** Shows the quote beside the code, and the discount and total in the cart's totals. */
+function renderPromo() {
+  const out = $('promo-result');
+  const q = promo?.quote;
+  const applies = Boolean(q?.applies) && cart?.status === 'OPEN';
+  $('cart-discount-row').hidden = !applies;
+  $('cart-total-row').hidden = !applies;
+  if (applies) {
+    $('cart-discount').textContent = `−${money(q.discount, q.currency)}`;
+    $('cart-total').textContent = money(q.total, q.currency);
+  }
+  if (!q) {
+    out.textContent = '';
+    out.className = 'promo__result';
+  } else if (q.applies) {
+    out.textContent = promotionApplied(q.promotionCode, money(q.discount, q.currency));
+    out.className = 'promo__result is-ok';
+  } else {
+    out.textContent = promotionRefusal(q.promotionCode, q.reason, q.minSpend === undefined ? undefined : money(q.minSpend, q.currency));
+    out.className = 'promo__result is-bad';
+  }
+}
+
+/** Asks what the code takes off this cart now; `quiet` for a refresh after the cart changed. */
+async function quoteCode(code, quiet = false) {
+  if (!cart || cart.status !== 'OPEN' || cart.items.length === 0) {
+    promo = null;
+    renderPromo();
+    if (!quiet) $('promo-result').textContent = 'Add something to your cart first, then apply the code.';
+    return;
+  }
+  try {
+    const { json } = await api('GET', `/carts/${cartId}/promotion-quote?code=${encodeURIComponent(code)}`);
+    promo = { code, quote: json };
+  } catch (err) {
+    promo = null;
+    if (!quiet) $('promo-result').textContent = explain(err);
+  }
+  renderPromo();
+}
+
+async function applyCode() {
+  const code = $('promo-code').value.trim().toUpperCase();
+  if (!code) {
+    promo = null;
+    renderPromo();
+    $('promo-result').textContent = 'Type a code first.';
+    $('promo-code').focus();
+    return;
+  }
+  const button = $('apply-code');
+  button.disabled = true;
+  try {
+    await quoteCode(code);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The cart changed: a shown quote is stale, so ask again (a minimum spend may now be met). */
+function requote() {
+  if (promo) void quoteCode(promo.code, true);
 }
 
 async function loadCart() {
@@ -164,6 +233,7 @@ async function addItem(productId, quantity, button) {
     cart = (await api('POST', `/carts/${cartId}/items`, { productId, quantity })).json;
     store.set('cartActive', '1');
     renderCart();
+    requote();
     toast(`Added ${quantity} × ${productName(productId)} to your cart.`);
   } catch (err) {
     toast(explain(err));
@@ -177,6 +247,7 @@ async function removeItem(productId, quantity) {
   try {
     cart = (await api('DELETE', `/carts/${cartId}/items/${productId}${query}`)).json;
     renderCart();
+    requote();
     if (!quantity) $('cart').focus();
   } catch (err) {
     toast(explain(err));
@@ -211,6 +282,7 @@ async function checkout(e) {
     const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, orderNumber: json.orderNumber, cartId: json.cartId, cart: json, promotionCode };
     store.set('checkout', JSON.stringify(tracked));
     $('promo-code').value = '';
+    promo = null;
     hideToast();
     newCart();
     renderCart();
@@ -232,7 +304,7 @@ function renderOrderTotals(tracked) {
   rows.push(['Total', money(c.total, c.currency), 'totals__grand']);
   $('order-totals').replaceChildren(...rows.map(([k, v, cls]) => h('div', { class: cls }, h('dt', {}, k), h('dd', {}, v))));
   if (tracked.promotionCode && !c.discount) {
-    $('order-totals').append(h('p', { class: 'fineprint' }, `Code ${tracked.promotionCode} did not apply to this order.`));
+    $('order-totals').append(h('p', { class: 'fineprint' }, codeDidNotApply(tracked.promotionCode)));
   }
 }
 
@@ -347,6 +419,14 @@ async function loadHistory() {
 
 showIdentity(session, $('customer-label'));
 $('checkout-form').addEventListener('submit', checkout);
+$('apply-code').addEventListener('click', applyCode);
+// A different code makes the shown quote wrong: clear it until the shopper applies again.
+$('promo-code').addEventListener('input', () => {
+  if (promo && promo.code !== $('promo-code').value.trim().toUpperCase()) {
+    promo = null;
+    renderPromo();
+  }
+});
 $('new-cart').addEventListener('click', finishOrder);
 $('cancel-order').addEventListener('click', cancelOrder);
 

@@ -46,6 +46,8 @@ const PROMOTION_REFUSALS = {
 export const promotionRefusal = (code, reason, minSpend) =>
   (PROMOTION_REFUSALS[reason] ?? ((c) => `${c} does not apply to this cart.`))(code, minSpend);
 
+export const codeDidNotApply = (code) => `Code ${code} did not apply to this order.`;
+
 export const promotionApplied = (code, discount) => `${code} applied: you save ${discount}.`;
 
 /** Beside a restored cart: why the last checkout did not go through, and what to do now. */
