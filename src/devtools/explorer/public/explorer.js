@@ -58,9 +58,9 @@ async function loadChart(name, container) {
   return m;
 }
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
+// Elements for the chart, in the namespace of the SVG this gateway drew.
 const svgEl = (tag, attrs, text) => {
-  const el = document.createElementNS(SVG_NS, tag);
+  const el = document.createElementNS(document.querySelector('svg.statechart').namespaceURI, tag);
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
   if (text !== undefined) el.textContent = text;
   return el;
