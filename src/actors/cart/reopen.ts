@@ -17,10 +17,9 @@ import { MessageType, OrderCancelled } from '../../contracts/index.ts';
 import type { ActorHost } from '../../runtime/actor-host.ts';
 import { parseEventOrDrop } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
+import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import type { cartMachine, CartEvent } from '../../machines/cart.ts';
 import { cartContext, cartState, reopenedCartId } from './definition.ts';
-
-const ACK_WAIT_MS = 30_000;
 
 export async function reopenCartsOfCancelledCheckouts(
   rt: ServiceRuntime,
@@ -29,7 +28,7 @@ export async function reopenCartsOfCancelledCheckouts(
 ): Promise<void> {
   const durable = Durable.cartReopensOnOrderCancelled;
   await rt.consume(
-    { stream: Stream.ordering.name, durable, filterSubjects: [Event.orderCancelled], ackWaitMs: ACK_WAIT_MS },
+    { stream: Stream.ordering.name, durable, filterSubjects: [Event.orderCancelled], ackWaitMs: DEFAULT_ACK_WAIT_MS },
     async (d) => {
       const parsed = parseEventOrDrop(rt.log, d, OrderCancelled, MessageType.orderCancelled);
       if (!parsed) return;
