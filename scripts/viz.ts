@@ -1,6 +1,6 @@
 /**
  * `npm run viz`: writes docs/machines/<machine>.{mmd,svg,json} for every machine in src/machines,
- * and refreshes the Mermaid blocks marked `<!-- machine:NAME -->` in README.md and
+ * and refreshes the Mermaid blocks marked `<!-- machine:NAME -->` in
  * docs/visualizer.md. `npm run viz -- --check`: writes nothing; lists what is stale and exits 1.
  */
 import { dirname, resolve } from 'node:path';

@@ -181,6 +181,70 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
     await page.context().close();
   });
 
+  it('caps a quantity at the stock shown, and says so', async () => {
+    const { page, errors } = await visit(DESKTOP);
+    const suit = product(page, 'Bat-Man Outfit');
+    expect(await suit.getByLabel('Quantity of Bat-Man Outfit').getAttribute('max')).toBe('3');
+    await suit.getByLabel('Quantity of Bat-Man Outfit').fill('5');
+    await suit.getByRole('button', { name: 'Add Bat-Man Outfit to cart' }).click();
+    await expect.poll(() => page.locator('#toast').textContent()).toBe('Only 3 Bat-Man Outfit left.');
+    expect(await page.locator('#cart-count').textContent()).toBe('0');
+    expect(await suit.getByLabel('Quantity of Bat-Man Outfit').inputValue()).toBe('3');
+    await suit.getByRole('button', { name: 'Add Bat-Man Outfit to cart' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('3');
+    await page.getByRole('button', { name: 'Add one more Bat-Man Outfit' }).click();
+    await expect.poll(() => page.locator('#toast').textContent()).toBe('Only 3 Bat-Man Outfit left, and 3 are in your cart already.');
+    expect(await page.locator('#cart-count').textContent()).toBe('3');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('gives the cart back after an out-of-stock cancellation, with the reason beside the line, and checks it out after a change', async () => {
+    const { page, errors } = await visit(DESKTOP);
+    const skates = product(page, 'Rocket Skates');
+    const suit = product(page, 'Bat-Man Outfit');
+    await suit.getByLabel('Quantity of Bat-Man Outfit').fill('3');
+    await suit.getByRole('button', { name: 'Add Bat-Man Outfit to cart' }).click();
+    await skates.getByRole('button', { name: 'Add Rocket Skates to cart' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('4');
+    // Meanwhile another shopper buys 2 of the 3 outfits this shopper saw on the shelf.
+    const other = randomUUID();
+    const headers: Record<string, string> = mode === 'jwt' ? { authorization: `Bearer ${await signIn(other)}` } : {};
+    const rival = randomUUID();
+    expect((await shop.http('POST', `/carts/${rival}/items`, { productId: productIdFor('ACME-BATMAN-SUIT'), quantity: 2 }, headers)).status).toBe(200);
+    const bought = await shop.http<{ checkoutId: string }>('POST', `/carts/${rival}/checkout`, { customerId: other }, headers);
+    await expect
+      .poll(async () => (await shop.http<{ status: string }>('GET', `/checkouts/${bought.body.checkoutId}`, undefined, headers)).body.status, { timeout: 15_000 })
+      .toBe('CONFIRMED');
+
+    await page.getByRole('button', { name: 'Check out' }).click();
+    await finalStatus(page);
+    expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CANCELLED');
+    expect(await page.locator('#order-status .order__reason').textContent()).toBe('Some items in your cart are out of stock.');
+    await page.locator('#order-restored').waitFor();
+    await page.getByRole('button', { name: 'Back to your cart' }).click();
+    // The same lines, the reason above them and beside the line that caused it.
+    expect(await page.evaluate<string>('document.activeElement.id')).toBe('cart');
+    await expect.poll(() => page.locator('.cart-line').count()).toBe(2);
+    expect(await page.locator('#cart-notice').textContent()).toContain('Some items in your cart are out of stock.');
+    const suits = page.locator('.cart-line', { hasText: 'Bat-Man Outfit' });
+    await expect.poll(() => suits.locator('.cart-line__note').textContent()).toBe('Only 1 left: lower the quantity to check out.');
+    expect(await page.locator('.cart-line', { hasText: 'Rocket Skates' }).locator('.cart-line__note').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Check out' }).isDisabled()).toBe(true);
+    await shot(page, 'desktop-cart-restored');
+    // The shopper takes the one outfit left and checks out again.
+    await page.getByRole('button', { name: 'Remove one Bat-Man Outfit' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('3');
+    await page.getByRole('button', { name: 'Remove one Bat-Man Outfit' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('2');
+    expect(await suits.locator('.cart-line__note').count()).toBe(0);
+    await page.getByRole('button', { name: 'Check out' }).click();
+    await finalStatus(page);
+    expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CONFIRMED');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('can be used with the keyboard alone', async () => {
     const { page, errors } = await visit(DESKTOP);
     await page.keyboard.press('Tab');

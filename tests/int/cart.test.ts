@@ -11,6 +11,7 @@ import {
   Product,
   type CartStatus,
 } from '../../src/contracts/index.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { Command, Event, Query, Stream } from '../../src/contracts/subjects.ts';
 import { cartCheckedOutEventId } from '../../src/actors/cart/definition.ts';
 import { cartMigrations } from '../../src/actors/cart/schema.ts';
@@ -292,6 +293,7 @@ describe('cart', () => {
         total: 23_220,
         currency: 'USD',
         orderId: ids.orderId,
+        orderNumber: orderNumberOf(ids.orderId),
         checkoutId: ids.checkoutId,
       });
       await eventually(() => expect(checkedOutEvents(w)).toHaveLength(1));

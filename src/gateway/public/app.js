@@ -8,8 +8,9 @@
 // Checkout progress arrives over Server-Sent Events (/checkouts/{id}/events); no polling.
 
 import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
+import { productArt } from './art.js';
 import { showIdentity, startSession } from './session.js';
-import { codeDidNotApply, promotionApplied, promotionRefusal, REASONS, STEP_WORDS, statusWord } from './words.js';
+import { capNote, codeDidNotApply, promotionApplied, restoredNote, stockNote, promotionRefusal, REASONS, STEP_WORDS, statusWord } from './words.js';
 
 const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
 /** The step a failure happened at, so the progress list can show where the checkout stopped. */
@@ -41,17 +42,14 @@ const productName = (id) => products.find((p) => p.productId === id)?.name ?? 'I
 
 // ---- Catalogue ---------------------------------------------------------------------------------
 
-/** Placeholder art colours, spread around the wheel by the golden angle so neighbours differ. */
+/** Card backgrounds, spread around the colour wheel by the golden angle so neighbours differ. */
 const hueOf = (index) => Math.round((index * 137.508 + 18) % 360);
-
-function initials(name) {
-  return name
-    .split(/\s+/)
-    .filter((w) => /^[A-Za-z]/.test(w))
-    .slice(0, 2)
-    .map((w) => w[0].toUpperCase())
-    .join('');
-}
+/** productId -> units available, as last shown on the catalogue (undefined: not known). */
+const stockShown = new Map();
+/** The most of a product the shopper may add: what the shelf shows, within the per-line limit. */
+const MAX_PER_LINE = 99;
+const capOf = (productId) => Math.min(stockShown.get(productId) ?? MAX_PER_LINE, MAX_PER_LINE);
+const inCartOf = (productId) => (cart?.status === 'OPEN' ? (cart.items.find((l) => l.productId === productId)?.quantity ?? 0) : 0);
 
 function stockBadge(stock) {
   if (!stock) return h('span', { class: 'stock stock--unknown' }, 'Stock unknown');
@@ -63,11 +61,11 @@ function stockBadge(stock) {
 function productCard(p, stock, index) {
   const qtyId = `qty-${p.productId}`;
   const soldOut = stock?.available === 0;
-  const qty = h('input', { class: 'qty', id: qtyId, type: 'number', min: 1, max: 99, value: 1, inputmode: 'numeric' });
+  const qty = h('input', { class: 'qty', id: qtyId, type: 'number', min: 1, max: Math.max(1, capOf(p.productId)), value: 1, inputmode: 'numeric' });
   return h(
     'li',
     { class: 'product', 'data-product-id': p.productId, 'data-sku': p.sku },
-    h('div', { class: 'product__art', style: { '--hue': String(hueOf(index)) }, 'aria-hidden': 'true' }, initials(p.name)),
+    h('div', { class: 'product__art', style: { '--hue': String(hueOf(index)) } }, productArt(p)),
     h(
       'div',
       { class: 'product__body' },
@@ -102,8 +100,11 @@ async function loadCatalogue() {
     const stocks = await Promise.all(
       products.map((p) => api('GET', `/stock/${p.productId}`).then((r) => r.json, () => undefined)),
     );
+    stockShown.clear();
+    products.forEach((p, i) => stocks[i] && stockShown.set(p.productId, stocks[i].available));
     grid.replaceChildren(...products.map((p, i) => productCard(p, stocks[i], i)));
     $('catalogue-notice').hidden = true;
+    renderCart(); // the lines' stock notes follow the shelf
   } catch (err) {
     $('catalogue-notice').textContent = `The catalogue could not be loaded. ${explain(err)}`;
     $('catalogue-notice').hidden = false;
@@ -120,21 +121,29 @@ function renderCart() {
   $('cart-count').textContent = String(count);
   $('cart-empty').hidden = lines.length > 0;
   $('cart-totals').hidden = lines.length === 0;
-  $('checkout-button').disabled = lines.length === 0;
+  // A line asking for more than the shelf shows would only be refused again at the reservation.
+  $('checkout-button').disabled = lines.length === 0 || lines.some((l) => l.quantity > (stockShown.get(l.productId) ?? Infinity));
+  const restored = lines.length > 0 ? cart.restoredFrom : undefined;
+  $('cart-notice').hidden = !restored;
+  $('cart-notice').textContent = restored ? restoredNote(REASONS[restored.reason] ?? 'it could not be completed.') : '';
   $('cart-lines').replaceChildren(
     ...lines.map((l) => {
       const name = productName(l.productId);
+      const available = stockShown.get(l.productId);
+      const short = available !== undefined && l.quantity > available;
+      const noteId = `stock-note-${l.productId}`;
       return h(
         'li',
-        { class: 'cart-line', 'data-product-id': l.productId },
+        { class: `cart-line${short ? ' is-short' : ''}`, 'data-product-id': l.productId },
         h('span', { class: 'cart-line__name' }, name),
         h('span', { class: 'cart-line__total' }, money(l.quantity * l.unitPrice, cart.currency)),
         h('span', { class: 'cart-line__detail' }, `${l.quantity} × ${money(l.unitPrice, cart.currency)}`),
+        short ? h('span', { class: 'cart-line__note', id: noteId }, stockNote(available)) : null,
         h(
           'span',
           { class: 'cart-line__actions' },
           h('button', { type: 'button', class: 'button button--small', 'aria-label': `Remove one ${name}`, onclick: () => removeItem(l.productId, 1) }, '−'),
-          h('button', { type: 'button', class: 'button button--small', 'aria-label': `Add one more ${name}`, onclick: (e) => addItem(l.productId, 1, e.currentTarget) }, '+'),
+          h('button', { type: 'button', class: 'button button--small', 'aria-label': `Add one more ${name}`, 'aria-describedby': short ? noteId : undefined, onclick: (e) => addItem(l.productId, 1, e.currentTarget) }, '+'),
           h('button', { type: 'button', class: 'button button--link', 'aria-label': `Remove ${name} from cart`, onclick: () => removeItem(l.productId) }, 'Remove'),
         ),
       );
@@ -228,6 +237,14 @@ async function loadCart() {
 
 async function addItem(productId, quantity, button) {
   if (!Number.isInteger(quantity) || quantity < 1) return toast('Choose a quantity of at least 1.');
+  // Capped at the stock shown: the reservation at checkout is what holds stock, but asking for
+  // more than the shelf shows would only fail there (docs/architecture.md).
+  const inCart = inCartOf(productId);
+  if (inCart + quantity > capOf(productId)) {
+    const qty = document.getElementById(`qty-${productId}`);
+    if (qty) qty.value = String(Math.max(1, capOf(productId) - inCart));
+    return toast(capNote(productName(productId), capOf(productId), inCart));
+  }
   if (button) button.disabled = true;
   try {
     cart = (await api('POST', `/carts/${cartId}/items`, { productId, quantity })).json;
@@ -344,6 +361,8 @@ function watch(tracked) {
   $('order-id').replaceChildren('Order number ', h('strong', { class: 'order-number' }, tracked.orderNumber ?? tracked.orderId));
   renderOrderTotals(tracked);
   renderStatus({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
+  $('order-restored').hidden = true;
+  $('new-cart').textContent = 'Continue shopping';
   $('order').focus();
   events?.close();
   events = session.events(`/checkouts/${tracked.checkoutId}/events?cartId=${tracked.cartId}`);
@@ -355,12 +374,42 @@ function watch(tracked) {
       events = null;
       void loadCatalogue();
       void loadHistory();
+      if (s.status === 'CANCELLED' && s.reason !== 'CUSTOMER_REQUESTED') void restoreCart(tracked);
     }
   });
   events.addEventListener('error', () => {
     // The browser reconnects by itself (Last-Event-ID skips what we already have).
     if (events?.readyState === EventSource.CONNECTING) $('order-status').dataset.reconnecting = 'true';
   });
+}
+
+/**
+ * A checkout cancelled for any cause but the shopper's own gives the cart back: the Cart API
+ * reopens it as a new cart (named by the old one's `reopenedAs`, a moment after the cancellation),
+ * which becomes this shopper's cart, with the reason beside it.
+ */
+async function restoreCart(tracked) {
+  // A cart started meanwhile (another tab, or a reload that already restored this one) stays.
+  if (store.get('cartActive') === '1') return;
+  const giveUpAt = Date.now() + 10_000;
+  while (Date.now() < giveUpAt) {
+    try {
+      const old = (await api('GET', `/carts/${tracked.cartId}`)).json;
+      if (old.reopenedAs) {
+        cartId = old.reopenedAs;
+        store.set('cartId', cartId);
+        store.set('cartActive', '1');
+        cart = (await api('GET', `/carts/${cartId}`)).json;
+        renderCart();
+        $('order-restored').hidden = false;
+        $('new-cart').textContent = 'Back to your cart';
+        return;
+      }
+    } catch {
+      // Not reopened yet, or the shop is busy: look again shortly.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
 }
 
 function finishOrder() {
@@ -370,7 +419,8 @@ function finishOrder() {
   $('order').hidden = true;
   $('cart').hidden = false;
   renderCart();
-  $('products').focus();
+  // Back to the restored cart when there is one, else to the catalogue.
+  (cart?.status === 'OPEN' && cart.items.length > 0 ? $('cart') : $('products')).focus();
 }
 
 async function cancelOrder() {

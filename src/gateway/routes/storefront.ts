@@ -16,6 +16,7 @@ interface Asset {
 const FILES = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
+  '/art.js': { file: 'art.js', type: 'text/javascript; charset=utf-8' },
   '/lib.js': { file: 'lib.js', type: 'text/javascript; charset=utf-8' },
   '/session.js': { file: 'session.js', type: 'text/javascript; charset=utf-8' },
   '/words.js': { file: 'words.js', type: 'text/javascript; charset=utf-8' },
