@@ -111,7 +111,12 @@ export class Journal {
   private readonly pendingDirty = new Set<string>();
   readonly timers = new Map<string, Map<string, ArmedTimer>>();
   readonly requests = new Map<string, Map<string, PendingRequest>>();
-  private readonly inbox = new Map<string, { reply: Reply | undefined; at: number }>();
+  /**
+   * The inbox window: each key handled in the last two minutes, with the position of the record
+   * that holds its reply. Replies stay on disk: a repeat is rare, and at hundreds of messages a
+   * second two minutes of replies would be hundreds of MiB in memory.
+   */
+  private readonly inbox = new Map<string, { pos: number; at: number }>();
   /** Position of the last record appended (committed or not). */
   head = 0;
   /** Position of the last record whose commit is durable and was announced. */
@@ -151,6 +156,7 @@ export class Journal {
       meta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       truncate: db.prepare('DELETE FROM journal WHERE pos <= ?'),
+      recordAt: db.prepare('SELECT record FROM journal WHERE pos = ?').pluck(),
       atOf: db.prepare('SELECT pos, at FROM journal WHERE pos >= ? ORDER BY pos LIMIT 1'),
       // Two queries: `SELECT min(pos), max(pos)` together is a full scan (SQLite optimises one of them alone).
       first: db.prepare('SELECT pos FROM journal ORDER BY pos LIMIT 1').pluck(),
@@ -194,7 +200,10 @@ export class Journal {
   /** The reply stored for a message key handled within the inbox window. */
   storedReply(key: string): Reply | undefined {
     const hit = this.inbox.get(key);
-    return hit ? (hit.reply ?? { data: '{}' }) : undefined;
+    if (!hit) return undefined;
+    const row = this.stmt.recordAt!.get(hit.pos) as string | undefined;
+    const reply = row ? (JSON.parse(row) as JournalRecord).inbox?.reply : undefined;
+    return reply ?? { data: '{}' };
   }
 
   hasInboxKey(key: string): boolean {
@@ -378,7 +387,7 @@ export class Journal {
       }
       this.pendingDirty.add(key);
     }
-    if (record.inbox) this.inbox.set(record.inbox.key, { reply: record.inbox.reply, at: record.at });
+    if (record.inbox) this.inbox.set(record.inbox.key, { pos, at: record.at });
     this.head = pos;
     this.sinceCheckpoint++;
   }
@@ -401,12 +410,9 @@ export class Journal {
     // The inbox window: keys of records written in the last two minutes (the journal keeps at least that).
     const since = this.firstAtOrAfter(this.clock.now() - INBOX_WINDOW_MS);
     const tailFrom = Math.min(since - 1, this.checkpointPos);
-    for (const r of db.prepare('SELECT pos, inbox_key, record FROM journal WHERE pos > ? ORDER BY pos').iterate(tailFrom) as IterableIterator<{ pos: number; inbox_key: string | null; record: string }>) {
-      if (r.pos > this.checkpointPos) this.apply(JSON.parse(r.record) as JournalRecord, r.pos);
-      else if (r.inbox_key !== null) {
-        const rec = JSON.parse(r.record) as JournalRecord;
-        this.inbox.set(r.inbox_key, { reply: rec.inbox?.reply, at: rec.at });
-      }
+    for (const r of db.prepare('SELECT pos, at, inbox_key, CASE WHEN pos > ? THEN record END AS record FROM journal WHERE pos > ? ORDER BY pos').iterate(this.checkpointPos, tailFrom) as IterableIterator<{ pos: number; at: number; inbox_key: string | null; record: string | null }>) {
+      if (r.record !== null) this.apply(JSON.parse(r.record) as JournalRecord, r.pos);
+      else if (r.inbox_key !== null) this.inbox.set(r.inbox_key, { pos: r.pos, at: r.at });
     }
     this.head = Math.max(this.head, hi);
     this.announced = this.head;
