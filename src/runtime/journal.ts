@@ -29,6 +29,9 @@ import type { EventObject } from 'xstate';
 /** JetStream's duplicate window: a repeat within it gets the stored reply without asking any machine. */
 export const INBOX_WINDOW_MS = 120_000;
 
+/** Actors' rows written per batch by the spread checkpoint (journal.maybeCheckpoint). */
+const CHECKPOINT_SLICE = 256;
+
 export interface JournalOptions {
   clock?: Clock;
   /** Records between checkpoints. Default 2,000. */
@@ -109,6 +112,12 @@ export class Journal {
   private readonly dirty = new Map<string, ActorState>();
   /** Actors whose timers or pending requests changed since the last checkpoint. */
   private readonly pendingDirty = new Set<string>();
+  /**
+   * Every actor changed since its row was last written, with the position and time of its first
+   * such record, in that order (a Map keeps insertion order). The checkpoint position is just
+   * below the first of them: everything before it is in the rows.
+   */
+  private readonly firstDirty = new Map<string, { pos: number; at: number }>();
   readonly timers = new Map<string, Map<string, ArmedTimer>>();
   readonly requests = new Map<string, Map<string, PendingRequest>>();
   /**
@@ -241,7 +250,7 @@ export class Journal {
 
   /** A checkpoint if anything changed since the last one, so that the tables are current for a query that reads them. */
   checkpointIfDirty(): Promise<void> {
-    return this.dirty.size > 0 || this.pendingDirty.size > 0 ? this.checkpointNow() : this.store.flushed();
+    return this.firstDirty.size > 0 ? this.checkpointNow() : this.store.flushed();
   }
 
   /** Writes a checkpoint now (in a batch of its own if none is open); resolves when it is durable. */
@@ -261,19 +270,29 @@ export class Journal {
     this.cancelTick = setTimerOn(this.clock, () => {
       this.cancelTick = undefined;
       if (this.store.closed) return;
-      if (this.sinceCheckpoint > 0 || this.pendingDirty.size > 0 || this.truncateThrough > 0) {
+      if (this.firstDirty.size > 0 || this.truncateThrough > 0) {
         this.store.write((db) => this.checkpoint(db)).catch(() => undefined);
       }
     }, this.checkpointMs);
   }
 
+  /**
+   * In every batch: the rows of the actors changed `checkpointMs` ago or `checkpointEvery` records
+   * ago, oldest first, at most CHECKPOINT_SLICE of them. Spread over the batches this way a
+   * checkpoint is never one long burst of random-key writes (a whole second's worth at once held the
+   * event loop for tens of milliseconds and showed in p99), and an actor changed several times
+   * within the interval is still written once.
+   */
   private maybeCheckpoint(): void {
-    const due = this.sinceCheckpoint >= this.checkpointEvery || (this.sinceCheckpoint > 0 && this.clock.now() - this.lastCheckpointAt >= this.checkpointMs);
-    if (due) this.checkpoint(this.store.db);
+    const first = this.firstDirty.values().next().value;
+    if (!first) return;
+    const now = this.clock.now();
+    if (first.at > now - this.checkpointMs && first.pos > this.head - this.checkpointEvery) return;
+    this.checkpoint(this.store.db, (f) => f.at <= now - this.checkpointMs || f.pos <= this.head - this.checkpointEvery);
   }
 
-  /** Inside a transaction: the changed actors' rows, and the positions they cover. */
-  private checkpoint(db: Db): void {
+  /** Inside a transaction: the changed actors' rows (all, or the oldest that are `due`), and the position they cover. */
+  private checkpoint(db: Db, due?: (first: { pos: number; at: number }) => boolean): void {
     this.store.faults?.('duringCheckpoint');
     // Truncation decided by the previous checkpoint: its rows are covered by a committed checkpoint.
     if (this.truncateThrough > 0) {
@@ -282,23 +301,30 @@ export class Journal {
       this.truncateThrough = 0;
     }
     void db;
-    for (const [key, a] of this.dirty) {
-      this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
+    let written = 0;
+    for (const [key, first] of this.firstDirty) {
+      if (due && (written >= CHECKPOINT_SLICE || !due(first))) break;
+      const a = this.dirty.get(key);
+      if (a) {
+        this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
+      } else if (this.pendingDirty.has(key)) {
+        const slash = key.indexOf('/');
+        this.stmt.savePending!.run(this.pendingJson(key), key.slice(0, slash), key.slice(slash + 1));
+      }
+      this.dirty.delete(key);
       this.pendingDirty.delete(key);
+      this.firstDirty.delete(key);
+      written++;
     }
-    for (const key of this.pendingDirty) {
-      const slash = key.indexOf('/');
-      this.stmt.savePending!.run(this.pendingJson(key), key.slice(0, slash), key.slice(slash + 1));
-    }
-    this.dirty.clear();
-    this.pendingDirty.clear();
+    const oldest = this.firstDirty.values().next().value;
+    const covered = oldest ? oldest.pos - 1 : this.head;
     const watermark = Math.max(this.watermark, Math.min(this.watermarkSource?.() ?? this.watermark, this.announced));
-    this.stmt.meta!.run('journal_checkpoint', String(this.head));
+    this.stmt.meta!.run('journal_checkpoint', String(covered));
     this.stmt.meta!.run('relay_watermark', String(watermark));
     const now = this.clock.now();
     // What this checkpoint covers may be truncated once it has committed: by a later batch.
-    this.truncateThrough = this.truncationPoint(Math.min(this.head, watermark), now);
-    this.checkpointPos = this.head;
+    this.truncateThrough = this.truncationPoint(Math.min(covered, watermark), now);
+    this.checkpointPos = covered;
     this.watermark = watermark;
     this.sinceCheckpoint = 0;
     this.lastCheckpointAt = now;
@@ -345,6 +371,9 @@ export class Journal {
   /** What a record means for memory: the same rules at append and at open. */
   private apply(record: JournalRecord, pos: number): void {
     const key = actorKey(record.kind, record.id);
+    if ((record.snapshot || record.done?.length || record.answered || record.timers?.length || record.effects?.some((e) => e.mode === 'request')) && !this.firstDirty.has(key)) {
+      this.firstDirty.set(key, { pos, at: record.at });
+    }
     if (record.snapshot) {
       const before = this.dirty.get(key);
       this.dirty.set(key, {
@@ -410,9 +439,21 @@ export class Journal {
     // The inbox window: keys of records written in the last two minutes (the journal keeps at least that).
     const since = this.firstAtOrAfter(this.clock.now() - INBOX_WINDOW_MS);
     const tailFrom = Math.min(since - 1, this.checkpointPos);
-    for (const r of db.prepare('SELECT pos, at, inbox_key, CASE WHEN pos > ? THEN record END AS record FROM journal WHERE pos > ? ORDER BY pos').iterate(this.checkpointPos, tailFrom) as IterableIterator<{ pos: number; at: number; inbox_key: string | null; record: string | null }>) {
-      if (r.record !== null) this.apply(JSON.parse(r.record) as JournalRecord, r.pos);
-      else if (r.inbox_key !== null) this.inbox.set(r.inbox_key, { pos: r.pos, at: r.at });
+    // An actor's row may cover records after the checkpoint position (rows are written oldest
+    // change first, a slice per batch): those records are in its row already.
+    const rowPos = db.prepare('SELECT pos FROM actors WHERE kind = ? AND id = ?').pluck();
+    const covered = new Map<string, number>();
+    for (const r of db.prepare('SELECT pos, kind, id, at, inbox_key, CASE WHEN pos > ? THEN record END AS record FROM journal WHERE pos > ? ORDER BY pos').iterate(this.checkpointPos, tailFrom) as IterableIterator<{ pos: number; kind: string; id: string; at: number; inbox_key: string | null; record: string | null }>) {
+      if (r.record !== null) {
+        const key = actorKey(r.kind, r.id);
+        let inRow = covered.get(key);
+        if (inRow === undefined) covered.set(key, (inRow = (rowPos.get(r.kind, r.id) as number | undefined) ?? 0));
+        if (r.pos > inRow) {
+          this.apply(JSON.parse(r.record) as JournalRecord, r.pos);
+          continue;
+        }
+      }
+      if (r.inbox_key !== null) this.inbox.set(r.inbox_key, { pos: r.pos, at: r.at });
     }
     this.head = Math.max(this.head, hi);
     this.announced = this.head;
@@ -427,7 +468,7 @@ export class Journal {
    */
   checkpointSync(): void {
     if (this.store.inBatch || this.store.closed) return;
-    if (this.dirty.size === 0 && this.pendingDirty.size === 0 && this.checkpointPos === this.head) return;
+    if (this.firstDirty.size === 0 && this.checkpointPos === this.head) return;
     this.store.db.transaction(() => this.checkpoint(this.store.db))();
   }
 
@@ -435,6 +476,7 @@ export class Journal {
   private reload(): void {
     this.dirty.clear();
     this.pendingDirty.clear();
+    this.firstDirty.clear();
     this.timers.clear();
     this.requests.clear();
     this.inbox.clear();
