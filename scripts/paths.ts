@@ -1,28 +1,38 @@
 /**
- * Prints a machine's generated paths as a numbered test plan in plain words.
+ * The test plan: print it, write it, or run one of its scenarios against the real system.
  *
  *   npm run paths -- --machine checkout                 Markdown on stdout
- *   npm run paths -- --machine checkout --format json   the same as JSON (events included)
- *   npm run paths -- --write                            regenerates docs/test-plan/<machine>.md for every machine
+ *   npm run paths -- --machine checkout --format json   the same as JSON (ids and events included)
+ *   npm run paths -- --write                            regenerates docs/test-plan/ for every machine
+ *   npm run paths -- --run <id> [--nats] [--broken <variant>]
+ *                                                       runs one checkout scenario against the system
  *
- * The paths come from the real machines in src/machines (see src/devtools/testing/paths.ts).
+ * The paths come from the real machines in src/machines (see src/devtools/testing/paths.ts); a
+ * scenario's id is derived from its event path (src/devtools/testing/scenario-id.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { machineModels, machineNames } from '../src/devtools/testing/models/index.ts';
+import { planFilesOf } from '../src/devtools/testing/plan-files.ts';
 import { renderJson, renderMarkdown, testPlan } from '../src/devtools/testing/plan.ts';
+import { BrokenVariant } from '../src/runtime/broken.ts';
+import { runScenario } from '../tests/model/support/run-scenario.ts';
 
 const usage = `usage: npm run paths -- --machine <${machineNames.join('|')}> [--format md|json]
-       npm run paths -- --write [--dir docs/test-plan]`;
+       npm run paths -- --write [--dir docs/test-plan]
+       npm run paths -- --run <scenario id> [--nats] [--broken <${Object.values(BrokenVariant).join('|')}>]`;
 
-function main(): number {
+async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       machine: { type: 'string', short: 'm' },
       format: { type: 'string', short: 'f', default: 'md' },
       write: { type: 'boolean', default: false },
       dir: { type: 'string', default: 'docs/test-plan' },
+      run: { type: 'string' },
+      nats: { type: 'boolean', default: false },
+      broken: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -30,12 +40,30 @@ function main(): number {
     console.log(usage);
     return 0;
   }
+  if (values.run) {
+    const broken = values.broken;
+    if (broken !== undefined && !(Object.values(BrokenVariant) as string[]).includes(broken)) {
+      console.error(`unknown broken variant "${broken}"\n${usage}`);
+      return 2;
+    }
+    return runScenario(values.run, {
+      mode: values.nats ? 'nats' : 'embedded',
+      broken: broken as BrokenVariant | undefined,
+      print: (line) => console.log(line),
+    });
+  }
   if (values.write) {
-    mkdirSync(values.dir, { recursive: true });
     for (const name of machineNames) {
-      const file = join(values.dir, `${name}.md`);
-      writeFileSync(file, renderMarkdown(testPlan(machineModels[name]!)));
-      console.log(`wrote ${file}`);
+      const files = planFilesOf(machineModels[name]!);
+      // A machine's pages replace its previous layout (one page, or a folder of them).
+      rmSync(join(values.dir, name), { recursive: true, force: true });
+      rmSync(join(values.dir, `${name}.md`), { force: true });
+      for (const [path, text] of files) {
+        const file = join(values.dir, path);
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, text);
+        console.log(`wrote ${file}`);
+      }
     }
     return 0;
   }
@@ -57,4 +85,4 @@ function main(): number {
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE') throw err;
 });
-process.exitCode = main();
+process.exitCode = await main();

@@ -55,6 +55,7 @@ export const requestChannels: readonly RequestChannel[] = [
   qry(Query.listProducts, 'list-products.request', 'list-products.response', S.cart, [S.gateway]),
   qry(Query.getProduct, 'get-product.request', 'get-product.response', S.cart, [S.gateway]),
   cmd(Command.calculateDiscount, 'calculate-discount.request', ['calculate-discount.response'], S.promotion, [S.cart]),
+  qry(Query.quotePromotion, 'quote-promotion.request', 'quote-promotion.response', S.promotion, [S.gateway]),
   cmd(Command.reserveInventory, 'reserve-inventory', ['inventory-reserved', 'inventory-unavailable'], S.inventory, [S.checkout]),
   cmd(Command.releaseInventory, 'release-inventory', ['inventory-released'], S.inventory, [S.checkout]),
   qry(Query.getStockLevel, 'get-stock-level.request', 'get-stock-level.response', S.inventory, [S.gateway]),
@@ -66,6 +67,7 @@ export const requestChannels: readonly RequestChannel[] = [
   cmd(Command.completeOrder, 'complete-order', ['order-completed'], S.order, [S.gateway]),
   qry(Query.getOrder, 'get-order.request', 'get-order.response', S.order, [S.gateway]),
   qry(Query.listCustomerOrders, 'list-customer-orders.request', 'list-customer-orders.response', S.order, [S.gateway]),
+  qry(Query.findOrdersByNumber, 'find-orders-by-number.request', 'find-orders-by-number.response', S.order, [S.gateway]),
   qry(Query.getCheckout, 'get-checkout.request', 'get-checkout.response', S.checkout, [S.gateway]),
 ];
 

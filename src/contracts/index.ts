@@ -53,6 +53,8 @@ import {
   CancelOrder,
   CompleteOrder,
   CreateOrder,
+  FindOrdersByNumberRequest,
+  FindOrdersByNumberResponse,
   GetOrderRequest,
   GetOrderResponse,
   ListCustomerOrdersRequest,
@@ -66,6 +68,8 @@ import {
   CalculateDiscountRequest,
   CalculateDiscountResponse,
   DiscountCalculated,
+  QuotePromotionRequest,
+  QuotePromotionResponse,
 } from './messages/promotion.ts';
 
 export * from './messages/common.ts';
@@ -95,6 +99,8 @@ export const MessageType = {
   calculateDiscountRequest: 'calculate-discount.request',
   calculateDiscountResponse: 'calculate-discount.response',
   discountCalculated: 'discount-calculated',
+  quotePromotionRequest: 'quote-promotion.request',
+  quotePromotionResponse: 'quote-promotion.response',
   // Fulfilment: Inventory Service
   reserveInventory: 'reserve-inventory',
   inventoryReserved: 'inventory-reserved',
@@ -125,6 +131,8 @@ export const MessageType = {
   getOrderResponse: 'get-order.response',
   listCustomerOrdersRequest: 'list-customer-orders.request',
   listCustomerOrdersResponse: 'list-customer-orders.response',
+  findOrdersByNumberRequest: 'find-orders-by-number.request',
+  findOrdersByNumberResponse: 'find-orders-by-number.response',
   // Ordering: Checkout API
   getCheckoutRequest: 'get-checkout.request',
   getCheckoutResponse: 'get-checkout.response',
@@ -149,6 +157,8 @@ export const messageSchemas = {
   'calculate-discount.request': CalculateDiscountRequest,
   'calculate-discount.response': CalculateDiscountResponse,
   'discount-calculated': DiscountCalculated,
+  'quote-promotion.request': QuotePromotionRequest,
+  'quote-promotion.response': QuotePromotionResponse,
   'reserve-inventory': ReserveInventory,
   'inventory-reserved': InventoryReserved,
   'inventory-unavailable': InventoryUnavailable,
@@ -176,6 +186,8 @@ export const messageSchemas = {
   'get-order.response': GetOrderResponse,
   'list-customer-orders.request': ListCustomerOrdersRequest,
   'list-customer-orders.response': ListCustomerOrdersResponse,
+  'find-orders-by-number.request': FindOrdersByNumberRequest,
+  'find-orders-by-number.response': FindOrdersByNumberResponse,
   'get-checkout.request': GetCheckoutRequest,
   'get-checkout.response': CheckoutStatus,
   error: ErrorBody,

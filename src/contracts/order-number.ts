@@ -37,6 +37,12 @@ function digitsOf(input: string): string | null {
   return text;
 }
 
+/** What a person typed, written as the shop writes it (`ACME-XXXX-XXXX`); null when it is not an order number. */
+export function canonicalOrderNumber(input: string): string | null {
+  const digits = digitsOf(input);
+  return digits === null ? null : `${PREFIX}-${digits.slice(0, 4)}-${digits.slice(4)}`;
+}
+
 /** True when `input` reads as a short order number (with or without the `ACME-` prefix). */
 export const isOrderNumber = (input: string): boolean => digitsOf(input) !== null;
 
@@ -64,6 +70,13 @@ export function hasOrderNumber(orderId: string, input: string): boolean {
   return range !== null && orderId.toLowerCase() >= range.from && orderId.toLowerCase() < range.to;
 }
 
+/** An order number as the shop writes it (`orderNumberOf`'s output): what documents carry. */
+export const CanonicalOrderNumber = z
+  .string()
+  .regex(/^ACME-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$/)
+  .describe('Short order number derived from the order id (ACME-XXXX-XXXX), shown to the shopper');
+
+/** An order number as a person may type it (case, hyphens and I/L/O forgiven): what lookups accept. */
 export const OrderNumber = z
   .string()
   .refine(isOrderNumber, { message: 'not an order number: expected ACME-XXXX-XXXX' })

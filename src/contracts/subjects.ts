@@ -45,6 +45,8 @@ export const Query = {
   getCart: 'cart.qry.get-cart',
   listProducts: 'cart.qry.list-products',
   getProduct: 'cart.qry.get-product',
+  // Shopping: Promotion Service
+  quotePromotion: 'promotion.qry.quote-promotion',
   // Fulfilment: Inventory Service
   getStockLevel: 'inventory.qry.get-stock-level',
   // Payments: Payment API
@@ -52,6 +54,7 @@ export const Query = {
   // Ordering: Order Service
   getOrder: 'order.qry.get-order',
   listCustomerOrders: 'order.qry.list-customer-orders',
+  findOrdersByNumber: 'order.qry.find-orders-by-number',
   // Ordering: Checkout API
   getCheckout: 'checkout.qry.get-checkout',
   // Every service answers a ping on `<service>.qry.ping` for readiness checks.

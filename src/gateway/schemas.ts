@@ -9,17 +9,20 @@ import {
   Cart,
   CheckoutRequest,
   CheckoutStatus,
+  Currency,
   ErrorBody,
   GetOrderResponse,
   GetStockLevelResponse,
   ListCustomerOrdersResponse,
   ListProductsResponse,
+  NonNegativeMoney,
   OrderCancelled,
   OrderCompleted,
   Product,
   Quantity,
   Uuid,
 } from '../contracts/index.ts';
+import { OrderNumber } from '../contracts/order-number.ts';
 
 // ---- Documents -------------------------------------------------------------------------------
 
@@ -39,6 +42,24 @@ export const OrderDoc = GetOrderResponse.meta({ id: 'Order' });
 export const OrderListDoc = ListCustomerOrdersResponse.meta({ id: 'OrderList' });
 export const OrderCancelledDoc = OrderCancelled.meta({ id: 'OrderCancelled' });
 export const OrderCompletedDoc = OrderCompleted.meta({ id: 'OrderCompleted' });
+export const PromotionQuoteDoc = z
+  .object({
+    promotionCode: z.string().describe('The code as the shop spells it (as typed, when unknown).'),
+    applies: z.boolean(),
+    subtotal: NonNegativeMoney,
+    discount: NonNegativeMoney,
+    total: NonNegativeMoney,
+    currency: Currency,
+    reason: z
+      .string()
+      .optional()
+      .describe('Why the code gives no discount: UNKNOWN_CODE, INACTIVE, NOT_STARTED, EXPIRED, MIN_SPEND_NOT_MET or CURRENCY_MISMATCH.'),
+    minSpend: NonNegativeMoney.optional().describe('The subtotal the code needs, when that is the reason.'),
+  })
+  .meta({
+    id: 'PromotionQuote',
+    description: 'What a promotion code would take off this cart now. Checkout prices the cart again; this is a preview.',
+  });
 export const CheckoutStatusDoc = CheckoutStatus.meta({
   id: 'CheckoutStatus',
   description:
@@ -60,8 +81,16 @@ export const RemoveItemQuery = z.object({
     .optional()
     .describe('How many units to remove. Without it the line is removed entirely.'),
 });
+export const PromotionQuoteQuery = z.object({
+  code: z.string().trim().min(1).max(40).describe('The promotion code the shopper typed.'),
+});
 export const ProductParams = z.object({ productId: Uuid.describe('Identifier of the product.') });
 export const OrderParams = z.object({ orderId: Uuid.describe('Identifier of the order.') });
+export const OrderRefParams = z.object({
+  idOrNumber: z
+    .union([Uuid, OrderNumber])
+    .describe('The order id, or its short order number (ACME-XXXX-XXXX; case, hyphens and I/L/O are forgiven).'),
+});
 export const CustomerParams = z.object({ customerId: Uuid.describe('Identifier of the customer.') });
 export const CheckoutParams = z.object({ checkoutId: Uuid.describe('Identifier of the checkout.') });
 export const CheckoutQuery = z.object({

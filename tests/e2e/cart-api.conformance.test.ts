@@ -173,7 +173,8 @@ describe('the Cart API conforms to the catalog', () => {
       await call('GET /products', '/products');
       await call('GET /products/{productId}', `/products/${BIRDSEED}`);
       await call('GET /stock/{productId}', `/stock/${BIRDSEED}`);
-      await call('GET /orders/{orderId}', `/orders/${randomUUID()}`);
+      await call('GET /orders/{idOrNumber}', `/orders/${randomUUID()}`);
+      await call('GET /orders/{idOrNumber}', '/orders/ACME-ZZZZ-ZZZZ');
       await call('GET /customers/{customerId}/orders', `/customers/${randomUUID()}/orders`);
       await call('GET /carts/{cartId}', `/carts/not-a-uuid`);
       const notJson = await call('POST /carts/{cartId}/items', `/carts/${randomUUID()}/items`, 'quantity=1', { 'content-type': 'text/plain' });

@@ -117,8 +117,14 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
     expect(await page.locator('#order-status').getAttribute('data-status')).toBe('CONFIRMED');
     expect(await page.locator('#order-status').textContent()).toContain('Order confirmed');
     expect(await page.locator('#order-totals').textContent()).toContain('−$1.25');
+    // The shopper is shown the short order number, never the UUID, and it finds the order.
+    const orderNumber = (await page.locator('#order-id .order-number').textContent()) ?? '';
+    expect(orderNumber).toMatch(/^ACME-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
     await expect.poll(() => product(page, 'Bird Seed (5 kg)').locator('.stock').textContent()).toBe('199 in stock');
     await expect.poll(() => page.locator('.history__item').count()).toBe(1);
+    // One word per status: the history says what the order panel says.
+    expect(await page.locator('.history__item .order-number').textContent()).toBe(orderNumber);
+    expect(await page.locator('.history__item .badge').textContent()).toBe('Confirmed');
     await shot(page, 'desktop-confirmed');
     // Changed their mind: a confirmed order can be cancelled, and its stock comes back.
     await page.getByRole('button', { name: 'Cancel order' }).click({ timeout: 5_000 });
@@ -143,6 +149,34 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
     expect(await status.textContent()).toContain('Order cancelled');
     expect(await status.locator('.order__reason').textContent()).toBe('Your payment was declined by the card issuer.');
     await shot(page, 'desktop-declined');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
+  it('applies a promotion code before checkout: shows the discount, or why there is none', async () => {
+    const { page, errors } = await visit(DESKTOP);
+    await product(page, 'Bird Seed (5 kg)').getByRole('button', { name: 'Add Bird Seed (5 kg) to cart' }).click();
+    await expect.poll(() => page.locator('#cart-count').textContent()).toBe('1');
+    const result = page.locator('#promo-result');
+    await page.getByLabel('Promotion code').fill('bogus');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('BOGUS is not a code we know. Check the spelling.');
+    expect(await page.locator('#cart-discount-row').isHidden()).toBe(true);
+    await page.getByLabel('Promotion code').fill('SAVE5');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('SAVE5 needs a subtotal of at least $50.00.');
+    await page.getByLabel('Promotion code').fill('WELCOME10');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await expect.poll(() => result.textContent()).toBe('WELCOME10 applied: you save $1.25.');
+    expect(await page.locator('#cart-discount').textContent()).toBe('−$1.25');
+    expect(await page.locator('#cart-total').textContent()).toBe('$11.25');
+    // The cart changes: the quote follows it before anyone checks out.
+    await page.getByRole('button', { name: 'Add one more Bird Seed (5 kg)' }).click();
+    await expect.poll(() => page.locator('#cart-discount').textContent()).toBe('−$2.50');
+    await shot(page, 'desktop-promotion-applied');
+    await page.getByRole('button', { name: 'Check out' }).click();
+    await finalStatus(page);
+    expect(await page.locator('#order-totals').textContent()).toContain('−$2.50');
     expect(errors).toEqual([]);
     await page.context().close();
   });

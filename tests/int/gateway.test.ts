@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Header } from '../../src/contracts/headers.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { Command, Query } from '../../src/contracts/subjects.ts';
 import { ErrorCode, RemoteError } from '../../src/runtime/transport/errors.ts';
 import { FakeServices } from '../e2e/support/fake-services.ts';
@@ -215,6 +216,42 @@ describe('gateway', () => {
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual(cancelled);
       expect(fake.sentTo(Command.cancelOrder)[0]?.payload).toMatchObject({ orderId: cartId, reason: 'CUSTOMER_REQUESTED' });
+    });
+  });
+
+  describe('when a shopper looks an order up by its short number', () => {
+    const orderId = '3f2a9c41-7d6e-5b8a-9c0d-1e2f3a4b5c6d';
+    const order = (id: string) => ({ orderId: id, orderNumber: orderNumberOf(id), customerId, status: 'CREATED', items: [], total: 0, currency: 'USD' });
+
+    it('asks find-orders-by-number with the number as the shop writes it, and answers the one order', async () => {
+      await fake.on(Query.findOrdersByNumber, () => ({ orders: [order(orderId)] }));
+      const typed = orderNumberOf(orderId).toLowerCase().replace('acme-', '').replace(/-/g, ' ');
+      const res = await app.inject({ method: 'GET', url: `/orders/${encodeURIComponent(typed)}` });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual(order(orderId));
+      expect(fake.sentTo(Query.findOrdersByNumber)[0]?.payload).toEqual({ orderNumber: orderNumberOf(orderId) });
+      expect(fake.sentTo(Query.getOrder)).toEqual([]);
+    });
+
+    it('answers 404 when no order has the number, and 409 when two share it', async () => {
+      let found = [order(orderId), order(orderId.replace(/d$/, 'e'))];
+      await fake.on(Query.findOrdersByNumber, () => ({ orders: found }));
+      const conflict = await app.inject({ method: 'GET', url: `/orders/${orderNumberOf(orderId)}` });
+      expect(conflict.statusCode).toBe(409);
+      expect(conflict.json()).toMatchObject({ code: 'CONFLICT' });
+      found = [];
+      const none = await app.inject({ method: 'GET', url: `/orders/${orderNumberOf(orderId)}` });
+      expect(none.statusCode).toBe(404);
+      expect(none.json()).toEqual({ code: 'NOT_FOUND', message: `no order has the number ${orderNumberOf(orderId)}` });
+    });
+
+    it('still takes the order id, and refuses what is neither an id nor a number without asking anyone', async () => {
+      await fake.on(Query.getOrder, () => order(orderId));
+      expect((await app.inject({ method: 'GET', url: `/orders/${orderId}` })).json()).toEqual(order(orderId));
+      const bad = await app.inject({ method: 'GET', url: '/orders/ACME-UUUU-0000' });
+      expect(bad.statusCode).toBe(400);
+      expect(bad.json()).toMatchObject({ code: 'BAD_REQUEST' });
+      expect(fake.sentTo(Query.findOrdersByNumber)).toEqual([]);
     });
   });
 

@@ -9,18 +9,26 @@
  * exactly the path's events and states, publish the statuses the model predicts while it waits,
  * and leave the outside world as the model's final state says.
  *
- * MODEL_RECIPES=all runs every realisable recipe embedded (minutes, not seconds).
+ * Each run is named by its stable scenario id (docs/test-plan/checkout/), which
+ * `npm run paths -- --run <id>` runs alone. MODEL_RECIPES=all runs every realisable recipe
+ * embedded (minutes, not seconds).
  */
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { costOf, groupByRecipe, realiseAll, selectRecipes } from '../../src/devtools/testing/checkout-recipes.ts';
+import {
+  costOf,
+  groupByRecipe,
+  realiseAll,
+  selectRecipes,
+} from '../../src/devtools/testing/checkout-recipes.ts';
 import type { Recipe } from '../../src/devtools/testing/checkout-world.ts';
 import { checkoutModel } from '../../src/devtools/testing/models/checkout.ts';
 import { generatePaths } from '../../src/devtools/testing/paths.ts';
-import { startTestSystem, type Mode, type TestSystem } from '../support/system-fixture.ts';
+import type { Mode, TestSystem } from '../support/system-fixture.ts';
+import { checkoutRunsById, recipeId } from '../../src/devtools/testing/checkout-plan.ts';
+import { testPlan } from '../../src/devtools/testing/plan.ts';
+import { recipeCast, startRecipeSystem } from './support/recipe-system.ts';
 import { Observer } from './support/observe.ts';
-import { recipeText, runRecipe, type Cast } from './support/run-recipe.ts';
+import { recipeText, runRecipe } from './support/run-recipe.ts';
 import { World } from './support/world.ts';
 
 const { machine, input } = checkoutModel;
@@ -41,20 +49,10 @@ const overNats = [
     .sort((a, b) => costOf(a) - costOf(b))[0],
 ].filter((r): r is Recipe => r !== undefined);
 
-const FRAUD = randomUUID();
-const STALL = randomUUID();
-const REFUSED = randomUUID();
-const cast: Cast = {
-  customers: { fraud: FRAUD, stall: STALL, refused: REFUSED },
-  baskets: {
-    fits: [[productIdFor('ACME-BIRDSEED'), 1]], // 1,250
-    exceedsStock: [[productIdFor('ACME-BATMAN-SUIT'), 4]], // 3 in stock
-    exceedsLimit: [[productIdFor('ACME-ANVIL-01'), 2]], // 25,800 > the 20,000 limit below
-  },
-  stepTimeoutMs: 12_000,
-};
+const cast = recipeCast();
 
-const name = (r: Recipe, i: number) => `recipe ${i + 1} (${r.events.length} events): ${r.words}`;
+/** Named by the recipe's stable scenario id, as docs/test-plan/checkout/ and `npm run paths -- --run <id>` name it. */
+const name = (r: Recipe) => `${recipeId(r)} (${r.events.length} events): ${r.words}`;
 
 describe('checkout saga paths', () => {
   describe('when generated paths are grouped by real-world recipe', () => {
@@ -66,6 +64,12 @@ describe('checkout saga paths', () => {
         g.predictions.filter((p) => p !== g.outcome).map((p) => `${g.outcome} predicted as ${p}`),
       );
       expect(wrong).toEqual([]);
+    });
+
+    it('names every run by a scenario id of docs/test-plan/checkout/, which `npm run paths -- --run` takes', () => {
+      const runs = checkoutRunsById(testPlan(checkoutModel, generated));
+      const unknown = selected.map(recipeId).filter((id) => !runs.get(id)?.ok);
+      expect(unknown).toEqual([]);
     });
 
     it('realises every outcome of every step and every way a compensation ends in the selected runs', () => {
@@ -104,11 +108,14 @@ describe('checkout saga paths', () => {
       ] as const) {
         expect(has(type, extra), `${type} ${JSON.stringify(extra)}`).toBe(true);
       }
-      console.info(
-        `checkout: ${allPaths.length} generated paths → ${groups.length} recipes (${new Set(groups.map((g) => g.outcome)).size} outcomes); ` +
-          `${realised.recipes.length} realisable, ${selected.length} run embedded, ${overNats.length} over NATS\n` +
-          `not realisable:\n${[...realised.unrealisable].map(([why, n]) => `  ${n} × ${why}`).join('\n')}`,
-      );
+      // Which scenarios cannot run for real, and why, is on each page of docs/test-plan/checkout/;
+      // MODEL_VERBOSE=1 prints the tally here too.
+      if (process.env.MODEL_VERBOSE)
+        console.info(
+          `checkout: ${allPaths.length} generated paths → ${groups.length} recipes (${new Set(groups.map((g) => g.outcome)).size} outcomes); ` +
+            `${realised.recipes.length} realisable, ${selected.length} run embedded, ${overNats.length} over NATS\n` +
+            `not realisable:\n${[...realised.unrealisable].map(([why, n]) => `  ${n} × ${why}`).join('\n')}`,
+        );
     });
   });
 
@@ -121,25 +128,7 @@ describe('checkout saga paths', () => {
     let observe: Observer;
 
     beforeAll(async () => {
-      t = await startTestSystem(mode, (c) => {
-        // Short deadlines so that timeouts and needs-attention paths take about a second each.
-        c.checkout.deadlines = {
-          reserveInventoryMs: 1_200,
-          authorizePaymentMs: 1_200,
-          createOrderMs: 1_200,
-          compensationMs: 1_500,
-        };
-        c.checkout.requestTimeoutMs = 300;
-        // The stall outlasts the payment deadline but not deadline + compensation: the void waits, then succeeds.
-        c.payment = {
-          ...c.payment,
-          declineAbove: 20_000,
-          fraudCustomers: [FRAUD],
-          stallCustomers: [STALL],
-          stallMs: 1_900,
-        };
-        c.order = { refuseCustomers: [REFUSED], maxTotal: undefined };
-      });
+      t = await startRecipeSystem(mode, cast);
       world = new World(t);
       observe = await Observer.open(t, `model-tap-${mode}`);
     });
@@ -148,7 +137,7 @@ describe('checkout saga paths', () => {
       await t?.stop();
     });
 
-    it.each(recipes.map((r, i) => [name(r, i), r] as const))(
+    it.each(recipes.map((r) => [name(r), r] as const))(
       'follows %s',
       async (_name, r) => {
         const { problems } = await runRecipe(t, world, observe, r, cast);

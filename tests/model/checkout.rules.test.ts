@@ -130,9 +130,10 @@ describe('a broken saga that forgets to void the payment when the order cannot b
       ),
     ).toBe(true);
     expect(found.every((v) => /ORDER_REJECTED|ORDER_TIMEOUT/.test(v))).toBe(true);
-    console.info(
-      `the broken saga fails ${found.length} of ${brokenPaths.length} generated paths, e.g.\n  ${found[0]}`,
-    );
+    if (process.env.MODEL_VERBOSE)
+      console.info(
+        `the broken saga fails ${found.length} of ${brokenPaths.length} generated paths, e.g.\n  ${found[0]}`,
+      );
   });
 
   describe('when it runs in the real system', () => {

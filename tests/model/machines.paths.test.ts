@@ -11,11 +11,20 @@ import { createActor, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { machineModels, machineNames } from '../../src/devtools/testing/models/index.ts';
 import { coverageReport, eventsOf, generatePaths, type Path } from '../../src/devtools/testing/paths.ts';
-import { describePath, renderMarkdown, testPlan } from '../../src/devtools/testing/plan.ts';
+import { describePath, testPlan } from '../../src/devtools/testing/plan.ts';
+import { planFilesOf } from '../../src/devtools/testing/plan-files.ts';
+import { scenarioId } from '../../src/devtools/testing/scenario-id.ts';
 import { PureRunner } from '../../src/devtools/testing/transitions.ts';
 
 const generated = Object.fromEntries(machineNames.map((n) => [n, generatePaths(machineModels[n]!)]));
-const planFile = (name: string) => new URL(`../../docs/test-plan/${name}.md`, import.meta.url);
+/** A committed plan page's text, or '' when it is missing (reported as stale). */
+function committed(file: string): string {
+  try {
+    return readFileSync(new URL(`../../docs/test-plan/${file}`, import.meta.url), 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 describe.each(machineNames)('the %s machine', (name) => {
   const model = machineModels[name]!;
@@ -30,11 +39,12 @@ describe.each(machineNames)('the %s machine', (name) => {
 
   it('covers every reachable state and transition, and its sampler reaches every transition the machine defines', () => {
     const r = coverageReport(model, g.plan);
-    console.info(
-      `${name}: paths shortest=${g.shortest.length} simple=${g.simple.length} plan=${g.plan.length}; ` +
-        `states ${r.states.covered}/${r.states.reachable}, state nodes ${r.nodes.covered}/${r.nodes.defined}, ` +
-        `transitions ${r.transitions.covered}/${r.transitions.reachable} reachable (${r.transitions.defined} defined)`,
-    );
+    if (process.env.MODEL_VERBOSE)
+      console.info(
+        `${name}: paths shortest=${g.shortest.length} simple=${g.simple.length} plan=${g.plan.length}; ` +
+          `states ${r.states.covered}/${r.states.reachable}, state nodes ${r.nodes.covered}/${r.nodes.defined}, ` +
+          `transitions ${r.transitions.covered}/${r.transitions.reachable} reachable (${r.transitions.defined} defined)`,
+      );
     expect(r.uncovered, 'reachable transitions no generated path takes').toEqual([]);
     expect(r.unreachable, 'transitions the sampler never reaches: add an event to the model').toEqual([]);
     expect(r.states.covered).toBe(r.states.reachable);
@@ -88,20 +98,20 @@ describe.each(machineNames)('the %s machine', (name) => {
     }
   });
 
-  it('matches its committed test plan (docs/test-plan/<machine>.md)', () => {
-    let committed = '';
-    try {
-      committed = readFileSync(planFile(name), 'utf8');
-    } catch {
-      // reported below as a mismatch
-    }
+  it('matches its committed test plan (docs/test-plan/<machine>.md, or <machine>/ by outcome)', () => {
     // Whitespace aside, so that a Markdown formatter's list alignment does not count as stale.
     const words = (md: string) => md.replace(/\s+/g, ' ').trim();
-    const fresh = renderMarkdown(testPlan(model, g));
-    expect(
-      words(committed) === words(fresh),
-      `docs/test-plan/${name}.md is stale: run npm run paths -- --write`,
-    ).toBe(true);
+    const stale = [...planFilesOf(model, testPlan(model, g))]
+      .filter(([file, fresh]) => words(committed(file)) !== words(fresh))
+      .map(([file]) => `docs/test-plan/${file}`);
+    expect(stale, 'stale test plan pages: run npm run paths -- --write').toEqual([]);
+  });
+
+  it('names every scenario by a distinct id derived from its events', () => {
+    const plan = testPlan(model, g);
+    const ids = new Set(plan.scenarios.map((s) => s.id));
+    expect(ids.size).toBe(plan.scenarios.length);
+    for (const s of plan.scenarios) expect(s.id).toBe(scenarioId(name, s.events));
   });
 });
 
@@ -111,9 +121,10 @@ describe('the coverage check', () => {
   it('reports the transitions a weaker path set misses, such as shortest paths alone', () => {
     const r = coverageReport(model, generated.checkout!.shortest);
     expect(r.uncovered.length).toBeGreaterThan(0);
-    console.info(
-      `shortest paths alone leave ${r.uncovered.length} checkout transitions uncovered, e.g. ${r.uncovered[0]}`,
-    );
+    if (process.env.MODEL_VERBOSE)
+      console.info(
+        `shortest paths alone leave ${r.uncovered.length} checkout transitions uncovered, e.g. ${r.uncovered[0]}`,
+      );
   });
 
   it('reports the transitions a sampler cannot reach, such as one without the operator retry', () => {

@@ -245,7 +245,8 @@ describe('crowds of shoppers against the real system', () => {
       // Each run starts a system; a failure shrinks within this budget and reports what it has.
       interruptAfterTimeLimit: 90_000,
     });
-    console.info(
+    if (process.env.MODEL_VERBOSE)
+      console.info(
       `crowd outcomes: ${[...tally]
         .sort()
         .map(([k, n]) => `${k} ×${n}`)

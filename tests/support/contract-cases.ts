@@ -53,6 +53,7 @@ const cartDoc: JsonObject = {
   total: 4098,
   currency: 'USD',
   orderId: id(3),
+  orderNumber: 'ACME-1EEP-Y71A',
   checkoutId: id(4),
 };
 const product: JsonObject = {
@@ -66,6 +67,7 @@ const product: JsonObject = {
 };
 const order: JsonObject = {
   orderId: id(3),
+  orderNumber: 'ACME-1EEP-Y71A',
   customerId: id(2),
   status: 'CREATED',
   items: priced,
@@ -127,6 +129,8 @@ export const samples: Record<MessageType, JsonObject> = {
     currency: 'USD',
     appliedPromotions: ['SPRING10'],
   },
+  'quote-promotion.request': { cartId: id(1), customerId: id(2), subtotal: 4498, currency: 'USD', promotionCode: 'SAVE5' },
+  'quote-promotion.response': { promotionCode: 'SAVE5', discount: 0, appliedPromotions: [], rejectedReason: 'MIN_SPEND_NOT_MET', minSpend: 5000 },
   'reserve-inventory': {
     cartId: id(1),
     customerId: id(2),
@@ -230,6 +234,8 @@ export const samples: Record<MessageType, JsonObject> = {
   'get-order.response': order,
   'list-customer-orders.request': { customerId: id(2) },
   'list-customer-orders.response': { orders: [order, { ...order, orderId: id(7), status: 'CANCELLED' }] },
+  'find-orders-by-number.request': { orderNumber: 'ACME-1EEP-Y71A', requestedBy: id(2) },
+  'find-orders-by-number.response': { orders: [order] },
   'get-checkout.request': { checkoutId: id(4) },
   'get-checkout.response': checkoutStatus,
   error: { code: 'NOT_FOUND', message: 'cart not found' },
@@ -237,12 +243,13 @@ export const samples: Record<MessageType, JsonObject> = {
 
 /** Fields we add to catalog messages (decisions 2, 3, 4, 7). Each must be optional. */
 export const expectedExtensions: Partial<Record<MessageType, string[]>> = {
-  cart: ['checkoutId', 'orderId'],
+  cart: ['checkoutId', 'orderId', 'orderNumber'],
   // The acting customer (AUTH=jwt): a cart belongs to its first toucher, an order to its cart's customer.
   'add-item-to-cart': ['customerId'],
   'remove-item-from-cart': ['customerId'],
   'get-order.request': ['requestedBy'],
-  'get-cart.response': ['checkoutId', 'orderId'],
+  'get-cart.response': ['checkoutId', 'orderId', 'orderNumber'],
+  'get-order.response': ['orderNumber'],
   'reserve-inventory': ['orderId', 'reservationId'],
   'inventory-unavailable': ['reservationId'],
   'authorize-payment': ['orderId'],

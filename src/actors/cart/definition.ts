@@ -14,6 +14,7 @@ import {
   type CartStatus,
 } from '../../contracts/index.ts';
 import type { ActorDefinition } from '../../runtime/actor-host.ts';
+import { orderNumberOf } from '../../contracts/order-number.ts';
 import { checkoutIdsFor, uuidv5 } from '../../runtime/ids.ts';
 import {
   CART_ABANDON_TIMER,
@@ -64,7 +65,7 @@ export function cartView(s: AnyMachineSnapshot): Cart | undefined {
       ? { subtotal: c.pricing.subtotal, discount: c.pricing.discount, total: c.pricing.total }
       : { subtotal: subtotalOf(c.items) }),
     currency: c.currency,
-    ...(ids ? { orderId: ids.orderId, checkoutId: ids.checkoutId } : {}),
+    ...(ids ? { orderId: ids.orderId, orderNumber: orderNumberOf(ids.orderId), checkoutId: ids.checkoutId } : {}),
   };
 }
 

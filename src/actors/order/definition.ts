@@ -6,6 +6,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { OrderContextSchema } from './schema.ts';
 import { Event } from '../../contracts/subjects.ts';
 import { MessageType, type GetOrderResponse, type OrderCancelled, type OrderCompleted, type OrderCreated } from '../../contracts/index.ts';
+import { orderNumberOf } from '../../contracts/order-number.ts';
 import type { ActorDefinition, Effects } from '../../runtime/actor-host.ts';
 import type { Db } from '../../runtime/store.ts';
 import type { Statement } from 'better-sqlite3';
@@ -51,6 +52,7 @@ export function orderView(s: AnyMachineSnapshot): GetOrderResponse | undefined {
   if (!status || !c.customerId) return undefined;
   return {
     orderId: c.orderId,
+    orderNumber: orderNumberOf(c.orderId),
     customerId: c.customerId,
     status,
     items: c.items.map((i) => ({ productId: i.productId, quantity: i.quantity, unitPrice: i.unitPrice })),

@@ -11,6 +11,7 @@ import {
   CancelOrder,
   CompleteOrder,
   CreateOrder,
+  FindOrdersByNumberRequest,
   GetOrderRequest,
   ListCustomerOrdersRequest,
   MessageType,
@@ -19,6 +20,7 @@ import {
   type PricedLineItem,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
+import { orderIdRange } from '../../contracts/order-number.ts';
 import type { Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -153,6 +155,18 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     const ids = byCustomer.all(p.customerId) as string[];
     const list = ids.map((id) => orders.peek(id)).map((s) => s && orderView(s)).filter((v): v is GetOrderResponse => !!v);
     return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
+  });
+
+  // A short order number is the first 40 bits of the id: its orders are a range of the index's key.
+  const byIdRange = rt.store.db.prepare('SELECT order_id FROM order_index WHERE order_id >= ? AND order_id < ? ORDER BY order_id LIMIT 10').pluck();
+  await rt.query(Query.findOrdersByNumber, MessageType.findOrdersByNumberRequest, FindOrdersByNumberRequest, (p, meta) => {
+    const range = orderIdRange(p.orderNumber);
+    const ids = range ? (byIdRange.all(range.from, range.to) as string[]) : [];
+    const list = ids
+      .map((id) => orders.peek(id))
+      .map((s) => s && orderView(s))
+      .filter((v): v is GetOrderResponse => !!v && (p.requestedBy === undefined || v.customerId === p.requestedBy));
+    return rt.reply(MessageType.findOrdersByNumberResponse, { orders: list }, meta);
   });
 }
 

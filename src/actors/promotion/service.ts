@@ -2,13 +2,21 @@
  * Promotion Service (Shopping). Serves calculate-discount: prices the shopper's promotion code
  * against the cart's subtotal (rules.ts), replies with the discount, and publishes
  * discount-calculated to SHOPPING through the outbox, in the transaction that stores the reply.
+ * Serves quote-promotion, the same pricing as a query (nothing stored or published), so the
+ * storefront can show a code's discount, or why it gives none, before checkout.
  *
  * The Cart API derives the idempotency key from the cart and what it asks, so a retried checkout
  * replays the stored reply and publishes nothing new; the event id is derived from (cart, key), so
  * even a re-send after a crash is one event.
  */
-import { Command, Event, Stream } from '../../contracts/subjects.ts';
-import { CalculateDiscountRequest, MessageType, type DiscountCalculated } from '../../contracts/index.ts';
+import { Command, Event, Query, Stream } from '../../contracts/subjects.ts';
+import {
+  CalculateDiscountRequest,
+  MessageType,
+  QuotePromotionRequest,
+  type DiscountCalculated,
+  type QuotePromotionResponse,
+} from '../../contracts/index.ts';
 import { uuidv5 } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { loadSeed, type SeedPromotion } from '../seed/seed.ts';
@@ -36,6 +44,7 @@ export async function startPromotionService(
   await seedPromotionsOnce(rt.store, (config.seed ?? loadSeed()).promotions);
   await rt.transport.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
   const lookup = promotionLookup(rt.store.db);
+  await serveQuotes(rt, lookup);
 
   await serveStateless(rt, {
     subject: Command.calculateDiscount,
@@ -65,5 +74,23 @@ export async function startPromotionService(
         ],
       };
     },
+  });
+}
+
+/** Registers quote-promotion: calculate-discount's pricing, answered without a trace. */
+async function serveQuotes(rt: ServiceRuntime, lookup: ReturnType<typeof promotionLookup>): Promise<void> {
+  await rt.query(Query.quotePromotion, MessageType.quotePromotionRequest, QuotePromotionRequest, (p, meta) => {
+    const code = normaliseCode(p.promotionCode);
+    const rule = code === undefined ? undefined : lookup(code);
+    const q = quote(rule, p, rt.clock.now());
+    const reason = q.rejectedCode?.reason;
+    const answer: QuotePromotionResponse = {
+      promotionCode: q.rejectedCode?.code ?? q.appliedPromotions?.[0] ?? p.promotionCode.trim(),
+      discount: q.discount,
+      appliedPromotions: q.appliedPromotions ?? [],
+      ...(reason !== undefined ? { rejectedReason: reason } : {}),
+      ...(reason === 'MIN_SPEND_NOT_MET' && rule?.minSpend != null ? { minSpend: rule.minSpend } : {}),
+    };
+    return rt.reply(MessageType.quotePromotionResponse, answer, meta);
   });
 }

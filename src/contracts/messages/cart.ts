@@ -4,6 +4,7 @@
  * and the product queries we added.
  */
 import { z } from 'zod';
+import { CanonicalOrderNumber } from '../order-number.ts';
 import { Currency, DateTime, Money, NonNegativeMoney, PricedLineItem, Quantity, Uuid } from './common.ts';
 
 // ---- Catalog: commands ---------------------------------------------------------------------
@@ -62,8 +63,9 @@ export const CartItem = PricedLineItem;
 export type CartItem = PricedLineItem;
 
 /**
- * openapi `Cart`, plus two optional fields of ours: once checked out, the cart names the order
- * allocated for it and the checkout tracking it (decision 4: the shopper gets the orderId at once).
+ * openapi `Cart`, plus optional fields of ours: once checked out, the cart names the order
+ * allocated for it, its short number, and the checkout tracking it (decision 4: the shopper gets
+ * the orderId at once).
  * Also the reply to add-item-to-cart, remove-item-from-cart, checkout-cart and get-cart.
  */
 export const Cart = z.object({
@@ -76,6 +78,7 @@ export const Cart = z.object({
   total: Money.optional(),
   currency: Currency,
   orderId: Uuid.optional(),
+  orderNumber: CanonicalOrderNumber.optional(),
   checkoutId: Uuid.optional(),
 });
 export type Cart = z.infer<typeof Cart>;

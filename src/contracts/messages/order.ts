@@ -3,6 +3,7 @@
  * domains/Ordering/systems/order-management-system/services/OrderService, plus our additions.
  */
 import { z } from 'zod';
+import { CanonicalOrderNumber } from '../order-number.ts';
 import { Currency, DateTime, Money, NonNegativeMoney, PricedLineItem, SkuLineItem, Uuid } from './common.ts';
 
 /** The catalog's cancellation reasons (cancel-order, order-cancelled). */
@@ -135,9 +136,13 @@ export const GetOrderRequest = z.object({
 });
 export type GetOrderRequest = z.infer<typeof GetOrderRequest>;
 
-/** catalog `get-order`, the `response` half. */
+/**
+ * catalog `get-order`, the `response` half, plus our optional `orderNumber`: the short number the
+ * shopper is shown (`orderNumberOf(orderId)`, src/contracts/order-number.ts).
+ */
 export const GetOrderResponse = z.object({
   orderId: Uuid,
+  orderNumber: CanonicalOrderNumber.optional(),
   customerId: Uuid,
   status: OrderStatus,
   items: z.array(PricedLineItem),
@@ -173,3 +178,20 @@ export const ListCustomerOrdersResponse = z.object({
   orders: z.array(GetOrderResponse),
 });
 export type ListCustomerOrdersResponse = z.infer<typeof ListCustomerOrdersResponse>;
+
+/**
+ * `find-orders-by-number` query: the orders whose id has this short number, written as the shop
+ * writes it (`canonicalOrderNumber` turns what a person typed into that). Usually one; two orders share a number only in a shop of about a million orders, and
+ * the caller decides (the gateway answers 409). `requestedBy` (AUTH=jwt) keeps it to that
+ * customer's orders, as get-order does.
+ */
+export const FindOrdersByNumberRequest = z.object({
+  orderNumber: CanonicalOrderNumber,
+  requestedBy: Uuid.optional(),
+});
+export type FindOrdersByNumberRequest = z.infer<typeof FindOrdersByNumberRequest>;
+
+export const FindOrdersByNumberResponse = z.object({
+  orders: z.array(GetOrderResponse),
+});
+export type FindOrdersByNumberResponse = z.infer<typeof FindOrdersByNumberResponse>;

@@ -35,6 +35,19 @@ export interface MachineModel {
   describeEvent(e: EventObject, before: AnyMachineSnapshot): string;
   /** How a scenario ending in `s` ends, in a tester's words, e.g. "(PAYMENT_FAILED)". */
   describeEnd(s: AnyMachineSnapshot): string;
+  /**
+   * The outcome group a scenario belongs to, from the states it passed through (the last is where
+   * it ends), e.g. confirmed, each cancel reason, needs attention. A model with groups gets a test
+   * plan of one page per group and an index (docs/test-plan/<machine>/); one without, a single page.
+   */
+  outcome?(states: readonly AnyMachineSnapshot[]): Outcome;
+}
+
+/** A group of scenarios by how they end; `key` names its page (`<key>.md`), `order` sorts the index. */
+export interface Outcome {
+  key: string;
+  title: string;
+  order: number;
 }
 
 /** One describer per event type, each given the event narrowed to its type. */
@@ -46,8 +59,13 @@ export type EventDescribers<E extends EventObject> = {
  * A model's `describeEvent` from one describer per event type of the machine: a type left
  * without words is a compile error, as an exhaustive switch would make it.
  */
-export function byEventType<E extends EventObject>(describers: EventDescribers<E>): MachineModel['describeEvent'] {
-  const table = describers as unknown as Record<string, ((e: EventObject, before: AnyMachineSnapshot) => string) | undefined>;
+export function byEventType<E extends EventObject>(
+  describers: EventDescribers<E>,
+): MachineModel['describeEvent'] {
+  const table = describers as unknown as Record<
+    string,
+    ((e: EventObject, before: AnyMachineSnapshot) => string) | undefined
+  >;
   return (e, before) => table[e.type]?.(e, before) ?? e.type;
 }
 

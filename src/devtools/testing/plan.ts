@@ -1,13 +1,16 @@
 /**
- * The test plan a tester reads: every generated path as a numbered scenario in plain words,
- * e.g. "cart checked out → inventory reserved → payment declined → payment voided →
- * reservation released → order cancelled (PAYMENT_FAILED)".
+ * The test plan a tester reads: every generated path as a scenario in plain words, under a stable
+ * id derived from its event path (scenario-id.ts), e.g. "checkout-7k3fq9: cart checked out →
+ * inventory reserved → payment declined → payment voided → reservation released → order
+ * cancelled (PAYMENT_FAILED)".
  *
- * The output is deterministic (no times, no counts that depend on the run), so the committed
- * Markdown under docs/test-plan/ can be compared with a fresh rendering to catch a stale plan.
+ * A machine whose model groups scenarios by outcome (the checkout saga) gets an index page with
+ * the count of each group and one page per group; the others one page. The output is
+ * deterministic (no times, no counts that depend on the run), so the committed Markdown under
+ * docs/test-plan/ can be compared with a fresh rendering to catch a stale plan.
  */
 import type { AnyMachineSnapshot, EventObject } from 'xstate';
-import type { MachineModel } from './model.ts';
+import type { MachineModel, Outcome } from './model.ts';
 import {
   coverageReport,
   eventsOf,
@@ -17,9 +20,11 @@ import {
   type GeneratedPaths,
   type Path,
 } from './paths.ts';
+import { scenarioId } from './scenario-id.ts';
 
 export interface Scenario {
-  n: number;
+  /** Stable: derived from the event path, so it stays when other scenarios come and go. */
+  id: string;
   /** Which generator produced it: the compact shortest paths, the exhaustive simple paths, or a transition-cover path. */
   origin: 'shortest' | 'simple' | 'cover';
   steps: string[];
@@ -28,6 +33,8 @@ export interface Scenario {
   /** The state the scenario ends in, by the model's state key. */
   finalState: string;
   events: EventObject[];
+  /** The outcome group, when the model has groups. */
+  outcome?: Outcome;
 }
 
 export interface TestPlan {
@@ -69,8 +76,8 @@ export function testPlan(model: MachineModel, generated: GeneratedPaths = genera
   const rest = generated.plan.filter((p) => !compactKeys.has(JSON.stringify(eventsOf(p))));
   const simple = rest.filter((p) => p.origin !== 'cover').sort(order);
   const cover = rest.filter((p) => p.origin === 'cover').sort(order);
-  const scenarios = [...compact, ...simple, ...cover].map((p, i): Scenario => ({
-    n: i + 1,
+  const scenarios = [...compact, ...simple, ...cover].map((p): Scenario => ({
+    id: scenarioId(model.name, eventsOf(p)),
     origin: compactKeys.has(JSON.stringify(eventsOf(p)))
       ? 'shortest'
       : p.origin === 'cover'
@@ -79,6 +86,7 @@ export function testPlan(model: MachineModel, generated: GeneratedPaths = genera
     ...describePath(model, p),
     finalState: model.stateKey(p.state),
     events: eventsOf(p),
+    ...(model.outcome ? { outcome: model.outcome(p.steps.map((step) => step.state)) } : {}),
   }));
   return {
     machine: model.name,
@@ -93,33 +101,116 @@ export function testPlan(model: MachineModel, generated: GeneratedPaths = genera
   };
 }
 
-export function renderMarkdown(plan: TestPlan): string {
-  const c = plan.coverage;
-  const section = (origin: Scenario['origin']) =>
-    plan.scenarios.filter((s) => s.origin === origin).map((s) => `${s.n}. ${s.text}`);
-  const lines = [
-    `# Test plan: ${plan.machine}`,
-    '',
-    `${plan.title}.`,
-    '',
-    `Generated from the machine itself by \`npm run paths -- --machine ${plan.machine}\` (xstate/graph); do not edit by hand.`,
-    'A test (tests/model/machines.paths.test.ts) fails when this file no longer matches the machine;',
-    'regenerate every plan with `npm run paths -- --write`.',
-    '',
-    `- \`getShortestPaths\`: ${plan.counts.shortestPaths} paths (one per reachable state); \`getSimplePaths\`: ${plan.counts.simplePaths} paths.`,
-    `- Scenarios below: ${plan.counts.scenarios} (the test model's shortest and simple paths, each path that is the start of a longer one left out, plus paths for transitions none of them takes).`,
-    `- Coverage: ${c.states.covered}/${c.states.reachable} reachable states, ${c.nodes.covered}/${c.nodes.defined} state nodes, ${c.transitions.covered}/${c.transitions.reachable} reachable transitions (${c.transitions.defined} defined).`,
-    '',
-    '## Shortest paths',
-    '',
-    ...section('shortest'),
-    '',
+/** Something to say under a scenario, e.g. how to run it against the system. */
+export type ScenarioNote = (s: Scenario) => string | undefined;
+
+const item = (s: Scenario, note?: ScenarioNote) => {
+  const more = note?.(s);
+  return `- \`${s.id}\` ${s.text}${more ? `: ${more}` : ''}`;
+};
+
+function sections(scenarios: readonly Scenario[], note?: ScenarioNote): string[] {
+  const lines: string[] = [];
+  const titles: Array<[Scenario['origin'], string]> = [
+    ['shortest', 'Shortest paths'],
+    ['simple', 'Every other simple path'],
+    ['cover', 'Transitions no simple path takes'],
   ];
-  const simple = section('simple');
-  if (simple.length) lines.push('## Every other simple path', '', ...simple, '');
-  const cover = section('cover');
-  if (cover.length) lines.push('## Transitions no simple path takes', '', ...cover, '');
-  return lines.join('\n');
+  for (const [origin, title] of titles) {
+    const these = scenarios.filter((s) => s.origin === origin);
+    if (these.length) lines.push(`## ${title}`, '', ...these.map((s) => item(s, note)), '');
+  }
+  return lines;
+}
+
+function summary(plan: TestPlan): string[] {
+  const c = plan.coverage;
+  return [
+    `- \`getShortestPaths\`: ${plan.counts.shortestPaths} paths (one per reachable state); \`getSimplePaths\`: ${plan.counts.simplePaths} paths.`,
+    `- Scenarios: ${plan.counts.scenarios} (the test model's shortest and simple paths, each path that is the start of a longer one left out, plus paths for transitions none of them takes).`,
+    `- Coverage: ${c.states.covered}/${c.states.reachable} reachable states, ${c.nodes.covered}/${c.nodes.defined} state nodes, ${c.transitions.covered}/${c.transitions.reachable} reachable transitions (${c.transitions.defined} defined).`,
+    "- Each scenario's id (`" +
+      plan.machine +
+      '-` and six letters) is derived from its event path: it does not change when other scenarios are added or removed.',
+  ];
+}
+
+const generatedBy = [
+  `Generated from the machine itself by \`npm run paths -- --write\` (xstate/graph); do not edit by hand.`,
+  'A test (tests/model/machines.paths.test.ts) fails when these pages no longer match the machine.',
+];
+
+/** A plan's heading: title, provenance, counts and coverage. */
+const heading = (plan: TestPlan): string[] => [
+  `# Test plan: ${plan.machine}`,
+  '',
+  `${plan.title}.`,
+  '',
+  ...generatedBy,
+  '',
+  ...summary(plan),
+  '',
+];
+
+export function renderMarkdown(plan: TestPlan, note?: ScenarioNote): string {
+  return [...heading(plan), ...sections(plan.scenarios, note)].join('\n');
+}
+
+/** The plan's groups by outcome, in the model's order, each with its scenarios. */
+export function outcomeGroups(plan: TestPlan): Array<{ outcome: Outcome; scenarios: Scenario[] }> {
+  const groups = new Map<string, { outcome: Outcome; scenarios: Scenario[] }>();
+  for (const s of plan.scenarios) {
+    if (!s.outcome) continue;
+    const g = groups.get(s.outcome.key) ?? { outcome: s.outcome, scenarios: [] };
+    g.scenarios.push(s);
+    groups.set(s.outcome.key, g);
+  }
+  return [...groups.values()].sort((a, b) => a.outcome.order - b.outcome.order);
+}
+
+export interface PlanPages {
+  /** Extra lines for the index, under the counts (e.g. how to run a scenario). */
+  intro?: string[];
+  note?: ScenarioNote;
+  /** A column for the index: per group, e.g. how many scenarios run against the system. */
+  column?: { title: string; value(scenarios: readonly Scenario[]): string };
+}
+
+/**
+ * The files of a machine's plan, by path under docs/test-plan/: `<machine>.md`, or, for a model
+ * with outcome groups, `<machine>/README.md` (the index with counts) and `<machine>/<group>.md`.
+ */
+export function renderPlanFiles(plan: TestPlan, pages: PlanPages = {}): Map<string, string> {
+  const groups = outcomeGroups(plan);
+  if (!groups.length) return new Map([[`${plan.machine}.md`, renderMarkdown(plan, pages.note)]]);
+  const files = new Map<string, string>();
+  const col = pages.column;
+  const index = [
+    ...heading(plan),
+    '## Scenarios by outcome',
+    '',
+    `| outcome | scenarios |${col ? ` ${col.title} |` : ''}`,
+    `| --- | ---: |${col ? ' ---: |' : ''}`,
+    ...groups.map(
+      (g) =>
+        `| [${g.outcome.title}](${g.outcome.key}.md) | ${g.scenarios.length} |${col ? ` ${col.value(g.scenarios)} |` : ''}`,
+    ),
+    `| all | ${plan.scenarios.length} |${col ? ` ${col.value(plan.scenarios)} |` : ''}`,
+    '',
+    ...(pages.intro ?? []),
+  ];
+  files.set(`${plan.machine}/README.md`, `${index.join('\n')}\n`);
+  for (const g of groups) {
+    const page = [
+      `# ${plan.machine}: ${g.outcome.title} (${g.scenarios.length} scenario${g.scenarios.length === 1 ? '' : 's'})`,
+      '',
+      `Part of [the ${plan.machine} test plan](README.md). ${generatedBy[0]}`,
+      '',
+      ...sections(g.scenarios, pages.note),
+    ];
+    files.set(`${plan.machine}/${g.outcome.key}.md`, page.join('\n'));
+  }
+  return files;
 }
 
 export function renderJson(plan: TestPlan): string {

@@ -9,14 +9,9 @@
 
 import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
 import { showIdentity, startSession } from './session.js';
+import { codeDidNotApply, promotionApplied, promotionRefusal, REASONS, STEP_WORDS, statusWord } from './words.js';
 
 const STEPS = ['RESERVING_INVENTORY', 'AUTHORIZING_PAYMENT', 'CREATING_ORDER'];
-const REASONS = {
-  OUT_OF_STOCK: 'Some items in your cart are out of stock.',
-  PAYMENT_FAILED: 'Your payment could not be completed.',
-  FRAUD: 'The payment was refused by our fraud checks.',
-  CUSTOMER_REQUESTED: 'You cancelled this order.',
-};
 /** The step a failure happened at, so the progress list can show where the checkout stopped. */
 const FAILED_AT = {
   OUT_OF_STOCK: 'RESERVING_INVENTORY',
@@ -26,13 +21,6 @@ const FAILED_AT = {
   FRAUD: 'AUTHORIZING_PAYMENT',
   ORDER_REJECTED: 'CREATING_ORDER',
   ORDER_TIMEOUT: 'CREATING_ORDER',
-};
-const STEP_WORDS = {
-  RESERVING_INVENTORY: 'Reserving your items…',
-  AUTHORIZING_PAYMENT: 'Authorizing your payment…',
-  CREATING_ORDER: 'Placing your order…',
-  COMPENSATING: 'Something went wrong; undoing the reservation and payment…',
-  DONE: 'Finishing…',
 };
 
 // ---- State -------------------------------------------------------------------------------------
@@ -46,6 +34,8 @@ store.set('cartId', cartId);
 let products = [];
 let cart = null;
 let events = null;
+/** The last promotion quote shown for the code in the box: {code, quote} (GET /carts/{id}/promotion-quote). */
+let promo = null;
 
 const productName = (id) => products.find((p) => p.productId === id)?.name ?? 'Item';
 
@@ -151,6 +141,73 @@ function renderCart() {
     }),
   );
   $('cart-subtotal').textContent = cart ? money(cart.subtotal, cart.currency) : '';
+  renderPromo();
+}
+
+// ---- Promotion code ----------------------------------------------------------------------------
+
+/** Shows the quote beside the code, and the discount and total in the cart's totals. */
+function renderPromo() {
+  const out = $('promo-result');
+  const q = promo?.quote;
+  const applies = Boolean(q?.applies) && cart?.status === 'OPEN';
+  $('cart-discount-row').hidden = !applies;
+  $('cart-total-row').hidden = !applies;
+  if (applies) {
+    $('cart-discount').textContent = `−${money(q.discount, q.currency)}`;
+    $('cart-total').textContent = money(q.total, q.currency);
+  }
+  if (!q) {
+    out.textContent = '';
+    out.className = 'promo__result';
+  } else if (q.applies) {
+    out.textContent = promotionApplied(q.promotionCode, money(q.discount, q.currency));
+    out.className = 'promo__result is-ok';
+  } else {
+    out.textContent = promotionRefusal(q.promotionCode, q.reason, q.minSpend === undefined ? undefined : money(q.minSpend, q.currency));
+    out.className = 'promo__result is-bad';
+  }
+}
+
+/** Asks what the code takes off this cart now; `quiet` for a refresh after the cart changed. */
+async function quoteCode(code, quiet = false) {
+  if (!cart || cart.status !== 'OPEN' || cart.items.length === 0) {
+    promo = null;
+    renderPromo();
+    if (!quiet) $('promo-result').textContent = 'Add something to your cart first, then apply the code.';
+    return;
+  }
+  try {
+    const { json } = await api('GET', `/carts/${cartId}/promotion-quote?code=${encodeURIComponent(code)}`);
+    promo = { code, quote: json };
+  } catch (err) {
+    promo = null;
+    if (!quiet) $('promo-result').textContent = explain(err);
+  }
+  renderPromo();
+}
+
+async function applyCode() {
+  const code = $('promo-code').value.trim().toUpperCase();
+  if (!code) {
+    promo = null;
+    renderPromo();
+    $('promo-result').textContent = 'Type a code first.';
+    $('promo-code').focus();
+    return;
+  }
+  const button = $('apply-code');
+  button.disabled = true;
+  try {
+    await quoteCode(code);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** The cart changed: a shown quote is stale, so ask again (a minimum spend may now be met). */
+function requote() {
+  if (promo) void quoteCode(promo.code, true);
 }
 
 async function loadCart() {
@@ -176,6 +233,7 @@ async function addItem(productId, quantity, button) {
     cart = (await api('POST', `/carts/${cartId}/items`, { productId, quantity })).json;
     store.set('cartActive', '1');
     renderCart();
+    requote();
     toast(`Added ${quantity} × ${productName(productId)} to your cart.`);
   } catch (err) {
     toast(explain(err));
@@ -189,6 +247,7 @@ async function removeItem(productId, quantity) {
   try {
     cart = (await api('DELETE', `/carts/${cartId}/items/${productId}${query}`)).json;
     renderCart();
+    requote();
     if (!quantity) $('cart').focus();
   } catch (err) {
     toast(explain(err));
@@ -220,9 +279,10 @@ async function checkout(e) {
       { 'idempotency-key': key },
     );
     store.set('checkoutKey', null);
-    const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, cartId: json.cartId, cart: json, promotionCode };
+    const tracked = { checkoutId: json.checkoutId, orderId: json.orderId, orderNumber: json.orderNumber, cartId: json.cartId, cart: json, promotionCode };
     store.set('checkout', JSON.stringify(tracked));
     $('promo-code').value = '';
+    promo = null;
     hideToast();
     newCart();
     renderCart();
@@ -244,7 +304,7 @@ function renderOrderTotals(tracked) {
   rows.push(['Total', money(c.total, c.currency), 'totals__grand']);
   $('order-totals').replaceChildren(...rows.map(([k, v, cls]) => h('div', { class: cls }, h('dt', {}, k), h('dd', {}, v))));
   if (tracked.promotionCode && !c.discount) {
-    $('order-totals').append(h('p', { class: 'fineprint' }, `Code ${tracked.promotionCode} did not apply to this order.`));
+    $('order-totals').append(h('p', { class: 'fineprint' }, codeDidNotApply(tracked.promotionCode)));
   }
 }
 
@@ -263,14 +323,14 @@ function renderStatus(s) {
   box.className = `order__status${done ? ' is-confirmed' : ''}${failed ? ' is-cancelled' : ''}`;
   box.dataset.status = s.status;
   if (done) {
-    box.replaceChildren(h('strong', {}, 'Order confirmed'), h('p', {}, 'Thank you! We will email you when it ships.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', {}, 'Thank you! We will email you when it ships.'));
   } else if (s.status === 'CANCELLED') {
     const why = s.reasonText ?? REASONS[s.reason] ?? 'The order could not be completed.';
-    box.replaceChildren(h('strong', {}, 'Order cancelled'), h('p', { class: 'order__reason' }, why), h('p', {}, 'You have not been charged.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', { class: 'order__reason' }, why), h('p', {}, 'You have not been charged.'));
   } else if (s.status === 'NEEDS_ATTENTION') {
-    box.replaceChildren(h('strong', {}, 'We are looking into your order'), h('p', {}, s.reasonText ?? 'Our team has been notified.'));
+    box.replaceChildren(h('strong', {}, `Order ${statusWord(s.status).toLowerCase()}`), h('p', {}, s.reasonText ?? 'We are looking into it; our team has been notified.'));
   } else {
-    box.replaceChildren(h('strong', {}, 'Processing'), h('p', {}, STEP_WORDS[s.step] ?? 'Working on it…'));
+    box.replaceChildren(h('strong', {}, statusWord(s.status)), h('p', {}, STEP_WORDS[s.step] ?? 'Working on it…'));
   }
   const final = done || s.status === 'CANCELLED';
   $('new-cart').hidden = !final;
@@ -280,7 +340,8 @@ function renderStatus(s) {
 function watch(tracked) {
   $('cart').hidden = true;
   $('order').hidden = false;
-  $('order-id').textContent = `Order ${tracked.orderId}`;
+  // The short number is what a shopper reads out on the phone; older tracked checkouts lack it.
+  $('order-id').replaceChildren('Order number ', h('strong', { class: 'order-number' }, tracked.orderNumber ?? tracked.orderId));
   renderOrderTotals(tracked);
   renderStatus({ status: 'PENDING', step: 'RESERVING_INVENTORY' });
   $('order').focus();
@@ -343,9 +404,9 @@ async function loadHistory() {
           h(
             'li',
             { class: 'history__item' },
-            h('span', {}, `#${o.orderId.slice(0, 8)}`),
+            h('span', { class: 'order-number' }, o.orderNumber ?? o.orderId),
             h('span', {}, money(o.total, o.currency)),
-            h('span', { class: `badge badge--${o.status}` }, o.status.toLowerCase()),
+            h('span', { class: `badge badge--${o.status}` }, statusWord(o.status)),
           ),
         ),
     );
@@ -358,6 +419,14 @@ async function loadHistory() {
 
 showIdentity(session, $('customer-label'));
 $('checkout-form').addEventListener('submit', checkout);
+$('apply-code').addEventListener('click', applyCode);
+// A different code makes the shown quote wrong: clear it until the shopper applies again.
+$('promo-code').addEventListener('input', () => {
+  if (promo && promo.code !== $('promo-code').value.trim().toUpperCase()) {
+    promo = null;
+    renderPromo();
+  }
+});
 $('new-cart').addEventListener('click', finishOrder);
 $('cancel-order').addEventListener('click', cancelOrder);
 

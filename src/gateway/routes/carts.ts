@@ -7,15 +7,19 @@
  * the first answer (the Cart API dedupes on the key). Without one, a second checkout of the same
  * cart is a new request and gets 409, as the catalog says.
  *
+ * `GET /carts/{cartId}/promotion-quote?code=` previews a promotion code on the open cart (the
+ * Promotion Service's quote-promotion): the discount, or why there is none, before checkout.
+ *
  * Under AUTH=jwt every call names the signed-in customer to the Cart API, which owns the answer to
  * "whose cart is this" (src/machines/cart.ts): another customer's cart is 404 and is not changed.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { MessageType } from '../../contracts/index.ts';
+import { MessageType, QuotePromotionResponse } from '../../contracts/index.ts';
 import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
+import { HttpCode, HttpError } from '../errors.ts';
 import {
   AddItemBody,
   bodyErrors,
@@ -25,6 +29,8 @@ import {
   CheckoutBody,
   IdempotentHeaders,
   problem,
+  PromotionQuoteDoc,
+  PromotionQuoteQuery,
   RemoveItemQuery,
   serviceErrors,
   shopperAuth,
@@ -59,6 +65,67 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
         timeoutMs: config.timeouts.queryMs,
         cause: causeOf(req),
       }),
+  });
+
+  app.get('/carts/:cartId/promotion-quote', {
+    schema: {
+      operationId: 'quotePromotion',
+      summary: 'Preview what a promotion code takes off the cart',
+      description:
+        'Asks the Promotion Service what the code would take off this cart now. A code that does not apply is not an error: ' +
+        '`applies` is false and `reason` says why. Nothing is stored; checkout prices the cart again.',
+      tags: ['Cart'],
+      security: shopperSecurity,
+      params: CartParams,
+      querystring: PromotionQuoteQuery,
+      response: {
+        200: PromotionQuoteDoc,
+        400: problem('The cartId is not a UUID, or no code was given.'),
+        404: problem('The cart was not found (or is another customer’s).'),
+        409: problem('The cart is checked out or abandoned: there is nothing left to discount.'),
+        ...shopperAuth,
+        ...serviceErrors,
+      },
+    },
+    handler: async (req) => {
+      const customer = await auth.customer(req);
+      const cart = await services.call({
+        subject: Query.getCart,
+        type: MessageType.getCartRequest,
+        payload: { cartId: req.params.cartId, ...acting(customer) },
+        reply: CartDoc,
+        timeoutMs: config.timeouts.queryMs,
+        cause: causeOf(req),
+      });
+      if (cart.status !== 'OPEN') throw new HttpError(409, HttpCode.conflict, `cart ${cart.cartId} is ${cart.status.toLowerCase().replace('_', ' ')}`);
+      const customerId = cart.customerId ?? customer;
+      const subtotal = cart.subtotal ?? cart.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0);
+      const q = await services.call({
+        subject: Query.quotePromotion,
+        type: MessageType.quotePromotionRequest,
+        payload: {
+          cartId: cart.cartId,
+          ...(customerId !== undefined ? { customerId } : {}),
+          subtotal,
+          currency: cart.currency,
+          promotionCode: req.query.code,
+        },
+        reply: QuotePromotionResponse,
+        timeoutMs: config.timeouts.queryMs,
+        cause: causeOf(req),
+      });
+      const discount = Math.min(q.discount, subtotal);
+      return {
+        promotionCode: q.promotionCode,
+        applies: q.rejectedReason === undefined && q.appliedPromotions.length > 0,
+        subtotal,
+        discount,
+        total: subtotal - discount,
+        currency: cart.currency,
+        ...(q.rejectedReason !== undefined ? { reason: q.rejectedReason } : {}),
+        ...(q.minSpend !== undefined ? { minSpend: q.minSpend } : {}),
+      };
+    },
   });
 
   app.post('/carts/:cartId/items', {

@@ -4,7 +4,9 @@
  *
  * get-order follows the catalog literally: 200 with CREATED, COMPLETED or CANCELLED for an order
  * the Order Service holds, 404 for one it does not hold yet (a checkout still in progress; its
- * progress is at /checkouts/{checkoutId}). Only a CREATED order can be cancelled; a COMPLETED one
+ * progress is at /checkouts/{checkoutId}). The same route takes the order's short number
+ * (ACME-7K3F-Q9TX, what the shopper was shown): 404 when no order has it, 409 in the rare case that
+ * two do (40 bits; see src/contracts/order-number.ts), naming neither. Only a CREATED order can be cancelled; a COMPLETED one
  * answers 409 and the shopper is told to start a return.
  *
  * Under AUTH=jwt a shopper's get and cancel name the signed-in customer (`requestedBy`) and the
@@ -12,10 +14,12 @@
  * for another customer's id). Completion is an operator's, and is logged with who did it.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { MessageType } from '../../contracts/index.ts';
+import { isUuid, MessageType } from '../../contracts/index.ts';
+import { canonicalOrderNumber } from '../../contracts/order-number.ts';
 import { Command, Query } from '../../contracts/subjects.ts';
 import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
+import { HttpCode, HttpError } from '../errors.ts';
 import {
   CustomerParams,
   IdempotentHeaders,
@@ -27,6 +31,7 @@ import {
   OrderDoc,
   OrderListDoc,
   OrderParams,
+  OrderRefParams,
   problem,
   serviceErrors,
   shopperAuth,
@@ -37,30 +42,48 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
   const { services, config, auth } = ctx;
   const requestedBy = (customerId: string | undefined) => (customerId !== undefined ? { requestedBy: customerId } : {});
 
-  app.get('/orders/:orderId', {
+  app.get('/orders/:idOrNumber', {
     schema: {
       operationId: 'getOrder',
-      summary: 'Get an order',
+      summary: 'Get an order, by its id or its short order number',
       tags: ['Orders'],
       security: shopperSecurity,
-      params: OrderParams,
+      params: OrderRefParams,
       response: {
         200: OrderDoc,
-        400: problem('The orderId is not a UUID.'),
+        400: problem('Neither a UUID nor an order number (ACME-XXXX-XXXX).'),
         404: problem('The Order Service does not hold this order (yet: a checkout may still be in progress), or it is another customer’s.'),
+        409: problem('Two orders share this short number; ask for the order by its id.'),
         ...shopperAuth,
         ...serviceErrors,
       },
     },
-    handler: async (req) =>
-      services.call({
-        subject: Query.getOrder,
-        type: MessageType.getOrderRequest,
-        payload: { orderId: req.params.orderId, ...requestedBy(await auth.customer(req)) },
-        reply: OrderDoc,
+    handler: async (req) => {
+      const by = requestedBy(await auth.customer(req));
+      const ref = req.params.idOrNumber;
+      if (isUuid(ref)) {
+        return services.call({
+          subject: Query.getOrder,
+          type: MessageType.getOrderRequest,
+          payload: { orderId: ref.toLowerCase(), ...by },
+          reply: OrderDoc,
+          timeoutMs: config.timeouts.queryMs,
+          cause: causeOf(req),
+        });
+      }
+      const { orders } = await services.call({
+        subject: Query.findOrdersByNumber,
+        type: MessageType.findOrdersByNumberRequest,
+        payload: { orderNumber: canonicalOrderNumber(ref) ?? ref, ...by },
+        reply: OrderListDoc,
         timeoutMs: config.timeouts.queryMs,
         cause: causeOf(req),
-      }),
+      });
+      const [only, ...others] = orders;
+      if (!only) throw new HttpError(404, HttpCode.notFound, `no order has the number ${ref}`);
+      if (others.length > 0) throw new HttpError(409, HttpCode.conflict, `${orders.length} orders share the number ${ref}; ask for the order by its id`);
+      return only;
+    },
   });
 
   app.post('/orders/:orderId/cancel', {

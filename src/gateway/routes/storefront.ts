@@ -18,6 +18,7 @@ const FILES = {
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/lib.js': { file: 'lib.js', type: 'text/javascript; charset=utf-8' },
   '/session.js': { file: 'session.js', type: 'text/javascript; charset=utf-8' },
+  '/words.js': { file: 'words.js', type: 'text/javascript; charset=utf-8' },
   '/styles.css': { file: 'styles.css', type: 'text/css; charset=utf-8' },
 } as const;
 

@@ -71,6 +71,9 @@ function predictedStatuses(r: Recipe): Array<StatusParams | undefined> {
   return out;
 }
 
+/** One line of a run as it happens: a world change made, or a check with its verdict. */
+export type RunLine = { kind: 'act'; text: string } | { kind: 'check'; text: string; ok: boolean };
+
 export interface RunResult {
   problems: string[];
   checkoutId: string;
@@ -83,8 +86,13 @@ export async function runRecipe(
   observe: Observer,
   r: Recipe,
   cast: Cast,
+  report: (line: RunLine) => void = () => undefined,
 ): Promise<RunResult> {
   const problems: string[] = [];
+  const act = async (a: Recipe['actions'][number]['action'], checkoutId: string) => {
+    report({ kind: 'act', text: worldWords(a) });
+    await world.do(a, checkoutId);
+  };
   const customerId = r.customer === 'regular' ? randomUUID() : cast.customers[r.customer];
   const lines = cast.baskets[r.basket];
   const stockBefore = await Promise.all(lines.map(([p]) => t.shopper.stock(p)));
@@ -93,31 +101,29 @@ export async function runRecipe(
   const ids = { checkoutId: '', orderId: '' };
   const done = (more: string[]): RunResult => ({ problems: [...problems, ...more], ...ids });
   try {
-    for (const a of actionsAt(0)) await world.do(a, '');
+    for (const a of actionsAt(0)) await act(a, '');
     const cart = await t.shopper.buy(customerId, lines);
     Object.assign(ids, { checkoutId: cart.checkoutId, orderId: cart.orderId });
+    report({
+      kind: 'act',
+      text: `${r.customer} customer ${customerId} checked out cart ${cart.cartId}: checkout ${cart.checkoutId}, order ${cart.orderId}`,
+    });
     const { checkoutId } = ids;
     for (let i = 1; i <= r.events.length; i++) {
       const entries = await observe.journaled(checkoutId, i, cast.stepTimeoutMs);
       const real = entries[i - 1];
       const want = r.events[i - 1]!;
-      if (!real)
-        return done([
-          `the saga stopped after ${entries.length} events, waiting for event ${i}: ${eventLabel(want)}`,
-          journalText(entries),
-        ]);
-      if (!sameStep(real.event, want))
-        return done([
-          `event ${i}: the saga took ${eventLabel(real.event)}, the path says ${eventLabel(want)}`,
-          journalText(entries),
-        ]);
       const wantState: unknown = r.states[i]!.value;
-      if (JSON.stringify(real.toState) !== JSON.stringify(wantState)) {
-        return done([
-          `event ${i}: the saga went to ${JSON.stringify(real.toState)}, the model to ${JSON.stringify(wantState)}`,
-          journalText(entries),
-        ]);
-      }
+      const step = `${i}. ${describeCheckoutEvent(want, r.states[i - 1]!)} [${eventLabel(want)}] → ${statePath(wantState)}`;
+      const wrong = !real
+        ? `the saga stopped after ${entries.length} events, waiting for event ${i}: ${eventLabel(want)}`
+        : !sameStep(real.event, want)
+          ? `event ${i}: the saga took ${eventLabel(real.event)}, the path says ${eventLabel(want)}`
+          : JSON.stringify(real.toState) !== JSON.stringify(wantState)
+            ? `event ${i}: the saga went to ${JSON.stringify(real.toState)}, the model to ${JSON.stringify(wantState)}`
+            : undefined;
+      report({ kind: 'check', text: wrong ? `${step}: ${wrong}` : `${step}: journaled`, ok: !wrong });
+      if (wrong) return done([wrong, journalText(entries)]);
       const acts = actionsAt(i);
       const waits = acts.length > 0 || statePath(wantState).endsWith('needsAttention');
       const predicted = statuses[i];
@@ -127,17 +133,48 @@ export async function runRecipe(
           (s) => s.status === predicted.status && s.step === predicted.step,
           5_000,
         );
-        if (seen?.status !== predicted.status || seen.step !== predicted.step) {
+        const ok = seen?.status === predicted.status && seen.step === predicted.step;
+        report({
+          kind: 'check',
+          text: `   status ${seen?.status}/${seen?.step}${ok ? '' : `, the model says ${predicted.status}/${predicted.step}`}`,
+          ok,
+        });
+        if (!ok) {
           problems.push(
             `after event ${i} the status is ${seen?.status}/${seen?.step}, the model says ${predicted.status}/${predicted.step}`,
           );
         }
       }
-      for (const a of acts) await world.do(a, checkoutId);
+      for (const a of acts) await act(a, checkoutId);
     }
-    return done(await outcomeProblems(t, observe, r, cart.orderId, checkoutId, lines, stockBefore));
+    const end = await outcomeProblems(t, observe, r, cart.orderId, checkoutId, lines, stockBefore);
+    for (const p of end) report({ kind: 'check', text: `outcome: ${p}`, ok: false });
+    if (!end.length)
+      report({
+        kind: 'check',
+        text: `outcome: ${checkoutModel.describeEnd(r.states.at(-1)!)} in the checkout, the order, the payment, the stock, the ORDERING stream and the stores' invariants`,
+        ok: true,
+      });
+    return done(end);
   } finally {
     await world.restore();
+  }
+}
+
+function worldWords(a: Recipe['actions'][number]['action']): string {
+  switch (a.kind) {
+    case 'stop':
+      return `${a.participant} stopped`;
+    case 'start':
+      return `${a.participant} started again`;
+    case 'fault':
+      return `${a.participant} stopped, a stand-in answers ${a.command} with an error`;
+    case 'operatorRetry':
+      return 'an operator retries';
+    default: {
+      const _exhaustive: never = a;
+      return String(_exhaustive);
+    }
   }
 }
 

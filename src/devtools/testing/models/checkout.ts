@@ -13,7 +13,7 @@ import {
   type CheckoutStep,
 } from '../../../machines/checkout.ts';
 import { reasonForCause } from '../../../contracts/index.ts';
-import { statePath, type MachineModel } from '../model.ts';
+import { statePath, type MachineModel, type Outcome } from '../model.ts';
 
 export const sampleCheckout = {
   checkoutId: '0b9b5d4e-36c1-5d0f-9d6f-3f6e0c1a2b01',
@@ -176,6 +176,30 @@ const inWords: Record<string, string> = {
   'compensating.cancellingOrder.trying': 'while cancelling the order',
 };
 
+const reasonOrder = ['OUT_OF_STOCK', 'PAYMENT_FAILED', 'FRAUD', 'CUSTOMER_REQUESTED'];
+
+/**
+ * A checkout scenario's outcome as the shopper and the operator see it: confirmed; cancelled, by
+ * the catalog's reason; or needs attention (it stops in needsAttention, or an operator retried an
+ * undo and the scenario stops there); anything else stops while the saga is still working.
+ */
+export function checkoutOutcome(states: readonly AnyMachineSnapshot[]): Outcome {
+  const end = states.at(-1)!;
+  const path = statePath(end.value);
+  if (path === 'confirmed') return { key: 'confirmed', title: 'Confirmed', order: 0 };
+  if (path === 'cancelled') {
+    const reason = reasonForCause[ctx(end).failure ?? 'CUSTOMER_REQUESTED'];
+    return {
+      key: `cancelled-${reason.toLowerCase().replaceAll('_', '-')}`,
+      title: `Cancelled: ${reason}`,
+      order: 1 + reasonOrder.indexOf(reason),
+    };
+  }
+  if (states.some((s) => statePath(s.value).endsWith('needsAttention')))
+    return { key: 'needs-attention', title: 'Needs attention', order: 10 };
+  return { key: 'in-progress', title: 'Stops while the saga is working', order: 11 };
+}
+
 export function checkoutKey(s: AnyMachineSnapshot): string {
   const c = ctx(s);
   const list = (xs: readonly CheckoutStep[]) => xs.map((x) => short[x]).join(',');
@@ -193,4 +217,5 @@ export const checkoutModel: MachineModel = {
   revisitOn: ['operator.retry'],
   describeEvent: describeCheckoutEvent,
   describeEnd: describeCheckoutEnd,
+  outcome: checkoutOutcome,
 };

@@ -1,0 +1,122 @@
+/**
+ * The storefront's API over the whole system (every service, the gateway listening), embedded and
+ * over a real nats-server with nats.conf's users, so each new subject is also checked against the
+ * least-privilege permissions: the short order number, the promotion quote before checkout, and
+ * the cart that survives a failed checkout. The browser tests (storefront.browser.test.ts) show
+ * the same through the shopper's eyes.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { productIdFor } from '../../src/actors/seed/seed.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
+import { startShop, type Shop } from './support/shop-server.ts';
+
+const MAGNET = productIdFor('ACME-GIANT-MAG'); // $39.99
+const BIRDSEED = productIdFor('ACME-BIRDSEED'); // $12.50
+
+interface Quote {
+  promotionCode: string;
+  applies: boolean;
+  subtotal: number;
+  discount: number;
+  total: number;
+  reason?: string;
+  minSpend?: number;
+}
+
+interface CartBody {
+  cartId: string;
+  status: string;
+  items: { productId: string; quantity: number }[];
+  orderId?: string;
+  orderNumber?: string;
+  checkoutId?: string;
+}
+
+describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeout: 60_000 }, (mode) => {
+  let shop: Shop;
+
+  beforeAll(async () => {
+    shop = await startShop(mode);
+  });
+
+  afterAll(async () => {
+    await shop?.stop();
+  });
+
+  async function checkedOut(items: { productId: string; quantity: number }[], customerId = randomUUID()): Promise<CartBody> {
+    const cartId = randomUUID();
+    for (const item of items) expect((await shop.http('POST', `/carts/${cartId}/items`, item)).status).toBe(200);
+    const res = await shop.http<CartBody>('POST', `/carts/${cartId}/checkout`, { customerId });
+    expect(res.status).toBe(200);
+    return res.body;
+  }
+
+  async function finalStatus(checkoutId: string): Promise<{ status: string; reason?: string }> {
+    let doc: { status: string; reason?: string } = { status: 'PENDING' };
+    await expect
+      .poll(async () => {
+        const res = await shop.http<{ status: string; reason?: string }>('GET', `/checkouts/${checkoutId}`);
+        if (res.status === 200) doc = res.body;
+        return doc.status === 'CONFIRMED' || doc.status === 'CANCELLED';
+      }, { timeout: 20_000 })
+      .toBe(true);
+    return doc;
+  }
+
+  describe('the short order number', () => {
+    it('is on the checked-out cart, and finds the order however the shopper types it', async () => {
+      const cart = await checkedOut([{ productId: MAGNET, quantity: 1 }]);
+      expect(cart.orderNumber).toBe(orderNumberOf(cart.orderId!));
+      expect(cart.orderNumber).toMatch(/^ACME-[0-9A-Z]{4}-[0-9A-Z]{4}$/);
+      expect((await finalStatus(cart.checkoutId!)).status).toBe('CONFIRMED');
+
+      const byNumber = await shop.http<{ orderId: string; orderNumber: string; status: string }>('GET', `/orders/${cart.orderNumber}`);
+      expect(byNumber.status).toBe(200);
+      expect(byNumber.body).toMatchObject({ orderId: cart.orderId, orderNumber: cart.orderNumber, status: 'CREATED' });
+      const typed = cart.orderNumber!.slice('ACME-'.length).toLowerCase();
+      expect((await shop.http<{ orderId: string }>('GET', `/orders/${typed}`)).body.orderId).toBe(cart.orderId);
+      // The order document by id carries its number too.
+      expect((await shop.http<{ orderNumber: string }>('GET', `/orders/${cart.orderId}`)).body.orderNumber).toBe(cart.orderNumber);
+    });
+
+    it('answers 404 for a number no order has', async () => {
+      const res = await shop.http<{ code: string }>('GET', '/orders/ACME-ZZZZ-ZZZZ');
+      expect(res.status).toBe(404);
+      expect(res.body.code).toBe('NOT_FOUND');
+    });
+  });
+
+  describe('the promotion quote before checkout', () => {
+    async function openCart(items: { productId: string; quantity: number }[]): Promise<string> {
+      const cartId = randomUUID();
+      for (const item of items) expect((await shop.http('POST', `/carts/${cartId}/items`, item)).status).toBe(200);
+      return cartId;
+    }
+    const quote = (cartId: string, code: string) => shop.http<Quote>('GET', `/carts/${cartId}/promotion-quote?code=${encodeURIComponent(code)}`);
+
+    it('shows the discount a code takes off the cart, and checkout then takes the same', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 2 }]);
+      const res = await quote(cartId, ' welcome10 ');
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ promotionCode: 'WELCOME10', applies: true, subtotal: 2500, discount: 250, total: 2250, currency: 'USD' });
+      const checkout = await shop.http<{ discount: number; total: number }>('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID(), promotionCode: 'WELCOME10' });
+      expect(checkout.body).toMatchObject({ discount: 250, total: 2250 });
+    });
+
+    it('says why a code gives nothing: unknown, expired, or a minimum spend not met', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 1 }]);
+      expect((await quote(cartId, 'BOGUS')).body).toMatchObject({ promotionCode: 'BOGUS', applies: false, discount: 0, total: 1250, reason: 'UNKNOWN_CODE' });
+      expect((await quote(cartId, 'SPRING2024')).body).toMatchObject({ applies: false, reason: 'EXPIRED' });
+      expect((await quote(cartId, 'SAVE5')).body).toMatchObject({ applies: false, reason: 'MIN_SPEND_NOT_MET', minSpend: 5000 });
+    });
+
+    it('refuses a missing code (400), an unknown cart (404) and a checked-out cart (409)', async () => {
+      const cartId = await openCart([{ productId: BIRDSEED, quantity: 1 }]);
+      expect((await shop.http('GET', `/carts/${cartId}/promotion-quote?code=`)).status).toBe(400);
+      expect((await quote(randomUUID(), 'WELCOME10')).status).toBe(404);
+      await shop.http('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID() });
+      expect((await quote(cartId, 'WELCOME10')).status).toBe(409);
+    });
+  });
+});
