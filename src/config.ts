@@ -13,8 +13,10 @@ import type { Locking, Synchronous } from './runtime/store.ts';
 
 export interface SystemConfig {
   dataDir: string;
-  /** Unset: embedded, every service in this process on the in-process transport. */
+  /** Unset: embedded, every service in this process on the in-process transport. A comma list names a cluster's servers. */
   natsUrl: string | undefined;
+  /** Copies of each stream and KV bucket a service creates (NATS_REPLICAS). */
+  natsReplicas: number;
   /** Embedded only: worker threads the services are spread over (0: all on the main thread). */
   threads: number;
   /** SQLite durability. FULL (default) survives power loss; NORMAL survives a process crash. */
@@ -59,6 +61,7 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
   return {
     dataDir: resolve(env.DATA_DIR ?? './data'),
     natsUrl: env.NATS_URL,
+    natsReplicas: env.NATS_REPLICAS ?? 1,
     threads: env.EMBEDDED_THREADS ?? 0,
     synchronous: env.SQLITE_SYNCHRONOUS ?? 'FULL',
     locking: env.SQLITE_LOCKING ?? 'exclusive',

@@ -24,7 +24,7 @@ import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts'
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
 import { Store } from './runtime/store.ts';
 import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
-import { connectNats, connectWithRetry } from './runtime/transport/nats.ts';
+import { connectNats, connectWithRetry, natsServers } from './runtime/transport/nats.ts';
 import { natsCredentialsFromEnv, natsTlsFromEnv, type NatsCredentials } from './runtime/transport/nats-credentials.ts';
 import type { TlsOptions } from '@nats-io/transport-node';
 import type { Transport } from './runtime/transport/transport.ts';
@@ -137,7 +137,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         t = connectWithRetry(
           () =>
             connectNats({
-              servers: natsUrl,
+              servers: natsServers(natsUrl),
+              replicas: config.natsReplicas,
               credentials: credential,
               ...(tls ? { tls } : {}),
               // nats.conf lets each service read replies only under its own prefix, whatever its credential.

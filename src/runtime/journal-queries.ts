@@ -58,7 +58,14 @@ export interface ActorListFilter {
   limit: number;
   /** Opaque cursor from a previous page. */
   cursor?: string | undefined;
+  /**
+   * Only actors matching any of these: the actor's id, or a context field equal to a value or in
+   * [from, to). A search scans the kind's rows (no index on context), bounded by `limit`.
+   */
+  match?: ActorMatch[] | undefined;
 }
+
+export type ActorMatch = { id: string } | { field: string; equals: string } | { field: string; from: string; to: string };
 
 export interface ActorSummaryRow {
   id: string;
@@ -193,6 +200,17 @@ export function listActors(db: Db, kind: string, filter: ActorListFilter): Actor
   if (filter.state) {
     where.push(`(state LIKE @exact ESCAPE '\\' OR state LIKE @inside ESCAPE '\\')`);
     Object.assign(params, statePatterns(filter.state));
+  }
+  if (filter.match?.length) {
+    const any = filter.match.map((m, i) => {
+      if ('id' in m) return (params[`m${i}`] = m.id), `id = @m${i}`;
+      if (!/^[A-Za-z][A-Za-z0-9]*$/.test(m.field)) throw new Error(`not a context field: ${m.field}`);
+      const field = `json_extract(snapshot, '$.context.${m.field}')`;
+      if ('equals' in m) return (params[`m${i}`] = m.equals), `${field} = @m${i}`;
+      Object.assign(params, { [`m${i}`]: m.from, [`n${i}`]: m.to });
+      return `(${field} >= @m${i} AND ${field} < @n${i})`;
+    });
+    where.push(`(${any.join(' OR ')})`);
   }
   const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
   if (after) {

@@ -3,7 +3,8 @@
  * downloaded one), served by a tiny Fastify app with the gateway's CSP, in front of the whole
  * system. A payment stall holds a checkout in authorizingPayment while the page is open, so the
  * test sees the highlighted state, then sees it move to confirmed without a reload. Then it travels
- * back through the journal, filters the list, and opens a participant. Any script error or CSP
+ * back through the journal, sees the path drawn on the chart (zoomed and panned), finds the
+ * checkout by its short order number, cart and customer id, filters the list, and opens a participant. Any script error or CSP
  * violation fails the test. Screenshots go to test-results/screenshots/.
  *
  * Without chromium the suite fails with how to install it (tests/support/browser.ts), never skips.
@@ -17,6 +18,7 @@ import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { explorerPlugin } from '../../src/devtools/explorer/plugin.ts';
 import { Bucket } from '../../src/contracts/subjects.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 import { launchChromium, screenshotPath } from '../support/browser.ts';
 
@@ -29,7 +31,7 @@ describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
   let app: FastifyInstance;
   let url: string;
   let browser: Browser;
-  let stalled: { checkoutId: string };
+  let stalled: { checkoutId: string; orderId: string; cartId: string };
 
   beforeAll(async () => {
     browser = await launchChromium();
@@ -75,10 +77,17 @@ describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
   const shot = (page: Page, name: string) => page.screenshot({ path: screenshotPath(`${name}.png`), fullPage: true });
   const active = (page: Page, stateId: string) => page.locator(`[data-state-id="${stateId}"].sc-active`);
 
+  it('opens on recent checkouts, and says what to do when there are none', async () => {
+    const { page, errors } = await open('/explorer');
+    await expect.poll(async () => page.getByTestId('empty').textContent()).toContain('No checkouts yet. Check out a cart in the shop');
+    expect(await page.locator('#scope-filter').inputValue()).toBe('all');
+    expect(errors).toEqual([]);
+  });
+
   it('highlights the state of a running checkout, and moves the highlight as the saga moves', async () => {
     // Ids derive from the cart, so the page can be open, waiting, before the checkout starts.
     const cartId = randomUUID();
-    stalled = checkoutIdsFor(cartId);
+    stalled = { ...checkoutIdsFor(cartId), cartId };
     const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
     await page.locator('#live[data-state="live"]').waitFor();
     await t.shopper.addItem(cartId, BIRDSEED, 1);
@@ -116,6 +125,80 @@ describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
     expect(errors).toEqual([]);
   });
 
+  it('draws the path the saga took on its statechart, each transition numbered by its step, and zooms and pans', async () => {
+    const { page, errors } = await open(`/explorer/checkouts/${stalled.checkoutId}`);
+    await active(page, 'checkout.confirmed').waitFor();
+    const taken = [
+      'checkout.idle->checkout.reservingInventory',
+      'checkout.reservingInventory->checkout.authorizingPayment',
+      'checkout.authorizingPayment->checkout.creatingOrder',
+      'checkout.creatingOrder->checkout.confirmed',
+    ];
+    for (const [i, edge] of taken.entries()) {
+      expect(await page.locator(`[data-edge-id="${edge}"].sc-on-path`).count(), edge).toBe(1);
+      const mark = page.locator(`.sc-step[data-edge-id="${edge}"]`);
+      expect(await mark.getAttribute('data-steps')).toBe(String(i + 1));
+      expect(await mark.locator('title').textContent()).toMatch(new RegExp(`^#${i + 1} \\d\\d:\\d\\d:\\d\\d\\.\\d{3} `));
+    }
+    expect(await page.locator('.sc-on-path').count()).toBe(4);
+    expect(await page.locator('.sc-visited').count()).toBeGreaterThanOrEqual(5);
+    const path = page.getByTestId('path').locator('li');
+    expect(await path.count()).toBe(4);
+    expect(await path.nth(0).textContent()).toMatch(/^\d\d:\d\d:\d\d\.\d{3} checkout\.started idle → reservingInventory$/);
+    expect(await path.nth(3).textContent()).toContain('order.created creatingOrder → confirmed');
+    // Back two steps: the path drawn is the path up to there.
+    await page.getByTestId('step-back').click();
+    await page.getByTestId('step-back').click();
+    await expect.poll(async () => page.locator('.sc-on-path').count()).toBe(2);
+    expect(await page.locator('ol.path li.later').count()).toBe(2);
+    // Zoom in on the chart, pan it, and fit it again.
+    const chart = page.getByTestId('chart');
+    expect(await chart.getAttribute('data-zoom')).toBe('1.00');
+    await page.getByTestId('zoom-in').click();
+    await page.getByTestId('zoom-in').click();
+    expect(Number(await chart.getAttribute('data-zoom'))).toBeGreaterThan(2);
+    const before = await page.locator('svg.statechart').getAttribute('viewBox');
+    const box = (await page.locator('svg.statechart').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width / 2 - 120, box.y + box.height / 2 - 40, { steps: 4 });
+    await page.mouse.up();
+    expect(await page.locator('svg.statechart').getAttribute('viewBox')).not.toBe(before);
+    await shot(page, 'explorer-path-zoomed');
+    await page.getByTestId('zoom-fit').click();
+    expect(await chart.getAttribute('data-zoom')).toBe('1.00');
+    await shot(page, 'explorer-path');
+    expect(errors).toEqual([]);
+  });
+
+  it('finds a checkout by its short order number, as the shopper reads it, and by cart and customer id', async () => {
+    const number = orderNumberOf(stalled.orderId);
+    const { page, errors } = await open('/explorer');
+    await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"]`).waitFor();
+    // Typed as a person might: lower case, without the shop's prefix.
+    await page.locator('#search').fill(number.replace(/^ACME-/, '').toLowerCase());
+    await page.locator('#search').press('Enter');
+    await expect.poll(async () => page.locator('tbody tr').count()).toBe(1);
+    expect(await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"] td.order-number`).textContent()).toBe(number);
+    expect(page.url()).toContain('q=');
+    await shot(page, 'explorer-search-order-number');
+    for (const q of [stalled.cartId, SLOWPOKE, stalled.orderId, stalled.checkoutId]) {
+      await page.locator('#search').fill(q);
+      await page.locator('#search').press('Enter');
+      await expect.poll(async () => page.locator('tbody tr').getAttribute('data-checkout-id')).toBe(stalled.checkoutId);
+      expect(await page.locator('tbody tr').count(), q).toBe(1);
+    }
+    await page.locator('#search').fill('ACME-ZZZZ-ZZZZ');
+    await page.locator('#search').press('Enter');
+    await expect.poll(async () => page.getByTestId('empty').textContent()).toContain('No checkout matches “ACME-ZZZZ-ZZZZ”');
+    await page.locator(`#search`).fill(number);
+    await page.locator('#search').press('Enter');
+    await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"] a`).click();
+    await active(page, 'checkout.confirmed').waitFor();
+    expect(await page.getByTestId('order-number').textContent()).toBe(`order ${number}`);
+    expect(errors).toEqual([]);
+  });
+
   it('lists checkouts and filters them by state', async () => {
     const other = await t.shopper.buy(randomUUID(), [[BIRDSEED, 1]]);
     await t.shopper.settle(other.checkoutId);
@@ -137,7 +220,7 @@ describe('saga explorer in a real browser', { timeout: 60_000 }, () => {
     try {
       const { page, errors } = await open('/explorer?all=1');
       await page.locator(`tr[data-checkout-id="${stalled.checkoutId}"]`).waitFor();
-      await expect.poll(async () => page.locator('.controls .muted').textContent()).toContain('1 orchestrator instance did not answer: its checkouts are missing');
+      await expect.poll(async () => page.getByTestId('count').textContent()).toContain('1 orchestrator instance did not answer: its checkouts are missing');
       expect(errors).toEqual([]);
     } finally {
       // The bucket's contract has no delete: leave a slot that answers again for the later tests.

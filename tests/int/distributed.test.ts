@@ -2,7 +2,8 @@
  * The services as separate processes over a real nats-server: an orchestrator killed with SIGKILL
  * mid-saga finishes its sagas after a restart, and two orchestrator instances share the work
  * without ever driving two sagas for one cart, while the explorer lists every instance's sagas and
- * its trace of any saga reaches its owner through either instance.
+ * its trace of any saga reaches its owner through either instance, and its search finds any saga by
+ * short order number, cart or customer whichever instance holds it.
  */
 import { latestActors } from '../../src/runtime/journal-queries.ts';
 import Database from 'better-sqlite3';
@@ -14,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { CheckoutTrace, ExplorerMessageType, ListCheckoutsResponse } from '../../src/contracts/messages/checkout.ts';
 import { ExplorerQuery } from '../../src/contracts/subjects.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { connectNats } from '../../src/runtime/transport/nats.ts';
@@ -112,6 +114,14 @@ describe('distributed over nats-server', () => {
     }
     expect(listed.length).toBe(carts.length);
     expect(new Set(listed)).toEqual(new Set(carts.map((c) => c.checkoutId)));
+    // Search reaches every instance too: each saga is found by its short order number, its cart and its customer.
+    const search = async (q: string) =>
+      (await explorer.call(ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, { q }, ListCheckoutsResponse, { timeoutMs: 5_000 })).payload.checkouts.map((c) => c.checkoutId);
+    for (const c of carts) {
+      expect(await search(orderNumberOf(c.orderId))).toEqual([c.checkoutId]);
+      expect(await search(c.cartId)).toEqual([c.checkoutId]);
+    }
+    expect(await search(carts[0]!.customerId!)).toEqual([carts[0]!.checkoutId]);
     await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
     expect(invariants(['checkout-a', 'checkout-b'])).toEqual([]);
     const perInstance = ['checkout-a', 'checkout-b'].map((d) => countSagas(join(root, d)));

@@ -13,7 +13,8 @@ import {
 } from '../../contracts/index.ts';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
 import { ExplorerQuery, listAtInstance, traceAtInstance } from '../../contracts/subjects.ts';
-import { actorTrace, listActors, type ActorSummaryRow } from '../../runtime/journal-queries.ts';
+import { actorTrace, listActors, type ActorMatch, type ActorSummaryRow } from '../../runtime/journal-queries.ts';
+import { orderIdRange } from '../../contracts/order-number.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '../../runtime/transport/errors.ts';
 import type { Kv, Reply } from '../../runtime/transport/transport.ts';
@@ -23,6 +24,17 @@ import { forwardToHolder, localCheckoutId } from './holder.ts';
 import { mergePages, registeredInstances } from './instances.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What the explorer's search box matches: a short order number (ACME-XXXX-XXXX, its prefix range
+ * of order ids), or an id that may be the checkout's, its order's, its cart's or its customer's.
+ */
+export function searchFor(q: string): ActorMatch[] {
+  const range = orderIdRange(q);
+  if (range) return [{ field: 'orderId', ...range }];
+  const id = q.toLowerCase();
+  return [{ id }, { field: 'orderId', equals: id }, { field: 'cartId', equals: q }, { field: 'customerId', equals: q }];
+}
 
 /**
  * The live saga explorer's read-only view (src/devtools/explorer). A list shows every instance's sagas: the
@@ -40,7 +52,7 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
     };
   };
   const localList = (p: ListCheckoutsQuery): ListCheckoutsResponse => {
-    const page = listActors(rt.store.db, 'checkout', p);
+    const page = listActors(rt.store.db, 'checkout', { ...p, match: p.q === undefined ? undefined : searchFor(p.q) });
     return ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
   };
   // The queries read the checkpoint (`actors`): bring it up to date first (runtime/journal.ts).

@@ -19,6 +19,7 @@ import { Bucket, Durable, Event, Query, Stream } from '../../contracts/subjects.
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
+import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import type { Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition } from './definition.ts';
@@ -40,7 +41,7 @@ export interface CheckoutConfig {
 export const defaultCheckoutConfig: CheckoutConfig = {
   deadlines: { reserveInventoryMs: 10_000, authorizePaymentMs: 15_000, createOrderMs: 10_000, compensationMs: 60_000 },
   requestTimeoutMs: 2_000,
-  ackWaitMs: 30_000,
+  ackWaitMs: DEFAULT_ACK_WAIT_MS,
 };
 
 /** Another instance owns this checkout and has not started it yet: try again later. */

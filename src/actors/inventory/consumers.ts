@@ -13,12 +13,12 @@ import { MessageType, OrderCancelled, OrderCompleted } from '../../contracts/ind
 import type { ActorHost } from '../../runtime/actor-host.ts';
 import { parseMessage, type Parsed } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
+import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import { RemoteError } from '../../runtime/transport/errors.ts';
 import type { Delivery } from '../../runtime/transport/transport.ts';
 import type { ReservationEvent, reservationMachine } from '../../machines/reservation.ts';
 import { heldReservationsOf } from './stock.ts';
 
-const ACK_WAIT_MS = 30_000;
 
 export async function consumeOrderEvents(
   rt: ServiceRuntime,
@@ -33,7 +33,7 @@ export async function consumeOrderEvents(
     eventFor: (p: T) => ReservationEvent,
   ): Promise<void> => {
     await rt.consume(
-      { stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: ACK_WAIT_MS },
+      { stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: DEFAULT_ACK_WAIT_MS },
       async (d) => {
         const parsed = parseOrDrop(rt, d, schema, type);
         if (!parsed) return;

@@ -33,6 +33,7 @@ import type { ActorHost } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor, IdNamespace, uuidv5 } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
+import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import { errorReply } from '../../runtime/transport/reply.ts';
 import type { Delivery } from '../../runtime/transport/transport.ts';
@@ -66,7 +67,7 @@ export async function startPaymentService(
   config: PaymentServiceConfig = {},
 ): Promise<void> {
   const processor = config.processor ?? createSimulator();
-  const ackWaitMs = config.ackWaitMs ?? 30_000;
+  const ackWaitMs = config.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const authorizations: Authorizations = rt.host(authorizationDefinition);
   const at = () => new Date(rt.clock.now()).toISOString();
   const state = (s: { value: unknown }) => String(s.value);

@@ -70,6 +70,8 @@ export const ListCheckoutsRequest = z.object({
   inFlight: z.boolean().optional(),
   limit: z.int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
+  /** A checkout, order, cart or customer id, or a short order number (`ACME-7K3F-Q9TX`). */
+  q: z.string().trim().min(1).max(100).optional(),
 });
 export type ListCheckoutsRequest = z.input<typeof ListCheckoutsRequest>;
 /** A list request as parsed, defaults applied. */

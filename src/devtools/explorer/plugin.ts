@@ -1,7 +1,8 @@
 /**
  * The live saga explorer, as a Fastify plugin the gateway registers:
  *
- *   /explorer                              recent and in-flight checkouts, filterable by state
+ *   /explorer                              recent checkouts (or in flight), filterable by state, searchable by
+ *                                          checkout, order, cart or customer id or short order number
  *   /explorer/checkouts/:id                one saga: statechart, journal, timers, outbox,
  *                                          compensation, participants; live; time travel
  *   /explorer/participants/:kind/:id       a participant's machine and its side of the saga
@@ -13,6 +14,7 @@
  *
  * Developers' tool: it shows customer ids and payloads, so expose it only where that is fine.
  */
+import { orderNumberOf } from '../../contracts/order-number.ts';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FastifyError, FastifyPluginAsync, FastifyReply } from 'fastify';
@@ -64,6 +66,8 @@ const ListQuery = z.object({
   inFlight: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(200).optional(),
   cursor: z.string().max(200).optional(),
+  /** Search: a checkout, order, cart or customer id, or a short order number. */
+  q: z.string().max(100).optional(),
 });
 
 class BadRequest extends Error {
@@ -150,9 +154,17 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
   app.get('/explorer/api/checkouts', hide, async (req) => {
     const q = parse(ListQuery, req.query);
     const page = await data.list(
-      ListCheckoutsRequest.parse({ state: q.state, inFlight: q.inFlight === undefined ? undefined : q.inFlight === 'true', limit: q.limit, cursor: q.cursor }),
+      ListCheckoutsRequest.parse({
+        state: q.state,
+        inFlight: q.inFlight === undefined ? undefined : q.inFlight === 'true',
+        limit: q.limit,
+        cursor: q.cursor,
+        q: q.q?.trim() || undefined,
+      }),
     );
-    return { ...page, states: statesOfCheckout };
+    // The short number the shopper was shown (ACME-XXXX-XXXX), computed from the order id.
+    const checkouts = page.checkouts.map((c) => ({ ...c, orderNumber: c.orderId ? orderNumberOf(c.orderId) : undefined }));
+    return { ...page, checkouts, states: statesOfCheckout };
   });
   app.get('/explorer/api/checkouts/stream', hide, async (req, reply) => {
     const channel = openChannel(reply);

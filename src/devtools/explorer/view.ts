@@ -4,6 +4,7 @@
  * the state ids and drawn lines to highlight at each step, and each participant's side of the
  * conversation as the saga saw it. Pure: no I/O, so it is tested without a browser or a system.
  */
+import { orderNumberOf } from '../../contracts/order-number.ts';
 import type { StateValue } from 'xstate';
 import type { CheckoutTrace } from '../../contracts/index.ts';
 import { activeStateIds, type MachineGraph } from '../visualize/graph.ts';
@@ -53,6 +54,8 @@ export interface CheckoutView {
   };
   participants: ParticipantView[];
   links: { order: string; explorer: string };
+  /** The short order number the shopper was shown (ACME-XXXX-XXXX). */
+  orderNumber: string;
 }
 
 const PARTICIPANT_OF_STEP: Record<string, ParticipantKind> = {
@@ -113,6 +116,7 @@ export function checkoutView(trace: CheckoutTrace, entry: MachineEntry, graph: M
     replay: { machineVersion: entry.version, storedVersion: trace.machineVersion, consistent, divergences: replay.divergences },
     participants: participants(trace),
     links: { order: `/orders/${trace.participants.orderId}`, explorer: `/explorer/checkouts/${trace.checkoutId}` },
+    orderNumber: orderNumberOf(trace.participants.orderId),
   };
 }
 

@@ -18,7 +18,7 @@ import { ExplorerQuery, OperatorCommand } from '../../contracts/subjects.ts';
 import { systemClock } from '../../runtime/clock.ts';
 import { ServiceClient } from '../../runtime/client.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
-import { connectNats } from '../../runtime/transport/nats.ts';
+import { connectNats, natsServers } from '../../runtime/transport/nats.ts';
 
 export const OPS_SOURCE = 'urn:acme:ordering:ops-cli';
 
@@ -42,7 +42,7 @@ const parked = (s: { state: string }) => s.state.includes('needsAttention');
 const listQuery = { state: 'compensating', inFlight: true, limit: 200 } as const;
 
 export async function natsBackend(url: string, user: string, pass: string): Promise<OpsBackend> {
-  const transport = await connectNats({ servers: url, user, pass, name: `ops-${process.pid}` });
+  const transport = await connectNats({ servers: natsServers(url), user, pass, name: `ops-${process.pid}` });
   const client = new ServiceClient(transport, OPS_SOURCE, systemClock);
   const opts = { timeoutMs: 5_000 };
   return {

@@ -2,6 +2,18 @@
 
 /** A nak without an explicit delay waits this long, so a failing handler does not spin. */
 export const DEFAULT_RETRY_DELAY_MS = 250;
+/**
+ * How long a delivery may stay unacked by a consumer that has stopped working on it before another
+ * gets it. Short, because both transports keep a delivery alive while its handler runs (progress
+ * acks on NATS): it bounds the failover after an instance dies, not a handler's running time.
+ */
+export const DEFAULT_ACK_WAIT_MS = 3_000;
+/**
+ * How long a running handler keeps its delivery alive at most. A handler still running after this
+ * is presumed stuck (every request it makes has a deadline far shorter), and its delivery goes to
+ * another member one ack wait later, as it would from a dead instance.
+ */
+export const MAX_HOLD_MS = 120_000;
 /** nats-server's own default for max_ack_pending. */
 export const DEFAULT_MAX_ACK_PENDING = 1000;
 /** How long a stream remembers a message id for de-duplication: JetStream's default, which both transports keep. */

@@ -40,11 +40,15 @@ export async function upsertDurable(
   }
 }
 
-/** Creates the stream (file storage, 2-minute duplicate window) unless it exists with the same subjects. */
+/**
+ * Creates the stream (file storage, 2-minute duplicate window, `replicas` copies: 3 on a 3-node
+ * cluster) unless it exists with the same subjects. An existing stream keeps its replica count.
+ */
 export async function ensureNatsStream(
   jsm: JetStreamManager,
   name: string,
   subjects: readonly string[],
+  replicas = 1,
 ): Promise<void> {
   const check = (have: readonly string[]): void => {
     if ([...have].sort().join(' ') !== [...subjects].sort().join(' ')) {
@@ -65,10 +69,45 @@ export async function ensureNatsStream(
       subjects: [...subjects],
       storage: StorageType.File,
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      num_replicas: replicas,
     });
   } catch (err) {
     // Another service created it between our lookup and our add: fine if it is the same stream.
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
     check((await jsm.streams.info(name)).config.subjects ?? []);
+  }
+}
+
+/**
+ * JetStream answers that mean "not now" on a cluster that is electing a leader or has lost a node:
+ * the system temporarily unavailable (10008), no suitable peers (10005), insufficient resources
+ * (10023), not the leader (10009), a stream offline (10118); and a request that timed out or found
+ * nobody to answer it (503) while the meta leader moves.
+ */
+const DEGRADED_CODES: ReadonlySet<number> = new Set([10005, 10008, 10009, 10023, 10118]);
+
+export function isDegraded(err: unknown): boolean {
+  if (err instanceof JetStreamApiError) return DEGRADED_CODES.has(err.code) || err.status === 503;
+  if (!(err instanceof Error)) return false;
+  if (['TimeoutError', 'NoRespondersError', 'JetStreamNotEnabled', 'RequestTimeoutError'].includes(err.name)) return true;
+  return err.cause !== undefined && err.cause !== err && isDegraded(err.cause);
+}
+
+/**
+ * Runs a provisioning call (a stream, a consumer, a bucket) again while the cluster answers that it
+ * is degraded, with backoff (0.1 s doubling to 2 s) for up to `forMs`; any other failure, or the
+ * last one, is thrown. A service starting while one node of three is down or a leader is being
+ * elected waits for the cluster instead of exiting.
+ */
+export async function retryWhileDegraded<T>(what: string, fn: () => Promise<T>, forMs = 60_000, onWait?: (what: string, err: unknown) => void): Promise<T> {
+  const end = Date.now() + forMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isDegraded(err) || Date.now() >= end) throw err;
+      onWait?.(what, err);
+      await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
+    }
   }
 }

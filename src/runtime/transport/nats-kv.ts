@@ -13,16 +13,17 @@ import type { Closer, Kv, KvEntry, PublishAck } from './transport.ts';
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
 export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
 
-/** Opens a bucket, creating it (file storage, one revision per key) if it does not exist yet. */
+/** Opens a bucket, creating it (file storage, one revision per key, `replicas` copies) if it does not exist yet. */
 export async function openNatsKv(
   js: JetStreamClient,
   bucket: string,
   publish: JsPublish,
   onError: (err: unknown, context: string) => void,
+  replicas = 1,
 ): Promise<NatsKv> {
   // `Kvm.open` only binds without checking, so a missing bucket would surface later as a
   // confusing publish error; `create` looks the stream up and adds it only when missing.
-  const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File });
+  const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File, replicas });
   return new NatsKv(kv, js, bucket, publish, onError);
 }
 

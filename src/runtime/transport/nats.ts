@@ -32,8 +32,8 @@ import {
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
 import { InFlight } from './in-flight.ts';
-import { DEFAULT_MAX_ACK_PENDING, retryDelayOf } from './consumer-policy.ts';
-import { ensureNatsStream, upsertDurable } from './nats-jetstream.ts';
+import { DEFAULT_MAX_ACK_PENDING, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
+import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
 import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
@@ -69,7 +69,12 @@ export interface NatsConnectOptions {
   inboxPrefix?: string;
   /** Where failures that nobody awaits go (responder crashes, failed acks). Defaults to console.error. */
   onError?: (err: unknown, context: string) => void;
+  /** Copies of each stream and KV bucket this connection creates: 1 on a single server, 3 on a 3-node cluster. */
+  replicas?: number;
 }
+
+/** NATS_URL's servers: one URL, or a comma list of a cluster's (the client fails over between them). */
+export const natsServers = (natsUrl: string): string[] => natsUrl.split(',').map((u) => u.trim()).filter(Boolean);
 
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsTransport> {
   const inboxPrefix = opts.inboxPrefix ?? (opts.user ? `_INBOX.${opts.user}` : '_INBOX');
@@ -82,7 +87,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
     inboxPrefix,
     noAsyncTraces: true,
   });
-  const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default');
+  const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default', opts.replicas ?? 1);
   await t.start();
   return t;
 }
@@ -135,6 +140,7 @@ export class NatsTransport implements Transport {
     inboxPrefix: string,
     private readonly onError: (err: unknown, context: string) => void,
     private readonly connectionName = 'default',
+    private readonly replicas = 1,
   ) {
     this.replyPrefix = `${inboxPrefix}.${nuid.next()}`;
     // checkAPI would send $JS.API.INFO before the first JetStream call; the calls themselves report a
@@ -244,13 +250,17 @@ export class NatsTransport implements Transport {
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
     if (this.draining) throw new TransportClosedError();
     const maxAckPending = opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING;
-    await upsertDurable(await this.jsm(), opts, maxAckPending);
-    const consumer = await this.js.consumers.get(opts.stream, opts.durable);
+    const jsm = await this.jsm();
+    await this.whileDegraded(`consumer ${opts.durable}`, () => upsertDurable(jsm, opts, maxAckPending));
+    const consumer = await this.whileDegraded(`consumer ${opts.durable}`, () => this.js.consumers.get(opts.stream, opts.durable));
     const mine = new InFlight();
     let stopping = false;
+    const progress = new ProgressAcks(opts.ackWaitMs, (err) => this.onError(err, `progress ack for ${opts.durable}`));
     const messages = await consumer.consume({
-      // Handlers run concurrently; the server's max_ack_pending is what bounds them.
-      max_messages: Math.min(maxAckPending, 256),
+      // Handlers run concurrently, each message as soon as it arrives (so none waits in a buffer
+      // without progress acks); the server's max_ack_pending is what bounds them. Pulls are small
+      // so that a burst spreads over the members rather than going to whichever asked first.
+      max_messages: Math.min(maxAckPending, PULL_BATCH),
       callback: (m: JsMsg) => {
         // Whatever arrives after close goes straight back, so another puller need not wait ackWait.
         if (stopping) return this.settle(() => m.nak(), opts.durable);
@@ -262,8 +272,10 @@ export class NatsTransport implements Transport {
           deliveryCount: m.info.deliveryCount,
           redelivered: m.info.redelivered,
         };
+        const done = progress.hold(m);
         const p = Promise.resolve()
           .then(() => handler(delivery))
+          .finally(done)
           .then(
             () => this.settle(() => m.ack(), opts.durable),
             (err: unknown) => this.settle(() => m.nak(retryDelayOf(err)), opts.durable),
@@ -278,6 +290,7 @@ export class NatsTransport implements Transport {
         stopping = true;
         await messages.close().catch(() => undefined);
         await mine.settled();
+        progress.stop();
       },
     };
     this.consumerClosers.add(closer);
@@ -294,14 +307,22 @@ export class NatsTransport implements Transport {
   }
 
   async ensureStream(name: string, subjects: readonly string[]): Promise<void> {
-    await ensureNatsStream(await this.jsm(), name, subjects);
+    const jsm = await this.jsm();
+    await this.whileDegraded(`stream ${name}`, () => ensureNatsStream(jsm, name, subjects, this.replicas));
+  }
+
+  /** Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). */
+  private whileDegraded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryWhileDegraded(what, fn, PROVISIONING_PATIENCE_MS, (w, err) => this.onError(err, `${w}: JetStream is degraded; retrying`));
   }
 
   async kv(bucket: string): Promise<Kv> {
     if (this.closed) throw new TransportClosedError();
     let kv = this.kvs.get(bucket);
     if (!kv) {
-      kv = openNatsKv(this.js, bucket, (subject, data, headers) => this.jsPublish(subject, data, headers), this.onError);
+      kv = this.whileDegraded(`kv ${bucket}`, () =>
+        openNatsKv(this.js, bucket, (subject, data, headers) => this.jsPublish(subject, data, headers), this.onError, this.replicas),
+      );
       this.kvs.set(bucket, kv);
       kv.catch(() => this.kvs.delete(bucket));
     }
@@ -394,6 +415,65 @@ export class NatsTransport implements Transport {
     }
   }
 }
+
+/** How many messages one pull asks for (nats.js's default is 100; it was 256 here). */
+export const PULL_BATCH = 32;
+
+/**
+ * Keeps deliveries whose handler is still running from being redelivered: every third of the ack
+ * wait, each one held longer than that gets a progress ack (`+WPI`, which restarts the server's ack
+ * wait). A short ack wait then bounds only how long a *dead* instance holds its messages, not how
+ * long a live handler may run (up to MAX_HOLD_MS). One timer per consumer, armed only while
+ * something is held.
+ */
+export class ProgressAcks {
+  private readonly held = new Map<JsMsg, number>();
+  private timer: NodeJS.Timeout | undefined;
+  private readonly everyMs: number;
+
+  constructor(
+    ackWaitMs: number,
+    private readonly onError: (err: unknown) => void,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.everyMs = Math.max(50, Math.floor(ackWaitMs / 3));
+  }
+
+  /** Starts holding `m`; call the returned function when its handler has finished. */
+  hold(m: Pick<JsMsg, 'working'>): () => void {
+    const msg = m as JsMsg;
+    this.held.set(msg, this.now());
+    this.timer ??= setInterval(() => this.tick(), this.everyMs).unref();
+    return () => {
+      this.held.delete(msg);
+      if (this.held.size === 0) this.stop();
+    };
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  tick(): void {
+    const now = this.now();
+    for (const [m, since] of this.held) {
+      if (since > now - this.everyMs || since < now - MAX_HOLD_MS) continue;
+      try {
+        m.working();
+      } catch (err) {
+        this.onError(err);
+      }
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** How long provisioning waits for a degraded cluster before the service gives up starting. */
+const PROVISIONING_PATIENCE_MS = 60_000;
 
 /** What nats.js's js.publish() waits for by default. */
 const PUBLISH_TIMEOUT_MS = 5_000;

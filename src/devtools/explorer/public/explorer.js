@@ -58,6 +58,113 @@ async function loadChart(name, container) {
   return m;
 }
 
+// Elements for the chart, in the namespace of the SVG this gateway drew.
+const svgEl = (tag, attrs, text) => {
+  const el = document.createElementNS(document.querySelector('svg.statechart').namespaceURI, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  if (text !== undefined) el.textContent = text;
+  return el;
+};
+
+/**
+ * The path the saga took up to step `upto`, drawn on the chart: every state it was in and every
+ * transition it took stay marked, and each transition carries the numbers of the steps that took
+ * it (hover for their times and events). Steps of an operator's action are marked apart.
+ */
+function drawPath(container, steps, upto) {
+  const svg = container.querySelector('svg');
+  if (!svg) return;
+  for (const el of svg.querySelectorAll('.sc-path-marker')) el.remove();
+  for (const el of svg.querySelectorAll('.sc-on-path, .sc-visited')) el.classList.remove('sc-on-path', 'sc-visited');
+  const byEdge = new Map();
+  for (let k = 0; k <= upto && k < steps.length; k++) {
+    for (const id of steps[k].activeIds || []) svg.querySelector(`[data-state-id="${CSS.escape(id)}"]`)?.classList.add('sc-visited');
+    if (k === 0) continue;
+    for (const id of steps[k].takenEdges || []) byEdge.set(id, [...(byEdge.get(id) || []), k]);
+  }
+  const layer = svgEl('g', { class: 'sc-path-marker', 'data-testid': 'path-markers' });
+  for (const [id, ks] of byEdge) {
+    const edge = svg.querySelector(`[data-edge-id="${CSS.escape(id)}"]`);
+    const line = edge?.querySelector('path');
+    if (!edge || !line) continue;
+    edge.classList.add('sc-on-path');
+    const at = line.getPointAtLength(line.getTotalLength() / 2);
+    const label = ks.join(',');
+    const w = 12 + label.length * 10;
+    const operator = ks.some((k) => steps[k].event.type.startsWith('operator.'));
+    const mark = svgEl('g', { class: `sc-step${operator ? ' operator' : ''}`, 'data-edge-id': id, 'data-steps': label });
+    mark.append(
+      svgEl('title', {}, ks.map((k) => `#${steps[k].seq} ${time(new Date(steps[k].at).toISOString())} ${steps[k].event.type}`).join('\n')),
+      svgEl('rect', { x: at.x - w / 2, y: at.y - 12, width: w, height: 24, rx: 12 }),
+      svgEl('text', { x: at.x, y: at.y + 5.5, 'text-anchor': 'middle' }, label),
+    );
+    layer.append(mark);
+  }
+  svg.append(layer);
+}
+
+/**
+ * Zoom (wheel, +/−) and pan (drag) by moving the SVG's viewBox; "fit" shows the whole chart.
+ * The chart's box keeps the drawing's proportions, so every zoom level reads the same way.
+ */
+function zoomable(container) {
+  const svg = container.querySelector('svg');
+  const base = svg.viewBox.baseVal;
+  const full = { x: base.x, y: base.y, w: base.width, h: base.height };
+  let v = { ...full };
+  svg.removeAttribute('width');
+  svg.removeAttribute('height');
+  svg.classList.add('zoomable');
+  const apply = () => {
+    svg.setAttribute('viewBox', `${v.x} ${v.y} ${v.w} ${v.h}`);
+    container.dataset.zoom = (full.w / v.w).toFixed(2);
+  };
+  const zoomBy = (f, cx = v.x + v.w / 2, cy = v.y + v.h / 2) => {
+    const w = Math.min(full.w, Math.max(full.w / 12, v.w / f));
+    const h = (w / full.w) * full.h;
+    v = { x: cx - ((cx - v.x) * w) / v.w, y: cy - ((cy - v.y) * h) / v.h, w, h };
+    apply();
+  };
+  const toChart = (e) => {
+    const r = svg.getBoundingClientRect();
+    return { x: v.x + ((e.clientX - r.left) / r.width) * v.w, y: v.y + ((e.clientY - r.top) / r.height) * v.h };
+  };
+  svg.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const p = toChart(e);
+    zoomBy(e.deltaY < 0 ? 1.25 : 0.8, p.x, p.y);
+  }, { passive: false });
+  let drag;
+  svg.addEventListener('pointerdown', (e) => {
+    drag = { x: e.clientX, y: e.clientY, v: { ...v } };
+    svg.setPointerCapture(e.pointerId);
+  });
+  svg.addEventListener('pointermove', (e) => {
+    if (!drag) return;
+    const r = svg.getBoundingClientRect();
+    v = { ...v, x: drag.v.x - ((e.clientX - drag.x) / r.width) * v.w, y: drag.v.y - ((e.clientY - drag.y) / r.height) * v.h };
+    apply();
+  });
+  svg.addEventListener('pointerup', () => (drag = undefined));
+  apply();
+  return {
+    controls: h('span', { class: 'zoom', 'data-testid': 'zoom' },
+      h('button', { type: 'button', title: 'zoom in (or the mouse wheel)', 'data-testid': 'zoom-in', onclick: () => zoomBy(1.5) }, '+'),
+      h('button', { type: 'button', title: 'zoom out', 'data-testid': 'zoom-out', onclick: () => zoomBy(1 / 1.5) }, '−'),
+      h('button', { type: 'button', title: 'the whole chart', 'data-testid': 'zoom-fit', onclick: () => ((v = { ...full }), apply()) }, 'fit'),
+      h('span', { class: 'muted' }, 'drag to pan')),
+    /** Centres the view on a state, zoomed in enough to read it. */
+    focus(stateId) {
+      const box = svg.querySelector(`[data-state-id="${CSS.escape(stateId)}"]`)?.getBBox?.();
+      if (!box) return;
+      const w = Math.min(full.w, Math.max(full.w / 2.5, box.width * 3));
+      const hgt = (w / full.w) * full.h;
+      v = { x: box.x + box.width / 2 - w / 2, y: box.y + box.height / 2 - hgt / 2, w, h: hgt };
+      apply();
+    },
+  };
+}
+
 function highlight(container, activeIds, takenEdges) {
   for (const el of container.querySelectorAll('.sc-active, .sc-taken')) el.classList.remove('sc-active', 'sc-taken');
   for (const id of activeIds || []) container.querySelector(`[data-state-id="${CSS.escape(id)}"]`)?.classList.add('sc-active');
@@ -68,36 +175,54 @@ function highlight(container, activeIds, takenEdges) {
 
 async function listView() {
   const params = new URLSearchParams(location.search);
-  const filter = { inFlight: params.get('all') !== '1', state: params.get('state') || '' };
+  // Recent checkouts first: a moment after checkouts finish, "in flight" is empty.
+  const filter = { inFlight: params.get('inflight') === '1', state: params.get('state') || '', q: params.get('q') || '' };
   let rows = [];
   let cursor;
   const stateSelect = h('select', { id: 'state-filter', onchange: () => ((filter.state = stateSelect.value), reload()) });
   const scope = h('select', { id: 'scope-filter', onchange: () => ((filter.inFlight = scope.value === 'inflight'), reload()) },
-    h('option', { value: 'inflight' }, 'In flight'), h('option', { value: 'all' }, 'All recent'));
+    h('option', { value: 'all' }, 'Recent'), h('option', { value: 'inflight' }, 'In flight'));
   scope.value = filter.inFlight ? 'inflight' : 'all';
   const tbody = h('tbody');
   const more = h('button', { type: 'button', onclick: () => load(true) }, 'Load more');
-  const count = h('span', { class: 'muted' });
-  // A checkout id or an order id: the orchestrator resolves either.
-  const idInput = h('input', { type: 'text', id: 'open-id', placeholder: 'checkout or order id', size: '38', 'aria-label': 'checkout or order id' });
-  const openId = h('form', { class: 'controls', 'data-testid': 'open-id', onsubmit: (e) => {
+  const count = h('span', { class: 'muted', 'data-testid': 'count' });
+  const empty = h('div', { class: 'empty', 'data-testid': 'empty', hidden: true });
+  // Whatever the person has: the orchestrators match it against every checkout they hold.
+  const searchInput = h('input', { type: 'search', id: 'search', value: filter.q, size: '44',
+    placeholder: 'ACME-7K3F-Q9TX, or a checkout, order, cart or customer id', 'aria-label': 'search checkouts' });
+  const search = h('form', { class: 'controls', role: 'search', 'data-testid': 'search', onsubmit: (e) => {
     e.preventDefault();
-    const id = idInput.value.trim();
-    if (id) location.href = `/explorer/checkouts/${encodeURIComponent(id)}`;
-  } }, h('label', {}, 'Open ', idInput), h('button', { type: 'submit' }, 'Go'));
+    filter.q = searchInput.value.trim();
+    void reload();
+  } }, h('label', {}, 'Find ', searchInput), h('button', { type: 'submit' }, 'Search'),
+  h('button', { type: 'button', onclick: () => ((searchInput.value = ''), (filter.q = ''), reload()) }, 'Clear'));
   app.replaceChildren(
     h('h1', {}, 'Checkouts'),
-    openId,
+    search,
     h('div', { class: 'controls' }, h('label', {}, 'Show ', scope), h('label', {}, 'State ', stateSelect), h('button', { type: 'button', onclick: () => reload() }, 'Refresh'), count),
+    empty,
     h('table', { class: 'list', 'data-testid': 'checkouts' },
-      h('thead', {}, h('tr', {}, ['Checkout', 'State', 'Status', 'Updated', 'Total', 'Failure', 'Events'].map((c) => h('th', {}, c)))), tbody),
+      h('thead', {}, h('tr', {}, ['Checkout', 'Order', 'State', 'Status', 'Updated', 'Total', 'Failure', 'Events'].map((c) => h('th', {}, c)))), tbody),
     more,
   );
+
+  function emptyText() {
+    if (filter.q)
+      return [`No checkout matches “${filter.q}”. `, 'Search takes a short order number (ACME-XXXX-XXXX, as the shop shows it) or a whole checkout, order, cart or customer id.',
+        filter.inFlight || filter.state ? ' The filters above narrow it too: set Show to Recent and State to any.' : ''];
+    if (filter.inFlight)
+      return ['No checkout is in flight right now: they finish within seconds. ',
+        h('a', { href: '/explorer', onclick: (e) => { e.preventDefault(); scope.value = 'all'; filter.inFlight = false; void reload(); } }, 'Show recent checkouts'), '.'];
+    if (filter.state) return [`No checkout is in ${filter.state}. Set State to any to see them all.`];
+    return ['No checkouts yet. Check out a cart in the shop (', h('a', { href: '/' }, 'the storefront'),
+      ', or POST /carts/{cartId}/checkout) and it appears here as it happens.'];
+  }
 
   async function load(append) {
     const q = new URLSearchParams({ limit: '50' });
     if (filter.inFlight) q.set('inFlight', 'true');
     if (filter.state) q.set('state', filter.state);
+    if (filter.q) q.set('q', filter.q);
     if (append && cursor) q.set('cursor', cursor);
     const page = await api(`/explorer/api/checkouts?${q}`);
     rows = append ? rows.concat(page.checkouts) : page.checkouts;
@@ -111,10 +236,13 @@ async function listView() {
     stateSelect.value = filter.state;
     // An orchestrator instance that registered but did not answer: its checkouts are not in this page.
     const missing = page.unreachable ? page.unreachable.length : 0;
-    count.textContent = `${rows.length}${cursor ? '+' : ''} shown${missing ? ` · ${missing} orchestrator instance${missing > 1 ? 's' : ''} did not answer: ${missing > 1 ? 'their' : 'its'} checkouts are missing` : ''}`;
+    count.textContent = `${rows.length}${cursor ? '+' : ''} shown${filter.q ? ` matching “${filter.q}”` : ''}${missing ? ` · ${missing} orchestrator instance${missing > 1 ? 's' : ''} did not answer: ${missing > 1 ? 'their' : 'its'} checkouts are missing` : ''}`;
+    empty.hidden = rows.length > 0;
+    if (!rows.length) empty.replaceChildren(...emptyText());
     tbody.replaceChildren(...rows.map((c) =>
       h('tr', { 'data-checkout-id': c.checkoutId },
         h('td', {}, h('a', { href: `/explorer/checkouts/${c.checkoutId}` }, short(c.checkoutId))),
+        h('td', { class: 'order-number', title: c.orderId || '' }, c.orderNumber || ''),
         h('td', { class: 'state' }, c.state),
         h('td', {}, h('span', { class: `badge ${c.status}` }, c.status)),
         h('td', {}, when(c.updatedAt)),
@@ -124,8 +252,9 @@ async function listView() {
   }
   function reload() {
     const q = new URLSearchParams();
-    if (!filter.inFlight) q.set('all', '1');
+    if (filter.inFlight) q.set('inflight', '1');
     if (filter.state) q.set('state', filter.state);
+    if (filter.q) q.set('q', filter.q);
     history.replaceState(null, '', `/explorer${q.toString() ? `?${q}` : ''}`);
     return load(false).catch(showError);
   }
@@ -146,12 +275,14 @@ async function checkoutView(checkoutId) {
   let view;
   let cursor = null; // null: follow the latest step
   const chart = h('div', { class: 'chart', 'data-testid': 'chart' });
-  const zoom = h('button', { type: 'button', class: 'zoom', onclick: () => (zoom.textContent = chart.classList.toggle('actual') ? 'fit to width' : 'actual size') }, 'actual size');
   const header = h('div', { class: 'summary' });
   const travel = h('div', { class: 'travel', 'data-testid': 'time-travel' });
+  const pathList = h('ol', { class: 'path', 'data-testid': 'path' });
   const panels = h('div', { class: 'panels' });
-  app.replaceChildren(h('h1', {}, 'Checkout ', h('code', {}, checkoutId)), header, travel, chart, panels);
+  app.replaceChildren(h('h1', {}, 'Checkout ', h('code', {}, checkoutId)), header, travel, chart,
+    h('details', { class: 'panel path-panel', open: true }, h('summary', {}, 'The path this saga took'), pathList), panels);
   await loadChart('checkout', chart);
+  const zoom = zoomable(chart);
 
   const stepIndex = () => (cursor === null ? view.steps.length - 1 : cursor);
   const go = (i) => {
@@ -171,13 +302,21 @@ async function checkoutView(checkoutId) {
     const i = stepIndex();
     const step = view.steps[i];
     highlight(chart, step.activeIds, step.takenEdges);
+    drawPath(chart, view.steps, i);
+    pathList.replaceChildren(...view.steps.slice(1).map((s, k) =>
+      h('li', { class: [k + 1 === i ? 'selected' : '', k + 1 > i ? 'later' : '', s.event.type.startsWith('operator.') ? 'operator' : ''].join(' '),
+        'data-seq': s.seq, value: s.seq, onclick: () => go(k + 1) },
+        h('span', { class: 'muted' }, time(new Date(s.at).toISOString())), ' ', h('code', {}, s.event.type),
+        s.event.type.startsWith('operator.') ? h('span', { class: 'badge operator' }, 'operator') : null,
+        ' ', statePath(s.from), ' → ', h('strong', {}, statePath(s.to)))));
     body.dataset.step = String(step.seq);
     body.dataset.currentState = statePath(step.to);
     body.dataset.status = t.status;
     header.replaceChildren(
       h('span', { class: `badge ${t.status}` }, t.status),
       h('span', { class: 'state', 'data-testid': 'current-state' }, t.state),
-      t.state.includes('needsAttention') ? operatorActions(t) : null,
+      h('span', { class: 'state', 'data-testid': 'order-number', title: t.orderId || '' }, `order ${view.orderNumber}`),
+      t.state.includes('needsAttention') ? operatorActions(t) : '',
       h('span', { class: 'muted' }, `${t.seq} events · machine v${t.machineVersion} · updated ${when(t.updatedAt)}`),
       view.replay.consistent
         ? h('span', { class: 'ok' }, `replay with machine v${view.replay.machineVersion} agrees`)
@@ -193,7 +332,7 @@ async function checkoutView(checkoutId) {
       h('button', { type: 'button', title: 'follow live', 'data-testid': 'follow-live', class: cursor === null ? 'on' : '', onclick: () => go(last) }, cursor === null ? '● live' : 'go live'),
       h('span', { class: 'where', 'data-testid': 'step-label' },
         i === 0 ? `step 0 of ${last}: initial state ${statePath(step.to)}` : `step ${i} of ${last}: ${step.event.type} at ${time(new Date(step.at).toISOString())} → ${statePath(step.to)}`),
-      zoom,
+      zoom.controls,
     );
     panels.replaceChildren(
       section('Journal', journal(i)),

@@ -4,11 +4,14 @@
  *
  * Deliveries go out in stream order, at most `maxAckPending` unacked at a time, round-robin over the
  * members. A delivery not acked within `ackWaitMs` is redelivered; a nak redelivers after its delay.
+ * A delivery whose handler is still running is not: its ack wait starts again, as the NATS
+ * transport's progress acks make the server do, so only a handler that is gone (or stuck past
+ * MAX_HOLD_MS) loses its message.
  * Only acks are persisted (an ack floor plus the acks above it), and the highest sequence ever
  * delivered, so that after a restart everything unacked comes again, flagged as redelivered if it had
  * gone out before. The exact delivery count is not persisted: after a restart it restarts at 2.
  */
-import { retryDelayOf } from '../consumer-policy.ts';
+import { MAX_HOLD_MS, retryDelayOf } from '../consumer-policy.ts';
 import { InFlight } from '../in-flight.ts';
 import type { BusStore, StoredMsg } from './bus-store.ts';
 import { subjectMatches } from './subject-match.ts';
@@ -32,6 +35,9 @@ interface Entry {
   count: number;
   timer: NodeJS.Timeout | undefined;
   queued: boolean;
+  /** The attempt whose handler is running, if any, and since when. */
+  running?: number | undefined;
+  runningSince?: number;
 }
 
 const FETCH_BATCH = 256;
@@ -168,8 +174,13 @@ export class DurableGroup {
       deliveryCount: attempt,
       redelivered: attempt > 1,
     };
+    e.running = attempt;
+    e.runningSince = Date.now();
     const p = Promise.resolve()
       .then(() => member.handler(d))
+      .finally(() => {
+        if (e.running === attempt) e.running = undefined;
+      })
       .then(
         () => this.ack(e),
         (err: unknown) => this.nak(e, attempt, retryDelayOf(err)),
@@ -181,6 +192,11 @@ export class DurableGroup {
 
   private expire(e: Entry, attempt: number): void {
     if (this.pending.get(e.msg.seq) !== e || e.count !== attempt) return;
+    if (e.running === attempt && !this.stopped && Date.now() - (e.runningSince ?? 0) < MAX_HOLD_MS) {
+      e.timer = setTimeout(() => this.expire(e, attempt), this.cfg.ackWaitMs);
+      e.timer.unref();
+      return;
+    }
     e.timer = undefined;
     this.enqueue(e);
   }

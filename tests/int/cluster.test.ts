@@ -1,0 +1,193 @@
+/**
+ * The system on a 3-node nats-server cluster (streams and KV at R3, NATS_URL listing every node),
+ * under faults: 500 checkouts through two gateways over HTTP while one nats-server node is killed
+ * and later restarted, and the participants, one orchestrator and one gateway are SIGKILLed and
+ * started again. Afterwards every checkout a gateway acknowledged is final, and the invariants hold
+ * (stock conserved, no stray holds or authorizations, one saga and at most one order per cart).
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultSeed, productIdFor } from '../../src/actors/seed/seed.ts';
+import { CheckoutStatus } from '../../src/contracts/index.ts';
+import { Bucket, Stream } from '../../src/contracts/subjects.ts';
+import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
+import { freePort } from '../support/nats-server.ts';
+import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
+import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
+import { audit } from '../support/shop.ts';
+
+const CHECKOUTS = 500;
+const CONCURRENCY = 12;
+const STOCK = 2_000;
+const PARTICIPANTS = ['order', 'inventory', 'payment', 'promotion', 'cart'] as const;
+const PRODUCTS = ['ACME-BIRDSEED', 'ACME-GIANT-MAG', 'ACME-ROCKET-SK8'].map(productIdFor);
+
+describe('on a 3-node NATS cluster', () => {
+  let cluster: NatsClusterHandle;
+  let root: string;
+  let admin: NatsTransport;
+  const procs = new Map<string, ServiceProcess>();
+  const ports: number[] = [];
+  const seedFile = () => join(root, 'seed.json');
+
+  const env = (dir: string, services: string, extra: Record<string, string> = {}): Record<string, string> => ({
+    NATS_URL: cluster.url,
+    NATS_REPLICAS: '3',
+    DATA_DIR: join(root, dir),
+    SERVICES: services,
+    SEED_FILE: seedFile(),
+    RATE_LIMIT_PER_MINUTE: '0',
+    CHECKOUT_REQUEST_TIMEOUT_MS: '2000',
+    // Deadlines long enough to ride out a node's loss and a process's restart; the saga's own
+    // timeouts are tested elsewhere.
+    CHECKOUT_RESERVE_DEADLINE_MS: '30000',
+    CHECKOUT_PAYMENT_DEADLINE_MS: '30000',
+    CHECKOUT_ORDER_DEADLINE_MS: '30000',
+    ...extra,
+  });
+  const spawn = (name: string, dir: string, services: string, extra?: Record<string, string>): ServiceProcess => {
+    const p = spawnServices(env(dir, services, extra));
+    procs.set(name, p);
+    return p;
+  };
+  const gateway = (i: number) => spawn(`gateway-${i}`, `gateway-${i}`, 'gateway', { PORT: String(ports[i]) });
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'poa-cluster-'));
+    writeFileSync(seedFile(), JSON.stringify({ ...defaultSeed, products: defaultSeed.products.map((p) => ({ ...p, stock: STOCK })) }));
+    cluster = await startNatsCluster();
+    admin = await connectNats({ servers: cluster.servers, user: 'admin', pass: 'admin-dev-secret', name: 'cluster-test', onError: () => undefined });
+    ports.push(await freePort(), await freePort());
+    spawn('participants', 'participants', PARTICIPANTS.join(','));
+    spawn('checkout-a', 'checkout-a', 'checkout');
+    spawn('checkout-b', 'checkout-b', 'checkout');
+    gateway(0);
+    gateway(1);
+    await waitForServices(admin, [...PARTICIPANTS, 'checkout'], 90_000, procs.get('participants'));
+    for (const port of ports) await waitForHttp(`http://127.0.0.1:${port}`, 60_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all([...procs.values()].map((p) => p.kill('SIGTERM')));
+    await admin?.drain();
+    await cluster?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('loses nothing a gateway acknowledged through a node loss and SIGKILLed processes', async () => {
+    const acknowledged: { checkoutId: string; orderId: string; cartId: string }[] = [];
+    let started = 0;
+    const shopper = async (n: number): Promise<void> => {
+      while (started < CHECKOUTS) {
+        started++;
+        const base = `http://127.0.0.1:${ports[(started + n) % ports.length]}`;
+        const cartId = randomUUID();
+        const productId = PRODUCTS[started % PRODUCTS.length]!;
+        await postUntilAccepted(base, ports, `/carts/${cartId}/items`, { productId, quantity: 1 });
+        const cart = await postUntilAccepted(base, ports, `/carts/${cartId}/checkout`, { customerId: randomUUID() });
+        acknowledged.push({ checkoutId: String(cart.checkoutId), orderId: String(cart.orderId), cartId });
+      }
+    };
+    const faults = async (): Promise<void> => {
+      await until(() => acknowledged.length >= 100, 120_000);
+      await cluster.kill(1); // a NATS node is lost; its streams' other replicas carry on
+      await until(() => acknowledged.length >= 180, 120_000);
+      // One instance of every service dies at once, as with a machine: SIGKILL, then a fresh start on its disk.
+      await Promise.all(['participants', 'checkout-a', 'gateway-1'].map((n) => procs.get(n)!.kill('SIGKILL')));
+      spawn('participants', 'participants', PARTICIPANTS.join(','));
+      spawn('checkout-a', 'checkout-a', 'checkout');
+      gateway(1);
+      await until(() => acknowledged.length >= 300, 180_000);
+      await cluster.restart(1);
+    };
+    await Promise.all([...Array.from({ length: CONCURRENCY }, (_, n) => shopper(n)), faults()]);
+    expect(acknowledged).toHaveLength(CHECKOUTS);
+
+    // Every acknowledged checkout reaches a final status (read from the replicated KV).
+    const kv = await admin.kv(Bucket.checkouts);
+    const finals = new Map<string, string>();
+    const end = Date.now() + 120_000;
+    while (finals.size < acknowledged.length && Date.now() < end) {
+      for (const c of acknowledged) {
+        if (finals.has(c.checkoutId)) continue;
+        const e = await kv.get(c.checkoutId).catch(() => undefined);
+        const status = e && CheckoutStatus.parse(JSON.parse(e.value)).status;
+        if (status === 'CONFIRMED' || status === 'CANCELLED') finals.set(c.checkoutId, status);
+      }
+      if (finals.size < acknowledged.length) await new Promise((r) => setTimeout(r, 500));
+    }
+    const missing = acknowledged.filter((c) => !finals.has(c.checkoutId));
+    expect(missing.map((c) => c.checkoutId)).toEqual([]);
+    const confirmed = [...finals.values()].filter((s) => s === 'CONFIRMED').length;
+    // Stock is ample and no participant refuses: only a timed-out step could cancel one.
+    expect(confirmed).toBeGreaterThanOrEqual(CHECKOUTS * 0.95);
+
+    // What carried the run through the node's loss: every stream and bucket has three replicas.
+    const jsm = await jetstreamManager(admin.nc, { checkAPI: false });
+    for (const name of [...Object.values(Stream).map((s) => s.name), `KV_${Bucket.checkouts}`, `KV_${Bucket.sagaOwners}`]) {
+      expect((await jsm.streams.info(name)).config.num_replicas, name).toBe(3);
+    }
+
+    await Promise.all([...procs.values()].map((p) => p.kill('SIGTERM')));
+    const initial = new Map(defaultSeed.products.map((p) => [p.productId, STOCK]));
+    const dir = (d: string) => join(root, d);
+    expect(audit({ inventory: dir('participants'), payment: dir('participants'), order: dir('participants'), checkout: [dir('checkout-a'), dir('checkout-b')] }, initial)).toEqual([]);
+  }, 600_000);
+});
+
+/**
+ * POSTs until a gateway accepts it, as a client would: the same idempotency key on every attempt,
+ * the other gateway when this one is down, a pause after a 503 or a refused connection.
+ */
+async function postUntilAccepted(base: string, ports: readonly number[], path: string, body: unknown): Promise<Record<string, unknown>> {
+  const key = randomUUID();
+  const end = Date.now() + 120_000;
+  let url = base;
+  let last = '';
+  for (let attempt = 0; Date.now() < end; attempt++) {
+    try {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+      const text = await res.text();
+      if (res.ok) return JSON.parse(text) as Record<string, unknown>;
+      last = `HTTP ${res.status} ${text}`;
+      if (res.status < 500) throw new Error(`POST ${path}: ${last}`);
+    } catch (err) {
+      if (err instanceof Error && err.message.startsWith('POST ')) throw err;
+      last = String(err);
+      url = `http://127.0.0.1:${ports[attempt % ports.length]}`;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`POST ${path} never accepted: ${last}`);
+}
+
+async function until(cond: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function waitForHttp(base: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > end) throw new Error(`${base} did not come up in ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
