@@ -15,9 +15,19 @@
  *   --trace-file PATH  where a failing seed's shrunk trace is written (default sim-failure-<seed>.log)
  *   --no-shrink        report a failing seed as it failed, without shrinking it
  *   --no-scenarios     random shoppers only (by default every other shopper follows a generated scenario)
+ *   --explore          with --seed S: keep the run's stores, write every saga's trace to
+ *                      sim-seed-<S>.explorer.json (or --explore-file PATH) and serve the explorer on it
+ *                      at http://127.0.0.1:<--port, default 3001>/explorer until Ctrl-C
+ *   --open FILE        serve the explorer on a recording written by --explore, without running anything
  */
-import { writeFileSync } from 'node:fs';
+import Fastify from 'fastify';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { explorerPlugin } from '../src/devtools/explorer/plugin.ts';
+import { RecordedRun } from '../src/devtools/explorer/recorded.ts';
+import { recordedRunOf } from '../src/devtools/simulation/recorded.ts';
 import { BrokenVariant } from '../src/runtime/broken.ts';
 import { allFaults, parseFaults } from '../src/devtools/simulation/faults.ts';
 import { runSeed, type RunOptions, type RunResult } from '../src/devtools/simulation/run.ts';
@@ -36,8 +46,21 @@ const { values } = parseArgs({
     'trace-file': { type: 'string' },
     'no-shrink': { type: 'boolean', default: false },
     'no-scenarios': { type: 'boolean', default: false },
+    explore: { type: 'boolean', default: false },
+    'explore-file': { type: 'string' },
+    open: { type: 'string' },
+    port: { type: 'string', default: '3001' },
   },
 });
+
+/** Serves the explorer on a recorded run until the process is stopped. */
+async function serveRecorded(run: RecordedRun): Promise<never> {
+  const app = Fastify();
+  await app.register(explorerPlugin, { recorded: run });
+  const url = await app.listen({ port: int('port', values.port) ?? 3001, host: '127.0.0.1' });
+  process.stdout.write(`explorer on ${run.title} (${run.checkouts.length} checkouts): ${url}/explorer  (Ctrl-C to stop)\n`);
+  return new Promise<never>(() => undefined);
+}
 
 const int = (name: string, raw: string | undefined): number | undefined => {
   if (raw === undefined) return undefined;
@@ -82,7 +105,21 @@ async function report(o: RunOptions, r: RunResult): Promise<void> {
 }
 
 async function main(): Promise<number> {
+  if (values.open) return serveRecorded(RecordedRun.parse(JSON.parse(readFileSync(values.open, 'utf8'))));
   const one = int('seed', values.seed);
+  if (values.explore && one === undefined) throw new Error('--explore opens one run: give it --seed S');
+  if (one !== undefined && values.explore) {
+    const dir = mkdtempSync(join(tmpdir(), `sim-explore-${one}-`));
+    const o = options(one);
+    const r = await runSeed({ ...o, dir });
+    process.stdout.write(r.ok ? `seed ${one}: all invariants hold\n` : `seed ${one}: ${r.violations.length} violation(s):\n${r.violations.map((v) => `  - ${v}`).join('\n')}\n`);
+    const run = recordedRunOf(dir, `simulated seed ${one} (faults ${o.faults.join(',') || 'none'})`);
+    rmSync(dir, { recursive: true, force: true });
+    const file = values['explore-file'] ?? `sim-seed-${one}.explorer.json`;
+    writeFileSync(file, `${JSON.stringify(run)}\n`);
+    process.stdout.write(`recording written to ${file} (open it again: npm run simulate -- --open ${file})\n`);
+    return serveRecorded(run);
+  }
   if (one !== undefined) {
     const r = await runSeed(options(one));
     process.stdout.write(`${r.trace.join('\n')}\n`);

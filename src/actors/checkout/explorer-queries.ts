@@ -13,7 +13,8 @@ import {
 } from '../../contracts/index.ts';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
 import { ExplorerQuery, listAtInstance, traceAtInstance } from '../../contracts/subjects.ts';
-import { actorTrace, listActors, type ActorMatch, type ActorSummaryRow } from '../../runtime/journal-queries.ts';
+import { actorTrace, listActors, type ActorMatch, type ActorSummaryRow, type TraceLive } from '../../runtime/journal-queries.ts';
+import type { Db } from '../../runtime/store.ts';
 import { orderIdRange } from '../../contracts/order-number.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '../../runtime/transport/errors.ts';
@@ -36,6 +37,37 @@ export function searchFor(q: string): ActorMatch[] {
   return [{ id }, { field: 'orderId', equals: id }, { field: 'cartId', equals: q }, { field: 'customerId', equals: q }];
 }
 
+const summary = (r: ActorSummaryRow) => {
+  const c = r.context as Partial<CheckoutContext>;
+  return {
+    checkoutId: r.id, state: r.state, status: r.status, seq: r.seq, machineVersion: r.machineVersion,
+    createdAt: iso(r.createdAt), updatedAt: iso(r.updatedAt),
+    cartId: c.cartId, orderId: c.orderId, customerId: c.customerId, total: c.total, currency: c.currency, failure: c.failure,
+  };
+};
+
+/**
+ * A saga's trace as the explorer shows it, read from an orchestrator's store: the service's own
+ * (with its journal and relay, for what is not yet checkpointed) or a copy read after the fact
+ * (a simulated run's, src/devtools/simulation/recorded.ts).
+ */
+export function checkoutTraceOf(db: Db, checkoutId: string, live?: TraceLive): CheckoutTrace | undefined {
+  const t = actorTrace(db, 'checkout', checkoutId, live);
+  if (!t) return undefined;
+  const c = t.summary.context as unknown as CheckoutContext;
+  return CheckoutTrace.parse({
+    ...summary(t.summary),
+    stateValue: t.summary.stateValue,
+    context: t.summary.context,
+    journal: t.journal.map((j) => ({ ...j, at: iso(j.at) })),
+    journalTruncated: t.journalTruncated,
+    timers: t.timers.map((x) => ({ ...x, dueAt: iso(x.dueAt) })),
+    outbox: t.outbox.map((o) => ({ ...o, nextAttemptAt: iso(o.nextAttemptAt), createdAt: iso(o.createdAt), sentAt: o.sentAt === undefined ? undefined : iso(o.sentAt) })),
+    compensation: compensationPlan(c, t.summary.stateValue),
+    participants: { orderId: c.orderId, reservationId: c.reservationId, authorizationId: c.authorizationId },
+  });
+}
+
 /**
  * The live saga explorer's read-only view (src/devtools/explorer). A list shows every instance's sagas: the
  * instance asked gathers a page from each registered instance (instances.ts) and merges them. A
@@ -43,14 +75,6 @@ export function searchFor(q: string): ActorMatch[] {
  * hold looks up the owner's claim in saga-owners and forwards the query to that instance's subject.
  */
 export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: string, owners: Kv): Promise<void> {
-  const summary = (r: ActorSummaryRow) => {
-    const c = r.context as Partial<CheckoutContext>;
-    return {
-      checkoutId: r.id, state: r.state, status: r.status, seq: r.seq, machineVersion: r.machineVersion,
-      createdAt: iso(r.createdAt), updatedAt: iso(r.updatedAt),
-      cartId: c.cartId, orderId: c.orderId, customerId: c.customerId, total: c.total, currency: c.currency, failure: c.failure,
-    };
-  };
   const localList = (p: ListCheckoutsQuery): ListCheckoutsResponse => {
     const page = listActors(rt.store.db, 'checkout', { ...p, match: p.q === undefined ? undefined : searchFor(p.q) });
     return ListCheckoutsResponse.parse({ checkouts: page.rows.map(summary), nextCursor: page.nextCursor, facets: page.facets });
@@ -84,21 +108,8 @@ export async function serveExplorerQueries(rt: ServiceRuntime, instanceId: strin
   const localTrace = (p: GetCheckoutTraceRequest, meta: MessageMeta): Reply | undefined => {
     // The id asked for may be the checkout's order id.
     const checkoutId = localCheckoutId(rt.store.db, p.checkoutId);
-    const t = checkoutId ? actorTrace(rt.store.db, 'checkout', checkoutId, { journal: rt.journal, relay: rt.relay }) : undefined;
-    if (!t) return undefined;
-    const c = t.summary.context as unknown as CheckoutContext;
-    const body = CheckoutTrace.parse({
-      ...summary(t.summary),
-      stateValue: t.summary.stateValue,
-      context: t.summary.context,
-      journal: t.journal.map((j) => ({ ...j, at: iso(j.at) })),
-      journalTruncated: t.journalTruncated,
-      timers: t.timers.map((x) => ({ ...x, dueAt: iso(x.dueAt) })),
-      outbox: t.outbox.map((o) => ({ ...o, nextAttemptAt: iso(o.nextAttemptAt), createdAt: iso(o.createdAt), sentAt: o.sentAt === undefined ? undefined : iso(o.sentAt) })),
-      compensation: compensationPlan(c, t.summary.stateValue),
-      participants: { orderId: c.orderId, reservationId: c.reservationId, authorizationId: c.authorizationId },
-    });
-    return rt.reply(ExplorerMessageType.getCheckoutTraceResponse, body, meta);
+    const body = checkoutId ? checkoutTraceOf(rt.store.db, checkoutId, { journal: rt.journal, relay: rt.relay }) : undefined;
+    return body ? rt.reply(ExplorerMessageType.getCheckoutTraceResponse, body, meta) : undefined;
   };
   const notHeld = (checkoutId: string) => new RemoteError(ErrorCode.notFound, `checkout ${checkoutId} is not held by any orchestrator`);
   await rt.query(traceAtInstance(instanceId), ExplorerMessageType.getCheckoutTraceRequest, GetCheckoutTraceRequest, async (p, meta) => {

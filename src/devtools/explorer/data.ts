@@ -37,7 +37,20 @@ export class ExplorerUpstreamError extends Error {
   }
 }
 
-export class ExplorerData {
+/** Where the explorer reads: the running system over the transport, or a recorded run (recorded.ts). */
+export interface ExplorerSource {
+  /** False for a recorded run: nothing in it changes, so there is nothing to watch. */
+  readonly live: boolean;
+  list(q: ListCheckoutsRequest): Promise<ListCheckoutsResponse>;
+  /** The saga's trace (by checkout or order id), or undefined if there is none. */
+  trace(checkoutId: string): Promise<CheckoutTrace | undefined>;
+  payment(orderId: string): Promise<GetPaymentResponse | undefined>;
+  order(orderId: string): Promise<GetOrderResponse | undefined>;
+  checkouts(): Promise<Kv>;
+}
+
+export class ExplorerData implements ExplorerSource {
+  readonly live = true;
   private readonly client: ServiceClient;
   private kvP: Promise<Kv> | undefined;
 

@@ -9,7 +9,7 @@
  */
 import type { CheckoutTrace } from '../../contracts/index.ts';
 import type { Closer } from '../../runtime/transport/transport.ts';
-import type { ExplorerData } from './data.ts';
+import type { ExplorerSource } from './data.ts';
 
 /** What, in a trace, a viewer would notice changing. */
 export function traceFingerprint(t: CheckoutTrace): string {
@@ -33,12 +33,17 @@ export interface FeedOptions {
  * `onTrace(undefined)` means no orchestrator holds the saga (yet).
  */
 export async function followCheckout(
-  data: ExplorerData,
+  data: ExplorerSource,
   checkoutId: string,
   opts: FeedOptions,
   onTrace: (t: CheckoutTrace | undefined) => void,
   onError: (err: unknown) => void,
 ): Promise<Closer> {
+  // A recorded run never changes: one read, nothing to watch or poll.
+  if (!data.live) {
+    onTrace(await data.trace(checkoutId));
+    return { close: async () => undefined };
+  }
   let last: string | undefined;
   let running = false;
   let again = false;
@@ -104,7 +109,7 @@ export class ListFeed {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly data: ExplorerData,
+    private readonly data: ExplorerSource,
     private readonly coalesceMs: number,
   ) {}
 

@@ -12,8 +12,10 @@ export type PageView =
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-export function explorerPage(v: PageView): string {
+/** `recorded`: the title of a recorded run the explorer shows instead of the running system. */
+export function explorerPage(v: PageView, recorded?: string): string {
   const attrs: Record<string, string> = { 'data-view': v.view };
+  if (recorded) attrs['data-recorded'] = recorded;
   if (v.view === 'checkout') attrs['data-checkout-id'] = v.checkoutId;
   if (v.view === 'participant') {
     attrs['data-kind'] = v.kind;

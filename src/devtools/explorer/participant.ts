@@ -7,7 +7,7 @@
 import type { AnyStateMachine } from 'xstate';
 import { activeStateIds } from '../visualize/graph.ts';
 import { machineNamed } from '../visualize/machines.ts';
-import type { ExplorerData } from './data.ts';
+import type { ExplorerSource } from './data.ts';
 import type { ExchangeItem, ParticipantKind, ParticipantView } from './view.ts';
 
 export interface ParticipantPage {
@@ -35,7 +35,7 @@ function stateKey(machine: AnyStateMachine, status: string | undefined): string 
 }
 
 export async function participantPage(
-  data: ExplorerData,
+  data: ExplorerSource,
   kind: ParticipantKind,
   actorId: string,
   fromSaga: ParticipantView | undefined,

@@ -27,23 +27,33 @@ import { machineGraph, type MachineGraph } from '../visualize/graph.ts';
 import { machines, type MachineEntry } from '../visualize/machines.ts';
 import { toMermaid } from '../visualize/mermaid.ts';
 import { toSvg } from '../visualize/svg.ts';
-import { ExplorerData, ExplorerUnavailableError, ExplorerUpstreamError } from './data.ts';
+import { ExplorerData, ExplorerUnavailableError, ExplorerUpstreamError, type ExplorerSource } from './data.ts';
+import { RecordedTraces, type RecordedRun } from './recorded.ts';
 import { openSse, type SseStream } from '../../gateway/sse.ts';
 import { followCheckout, ListFeed } from './live.ts';
 import { explorerPage, type PageView } from './page.ts';
 import { participantKinds, participantPage } from './participant.ts';
 import { checkoutView, type ParticipantKind } from './view.ts';
 
-export interface ExplorerOptions {
-  /** The only way to the services. */
-  transport: Transport;
+export type ExplorerOptions = (
+  | {
+      /** The only way to the services. */
+      transport: Transport;
+      recorded?: undefined;
+    }
+  | {
+      transport?: undefined;
+      /** Instead of the running system: a recorded run (recorded.ts), shown as it ended. */
+      recorded: RecordedRun;
+    }
+) & {
   clock?: Clock;
   /** Deadline of each query to a service. */
   timeoutMs?: number;
   /** How often a watched, unsettled saga is re-read (see live.ts). */
   pollMs?: number;
   heartbeatMs?: number;
-}
+};
 
 interface Drawn {
   entry: MachineEntry;
@@ -81,7 +91,10 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 }
 
 export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, opts) => {
-  const data = new ExplorerData(opts.transport, opts.clock ?? systemClock, opts.timeoutMs ?? 3_000);
+  const data: ExplorerSource = opts.recorded
+    ? new RecordedTraces(opts.recorded)
+    : new ExplorerData(opts.transport, opts.clock ?? systemClock, opts.timeoutMs ?? 3_000);
+  const recordedTitle = opts.recorded?.title;
   const pollMs = opts.pollMs ?? 1_000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const listFeed = new ListFeed(data, 250);
@@ -115,7 +128,7 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
 
   // ---- pages and assets ---------------------------------------------------------------------
   const page = (reply: FastifyReply, view: PageView) =>
-    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(explorerPage(view));
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(explorerPage(view, recordedTitle));
   app.get('/explorer', hide, async (_req, reply) => page(reply, { view: 'list' }));
   app.get('/explorer/checkouts/:checkoutId', hide, async (req, reply) => {
     const { checkoutId } = parse(IdParams, req.params);
@@ -168,6 +181,7 @@ export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, o
   });
   app.get('/explorer/api/checkouts/stream', hide, async (req, reply) => {
     const channel = openChannel(reply);
+    if (!data.live) return channel.send({ event: 'ready', data: {} });
     try {
       const unsubscribe = await listFeed.subscribe((ids) => channel.send({ event: 'changed', data: { checkoutIds: ids } }));
       channel.onEnd(unsubscribe);

@@ -32,9 +32,10 @@ const api = async (path) => {
   return json;
 };
 
+// A recorded run (a simulated seed's) never changes: the badge says what it is instead.
 const setLive = (state, text) => {
-  liveBadge.dataset.state = state;
-  liveBadge.textContent = text;
+  liveBadge.dataset.state = body.dataset.recorded ? 'recorded' : state;
+  liveBadge.textContent = body.dataset.recorded ? `recorded: ${body.dataset.recorded}` : text;
 };
 
 const time = (iso) => (iso ? new Date(iso).toISOString().slice(11, 23) : '');
