@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -292,6 +293,7 @@ describe('cart', () => {
         total: 23_220,
         currency: 'USD',
         orderId: ids.orderId,
+        orderNumber: orderNumberOf(ids.orderId),
         checkoutId: ids.checkoutId,
       });
       await eventually(() => expect(checkedOutEvents(w)).toHaveLength(1));
