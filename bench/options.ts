@@ -20,6 +20,9 @@ export interface BenchOptions {
   warmup: number;
   sweep: boolean;
   limits: boolean;
+  /** Rounds of the failover measurement (0: none); on a 3-node cluster with `cluster`. */
+  failover: number;
+  cluster: boolean;
   sync: Synchronous;
   /** Share of checkouts that fail by design: half declined payments, half out of stock. */
   failShare: number;
@@ -46,6 +49,8 @@ export const defaultOptions: BenchOptions = {
   warmup: 300,
   sweep: false,
   limits: false,
+  failover: 0,
+  cluster: false,
   sync: 'FULL',
   failShare: 0.1,
   products: 1_000,
@@ -67,6 +72,8 @@ export const usage = `npm run bench -- [options]
   --warmup W               unmeasured checkouts first (300)
   --sweep                  one run each at C = 1, 8, 64, 256 (C=1 runs at most 1000 checkouts)
   --limits                 raw NATS request/reply/s and SQLite commits/s on this machine
+  --failover R             only: R rounds of killing a consumer mid-work; p50/p99 of the time until its events resume elsewhere
+  --cluster                with --failover: on a 3-node nats-server cluster, streams at R3
   --sync NORMAL|FULL       SQLite synchronous for the service stores (FULL, the system default)
   --fail-share F           share of checkouts that fail by design, half declined, half out of stock (0.1)
   --products P             catalog size (1000)
@@ -112,6 +119,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--warmup': o.warmup = Math.round(num(flag, 0)); break;
       case '--sweep': o.sweep = true; break;
       case '--limits': o.limits = true; break;
+      case '--failover': o.failover = Math.round(num(flag, 1, 1_000)); break;
+      case '--cluster': o.cluster = true; break;
       case '--sync': {
         const s = value(flag).toUpperCase();
         if (s !== 'NORMAL' && s !== 'FULL') throw new Error('--sync must be NORMAL or FULL');

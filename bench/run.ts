@@ -7,6 +7,7 @@
  * Exit status 1 when any run failed its correctness check.
  */
 import { runCheckouts } from './checkout-run.ts';
+import { measureFailover } from './failover.ts';
 import type { Load } from './driver.ts';
 import { measureLimits, ratiosFor, type Limits } from './limits.ts';
 import { HelpRequested, parseArgs, usage, type BenchOptions } from './options.ts';
@@ -22,6 +23,12 @@ async function main(opts: BenchOptions): Promise<number> {
   const say = (s: string) => {
     if (!opts.json) process.stderr.write(`${s}\n`);
   };
+  if (opts.failover > 0) {
+    const r = await measureFailover(opts.failover, opts.cluster, (s) => say(`  ${s}`));
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+    say(`failover (${r.topology}, ack wait ${r.ackWaitMs} ms, ${r.held} held events over ${r.rounds} rounds): p50 ${r.resumeMs.p50} ms, p99 ${r.resumeMs.p99} ms, max ${r.resumeMs.max} ms`);
+    return 0;
+  }
   let limits: Limits | undefined;
   if (opts.limits) {
     say('measuring the limits of this machine (raw NATS request/reply, JetStream publish, SQLite commits)');

@@ -35,6 +35,8 @@ export interface SystemConfig {
   operatorToken: string | undefined;
   /** Requests per client per minute at the gateway; 0: off; unset: the gateway's default. */
   rateLimitPerMinute: number | undefined;
+  /** Gateway instances behind the load balancer: each enforces its share of the rate limit. */
+  gatewayInstances: number;
   checkout: CheckoutConfig;
   cart: CartServiceConfig;
   order: OrderServiceConfig;
@@ -72,6 +74,7 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
     operatorToken: env.OPERATOR_TOKEN,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
+    gatewayInstances: env.GATEWAY_INSTANCES ?? 1,
     checkout: {
       deadlines: {
         reserveInventoryMs: env.CHECKOUT_RESERVE_DEADLINE_MS ?? d.reserveInventoryMs,

@@ -99,6 +99,7 @@ const variables = {
   TRUST_PROXY: [opt(z.string().regex(/^\s*[\w.:/]+(\s*,\s*[\w.:/]+)*\s*$/, 'is not true, a hop count, or a comma list of addresses, CIDRs or proxy-addr names such as loopback')), 'Set TRUST_PROXY to the TLS proxy\'s address or CIDR, a hop count, or true'],
   OPERATOR_TOKEN: [opt(z.string().min(16, 'is shorter than 16 characters')), 'Set OPERATOR_TOKEN to a secret of at least 16 characters, or unset it (development only)'],
   RATE_LIMIT_PER_MINUTE: [intFrom(0), 'Set RATE_LIMIT_PER_MINUTE to requests per client per minute, or 0 to turn the limiter off'],
+  GATEWAY_INSTANCES: [intFrom(1, 1_000), 'Set GATEWAY_INSTANCES to how many gateway instances share RATE_LIMIT_PER_MINUTE behind the load balancer (default 1)'],
   METRICS_PORT: [port, 'Set METRICS_PORT to a free TCP port for this process\'s /metrics, or unset it'],
   OTEL_EXPORTER_OTLP_ENDPOINT: [url(['http:', 'https:']), 'Set OTEL_EXPORTER_OTLP_ENDPOINT to an OTLP/HTTP collector such as http://127.0.0.1:4318, or unset it'],
   INSPECT: [oneOf(['1', 'true', 'yes', '0', 'false', 'no'], (s) => s.toLowerCase()), 'Set INSPECT to 1 to report to the Stately inspector, or unset it'],

@@ -62,7 +62,8 @@ try {
 async function startGateway() {
   const { startServer } = await import('./gateway/server.ts'); // only processes that serve HTTP load Fastify
   const env = process.env;
-  const rate = config.rateLimitPerMinute;
+  const { instanceRateLimit } = await import('./gateway/config.ts');
+  const rate = instanceRateLimit(config.rateLimitPerMinute, config.gatewayInstances);
   const { host, port } = config.gateway;
   const { authFromEnv } = await import('./gateway/auth.ts');
   const { trustProxyFromEnv } = await import('./gateway/proxy.ts');
@@ -75,7 +76,7 @@ async function startGateway() {
     config: {
       operatorToken: config.operatorToken,
       auth: authFromEnv(env),
-      ...(rate !== undefined ? { rateLimit: rate === 0 ? false : { max: rate, timeWindowMs: 60_000 } } : {}),
+      ...(rate !== undefined ? { rateLimit: rate } : {}),
     },
   }).catch((err: NodeJS.ErrnoException) => {
     throw portError('PORT', host, port, err); // taken between the check and now

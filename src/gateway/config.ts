@@ -55,6 +55,19 @@ export const defaultGatewayConfig: GatewayConfig = {
   services: ['cart', 'promotion', 'checkout', 'inventory', 'payment', 'order'],
 };
 
+/**
+ * One gateway instance's share of a rate limit that holds across `instances` gateways behind a load
+ * balancer: each counts only the requests it sees, so each allows `ceil(perMinute / instances)`. A
+ * client spread evenly over the instances gets the stated limit (a little more, from the rounding);
+ * one pinned to a single instance gets its share. `undefined`: the default; 0: off.
+ */
+export function instanceRateLimit(perMinute: number | undefined, instances: number): GatewayConfigInput['rateLimit'] | undefined {
+  if (perMinute === 0) return false;
+  if (perMinute === undefined && instances <= 1) return undefined;
+  const total = perMinute ?? defaultRateLimit.max;
+  return { max: Math.max(1, Math.ceil(total / Math.max(1, instances))), timeWindowMs: 60_000 };
+}
+
 /** What callers may override: any top-level knob, and any part of a nested one. */
 export interface GatewayConfigInput {
   timeouts?: Partial<GatewayConfig['timeouts']>;

@@ -348,12 +348,15 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): 
  */
 export function latestActors(db: Db, kind: string): Array<{ id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }> {
   const out = new Map<string, { id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }>();
-  for (const r of prep(db, 'SELECT id, snapshot, seq FROM actors WHERE kind = ?').iterate(kind) as IterableIterator<{ id: string; snapshot: string; seq: number }>) {
+  const rowPos = new Map<string, number>();
+  for (const r of prep(db, 'SELECT id, snapshot, seq, pos FROM actors WHERE kind = ?').iterate(kind) as IterableIterator<{ id: string; snapshot: string; seq: number; pos: number }>) {
     const snapshot = JSON.parse(r.snapshot) as { value: unknown; context: Record<string, unknown> };
     out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: r.seq });
+    rowPos.set(r.id, r.pos);
   }
   const checkpoint = Number(prep(db, `SELECT value FROM meta WHERE key = 'journal_checkpoint'`).pluck().get() ?? 0);
-  for (const r of prep(db, 'SELECT id, record FROM journal WHERE pos > ? AND kind = ? ORDER BY pos').iterate(checkpoint, kind) as IterableIterator<{ id: string; record: string }>) {
+  for (const r of prep(db, 'SELECT pos, id, record FROM journal WHERE pos > ? AND kind = ? ORDER BY pos').iterate(checkpoint, kind) as IterableIterator<{ pos: number; id: string; record: string }>) {
+    if (r.pos <= (rowPos.get(r.id) ?? 0)) continue; // already in its row (rows are written a slice at a time)
     const rec = JSON.parse(r.record) as JournalRecord;
     if (!rec.snapshot) continue;
     const snapshot = rec.snapshot as { value: unknown; context: Record<string, unknown> };

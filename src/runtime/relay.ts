@@ -324,7 +324,9 @@ export class OutboxRelay {
     const now = this.clock.now();
     let delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(item.attempts, 16));
     const deadline = item.effect.slot && item.id !== undefined ? this.journal.armedTimer(item.kind, item.id, item.effect.slot)?.dueAt : undefined;
-    if (deadline !== undefined) delay = Math.min(delay, Math.max(this.opts.baseBackoffMs / 2, (deadline - now) / 4));
+    // Only before the deadline, and never below the first retry's delay: an overdue deadline (its
+    // timer not yet fired) must not turn the retries into a tight loop.
+    if (deadline !== undefined && deadline > now) delay = Math.min(delay, Math.max(this.opts.baseBackoffMs, (deadline - now) / 4));
     const jittered = delay / 2 + this.opts.random() * (delay / 2);
     const at = now + jittered;
     if (!isTransient(err)) this.opts.log(`relay ${item.effect.mode} ${item.effect.subject} failed`, err);

@@ -122,19 +122,19 @@ describe('the journal is the commit', () => {
   });
 
   it('crash during a checkpoint: the batch it joined is lost whole; what was acknowledged before survives, and its timer fires once', async () => {
-    await start({ checkpointEvery: 2 });
+    await start({ checkpointEvery: 1 });
     await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' }); // acknowledged
     crashAt = 'duringCheckpoint';
-    // The second record reaches the threshold: the checkpoint joins its batch and crashes it.
+    // With the second record the first is a record old: its row is due, the checkpoint joins this batch and crashes it.
     await expect(jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: 'm2' })).rejects.toThrow(SimulatedCrash);
-    await restart({ checkpointEvery: 2 });
+    await restart({ checkpointEvery: 1 });
     expect(state('j1')).toBe('running');
     expect(jobs().peek('j2')).toBeUndefined(); // never acknowledged
     expect(svc.store.db.prepare(`SELECT count(*) FROM actors WHERE id = 'j1'`).pluck().get()).toBe(1); // the open's own checkpoint
     clock.advance(1_500);
     expect(await svc.rt.scheduler.runDue()).toBe(1);
     expect(state('j1')).toBe('timedOut');
-    await restart({ checkpointEvery: 2 });
+    await restart({ checkpointEvery: 1 });
     expect(await svc.rt.scheduler.runDue()).toBe(0);
     expect(state('j1')).toBe('timedOut');
     expect(svc.rt.journal.pendingRequest('job', 'j1', 'work')).toBeUndefined(); // the deadline abandoned it

@@ -70,7 +70,7 @@ describe('runtime tables', () => {
     const before = changes();
     for (let i = 1; i <= 10; i++) {
       await store.write(() =>
-        journal.append({ kind: 'checkout', id: `a${i}`, seq: 1, at: i, event: { type: 'e' }, snapshot: { value: 'x', context: {}, status: 'active' }, version: '1', timers: [{ name: 't', dueAt: 10, event: { type: 'timer.expired' } }] }, undefined),
+        journal.append({ kind: 'checkout', id: `a${i}`, seq: 1, at: Date.now(), event: { type: 'e' }, snapshot: { value: 'x', context: {}, status: 'active' }, version: '1', timers: [{ name: 't', dueAt: 10, event: { type: 'timer.expired' } }] }, undefined),
       );
     }
     expect(changes() - before).toBe(10);
