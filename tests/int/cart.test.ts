@@ -12,7 +12,6 @@ import {
   Product,
   type CartStatus,
 } from '../../src/contracts/index.ts';
-import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { Command, Event, Query, Stream } from '../../src/contracts/subjects.ts';
 import { cartCheckedOutEventId } from '../../src/actors/cart/definition.ts';
 import { cartMigrations } from '../../src/actors/cart/schema.ts';
