@@ -10,61 +10,18 @@ import type { ActorHost } from './actor-host.ts';
 import { isBroken } from './broken.ts';
 import { setTimerOn, type Clock } from './clock.ts';
 import { Journal, type ArmedTimer, type Committed } from './journal.ts';
+import { MinHeap } from './min-heap.ts';
 import { SimulatedCrash, type Store } from './store.ts';
 
 const MAX_SLEEP_MS = 60_000;
-
-/** A binary min-heap of timers by due time; entries no longer armed are skipped when they surface. */
-class TimerHeap {
-  private readonly a: ArmedTimer[] = [];
-  get size(): number {
-    return this.a.length;
-  }
-  peek(): ArmedTimer | undefined {
-    return this.a[0];
-  }
-  push(t: ArmedTimer): void {
-    const a = this.a;
-    a.push(t);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (a[p]!.dueAt <= a[i]!.dueAt) break;
-      [a[p], a[i]] = [a[i]!, a[p]!];
-      i = p;
-    }
-  }
-  pop(): ArmedTimer | undefined {
-    const a = this.a;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && a[l]!.dueAt < a[m]!.dueAt) m = l;
-        if (r < a.length && a[r]!.dueAt < a[m]!.dueAt) m = r;
-        if (m === i) break;
-        [a[m], a[i]] = [a[i]!, a[m]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  clear(): void {
-    this.a.length = 0;
-  }
-}
 
 export class TimerScheduler {
   private cancelTimer: (() => void) | undefined;
   private wakeAt = Infinity;
   private stopped = false;
   private firing: Promise<void> | undefined;
-  private readonly heap = new TimerHeap();
+  /** Timers by due time; entries no longer armed are skipped when they surface. */
+  private readonly heap = new MinHeap<ArmedTimer>((x, y) => x.dueAt < y.dueAt);
   private readonly journal: Journal;
 
   constructor(

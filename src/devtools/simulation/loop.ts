@@ -11,6 +11,7 @@
  * decided by the seed.
  */
 import type { Clock } from '../../runtime/clock.ts';
+import { MinHeap } from '../../runtime/min-heap.ts';
 
 /** 2026-01-01T00:00:00Z: simulated time starts here, whatever the real date. */
 export const SIM_EPOCH = Date.UTC(2026, 0, 1);
@@ -23,48 +24,6 @@ interface Task {
   cancelled: boolean;
 }
 
-/** A binary min-heap of tasks by (at, seq). */
-class TaskHeap {
-  private readonly items: Task[] = [];
-  get size(): number {
-    return this.items.length;
-  }
-  push(t: Task): void {
-    const a = this.items;
-    a.push(t);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!before(a[i]!, a[p]!)) break;
-      [a[i], a[p]] = [a[p]!, a[i]!];
-      i = p;
-    }
-  }
-  pop(): Task | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-  peek(): Task | undefined {
-    return this.items[0];
-  }
-}
-
 const before = (x: Task, y: Task) => x.at < y.at || (x.at === y.at && x.seq < y.seq);
 
 const realTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -73,7 +32,8 @@ export class SimLoop {
   now = SIM_EPOCH;
   steps = 0;
   private seq = 0;
-  private readonly heap = new TaskHeap();
+  /** Every task, by (at, seq). */
+  private readonly heap = new MinHeap<Task>(before);
   private readonly dead = new Set<string>();
   /** Errors thrown by a task: the system threw where nobody catches; a run reports them. */
   readonly uncaught: string[] = [];

@@ -9,7 +9,7 @@ import { OperatorMessageType, RetryCheckoutResponse } from '../../contracts/inde
 import { OperatorCommand } from '../../contracts/subjects.ts';
 import type { RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
-import { CheckoutParams, OperatorHeaders, operatorSecurity, problem, serviceErrors } from '../schemas.ts';
+import { CheckoutParams, OperatorHeaders, operatorAuth, operatorSecurity, problem, serviceErrors } from '../schemas.ts';
 
 const RetryDoc = RetryCheckoutResponse.meta({ id: 'RetryCheckoutResponse' });
 
@@ -30,7 +30,7 @@ export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
       response: {
         200: RetryDoc,
         400: problem('The id is not a UUID.'),
-        401: problem('The operator token is missing or wrong.'),
+        ...operatorAuth,
         404: problem('No orchestrator holds this checkout.'),
         409: problem('The checkout does not need attention: the message names its state.'),
         ...serviceErrors,

@@ -18,3 +18,18 @@ export class InFlight {
     while (this.set.size > 0) await Promise.allSettled([...this.set]);
   }
 }
+
+/**
+ * The first half of every transport's drain: stop intake in the order a drain needs, then wait for
+ * the work already accepted. Consumers close before responders, because a handler still running
+ * may make requests that this process's responders should answer, and may publish.
+ */
+export async function stopIntake(
+  consumers: ReadonlySet<{ close(): Promise<void> }>,
+  responders: ReadonlySet<{ close(): Promise<void> }>,
+  inflight: InFlight,
+): Promise<void> {
+  await Promise.allSettled([...consumers].map((c) => c.close()));
+  await Promise.allSettled([...responders].map((c) => c.close()));
+  await inflight.settled();
+}

@@ -31,7 +31,7 @@ import {
 } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
-import { InFlight } from './in-flight.ts';
+import { InFlight, stopIntake } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
@@ -357,11 +357,8 @@ export class NatsTransport implements Transport {
   }
 
   private async doDrain(): Promise<void> {
-    // Stop intake first, consumers before responders: handlers still running may make requests and
-    // publish, so the reply subscription and the connection stay up until they are done.
-    await Promise.allSettled([...this.consumerClosers].map((c) => c.close()));
-    await Promise.allSettled([...this.subClosers].map((c) => c.close()));
-    await this.inflight.settled();
+    // The reply subscription and the connection stay up until the handlers still running are done.
+    await stopIntake(this.consumerClosers, this.subClosers, this.inflight);
     await Promise.allSettled([...this.kvs.values()].map(async (kv) => (await kv).closeWatchers()));
     this.closed = true;
     for (const [id, p] of this.pending) {

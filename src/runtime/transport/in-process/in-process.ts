@@ -12,7 +12,7 @@
 import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from '../errors.ts';
-import { InFlight } from '../in-flight.ts';
+import { InFlight, stopIntake } from '../in-flight.ts';
 import { DurableGroup } from './durable.ts';
 import { InProcessKv } from './kv.ts';
 import { BusStore } from './bus-store.ts';
@@ -301,10 +301,7 @@ export class InProcessTransport implements Transport {
   }
 
   private async doDrain(): Promise<void> {
-    // Consumers first: their handlers may still make requests, which the responders should answer.
-    await Promise.allSettled([...this.consumerClosers].map((c) => c.close()));
-    await Promise.allSettled([...this.subClosers].map((c) => c.close()));
-    await this.inflight.settled();
+    await stopIntake(this.consumerClosers, this.subClosers, this.inflight);
     this.closed = true;
     for (const abort of [...this.pendingRequests]) abort();
     for (const g of this.groups.values()) g.stop();
