@@ -67,9 +67,9 @@ export interface ArmedTimer {
   seq: number;
 }
 
-export interface PendingRequest {
+/** A message the relay has still to send (a request, a publication, a KV write), and its retries. */
+export interface Outbound {
   kind: string;
-  id: string;
   effect: OutboundEffect;
   /** Its headers, built from its record when it was written (kept with it in the checkpoint). */
   headers: Headers;
@@ -79,6 +79,10 @@ export interface PendingRequest {
   attempts: number;
   nextAttemptAt: number;
   lastError?: string | undefined;
+}
+
+export interface PendingRequest extends Outbound {
+  id: string;
 }
 
 /** A record as it is shipped: its position and its JSON, as stored. */
