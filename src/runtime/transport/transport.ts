@@ -116,6 +116,8 @@ export interface ReplicatedLog {
    * sequence. Rejects with `LogFenced` if another writer appended meanwhile.
    */
   append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number>;
+  /** Appends to `subject` unconditionally (a checkpoint's chunks); a repeat of `msgId` is stored once. */
+  put(subject: string, data: string, headers: Headers, msgId: string): Promise<number>;
   /** The subject's last message, if any. */
   last(subject: string): Promise<LogEntry | undefined>;
   /** Calls `onEntry` with each message of `subject` with sequence above `afterSeq`, up to `throughSeq`, in order. */
