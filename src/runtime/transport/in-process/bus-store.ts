@@ -9,8 +9,10 @@
  * batch open for this turn of the event loop, which commits on the next one. An append or KV write
  * resolves after that commit, so a publish is acknowledged, and seen by consumers and watchers,
  * only once it is stored; an ack or delivery mark is not waited for, since losing one to a crash
- * only redelivers. Consumers read no further than the committed end of each stream. (Each of these
- * writes was once its own transaction: 95 of the 212 write syscalls of a checkout.)
+ * only redelivers: a consumer's state is kept here and written once per batch, just before its
+ * commit, whatever number of acks the turn brought. Consumers read no further than the committed
+ * end of each stream. (Each of these writes was once its own transaction: 95 of the 212 write
+ * syscalls of a checkout; then each ack its own savepoint and two or three statements.)
  *
  * A publish is de-duplicated by its message id within a window, as JetStream does (its default
  * duplicate window is two minutes). The window is kept in memory, per stream, and rebuilt from the
@@ -101,6 +103,18 @@ export interface KvRow {
   revision: number;
 }
 
+const consumerKey = (stream: string, durable: string): string => `${stream}\u0000${durable}`;
+
+interface ConsumerState {
+  stream: string;
+  durable: string;
+  floor: number;
+  delivered: number;
+  /** Acks above the floor since the last write. */
+  acks: number[];
+  written: { floor: number; delivered: number };
+}
+
 export class BusStore {
   private readonly batches: BatchStore;
   private readonly db: Db;
@@ -111,6 +125,9 @@ export class BusStore {
   private readonly recent = new Map<string, Map<string, { seq: number; at: number }>>();
   private readonly windowMs: number;
   private readonly now: () => number;
+  /** Per consumer, its ack state as known here and as last written (writeConsumers). */
+  private readonly consumerStates = new Map<string, ConsumerState>();
+  private consumersQueued = false;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.windowMs = opts.duplicateWindowMs ?? DUPLICATE_WINDOW_MS;
@@ -173,8 +190,14 @@ export class BusStore {
     };
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
     this.rememberRecent();
-    // A rolled-back batch may have held appends the window already remembers.
-    this.batches.onRollback(() => this.rememberRecent());
+    // A rolled-back batch may have held appends the window already remembers, and consumer state
+    // (lost, it only redelivers: read again from the table when next written).
+    this.batches.onRollback(() => {
+      this.rememberRecent();
+      this.consumerStates.clear();
+      this.consumersQueued = false;
+    });
+    this.batches.beforeCommit(() => this.writeConsumers());
   }
 
   /** Rebuilds the duplicate window from the newest messages of each stream. */
@@ -257,23 +280,64 @@ export class BusStore {
   ): { ackFloor: number; deliveredSeq: number; ackedAbove: Set<number> } {
     this.q.ensureConsumer.run(stream, durable);
     const row = this.q.consumer.get(stream, durable)!;
-    const ackedAbove = new Set(this.q.ackedAbove.all(stream, durable, row.ack_floor).map((r) => r.seq));
-    return { ackFloor: row.ack_floor, deliveredSeq: row.delivered_seq, ackedAbove };
+    // State not yet written (a consumer opened again within the same batch) counts as written.
+    const c = this.consumerStates.get(consumerKey(stream, durable));
+    const ackFloor = Math.max(row.ack_floor, c?.floor ?? 0);
+    const ackedAbove = new Set(this.q.ackedAbove.all(stream, durable, ackFloor).map((r) => r.seq));
+    for (const seq of c?.acks ?? []) if (seq > ackFloor) ackedAbove.add(seq);
+    return { ackFloor, deliveredSeq: Math.max(row.delivered_seq, c?.delivered ?? 0), ackedAbove };
   }
 
-  /** Records an ack. When the floor moves, individual acks at or below it are no longer needed. */
+  /**
+   * Records an ack. Nothing is written now: the consumer's state (its floor, the acks above it, the
+   * highest sequence delivered) is written once per batch, just before its commit, however many
+   * acks the turn brought (each had been a savepoint and two or three statements of its own).
+   */
   ack(stream: string, durable: string, seq: number, newFloor: number | undefined): void {
-    this.writeLazily(() => {
-      if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
-      if (newFloor !== undefined) {
-        this.q.setFloor.run(newFloor, stream, durable);
-        this.q.dropAcks.run(stream, durable, newFloor);
-      }
-    });
+    const c = this.unwritten(stream, durable);
+    if (newFloor !== undefined && newFloor > c.floor) c.floor = newFloor;
+    if (seq > c.floor) c.acks.push(seq);
   }
 
   setDelivered(stream: string, durable: string, seq: number): void {
-    this.writeLazily(() => void this.q.setDelivered.run(seq, stream, durable));
+    const c = this.unwritten(stream, durable);
+    if (seq > c.delivered) c.delivered = seq;
+  }
+
+  /** The consumer's state not yet written, creating it (and opening a batch to write it in). */
+  private unwritten(stream: string, durable: string): ConsumerState {
+    const key = consumerKey(stream, durable);
+    let c = this.consumerStates.get(key);
+    if (!c) {
+      const row = this.q.consumer.get(stream, durable);
+      c = { stream, durable, floor: row?.ack_floor ?? 0, delivered: row?.delivered_seq ?? 0, acks: [], written: { floor: row?.ack_floor ?? 0, delivered: row?.delivered_seq ?? 0 } };
+      this.consumerStates.set(key, c);
+    }
+    if (!this.consumersQueued) {
+      this.consumersQueued = true;
+      // Opens this turn's batch if nothing else did; the state is written by the beforeCommit hook.
+      this.writeLazily(() => undefined);
+    }
+    return c;
+  }
+
+  /** Writes what changed of each consumer's state, inside the batch that is about to commit. */
+  private writeConsumers(): void {
+    if (!this.consumersQueued) return;
+    this.consumersQueued = false;
+    for (const c of this.consumerStates.values()) {
+      for (const seq of c.acks) if (seq > c.floor) this.q.insertAck.run(c.stream, c.durable, seq);
+      c.acks.length = 0;
+      if (c.floor > c.written.floor) {
+        this.q.setFloor.run(c.floor, c.stream, c.durable);
+        this.q.dropAcks.run(c.stream, c.durable, c.floor);
+        c.written.floor = c.floor;
+      }
+      if (c.delivered > c.written.delivered) {
+        this.q.setDelivered.run(c.delivered, c.stream, c.durable);
+        c.written.delivered = c.delivered;
+      }
+    }
   }
 
   ensureBucket(bucket: string): void {
