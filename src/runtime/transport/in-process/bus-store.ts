@@ -125,6 +125,15 @@ export class BusStore {
   private readonly recent = new Map<string, Map<string, { seq: number; at: number }>>();
   private readonly windowMs: number;
   private readonly now: () => number;
+  /**
+   * Per stream its last sequence, per bucket its last revision. Each append or KV write had run an
+   * `UPDATE … RETURNING` of its own; now the batch writes each changed counter once, before its
+   * commit, and a rolled-back batch reloads them.
+   */
+  private readonly lastSeq = new Map<string, number>();
+  private readonly lastRev = new Map<string, number>();
+  /** `s<stream>` or `k<bucket>` of the counters changed in the open batch. */
+  private readonly countersChanged = new Set<string>();
   /** Per consumer, its ack state as known here and as last written (writeConsumers). */
   private readonly consumerStates = new Map<string, ConsumerState>();
   private consumersQueued = false;
@@ -142,9 +151,7 @@ export class BusStore {
       newestFirst: db.prepare<[string], { seq: number; msg_id: string; at: number }>(
         'SELECT seq, msg_id, at FROM stream_msgs WHERE stream = ? ORDER BY seq DESC',
       ),
-      bumpSeq: db.prepare<[string], { last_seq: number }>(
-        'UPDATE streams SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq',
-      ),
+      setSeq: db.prepare<[number, string]>('UPDATE streams SET last_seq = ? WHERE name = ?'),
       insertMsg: db.prepare<[string, number, string, string, string, string, number]>(
         'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -174,9 +181,8 @@ export class BusStore {
         'DELETE FROM consumer_acks WHERE stream = ? AND durable = ? AND seq <= ?',
       ),
       ensureBucket: db.prepare<[string]>('INSERT OR IGNORE INTO kv_buckets (name) VALUES (?)'),
-      bumpRev: db.prepare<[string], { last_rev: number }>(
-        'UPDATE kv_buckets SET last_rev = last_rev + 1 WHERE name = ? RETURNING last_rev',
-      ),
+      lastRevs: db.prepare<[], { name: string; last_rev: number }>('SELECT name, last_rev FROM kv_buckets'),
+      setRev: db.prepare<[number, string]>('UPDATE kv_buckets SET last_rev = ? WHERE name = ?'),
       kvGet: db.prepare<[string, string], KvRow>(
         'SELECT key, value, revision FROM kv WHERE bucket = ? AND key = ?',
       ),
@@ -189,15 +195,47 @@ export class BusStore {
       ),
     };
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
+    this.loadCounters();
     this.rememberRecent();
     // A rolled-back batch may have held appends the window already remembers, and consumer state
     // (lost, it only redelivers: read again from the table when next written).
     this.batches.onRollback(() => {
       this.rememberRecent();
+      this.loadCounters();
       this.consumerStates.clear();
       this.consumersQueued = false;
     });
-    this.batches.beforeCommit(() => this.writeConsumers());
+    this.batches.beforeCommit(() => {
+      this.writeCounters();
+      this.writeConsumers();
+    });
+  }
+
+  /** The streams' last sequences and the buckets' last revisions, as committed. */
+  private loadCounters(): void {
+    this.lastSeq.clear();
+    this.lastRev.clear();
+    this.countersChanged.clear();
+    for (const r of this.q.lastSeqs.all()) this.lastSeq.set(r.name, r.last_seq);
+    for (const r of this.q.lastRevs.all()) this.lastRev.set(r.name, r.last_rev);
+  }
+
+  /** The next sequence of a stream (or revision of a bucket): counted here, written once per batch. */
+  private next(counters: Map<string, number>, name: string): number {
+    const last = counters.get(name);
+    if (last === undefined) throw new Error(`no stream or bucket "${name}"`);
+    counters.set(name, last + 1);
+    this.countersChanged.add(counters === this.lastSeq ? `s${name}` : `k${name}`);
+    return last + 1;
+  }
+
+  private writeCounters(): void {
+    for (const key of this.countersChanged) {
+      const name = key.slice(1);
+      if (key[0] === 's') this.q.setSeq.run(this.lastSeq.get(name)!, name);
+      else this.q.setRev.run(this.lastRev.get(name)!, name);
+    }
+    this.countersChanged.clear();
   }
 
   /** Rebuilds the duplicate window from the newest messages of each stream. */
@@ -236,6 +274,7 @@ export class BusStore {
 
   addStream(name: string, subjects: readonly string[]): void {
     this.q.addStream.run(name, JSON.stringify(subjects));
+    this.lastSeq.set(name, 0);
   }
 
   /** Appends unless the stream stored `msgId` within the duplicate window; resolves once committed. */
@@ -252,7 +291,7 @@ export class BusStore {
         const ids = this.windowOf(stream, now);
         const existing = ids.get(msgId);
         if (existing) return { seq: existing.seq, duplicate: true };
-        const seq = this.q.bumpSeq.get(stream)!.last_seq;
+        const seq = this.next(this.lastSeq, stream);
         this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId, now);
         ids.set(msgId, { seq, at: now });
         return { seq, duplicate: false };
@@ -342,6 +381,7 @@ export class BusStore {
 
   ensureBucket(bucket: string): void {
     this.q.ensureBucket.run(bucket);
+    if (!this.lastRev.has(bucket)) this.lastRev.set(bucket, this.q.lastRevs.all().find((r) => r.name === bucket)?.last_rev ?? 0);
   }
 
   kvGet(bucket: string, key: string): KvRow | undefined {
@@ -355,7 +395,7 @@ export class BusStore {
   /** Resolves with the new revision once committed. */
   kvPut(bucket: string, key: string, value: string): Promise<number> {
     return this.batches.write(() => {
-      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      const rev = this.next(this.lastRev, bucket);
       this.q.kvPut.run(bucket, key, value, rev);
       return rev;
     });
@@ -366,7 +406,7 @@ export class BusStore {
     return this.batches.write((): { created: number } | { existing: KvRow } => {
       const existing = this.q.kvGet.get(bucket, key);
       if (existing) return { existing };
-      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      const rev = this.next(this.lastRev, bucket);
       this.q.kvPut.run(bucket, key, value, rev);
       return { created: rev };
     });

@@ -1,8 +1,8 @@
 /**
- * The in-process event log writes a durable consumer's state (ack floor, acks above it, highest
- * sequence delivered) once per batch, not once per ack: what a turn acked is in the file after
- * its commit, and a reopen hands back exactly that state; an ack that never reached a commit only
- * makes its message come again.
+ * The in-process event log keeps its counters and a durable consumer's state in memory and writes
+ * them once per batch, just before its commit, not once per append, KV write or ack: a reopen
+ * continues every stream's sequence and every bucket's revision, and hands back a consumer's ack
+ * floor, the acks above it and the highest sequence delivered, exactly as committed.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -74,5 +74,22 @@ describe('in-process durable consumer state', () => {
     store.setDelivered('S', 'd', 3);
     expect(store.openConsumer('S', 'd')).toEqual({ ackFloor: 1, deliveredSeq: 3, ackedAbove: new Set([3]) });
     await store.close();
+  });
+
+  it('continues stream sequences and bucket revisions across a reopen', async () => {
+    const { open } = world();
+    const store = open();
+    store.ensureBucket('B');
+    await publish(store, 3);
+    expect(await store.kvPut('B', 'k', 'v1')).toBe(1);
+    expect(await store.kvCreate('B', 'j', 'v')).toEqual({ created: 2 });
+    await store.close();
+    const again = open();
+    again.ensureBucket('B');
+    expect(await again.append('S', 's.x', {}, '{}', 'another')).toEqual({ seq: 4, duplicate: false });
+    expect(await again.kvPut('B', 'k', 'v2')).toBe(3);
+    expect(again.kvGet('B', 'k')).toEqual({ key: 'k', value: 'v2', revision: 3 });
+    expect(again.msgsAfter('S', 0, 10).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    await again.close();
   });
 });
