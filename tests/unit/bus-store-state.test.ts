@@ -89,7 +89,7 @@ describe('in-process durable consumer state', () => {
     expect(await again.append('S', 's.x', {}, '{}', 'another')).toEqual({ seq: 4, duplicate: false });
     expect(await again.kvPut('B', 'k', 'v2')).toBe(3);
     expect(again.kvGet('B', 'k')).toEqual({ key: 'k', value: 'v2', revision: 3 });
-    expect(again.msgsAfter('S', 0, 10).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    expect(again.msgsAfter('S', 0, 10).msgs.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
     await again.close();
   });
 });

@@ -302,14 +302,19 @@ export class BusStore {
     );
   }
 
-  /** Committed messages after `seq`, in order. */
-  msgsAfter(stream: string, seq: number, limit: number): StoredMsg[] {
-    return this.q.msgsAfter.all(stream, seq, this.visible.get(stream) ?? 0, limit).map((r) => ({
-      seq: r.seq,
-      subject: r.subject,
-      headers: JSON.parse(r.headers) as Headers,
-      data: r.data,
-    }));
+  /**
+   * Committed messages after `seq`, in order, as far as `limit` rows read: those `keep` accepts
+   * (by subject and sequence; the headers of the others are never parsed), and the last sequence
+   * read, where the next call starts.
+   */
+  msgsAfter(stream: string, seq: number, limit: number, keep?: (subject: string, seq: number) => boolean): { msgs: StoredMsg[]; lastSeq: number | undefined } {
+    const rows = this.q.msgsAfter.all(stream, seq, this.visible.get(stream) ?? 0, limit);
+    const msgs: StoredMsg[] = [];
+    for (const r of rows) {
+      if (keep && !keep(r.subject, r.seq)) continue;
+      msgs.push({ seq: r.seq, subject: r.subject, headers: JSON.parse(r.headers) as Headers, data: r.data });
+    }
+    return { msgs, lastSeq: rows[rows.length - 1]?.seq };
   }
 
   /** Ack state of a durable: everything up to `ackFloor` is acked, plus `ackedAbove`. */
