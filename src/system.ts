@@ -16,11 +16,13 @@ import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
-import type { Service } from './contracts/subjects.ts';
+import { JournalStream, type Service } from './contracts/subjects.ts';
 import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
+import { replicateJournal } from './runtime/replication.ts';
+import { storedInstanceId } from './actors/checkout/service.ts';
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
 import { Store } from './runtime/store.ts';
 import { InProcessTransport } from './runtime/transport/in-process/in-process.ts';
@@ -81,6 +83,15 @@ export interface System {
   stop(): Promise<void>;
   /** As a crash: nothing is flushed (tests). */
   kill(): Promise<void>;
+}
+
+/**
+ * The store slot a service's journal is shipped under: `0` for a participant (one store per
+ * service today; a slot is what a partition will be), the instance for an orchestrator, each of
+ * which keeps its sagas in its own store.
+ */
+function journalSlot(service: BackendService, rt: ServiceRuntime, config: SystemConfig): string {
+  return service === 'checkout' ? (config.checkout.instanceId ?? storedInstanceId(rt)) : '0';
 }
 
 /** Every line a service logs names it (a pino logger's child; other loggers are used as they are). */
@@ -168,7 +179,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         locking: config.locking,
         metrics: storeMetrics(service),
       });
-      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport: await transportFor(service), clock, log: childLog(log, service) });
+      const transport = await transportFor(service);
+      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log: childLog(log, service) });
+      // Distributed: the journal goes to the cluster before anyone hears of a change (replication.ts).
+      if (transport.replicatedLog) await replicateJournal(rt, await transport.replicatedLog(JournalStream.name, JournalStream.subjects), journalSlot(service, rt, config));
       sampleRelay(rt);
       runtimes.set(service, rt);
       await startService(service, rt, config);

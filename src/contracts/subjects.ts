@@ -104,6 +104,14 @@ export const Stream = {
 } as const;
 export type StreamName = (typeof Stream)[keyof typeof Stream]['name'];
 
+/**
+ * The replicated journals (not domain events: nothing consumes them but a store being rebuilt):
+ * one subject per store slot, `journal.<service>.<slot>` (src/runtime/replication.ts). A slot is
+ * what a partition of the service will be.
+ */
+export const JournalStream = { name: 'JOURNAL', subjects: ['journal.>'] } as const;
+export const journalSubject = (service: Service, slot: string): string => `journal.${service}.${slot.replace(/[^\w-]/g, '_')}`;
+
 /** Domain event subjects. */
 export const Event = {
   cartCheckedOut: 'shopping.evt.cart-checked-out',

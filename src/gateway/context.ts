@@ -4,10 +4,12 @@
  * augmentation and tests can see exactly what a route depends on.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ZodType } from 'zod';
 import { uuidv5 } from '../runtime/ids.ts';
 import type { Auth } from './auth.ts';
 import type { CheckoutTracker } from './checkouts.ts';
 import type { GatewayConfig } from './config.ts';
+import { causeOf } from './correlation.ts';
 import type { ServiceCalls } from './services.ts';
 
 export interface GatewayContext {
@@ -20,6 +22,29 @@ export interface GatewayContext {
 
 export interface RouteOptions {
   ctx: GatewayContext;
+}
+
+/** What a route's request is to the services: the cause of the messages it sends. */
+type CausingRequest = Parameters<typeof causeOf>[0];
+
+/**
+ * A route's one-line forwarding of its HTTP request to a service: the request is the messages'
+ * cause, and the deadline is the config's for a query or a command.
+ */
+export function forwarding({ services, config }: GatewayContext) {
+  return {
+    query: <T>(req: CausingRequest, subject: string, type: string, reply: ZodType<T>, payload: unknown): Promise<T> =>
+      services.call({ subject, type, payload, reply, timeoutMs: config.timeouts.queryMs, cause: causeOf(req) }),
+    command: <T>(
+      req: CausingRequest,
+      subject: string,
+      type: string,
+      reply: ZodType<T>,
+      payload: unknown,
+      idempotencyKey?: string,
+    ): Promise<T> =>
+      services.call({ subject, type, payload, reply, timeoutMs: config.timeouts.commandMs, cause: causeOf(req), idempotencyKey }),
+  };
 }
 
 const IDEMPOTENCY_NS = '2c7e9b14-6a3d-4f58-b1e2-8d4c6a9f0e11';

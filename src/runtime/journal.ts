@@ -67,9 +67,9 @@ export interface ArmedTimer {
   seq: number;
 }
 
-export interface PendingRequest {
+/** A message the relay has still to send (a request, a publication, a KV write), and its retries. */
+export interface Outbound {
   kind: string;
-  id: string;
   effect: OutboundEffect;
   /** Its headers, built from its record when it was written (kept with it in the checkpoint). */
   headers: Headers;
@@ -80,6 +80,16 @@ export interface PendingRequest {
   nextAttemptAt: number;
   lastError?: string | undefined;
 }
+
+export interface PendingRequest extends Outbound {
+  id: string;
+}
+
+/** A record as it is shipped: its position and its JSON, as stored. */
+export type ShippedRecord = readonly [pos: number, json: string];
+
+/** Ships one batch's records to the replicated log; the batch is released when it resolves (replication.ts). */
+export type Shipper = (records: readonly ShippedRecord[]) => Promise<void>;
 
 /** A committed record, as the relay and the scheduler hear of it. */
 export interface Committed {
@@ -160,6 +170,10 @@ export class Journal {
   private readonly checkpointMs: number;
   private readonly retentionMs: number;
   private readonly stmt: Record<string, Database.Statement>;
+  /** Distributed mode: ships each batch's records before the batch is released. */
+  private shipper: Shipper | undefined;
+  /** The records of the open batch, to be shipped once it is durable here. */
+  private toShip: ShippedRecord[] | undefined;
 
   private constructor(
     readonly store: Store,
@@ -188,10 +202,21 @@ export class Journal {
       first: db.prepare('SELECT pos FROM journal ORDER BY pos LIMIT 1').pluck(),
       last: db.prepare('SELECT pos FROM journal ORDER BY pos DESC LIMIT 1').pluck(),
     };
-    store.beforeCommit(() => this.maybeCheckpoint());
+    store.beforeCommit(() => {
+      this.toShip = undefined; // the batch closes: the next record starts the next batch's list
+      this.maybeCheckpoint();
+    });
     store.onRollback(() => this.reload());
     store.beforeClose(() => this.checkpointNow());
     this.load();
+  }
+
+  /**
+   * Batch committed, replicate before release: from now on every batch that appends records is
+   * held (store.holdRelease) until `ship` has its records replicated; nobody hears of them before.
+   */
+  replicateWith(ship: Shipper): void {
+    this.shipper = ship;
   }
 
   /** The relay tells where it stands: every publication at or below the returned position was sent. */
@@ -215,12 +240,37 @@ export class Journal {
    * the same write: its effects on memory are not undone by a savepoint's rollback.
    */
   append(record: JournalRecord, prev: number | undefined): number {
-    const info = this.stmt.append!.run(record.kind, record.id, record.seq, prev ?? null, record.at, record.inbox?.key ?? null, JSON.stringify(record));
+    const json = JSON.stringify(record);
+    const info = this.stmt.append!.run(record.kind, record.id, record.seq, prev ?? null, record.at, record.inbox?.key ?? null, json);
     const pos = Number(info.lastInsertRowid);
     this.apply(record, pos);
+    if (this.shipper) this.ship(pos, json, this.shipper);
     const committed: Committed = { pos, record };
     this.store.afterCommit(() => this.announce(committed));
     return pos;
+  }
+
+  private ship(pos: number, json: string, shipper: Shipper): void {
+    if (!this.toShip) {
+      const batch: ShippedRecord[] = (this.toShip = []);
+      this.store.holdRelease(async () => {
+        this.store.faults?.('beforeReplicate');
+        await shipper(batch);
+        this.store.faults?.('afterReplicate');
+      });
+    }
+    this.toShip.push([pos, json]);
+  }
+
+  /** The stored records after `pos`, as shipped (a restart re-ships the tail its log lacks). */
+  recordsAfter(pos: number): ShippedRecord[] {
+    const rows = this.store.db.prepare('SELECT pos, record FROM journal WHERE pos > ? ORDER BY pos').raw().all(pos) as Array<[number, string]>;
+    return rows;
+  }
+
+  /** The stored record at `pos`, as shipped, if the journal still holds it. */
+  recordJsonAt(pos: number): string | undefined {
+    return this.stmt.recordAt!.get(pos) as string | undefined;
   }
 
   /** The reply stored for a message key handled within the inbox window. */
@@ -523,6 +573,7 @@ export class Journal {
     this.inbox.clear();
     this.inboxOverflow.clear();
     this.truncateThrough = 0;
+    this.toShip = undefined;
     if (!this.store.closed) this.load();
   }
 }

@@ -20,7 +20,7 @@ import { headersToMeta, type Headers } from '../contracts/headers.ts';
 import type { ActorHost, RequestOutcome } from './actor-host.ts';
 import { deferOn, setTimerOn, type Clock } from './clock.ts';
 import { isBroken } from './broken.ts';
-import { actorKey, Journal, type Committed, type PendingRequest } from './journal.ts';
+import { actorKey, Journal, type Committed, type Outbound, type PendingRequest } from './journal.ts';
 import { effectHeaders, type OutboundEffect } from './journal-record.ts';
 import { stepDuration } from './metrics.ts';
 import { serviceNameOf, SpanKind, startSpan, traceparentOf, tracingOn, type Span } from './tracing.ts';
@@ -30,16 +30,9 @@ import { isTransient, RemoteError } from './transport/errors.ts';
 import type { Kv, Transport } from './transport/transport.ts';
 
 /** A publication or KV write the relay has still to send. */
-interface Unsent {
+interface Unsent extends Outbound {
   pos: number;
   actor: string;
-  kind: string;
-  effect: OutboundEffect;
-  headers: Headers;
-  at: number;
-  attempts: number;
-  nextAttemptAt: number;
-  lastError?: string | undefined;
 }
 
 export interface RelayOptions {
@@ -225,32 +218,39 @@ export class OutboxRelay {
     return span;
   }
 
-  /** A publication or KV write: true when sent, false when it waits for a retry. */
-  private async sendUnsent(u: Unsent): Promise<boolean> {
-    const headers = { ...u.headers };
-    const span = this.sendSpan(u.effect, u.kind, headers);
+  /** One attempt, in its span: true when done, false when it waits for a retry. */
+  private async attempt(item: Outbound & { id?: string }, send: (headers: Headers) => Promise<void>): Promise<boolean> {
+    const headers = { ...item.headers };
+    const span = this.sendSpan(item.effect, item.kind, headers);
     try {
-      if (u.effect.mode === 'kv') {
-        const slash = u.effect.subject.indexOf('/');
-        const kv = await this.kv(u.effect.subject.slice(0, slash));
-        await kv.put(u.effect.subject.slice(slash + 1), u.effect.data);
-      } else {
-        if (isBroken('relayMarksSentFirst')) {
-          // Broken on purpose: the message counts as sent before it is, so a crash here loses it.
-          this.markSentFirst(u);
-        }
-        await this.transport.publish(u.effect.subject, u.effect.data, headers, u.effect.messageId);
-        this.store.faults?.('afterPublish');
-      }
+      await send(headers);
       return true;
     } catch (err) {
       if (err instanceof SimulatedCrash) throw err;
       span?.setStatus({ code: 2, message: 'will retry' });
-      this.retryLater(u, err);
+      this.retryLater(item, err);
       return false;
     } finally {
       span?.end();
     }
+  }
+
+  /** A publication or KV write: true when sent, false when it waits for a retry. */
+  private sendUnsent(u: Unsent): Promise<boolean> {
+    return this.attempt(u, async (headers) => {
+      if (u.effect.mode === 'kv') {
+        const slash = u.effect.subject.indexOf('/');
+        const kv = await this.kv(u.effect.subject.slice(0, slash));
+        await kv.put(u.effect.subject.slice(slash + 1), u.effect.data);
+        return;
+      }
+      if (isBroken('relayMarksSentFirst')) {
+        // Broken on purpose: the message counts as sent before it is, so a crash here loses it.
+        this.markSentFirst(u);
+      }
+      await this.transport.publish(u.effect.subject, u.effect.data, headers, u.effect.messageId);
+      this.store.faults?.('afterPublish');
+    });
   }
 
   /** Broken variant (broken.ts): persists a watermark past the message before sending it. */
@@ -262,20 +262,8 @@ export class OutboxRelay {
   }
 
   /** A request: true when finished (answered, or abandoned by its actor), false when it waits for a retry. */
-  private async request(req: PendingRequest): Promise<boolean> {
-    const headers = { ...req.headers };
-    const span = this.sendSpan(req.effect, req.kind, headers);
-    try {
-      await this.requestOnce(req, headers);
-      return true;
-    } catch (err) {
-      if (err instanceof SimulatedCrash) throw err;
-      span?.setStatus({ code: 2, message: 'will retry' });
-      this.retryLater(req, err);
-      return false;
-    } finally {
-      span?.end();
-    }
+  private request(req: PendingRequest): Promise<boolean> {
+    return this.attempt(req, (headers) => this.requestOnce(req, headers));
   }
 
   private async requestOnce(req: PendingRequest, headers: Headers): Promise<void> {
@@ -320,7 +308,7 @@ export class OutboxRelay {
    * quarter of the time left before it: near the deadline the relay retries more often, not less,
    * so an outage shorter than about half the deadline never costs the step (tests/int/outage.test.ts).
    */
-  private retryLater(item: { kind: string; id?: string; attempts: number; nextAttemptAt: number; lastError?: string | undefined; effect: OutboundEffect }, err: unknown): void {
+  private retryLater(item: Outbound & { id?: string }, err: unknown): void {
     const now = this.clock.now();
     let delay = Math.min(this.opts.maxBackoffMs, this.opts.baseBackoffMs * 2 ** Math.min(item.attempts, 16));
     const deadline = item.effect.slot && item.id !== undefined ? this.journal.armedTimer(item.kind, item.id, item.effect.slot)?.dueAt : undefined;

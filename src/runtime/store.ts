@@ -69,9 +69,11 @@ export interface StoreOptions {
 /**
  * Where a test may crash the process: before a batch's COMMIT, after it is durable (before anyone is
  * told), after the relay sent a message (before its watermark moved), while a journal checkpoint is
- * written (journal.ts), and after a checkpoint committed but before the journal is truncated by it.
+ * written (journal.ts), after a checkpoint committed but before the journal is truncated by it, and,
+ * when the journal is replicated (replication.ts), after the local commit before the records are
+ * shipped, and after the log acknowledged them before the batch is released.
  */
-export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish' | 'duringCheckpoint' | 'beforeTruncate';
+export type CrashPoint = 'beforeCommit' | 'afterCommit' | 'afterPublish' | 'duringCheckpoint' | 'beforeTruncate' | 'beforeReplicate' | 'afterReplicate';
 export type FaultInjector = (point: CrashPoint) => void;
 
 /** Thrown by a fault injector: the process "dies" at that point. */
@@ -87,6 +89,8 @@ interface Batch {
   afterCommit: Array<() => void>;
   /** Under FULL: its commit is on disk. */
   synced: boolean;
+  /** Must resolve before the batch is released (holdRelease): the journal's replication. */
+  gate?: () => Promise<void>;
 }
 
 /** Another process holds the store: each store has one owner. */
@@ -118,6 +122,10 @@ export class Store {
   private readonly defer: (fn: () => void) => void;
   /** Committed batches whose WAL sync has not returned yet, oldest first. */
   private readonly syncing: Batch[] = [];
+  /** Durable batches waiting for a gate (their own or an earlier batch's) before release, oldest first. */
+  private readonly gated: Batch[] = [];
+  private gateChain: Promise<void> = Promise.resolve();
+  private readonly releaseFailedListeners: Array<(err: unknown) => void> = [];
   private readonly metrics: StoreMetrics | undefined;
 
   constructor(opts: StoreOptions) {
@@ -185,6 +193,25 @@ export class Store {
     batch.afterCommit.push(hook);
   }
 
+  /**
+   * From inside a `write`: the current batch, once durable here, is released (its writers told,
+   * its hooks run) only after `gate()` resolves; gates are called in commit order and batches are
+   * released in commit order. The journal ships the batch's records to its replicated log this way,
+   * so nobody hears of a change that a lost machine would take with it. A gate that rejects stops
+   * the store like a failed sync: nobody is told of that batch or any later one.
+   */
+  holdRelease(gate: () => Promise<void>): void {
+    const batch = this.batch;
+    if (!batch) throw new Error('holdRelease outside a batch');
+    if (batch.gate) throw new Error('holdRelease: the batch already has a gate');
+    batch.gate = gate;
+  }
+
+  /** Called when a gate rejected and the store stopped (a fenced journal, say). */
+  onReleaseFailed(listener: (err: unknown) => void): void {
+    this.releaseFailedListeners.push(listener);
+  }
+
   /** Runs inside every batch's transaction just before its COMMIT (a journal checkpoint joins it there). */
   beforeCommit(hook: () => void): void {
     this.beforeCommitHooks.push(hook);
@@ -203,7 +230,7 @@ export class Store {
 
   /** Resolves when the current batch (if any) and every batch before it are committed and synced. */
   flushed(): Promise<void> {
-    const batch = this.batch ?? this.syncing[this.syncing.length - 1];
+    const batch = this.batch ?? this.syncing[this.syncing.length - 1] ?? this.gated[this.gated.length - 1];
     if (!batch) return Promise.resolve();
     return new Promise((resolve, reject) => batch.waiters.push({ resolve, reject }));
   }
@@ -236,7 +263,7 @@ export class Store {
       return;
     }
     this.metrics?.committed(batch.waiters.length);
-    if (this.walFd === undefined) return this.settle(batch);
+    if (this.walFd === undefined) return this.release(batch);
     this.syncing.push(batch);
     const syncStart = this.metrics ? performance.now() : 0;
     this.syncFile(this.walFd, (err) => {
@@ -250,8 +277,35 @@ export class Store {
       }
       // Syncs may return out of order; a batch is settled only after every earlier one.
       batch.synced = true;
-      while (this.syncing[0]?.synced) this.settle(this.syncing.shift()!);
+      while (this.syncing[0]?.synced) this.release(this.syncing.shift()!);
     });
+  }
+
+  /** The batch is durable here: settle it now, or after its gate and every earlier batch's. */
+  private release(batch: Batch): void {
+    if (!batch.gate && this.gated.length === 0) return this.settle(batch);
+    this.gated.push(batch);
+    const gate = batch.gate?.() ?? Promise.resolve();
+    gate.catch(() => undefined); // handled below, once the earlier batches are released
+    this.gateChain = this.gateChain.then(
+      () =>
+        gate.then(
+          () => {
+            this.gated.shift();
+            this.settle(batch);
+          },
+          (err: unknown) => this.gateFailed(err),
+        ),
+    );
+  }
+
+  /** A gate rejected: nobody is told of the batches still held, and the store stops. */
+  private gateFailed(err: unknown): void {
+    if (this.dead && this.gated.length === 0) return;
+    for (const b of this.gated.splice(0)) for (const w of b.waiters) w.reject(err);
+    for (const b of this.syncing.splice(0)) for (const w of b.waiters) w.reject(err);
+    this.kill();
+    for (const l of this.releaseFailedListeners) l(err);
   }
 
   /** The batch is durable: tell its writers, then run its hooks. */
@@ -275,9 +329,9 @@ export class Store {
     this.rollbackListeners.push(listener);
   }
 
-  /** True while a batch is open or not yet synced: reads on this connection would see what may yet be lost. */
+  /** True while a batch is open, not yet synced or not yet released: reads on this connection would see what may yet be lost. */
   get inBatch(): boolean {
-    return this.batch !== undefined || this.syncing.length > 0;
+    return this.batch !== undefined || this.syncing.length > 0 || this.gated.length > 0;
   }
 
   get closed(): boolean {

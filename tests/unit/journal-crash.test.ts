@@ -15,7 +15,10 @@ import type { JournalOptions } from '../../src/runtime/journal.ts';
 import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
+import { JournalDiverged, replicateJournal } from '../../src/runtime/replication.ts';
+import { LogFenced } from '../../src/runtime/transport/transport.ts';
 import { openJobService, type JobService } from '../support/host-fixture.ts';
+import { MemoryLog } from '../support/memory-log.ts';
 import { settle, until } from '../support/waiting.ts';
 
 describe('the journal is the commit', () => {
@@ -33,8 +36,11 @@ describe('the journal is the commit', () => {
       throw new SimulatedCrash(p);
     }
   };
+  /** With `log`, the journal is replicated to it as in distributed mode (replication.ts), before the service starts. */
+  let log: MemoryLog | undefined;
   const start = async (journal: JournalOptions = {}) => {
     svc = await openJobService(dir, bus, clock, faults, journal);
+    if (log) await replicateJournal(svc.rt, log, '0');
     await svc.rt.start();
     return svc;
   };
@@ -57,6 +63,7 @@ describe('the journal is the commit', () => {
     bus = new InProcessTransport({ path: join(dir, 'bus.db') });
     clock = new ManualClock();
     crashAt = undefined;
+    log = undefined;
     workCalls = [];
     published = [];
     await bus.ensureStream('TEST', ['test.evt.>']);
@@ -165,6 +172,65 @@ describe('the journal is the commit', () => {
     expect(state('j1')).toBe('done');
     await settle();
     expect([published.length, workCalls.length]).toEqual([1, 1]);
+  });
+
+  describe('replicated to a log (distributed mode): SQLite first, then the log, then anyone is told', () => {
+    const subject = 'journal.order.0';
+    const shipped = () => log!.entries.filter((e) => e.subject === subject);
+
+    it.each([
+      ['beforeReplicate', 'after the local commit, before the log has the batch: nobody was told; the restart ships the tail', 0],
+      ['afterReplicate', 'after the log took the batch, before its release: nobody was told; nothing is shipped twice', 1],
+    ] as const)('crash %s (%s), then its effects go once', async (point, _what, inLog) => {
+      log = new MemoryLog();
+      await withWorker();
+      await start();
+      crashAt = point;
+      await expect(jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).rejects.toThrow(SimulatedCrash);
+      await settle();
+      expect([shipped().length, published.length, workCalls.length]).toEqual([inLog, 0, 0]);
+      await restart();
+      expect(shipped().length).toBeGreaterThanOrEqual(1); // shipped at open if the log lacked it
+      await until(() => state('j1') === 'done' && published.length === 1);
+      await settle();
+      expect([published.length, workCalls.length]).toEqual([1, 1]);
+      // Every record the store holds is in the log, in order, once.
+      const positions = shipped().flatMap((e) => (JSON.parse(e.data) as Array<[number]>).map(([pos]) => pos));
+      expect(positions).toEqual(svc.rt.journal.recordsAfter(0).map(([pos]) => pos));
+    });
+
+    it('a fenced owner (another writer appended to its slot) tells nobody of its next commit and stops', async () => {
+      log = new MemoryLog();
+      await start();
+      await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+      const last = await log.last(subject);
+      await log.append(subject, '[]', {}, 'new-owner', last!.seq); // the slot's new owner writes
+      await expect(jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: 'm2' })).rejects.toThrow(LogFenced);
+      await settle();
+      expect(svc.store.closed).toBe(true);
+      expect(workCalls).toHaveLength(0);
+      expect(shipped()).toHaveLength(2); // j1's batch and the new owner's; j2 never got in
+    });
+
+    it('a store behind its log, or disagreeing with it, refuses to serve the slot from its own files', async () => {
+      log = new MemoryLog();
+      await start();
+      await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+      await svc.rt.stop(200);
+      rmSync(join(dir, 'jobs.db'), { force: true });
+      rmSync(join(dir, 'jobs.db-wal'), { force: true });
+      // An empty store (a lost disk) on a log that holds record 1: it must be rebuilt from the log.
+      await expect(start()).rejects.toThrow(JournalDiverged);
+      // A store whose own record 1 (written while it was not replicated) differs from the log's.
+      svc.rt.kill();
+      const shared = log;
+      log = undefined;
+      await start();
+      await jobs().deliver('other', { type: 'job.start', name: 'x' });
+      svc.rt.kill();
+      log = shared;
+      await expect(start()).rejects.toThrow(/differs/);
+    });
   });
 
   describe('the inbox window', () => {

@@ -16,13 +16,11 @@
 import { initialTransition } from 'xstate';
 import { Command, Query, Stream } from '../../contracts/subjects.ts';
 import {
-  AddItemToCart,
-  CheckoutCart,
   GetCartRequest,
   GetProductRequest,
   ListProductsRequest,
   MessageType,
-  RemoveItemFromCart,
+  requestContract,
   type CalculateDiscountRequest,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
@@ -112,9 +110,7 @@ export async function startCartService(
   };
 
   await rt.command({
-    subject: Command.addItemToCart,
-    type: MessageType.addItemToCart,
-    schema: AddItemToCart,
+    ...requestContract(Command.addItemToCart, MessageType.addItemToCart),
     host: carts,
     actorId: (p) => p.cartId,
     toEvent: (p, _meta, id) => {
@@ -136,9 +132,7 @@ export async function startCartService(
   });
 
   await rt.command({
-    subject: Command.removeItemFromCart,
-    type: MessageType.removeItemFromCart,
-    schema: RemoveItemFromCart,
+    ...requestContract(Command.removeItemFromCart, MessageType.removeItemFromCart),
     host: carts,
     actorId: (p) => p.cartId,
     toEvent: (p, _meta, id) =>
@@ -147,9 +141,7 @@ export async function startCartService(
   });
 
   await rt.command({
-    subject: Command.checkoutCart,
-    type: MessageType.checkoutCart,
-    schema: CheckoutCart,
+    ...requestContract(Command.checkoutCart, MessageType.checkoutCart),
     host: carts,
     actorId: (p) => p.cartId,
     toEvent: async (p, meta, id) => {

@@ -109,7 +109,8 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
   return { instanceId };
 }
 
-function storedInstanceId(rt: ServiceRuntime): string {
+/** This instance's id, made once and kept in its own store. */
+export function storedInstanceId(rt: ServiceRuntime): string {
   const db = rt.store.db;
   const existing = db.prepare(`SELECT value FROM meta WHERE key = 'instance_id'`).pluck().get() as string | undefined;
   if (existing) return existing;

@@ -12,8 +12,8 @@ import { Command, Query, Stream } from '../../contracts/subjects.ts';
 import {
   GetStockLevelRequest,
   MessageType,
-  ReleaseInventory,
-  ReserveInventory,
+  requestContract,
+  type ReserveInventory,
   type GetStockLevelResponse,
   type InventoryUnavailable,
 } from '../../contracts/index.ts';
@@ -64,9 +64,7 @@ export async function startInventoryService(
     return { reservationId: p.reservationId ?? ids.reservationId, orderId: p.orderId ?? ids.orderId, cartId: p.cartId, items: p.items, at: at() };
   };
   await rt.command({
-    subject: Command.reserveInventory,
-    type: MessageType.reserveInventory,
-    schema: ReserveInventory,
+    ...requestContract(Command.reserveInventory, MessageType.reserveInventory),
     host: reservations,
     actorId: (p) => p.reservationId ?? checkoutIdsFor(p.cartId).reservationId,
     // Synchronous on purpose: `command` delivers a synchronous toEvent in the same tick, so no
@@ -80,9 +78,7 @@ export async function startInventoryService(
   });
 
   await rt.command({
-    subject: Command.releaseInventory,
-    type: MessageType.releaseInventory,
-    schema: ReleaseInventory,
+    ...requestContract(Command.releaseInventory, MessageType.releaseInventory),
     host: reservations,
     actorId: (p) => p.reservationId,
     toEvent: (p): ReservationEvent => ({ type: 'reservation.release', at: at(), reason: p.reason ?? null }),

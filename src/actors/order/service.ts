@@ -8,13 +8,11 @@
  */
 import { Command, Query } from '../../contracts/subjects.ts';
 import {
-  CancelOrder,
-  CompleteOrder,
-  CreateOrder,
   FindOrdersByNumberRequest,
   GetOrderRequest,
   ListCustomerOrdersRequest,
   MessageType,
+  requestContract,
   Product,
   type GetOrderResponse,
   type PricedLineItem,
@@ -67,9 +65,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
   const context = (t: Transitioned) => t.snapshot.context as OrderContext;
 
   await rt.command({
-    subject: Command.createOrder,
-    type: MessageType.createOrder,
-    schema: CreateOrder,
+    ...requestContract(Command.createOrder, MessageType.createOrder),
     host: orders,
     actorId: (p) => p.orderId ?? checkoutIdsFor(p.cartId).orderId,
     toEvent: async (p, meta) => ({
@@ -98,9 +94,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
   });
 
   await rt.command({
-    subject: Command.cancelOrder,
-    type: MessageType.cancelOrder,
-    schema: CancelOrder,
+    ...requestContract(Command.cancelOrder, MessageType.cancelOrder),
     host: orders,
     actorId: (p) => p.orderId,
     toEvent: (p, _meta, id) => {
@@ -125,9 +119,7 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
   });
 
   await rt.command({
-    subject: Command.completeOrder,
-    type: MessageType.completeOrder,
-    schema: CompleteOrder,
+    ...requestContract(Command.completeOrder, MessageType.completeOrder),
     host: orders,
     actorId: (p) => p.orderId,
     toEvent: () => ({ type: 'order.complete' as const, at: at() }),

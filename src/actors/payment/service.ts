@@ -20,12 +20,11 @@
  * whenever it had sent authorize-payment. Not keeping one avoids a row per out-of-stock checkout.
  */
 import {
-  AuthorizePayment,
   GetPaymentRequest,
   MessageType,
+  requestContract,
   OrderCancelled,
   OrderCompleted,
-  VoidPayment,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
 import { Command, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
@@ -78,9 +77,7 @@ export async function startPaymentService(
   await rt.transport.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
 
   await rt.command({
-    subject: Command.authorizePayment,
-    type: MessageType.authorizePayment,
-    schema: AuthorizePayment,
+    ...requestContract(Command.authorizePayment, MessageType.authorizePayment),
     host: authorizations,
     actorId: (p) => p.orderId ?? checkoutIdsFor(p.cartId).orderId,
     toEvent: async (p, _meta, id): Promise<AuthorizationEvent> => {
@@ -144,9 +141,7 @@ export async function startPaymentService(
   });
 
   await rt.command({
-    subject: Command.voidPayment,
-    type: MessageType.voidPayment,
-    schema: VoidPayment,
+    ...requestContract(Command.voidPayment, MessageType.voidPayment),
     host: authorizations,
     actorId: (p) => p.orderId,
     toEvent: (p, _meta, id): AuthorizationEvent => {

@@ -11,8 +11,8 @@
  */
 import { Command, Event, Query, Stream } from '../../contracts/subjects.ts';
 import {
-  CalculateDiscountRequest,
   MessageType,
+  requestContract,
   QuotePromotionRequest,
   type DiscountCalculated,
   type QuotePromotionResponse,
@@ -47,9 +47,7 @@ export async function startPromotionService(
   await serveQuotes(rt, lookup);
 
   await serveStateless(rt, {
-    subject: Command.calculateDiscount,
-    type: MessageType.calculateDiscountRequest,
-    schema: CalculateDiscountRequest,
+    ...requestContract(Command.calculateDiscount, MessageType.calculateDiscountRequest),
     scope: (p) => p.cartId,
     handle: (p, _meta, { now, key }) => {
       const code = normaliseCode(p.promotionCode);

@@ -17,7 +17,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType, QuotePromotionResponse } from '../../contracts/index.ts';
 import { Command, Query } from '../../contracts/subjects.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
-import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
+import { scopedIdempotencyKey, forwarding, type RouteOptions } from '../context.ts';
 import { causeOf } from '../correlation.ts';
 import { HttpCode, HttpError } from '../errors.ts';
 import {
@@ -39,6 +39,7 @@ import {
 
 export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
   const { services, config, auth } = ctx;
+  const { query, command } = forwarding(ctx);
   const acting = (customerId: string | undefined) => (customerId !== undefined ? { customerId } : {});
 
   app.get('/carts/:cartId', {
@@ -57,13 +58,8 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
       },
     },
     handler: async (req) =>
-      services.call({
-        subject: Query.getCart,
-        type: MessageType.getCartRequest,
-        payload: { cartId: req.params.cartId, ...acting(await auth.customer(req)) },
-        reply: CartDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      query(req, Query.getCart, MessageType.getCartRequest, CartDoc, {
+        cartId: req.params.cartId, ...acting(await auth.customer(req)),
       }),
   });
 
@@ -89,30 +85,18 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) => {
       const customer = await auth.customer(req);
-      const cart = await services.call({
-        subject: Query.getCart,
-        type: MessageType.getCartRequest,
-        payload: { cartId: req.params.cartId, ...acting(customer) },
-        reply: CartDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      const cart = await query(req, Query.getCart, MessageType.getCartRequest, CartDoc, {
+        cartId: req.params.cartId, ...acting(customer),
       });
       if (cart.status !== 'OPEN') throw new HttpError(409, HttpCode.conflict, `cart ${cart.cartId} is ${cart.status.toLowerCase().replace('_', ' ')}`);
       const customerId = cart.customerId ?? customer;
       const subtotal = cart.subtotal ?? cart.items.reduce((sum, i) => sum + i.quantity * i.unitPrice, 0);
-      const q = await services.call({
-        subject: Query.quotePromotion,
-        type: MessageType.quotePromotionRequest,
-        payload: {
-          cartId: cart.cartId,
-          ...(customerId !== undefined ? { customerId } : {}),
-          subtotal,
-          currency: cart.currency,
-          promotionCode: req.query.code,
-        },
-        reply: QuotePromotionResponse,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      const q = await query(req, Query.quotePromotion, MessageType.quotePromotionRequest, QuotePromotionResponse, {
+        cartId: cart.cartId,
+        ...(customerId !== undefined ? { customerId } : {}),
+        subtotal,
+        currency: cart.currency,
+        promotionCode: req.query.code,
       });
       const discount = Math.min(q.discount, subtotal);
       return {
@@ -152,16 +136,11 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) => {
       const customer = acting(await auth.customer(req));
-      return services.call({
-        subject: Command.addItemToCart,
-        type: MessageType.addItemToCart,
-        payload: { cartId: req.params.cartId, ...req.body, ...customer },
-        reply: CartDoc,
-        timeoutMs: config.timeouts.commandMs,
-        cause: causeOf(req),
+      return command(req, Command.addItemToCart, MessageType.addItemToCart, CartDoc,
+        { cartId: req.params.cartId, ...req.body, ...customer },
         // The customer is part of the key: another customer reusing a key must not get this reply.
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'add-item', req.params.cartId, { ...req.body, ...customer }),
-      });
+        scopedIdempotencyKey(req.headers, 'add-item', req.params.cartId, { ...req.body, ...customer }),
+      );
     },
   });
 
@@ -185,15 +164,10 @@ export const cartRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx
     },
     handler: async (req) => {
       const customer = acting(await auth.customer(req));
-      return services.call({
-        subject: Command.removeItemFromCart,
-        type: MessageType.removeItemFromCart,
-        payload: { ...req.params, ...(req.query.quantity !== undefined ? { quantity: req.query.quantity } : {}), ...customer },
-        reply: CartDoc,
-        timeoutMs: config.timeouts.commandMs,
-        cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'remove-item', req.params.cartId, [req.params.productId, req.query, customer]),
-      });
+      return command(req, Command.removeItemFromCart, MessageType.removeItemFromCart, CartDoc,
+        { ...req.params, ...(req.query.quantity !== undefined ? { quantity: req.query.quantity } : {}), ...customer },
+        scopedIdempotencyKey(req.headers, 'remove-item', req.params.cartId, [req.params.productId, req.query, customer]),
+      );
     },
   });
 

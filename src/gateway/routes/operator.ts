@@ -7,14 +7,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { OperatorMessageType, RetryCheckoutResponse } from '../../contracts/index.ts';
 import { OperatorCommand } from '../../contracts/subjects.ts';
-import type { RouteOptions } from '../context.ts';
-import { causeOf } from '../correlation.ts';
+import { forwarding, type RouteOptions } from '../context.ts';
 import { CheckoutParams, OperatorHeaders, operatorAuth, operatorSecurity, problem, serviceErrors } from '../schemas.ts';
 
 const RetryDoc = RetryCheckoutResponse.meta({ id: 'RetryCheckoutResponse' });
 
 export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config, auth } = ctx;
+  const { auth } = ctx;
+  const { command } = forwarding(ctx);
 
   app.post('/checkouts/:checkoutId/retry', {
     schema: {
@@ -39,13 +39,8 @@ export const operatorRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
     handler: async (req) => {
       const who = await auth.operator(req);
       req.log.info({ ...who, action: 'retry-checkout', checkoutId: req.params.checkoutId }, 'operator action');
-      return services.call({
-        subject: OperatorCommand.retryCheckout,
-        type: OperatorMessageType.retryCheckoutRequest,
-        payload: { checkoutId: req.params.checkoutId },
-        reply: RetryDoc,
-        timeoutMs: config.timeouts.commandMs,
-        cause: causeOf(req),
+      return command(req, OperatorCommand.retryCheckout, OperatorMessageType.retryCheckoutRequest, RetryDoc, {
+        checkoutId: req.params.checkoutId,
       });
     },
   });

@@ -17,8 +17,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isUuid, MessageType } from '../../contracts/index.ts';
 import { canonicalOrderNumber } from '../../contracts/order-number.ts';
 import { Command, Query } from '../../contracts/subjects.ts';
-import { scopedIdempotencyKey, type RouteOptions } from '../context.ts';
-import { causeOf } from '../correlation.ts';
+import { scopedIdempotencyKey, forwarding, type RouteOptions } from '../context.ts';
 import { HttpCode, HttpError } from '../errors.ts';
 import {
   CustomerParams,
@@ -39,7 +38,8 @@ import {
 } from '../schemas.ts';
 
 export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config, auth } = ctx;
+  const { auth } = ctx;
+  const { query, command } = forwarding(ctx);
   const requestedBy = (customerId: string | undefined) => (customerId !== undefined ? { requestedBy: customerId } : {});
 
   app.get('/orders/:idOrNumber', {
@@ -62,22 +62,12 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
       const by = requestedBy(await auth.customer(req));
       const ref = req.params.idOrNumber;
       if (isUuid(ref)) {
-        return services.call({
-          subject: Query.getOrder,
-          type: MessageType.getOrderRequest,
-          payload: { orderId: ref.toLowerCase(), ...by },
-          reply: OrderDoc,
-          timeoutMs: config.timeouts.queryMs,
-          cause: causeOf(req),
+        return query(req, Query.getOrder, MessageType.getOrderRequest, OrderDoc, {
+          orderId: ref.toLowerCase(), ...by,
         });
       }
-      const { orders } = await services.call({
-        subject: Query.findOrdersByNumber,
-        type: MessageType.findOrdersByNumberRequest,
-        payload: { orderNumber: canonicalOrderNumber(ref) ?? ref, ...by },
-        reply: OrderListDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      const { orders } = await query(req, Query.findOrdersByNumber, MessageType.findOrdersByNumberRequest, OrderListDoc, {
+        orderNumber: canonicalOrderNumber(ref) ?? ref, ...by,
       });
       const [only, ...others] = orders;
       if (!only) throw new HttpError(404, HttpCode.notFound, `no order has the number ${ref}`);
@@ -106,15 +96,10 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     },
     handler: async (req) => {
       const by = requestedBy(await auth.customer(req));
-      return services.call({
-        subject: Command.cancelOrder,
-        type: MessageType.cancelOrder,
-        payload: { orderId: req.params.orderId, reason: 'CUSTOMER_REQUESTED', detail: 'CUSTOMER_REQUESTED', ...by },
-        reply: OrderCancelledDoc,
-        timeoutMs: config.timeouts.commandMs,
-        cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'cancel-order', req.params.orderId, by.requestedBy ?? null),
-      });
+      return command(req, Command.cancelOrder, MessageType.cancelOrder, OrderCancelledDoc,
+        { orderId: req.params.orderId, reason: 'CUSTOMER_REQUESTED', detail: 'CUSTOMER_REQUESTED', ...by },
+        scopedIdempotencyKey(req.headers, 'cancel-order', req.params.orderId, by.requestedBy ?? null),
+      );
     },
   });
 
@@ -141,15 +126,10 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     handler: async (req) => {
       const who = await auth.operator(req);
       req.log.info({ ...who, action: 'complete-order', orderId: req.params.orderId }, 'operator action');
-      return services.call({
-        subject: Command.completeOrder,
-        type: MessageType.completeOrder,
-        payload: { orderId: req.params.orderId },
-        reply: OrderCompletedDoc,
-        timeoutMs: config.timeouts.commandMs,
-        cause: causeOf(req),
-        idempotencyKey: scopedIdempotencyKey(req.headers, 'complete-order', req.params.orderId, null),
-      });
+      return command(req, Command.completeOrder, MessageType.completeOrder, OrderCompletedDoc,
+        { orderId: req.params.orderId },
+        scopedIdempotencyKey(req.headers, 'complete-order', req.params.orderId, null),
+      );
     },
   });
 
@@ -169,13 +149,8 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     },
     handler: async (req) => {
       await auth.sameCustomer(req, req.params.customerId);
-      return services.call({
-        subject: Query.listCustomerOrders,
-        type: MessageType.listCustomerOrdersRequest,
-        payload: { customerId: req.params.customerId },
-        reply: OrderListDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      return query(req, Query.listCustomerOrders, MessageType.listCustomerOrdersRequest, OrderListDoc, {
+        customerId: req.params.customerId,
       });
     },
   });

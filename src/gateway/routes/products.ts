@@ -2,12 +2,11 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { MessageType } from '../../contracts/index.ts';
 import { Query } from '../../contracts/subjects.ts';
-import type { RouteOptions } from '../context.ts';
-import { causeOf } from '../correlation.ts';
+import { forwarding, type RouteOptions } from '../context.ts';
 import { problem, ProductDoc, ProductListDoc, ProductParams, serviceErrors, StockLevelDoc } from '../schemas.ts';
 
 export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
-  const { services, config } = ctx;
+  const { query } = forwarding(ctx);
 
   app.get('/products', {
     schema: {
@@ -17,14 +16,7 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
       response: { 200: ProductListDoc, ...serviceErrors },
     },
     handler: async (req) =>
-      services.call({
-        subject: Query.listProducts,
-        type: MessageType.listProductsRequest,
-        payload: {},
-        reply: ProductListDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
-      }),
+      query(req, Query.listProducts, MessageType.listProductsRequest, ProductListDoc, {}),
   });
 
   app.get('/products/:productId', {
@@ -41,13 +33,8 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
       },
     },
     handler: async (req) =>
-      services.call({
-        subject: Query.getProduct,
-        type: MessageType.getProductRequest,
-        payload: { productId: req.params.productId },
-        reply: ProductDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      query(req, Query.getProduct, MessageType.getProductRequest, ProductDoc, {
+        productId: req.params.productId,
       }),
   });
 
@@ -66,13 +53,8 @@ export const productRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { 
       },
     },
     handler: async (req) =>
-      services.call({
-        subject: Query.getStockLevel,
-        type: MessageType.getStockLevelRequest,
-        payload: { productId: req.params.productId },
-        reply: StockLevelDoc,
-        timeoutMs: config.timeouts.queryMs,
-        cause: causeOf(req),
+      query(req, Query.getStockLevel, MessageType.getStockLevelRequest, StockLevelDoc, {
+        productId: req.params.productId,
       }),
   });
 };

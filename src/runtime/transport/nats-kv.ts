@@ -4,10 +4,10 @@
  * JetStream publishes to the key's subject sent by the transport itself (as nats.js's KV does, but
  * without its per-call `nc.request()`); reads, watches and bucket creation use @nats-io/kv.
  */
-import { DeliverPolicy, JetStreamApiCodes, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import type { Headers } from '../../contracts/headers.ts';
-import { JetStreamRefused } from './nats-mapping.ts';
+import { isWrongLastSequence } from './nats-log.ts';
 import type { Closer, Kv, KvEntry, PublishAck } from './transport.ts';
 
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
@@ -125,11 +125,4 @@ export class NatsKv implements Kv {
 function toEntry(e: NatsKvEntry | null): KvEntry | undefined {
   if (!e || e.operation !== 'PUT') return undefined;
   return { key: e.key, value: e.string(), revision: e.revision };
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamRefused &&
-    (err.errCode === JetStreamApiCodes.StreamWrongLastSequence || err.errCode === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }

@@ -35,6 +35,7 @@ import { InFlight, stopIntake } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
+import { NatsLog } from './nats-log.ts';
 import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
 import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
 import { answer, checkReply } from './reply.ts';
@@ -46,6 +47,7 @@ import type {
   EventHandler,
   Kv,
   Message,
+  ReplicatedLog,
   PublishAck,
   RequestOptions,
   Responder,
@@ -314,6 +316,11 @@ export class NatsTransport implements Transport {
   /** Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). */
   private whileDegraded<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return retryWhileDegraded(what, fn, PROVISIONING_PATIENCE_MS, (w, err) => this.onError(err, `${w}: JetStream is degraded; retrying`));
+  }
+
+  async replicatedLog(stream: string, subjects: readonly string[]): Promise<ReplicatedLog> {
+    await this.ensureStream(stream, subjects);
+    return new NatsLog(stream, this.js, await this.jsm(), (subject, data, headers) => this.jsPublish(subject, data, headers));
   }
 
   async kv(bucket: string): Promise<Kv> {

@@ -86,6 +86,45 @@ export interface Closer {
   close(): Promise<void>;
 }
 
+/** One message of a replicated log subject, with its stream sequence. */
+export interface LogEntry {
+  seq: number;
+  headers: Headers;
+  data: string;
+}
+
+/**
+ * An append-only log per subject that a cluster replicates (a JetStream stream, R3 on a 3-node
+ * cluster), with an optimistic-concurrency append: the writer names the sequence of the subject's
+ * last message it knows, and the server refuses the append if another writer came in between.
+ * That refusal is what fences a stale owner (replication.ts).
+ */
+export interface ReplicatedLog {
+  /**
+   * Appends to `subject` if its last message is still `expectLastSeq` (0: none yet); resolves with
+   * the new sequence. A repeat of an append that was stored (same `msgId`) resolves with its
+   * sequence. Rejects with `LogFenced` if another writer appended meanwhile.
+   */
+  append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number>;
+  /** The subject's last message, if any. */
+  last(subject: string): Promise<LogEntry | undefined>;
+  /** Calls `onEntry` with each message of `subject` with sequence above `afterSeq`, up to `throughSeq`, in order. */
+  read(subject: string, afterSeq: number, throughSeq: number, onEntry: (e: LogEntry) => void): Promise<void>;
+  /** Drops the subject's messages below `keepFromSeq`. */
+  trim(subject: string, keepFromSeq: number): Promise<void>;
+}
+
+/** Another writer appended to the subject since the sequence this writer expected: it is no longer the owner. */
+export class LogFenced extends Error {
+  override readonly name = 'LogFenced';
+  constructor(
+    readonly subject: string,
+    readonly expected: number,
+  ) {
+    super(`${subject}: another writer appended after sequence ${expected}; this one is fenced`);
+  }
+}
+
 export interface Transport {
   request(subject: string, data: string, opts: RequestOptions): Promise<Message>;
   respond(subject: string, responder: Responder, opts?: RespondOptions): Promise<Closer>;
@@ -100,6 +139,11 @@ export interface Transport {
    * answering: a tap for live views that need no durability (tests, inspectors). Optional.
    */
   subscribeAll?(subject: string, onMsg: (m: Message) => void): Promise<Closer>;
+  /**
+   * The replicated log the journals are shipped to (distributed mode only): its stream is created
+   * if missing. Absent in embedded mode, where a store's journal is not replicated.
+   */
+  replicatedLog?(stream: string, subjects: readonly string[]): Promise<ReplicatedLog>;
   /** Stops taking work, lets in-flight handlers finish, then closes. */
   drain(): Promise<void>;
 }

@@ -28,29 +28,21 @@ const ended = (words: Record<string, string>) => (s: AnyMachineSnapshot) => {
 
 // ── order ────────────────────────────────────────────────────────────────────────────────────
 
+const create = (refusal: string | null): OrderEvent => ({
+  type: 'order.create',
+  at: AT,
+  cartId: CART_ID,
+  customerId: CUSTOMER_ID,
+  items,
+  total: 2_500,
+  currency: 'USD',
+  paymentAuthorizationId: null,
+  refusal,
+});
+
 const orderEvents: readonly OrderEvent[] = [
-  {
-    type: 'order.create',
-    at: AT,
-    cartId: CART_ID,
-    customerId: CUSTOMER_ID,
-    items,
-    total: 2_500,
-    currency: 'USD',
-    paymentAuthorizationId: null,
-    refusal: null,
-  },
-  {
-    type: 'order.create',
-    at: AT,
-    cartId: CART_ID,
-    customerId: CUSTOMER_ID,
-    items,
-    total: 2_500,
-    currency: 'USD',
-    paymentAuthorizationId: null,
-    refusal: 'orders from this customer are not accepted',
-  },
+  create(null),
+  create('orders from this customer are not accepted'),
   {
     type: 'order.cancel',
     at: AT,
@@ -90,23 +82,18 @@ export const orderModel: MachineModel = {
 
 // ── reservation ──────────────────────────────────────────────────────────────────────────────
 
+const hold = (inStock: number): ReservationEvent => ({
+  type: 'reservation.hold',
+  at: AT,
+  orderId: ORDER_ID,
+  cartId: CART_ID,
+  items,
+  available: { [PRODUCT_ID]: inStock },
+});
+
 const reservationEvents: readonly ReservationEvent[] = [
-  {
-    type: 'reservation.hold',
-    at: AT,
-    orderId: ORDER_ID,
-    cartId: CART_ID,
-    items,
-    available: { [PRODUCT_ID]: 5 },
-  },
-  {
-    type: 'reservation.hold',
-    at: AT,
-    orderId: ORDER_ID,
-    cartId: CART_ID,
-    items,
-    available: { [PRODUCT_ID]: 1 },
-  },
+  hold(5),
+  hold(1),
   { type: 'reservation.release', at: AT, reason: 'CHECKOUT_FAILED' },
   { type: 'reservation.consume', at: AT },
 ];
