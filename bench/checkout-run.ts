@@ -55,7 +55,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     fillBar.done();
 
     const maxSockets = load.kind === 'closed' ? load.concurrency : 512;
-    const entry = opts.entry === 'http' ? httpEntry(sut.httpUrl!, maxSockets) : busEntry(sut.transport);
+    const entry = opts.entry === 'http' ? httpEntry(sut.httpUrls, maxSockets) : busEntry(sut.transport);
     const settleMs = opts.settleTimeoutS * 1000;
     if (warm.length > 0) {
       const warmLoad: Load = load.kind === 'closed' ? { kind: 'closed', concurrency: Math.max(8, Math.min(64, load.concurrency)) } : load;
@@ -105,6 +105,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       mode: opts.mode,
       entry: opts.entry,
       procs: opts.mode === 'embedded' ? (opts.threads > 0 ? `${opts.threads} threads` : 'in-process') : opts.procs,
+      instances: opts.instances,
       sync: opts.sync,
       loop: load.kind,
       concurrency: load.kind === 'closed' ? load.concurrency : null,
@@ -124,6 +125,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       unfinished: tracks.filter((t) => t.acceptedAt !== undefined && t.finalAt === undefined).length,
       refused: tracks.filter((t) => t.error !== undefined).length,
       cpuSeconds,
+      coresBusy: Object.fromEntries(Object.entries(cpuSeconds).map(([k, v]) => [k, round(v / (phase.elapsedMs / 1000), 2)])),
       cpuSecondsPer1000: round((cpuTotal / n) * 1000, 3),
       ioPerCheckout: {
         readCalls: round((io1.readCalls - io0.readCalls) / n, 1),

@@ -106,12 +106,17 @@ export function busEntry(transport: Transport): CheckoutEntry {
   };
 }
 
-/** Through the gateway, as a browser would: keep-alive connections, JSON bodies. */
-export function httpEntry(baseUrl: string, maxSockets: number): CheckoutEntry {
-  const url = new URL(baseUrl);
-  const agent = new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets });
+/**
+ * Through the gateway, as a browser would: keep-alive connections, JSON bodies. With several
+ * gateways, checkouts go to each in turn, as a round-robin load balancer spreads them.
+ */
+export function httpEntry(baseUrls: readonly string[], maxSockets: number): CheckoutEntry {
+  if (baseUrls.length === 0) throw new Error('entry http needs a gateway');
+  const gateways = baseUrls.map((u) => ({ url: new URL(u), agent: new Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets }) }));
+  let turn = 0;
   return {
     checkout(p) {
+      const { url, agent } = gateways[turn++ % gateways.length]!;
       const body = JSON.stringify({ customerId: p.customerId });
       return new Promise<void>((resolve, reject) => {
         const req = httpRequest(
@@ -138,7 +143,9 @@ export function httpEntry(baseUrl: string, maxSockets: number): CheckoutEntry {
         req.end(body);
       });
     },
-    close: () => agent.destroy(),
+    close: () => {
+      for (const g of gateways) g.agent.destroy();
+    },
   };
 }
 

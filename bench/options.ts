@@ -29,6 +29,8 @@ export interface BenchOptions {
   products: number;
   /** nats mode: one process per service, or every service in one process. */
   procs: 'per-service' | 'single';
+  /** nats mode: processes of the orchestrator and of the gateway (the participants stay one each). */
+  instances: number;
   /** Embedded: service worker threads (EMBEDDED_THREADS); 0 runs every service on the main thread. */
   threads: number;
   /** Write CPU profiles and print where the time went, by component. */
@@ -55,6 +57,7 @@ export const defaultOptions: BenchOptions = {
   failShare: 0.1,
   products: 1_000,
   procs: 'per-service',
+  instances: 1,
   threads: 0,
   profile: false,
   json: false,
@@ -78,6 +81,8 @@ export const usage = `npm run bench -- [options]
   --fail-share F           share of checkouts that fail by design, half declined, half out of stock (0.1)
   --products P             catalog size (1000)
   --procs per-service|single   nats mode: process layout (per-service)
+  --instances K            nats mode, per-service: K orchestrator and K gateway processes; HTTP spread over the gateways (1)
+  --partitions P           not built: the stateful services have no partitions yet (an error says what is missing)
   --threads T              embedded mode: spread the services over T worker threads (0: all on the main thread)
   --profile                CPU-profile the system and print where the time goes
   --settle-timeout S       seconds to wait for unfinished checkouts (60)
@@ -135,6 +140,13 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         o.procs = p;
         break;
       }
+      case '--instances': o.instances = Math.round(num(flag, 1, 8)); break;
+      case '--partitions':
+        throw new Error(
+          '--partitions is not built: the stateful services (cart, inventory, payment, order, promotion) have no ' +
+            'partitions yet, so each runs one instance. It needs partitioned subjects and a KV lease per partition ' +
+            'with fencing (issue #15 items 1-2). --instances K scales what can scale today: the orchestrator and the gateway.',
+        );
       case '--threads': o.threads = Math.round(num(flag, 0, 6)); break;
       case '--profile': o.profile = true; break;
       case '--settle-timeout': o.settleTimeoutS = num(flag, 1); break;
@@ -147,6 +159,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       default:
         throw new Error(`unknown option ${flag}`);
     }
+  }
+  if (o.instances > 1 && (o.mode !== 'nats' || o.procs !== 'per-service')) {
+    throw new Error('--instances needs --mode nats with one process per service (--procs per-service)');
   }
   return o;
 }

@@ -26,6 +26,8 @@ export interface RunResult {
   entry: 'bus' | 'http';
   /** 'in-process', `${n} threads` (embedded), 'per-service' or 'single' (nats). */
   procs: string;
+  /** nats mode: orchestrator and gateway processes (--instances). */
+  instances: number;
   sync: 'NORMAL' | 'FULL';
   loop: 'closed' | 'open';
   concurrency: number | null;
@@ -50,6 +52,11 @@ export interface RunResult {
   /** The checkout call itself failed (timeout, 5xx). */
   refused: number;
   cpuSeconds: Record<string, number>;
+  /**
+   * Each process's CPU seconds per second of the measured phase: the share of one core it kept
+   * busy. A Node process near 1.0 has saturated its one JS thread; its service is the next limit.
+   */
+  coresBusy: Record<string, number>;
   cpuSecondsPer1000: number;
   /** Read/write syscalls (SQLite's pread/pwrite, sockets) and KiB written per checkout, all processes. */
   ioPerCheckout?: { readCalls: number; writeCalls: number; writtenKiB: number };

@@ -2,8 +2,10 @@
  * The system under test, distributed: a nats-server started with the repo's nats.conf on a free
  * loopback port with a temporary store, and the services as child processes (`src/main.ts` with
  * SERVICES=<service>, each with its own data dir), plus `src/main.ts` with SERVICES=gateway for
- * entry http. The
- * bench connects as the gateway user, so nats.conf's permissions hold for it too.
+ * entry http. With `--instances K`, K orchestrators (each its own store, sharing the work through
+ * their durable consumer and the saga-owners claim) and K gateways; the participants stay one
+ * process each until they have partitions. The bench connects as the gateway user, so nats.conf's
+ * permissions hold for it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -70,29 +72,37 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     entry,
   ];
-  const groups = opts.procs === 'single' ? [backendServices.join(',')] : [...backendServices];
+  // One process per service (the orchestrator K times), or all of them in one; named as reported.
+  const k = opts.instances;
+  const instanceName = (service: string, i: number) => (i === 0 ? service : `${service}-${i + 1}`);
+  const groups: { name: string; services: string }[] =
+    opts.procs === 'single'
+      ? [{ name: 'services', services: backendServices.join(',') }]
+      : backendServices.flatMap((s) => Array.from({ length: s === 'checkout' ? k : 1 }, (_, i) => ({ name: instanceName(s, i), services: s })));
+  const dirOf = (name: string) => join(dataDir, opts.procs === 'single' ? 'all' : name);
   let transport: Transport | undefined;
   try {
-    for (const services of groups) {
-      const dir = join(dataDir, opts.procs === 'single' ? 'all' : services);
+    for (const { name, services } of groups) {
       children.push(
-        spawnChild(opts.procs === 'single' ? 'services' : services, process.execPath, nodeArgs('src/main.ts'), {
-          ...process.env, ...env, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dir,
+        spawnChild(name, process.execPath, nodeArgs('src/main.ts'), {
+          ...process.env, ...env, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dirOf(name),
         }),
       );
     }
-    let httpUrl: string | undefined;
-    if (opts.entry === 'http') {
+    const httpUrls: string[] = [];
+    for (let i = 0; opts.entry === 'http' && i < k; i++) {
       const port = await freePort();
+      const name = instanceName('gateway', i);
       children.push(
         // The gateway alone (src/main.ts, SERVICES=gateway). Its per-client rate limit is for shoppers;
         // the bench is one client standing in for thousands, so the limit is raised (the limiter stays).
-        spawnChild('gateway', process.execPath, nodeArgs('src/main.ts'), {
+        spawnChild(name, process.execPath, nodeArgs('src/main.ts'), {
           ...process.env, ...env, NATS_URL: nats.url, SERVICES: 'gateway', HOST: '127.0.0.1', PORT: String(port),
-          DATA_DIR: join(dataDir, 'gateway'), RATE_LIMIT_PER_MINUTE: String(benchGatewayConfig.rateLimit.max),
+          DATA_DIR: join(dataDir, name), RATE_LIMIT_PER_MINUTE: String(benchGatewayConfig.rateLimit.max),
+          GATEWAY_INSTANCES: String(k),
         }),
       );
-      httpUrl = `http://127.0.0.1:${port}`;
+      httpUrls.push(`http://127.0.0.1:${port}`);
     }
     const t = await connectNats({ servers: nats.url, user: 'gateway', pass: 'gateway-dev-secret', name: 'bench' });
     transport = t;
@@ -102,16 +112,19 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
         return true;
       }, children);
     }
-    if (httpUrl) {
-      const url = httpUrl;
-      await waitUntil('the gateway listening', async () => (await fetch(`${url}/healthz`)).ok, children);
+    for (const url of httpUrls) {
+      await waitUntil(`the gateway at ${url} listening`, async () => (await fetch(`${url}/healthz`)).ok, children);
     }
-    const dirOf = (s: string) => join(dataDir, opts.procs === 'single' ? 'all' : s);
     return {
       transport: t,
-      httpUrl,
+      httpUrls,
       processes: [{ name: 'nats-server', pid: nats.pid }, ...children.map((c): ProcessRef => ({ name: c.name, pid: c.proc.pid ?? 0 }))],
-      auditDirs: { inventory: dirOf('inventory'), payment: dirOf('payment'), order: dirOf('order'), checkout: [dirOf('checkout')] },
+      auditDirs: {
+        inventory: dirOf('inventory'),
+        payment: dirOf('payment'),
+        order: dirOf('order'),
+        checkout: opts.procs === 'single' ? [dirOf('checkout')] : Array.from({ length: k }, (_, i) => dirOf(instanceName('checkout', i))),
+      },
       profileDir,
       async stop() {
         await t.drain();

@@ -21,8 +21,8 @@ export interface AuditDirs {
 export interface SystemUnderTest {
   /** The bench's connection, as the gateway user: checkouts (entry bus), setup, and the status watch. */
   transport: Transport;
-  /** Base URL of the HTTP gateway, for entry http. */
-  httpUrl: string | undefined;
+  /** Base URLs of the HTTP gateways, for entry http (one, or one per gateway instance). */
+  httpUrls: string[];
   /** Child processes whose CPU and memory count (nats-server, services, gateway). */
   processes: ProcessRef[];
   auditDirs: AuditDirs;
@@ -68,7 +68,7 @@ export async function startEmbedded(dataDir: string, env: SystemEnv, entry: Entr
   }
   return {
     transport,
-    httpUrl: server?.url,
+    httpUrls: server ? [server.url] : [],
     processes: [],
     auditDirs: { inventory: dataDir, payment: dataDir, order: dataDir, checkout: [dataDir] },
     profileDir: undefined,

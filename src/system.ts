@@ -16,12 +16,14 @@ import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
-import { JournalStream, type Service } from './contracts/subjects.ts';
+import { JournalStream, journalSubject, type Service } from './contracts/subjects.ts';
 import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
-import { replicateJournal } from './runtime/replication.ts';
+import { JournalDiverged, replicateJournal, type JournalReplicator } from './runtime/replication.ts';
+import { rebuildStore } from './runtime/rebuild.ts';
+import { rebuildKit } from './rebuild-kits.ts';
 import { storedInstanceId } from './actors/checkout/service.ts';
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
 import { Store } from './runtime/store.ts';
@@ -92,6 +94,34 @@ export interface System {
  */
 function journalSlot(service: BackendService, rt: ServiceRuntime, config: SystemConfig): string {
   return service === 'checkout' ? (config.checkout.instanceId ?? storedInstanceId(rt)) : '0';
+}
+
+/**
+ * A service's store and runtime. Distributed, its journal is replicated (replication.ts): shipped to
+ * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
+ * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
+ */
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+  const path = join(config.dataDir, `${service}.db`);
+  const open = () => {
+    const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
+    return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log });
+  };
+  const rt = open();
+  if (!transport.replicatedLog) return { rt, replicator: undefined };
+  const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
+  const slot = journalSlot(service, rt, config);
+  try {
+    return { rt, replicator: await replicateJournal(rt, replicatedLog, slot) };
+  } catch (err) {
+    if (!(err instanceof JournalDiverged)) throw err;
+    rt.kill();
+    log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
+    const rebuilt = await rebuildStore(path, rebuildKit(service, config), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
+    log.info(rebuilt, 'store rebuilt from its replicated journal');
+    const fresh = open();
+    return { rt: fresh, replicator: await replicateJournal(fresh, replicatedLog, slot) };
+  }
 }
 
 /** Every line a service logs names it (a pino logger's child; other loggers are used as they are). */
@@ -172,20 +202,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   try {
     for (const service of services) {
-      const store = new Store({
-        path: join(config.dataDir, `${service}.db`),
-        migrations: serviceMigrations[service],
-        synchronous: config.synchronous,
-        locking: config.locking,
-        metrics: storeMetrics(service),
-      });
-      const transport = await transportFor(service);
-      const rt = new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log: childLog(log, service) });
-      // Distributed: the journal goes to the cluster before anyone hears of a change (replication.ts).
-      if (transport.replicatedLog) await replicateJournal(rt, await transport.replicatedLog(JournalStream.name, JournalStream.subjects), journalSlot(service, rt, config));
+      const { rt, replicator } = await openRuntime(service, config, await transportFor(service), clock, childLog(log, service));
       sampleRelay(rt);
       runtimes.set(service, rt);
       await startService(service, rt, config);
+      // The first checkpoint holds the seed, so that a rebuild never needs to replay it.
+      if (replicator) await replicator.startCheckpoints();
       if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
       await rt.start();
       log.info({ service }, 'service started');

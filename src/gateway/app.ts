@@ -124,6 +124,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       queryMs: config.timeouts.queryMs,
     }),
   };
+  app.addHook('onClose', () => ctx.checkouts.close());
   await app.register(healthRoutes, { ctx, transport: deps.transport });
   await app.register(cartRoutes, { ctx });
   await app.register(productRoutes, { ctx });

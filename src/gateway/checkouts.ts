@@ -19,9 +19,10 @@ import { CheckoutStatus, MessageType, type Cart } from '../contracts/index.ts';
 import { Bucket, Query } from '../contracts/subjects.ts';
 import type { Clock } from '../runtime/clock.ts';
 import { checkoutIdsFor } from '../runtime/ids.ts';
-import type { Closer, Kv, Transport } from '../runtime/transport/transport.ts';
+import type { Closer, Kv, KvEntry, Transport } from '../runtime/transport/transport.ts';
 import { CartDoc } from './schemas.ts';
 import { RefusedError, ServiceUnavailableError, UpstreamFailureError, type Cause, type ServiceCalls } from './services.ts';
+import { StatusWatch } from './status-watch.ts';
 
 export interface TrackedStatus {
   status: CheckoutStatus;
@@ -43,6 +44,8 @@ export class CheckoutTracker {
   private kvP: Promise<Kv> | undefined;
   /** checkoutId -> accepted status, oldest first (Map keeps insertion order). */
   private readonly accepted = new Map<string, { status: CheckoutStatus; expiresAt: number }>();
+  /** The one watch of the bucket that every SSE stream of this gateway listens on. */
+  readonly statusWatch = new StatusWatch((onEntry) => this.kvOp((kv) => kv.watch('>', onEntry, { updatesOnly: true })));
 
   constructor(
     private readonly transport: Transport,
@@ -95,17 +98,33 @@ export class CheckoutTracker {
     return undefined;
   }
 
-  /** Calls `onStatus` with the current document (if any) and with every later change, until closed. */
+  /**
+   * Calls `onStatus` with the current document (if any) and with every later change, until
+   * closed: a listener on the gateway's shared watch, then a read of the key (a change made
+   * between the two comes both ways; revisions tell the caller which it has).
+   */
   async watch(checkoutId: string, onStatus: (t: TrackedStatus) => void, onError: (err: unknown) => void): Promise<Closer> {
-    return this.kvOp((kv) =>
-      kv.watch(checkoutId, (e) => {
-        try {
-          onStatus({ status: parseStatus(e.value), revision: e.revision });
-        } catch (err) {
-          onError(err);
-        }
-      }),
-    );
+    const deliver = (e: KvEntry): void => {
+      try {
+        onStatus({ status: parseStatus(e.value), revision: e.revision });
+      } catch (err) {
+        onError(err);
+      }
+    };
+    const listener = await this.statusWatch.listen(checkoutId, { onEntry: deliver });
+    try {
+      const current = await this.kvOp((kv) => kv.get(checkoutId));
+      if (current) deliver(current);
+    } catch (err) {
+      await listener.close();
+      throw err;
+    }
+    return listener;
+  }
+
+  /** Closes the shared watch (the gateway is closing). */
+  close(): Promise<void> {
+    return this.statusWatch.close();
   }
 
   private async kvOp<T>(op: (kv: Kv) => Promise<T>): Promise<T> {

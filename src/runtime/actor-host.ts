@@ -31,7 +31,7 @@ import { pureTransitions, type PureTransitions } from './pure-transition.ts';
 import { InspectionReporter, type HostInspector } from './inspection.ts';
 import type { Db, Store } from './store.ts';
 import { Journal } from './journal.ts';
-import type { OutboundEffect, TimerOp } from './journal-record.ts';
+import type { JournalRecord, OutboundEffect, TimerOp } from './journal-record.ts';
 import { errorReply } from './transport/reply.ts';
 import { checkStoredVersions, upgradeSnapshot, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
 import type { Reply } from './transport/transport.ts';
@@ -407,6 +407,25 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
       cancelTimer: (name) => void timers.push({ name }),
     };
   }
+}
+
+/**
+ * A committed record's table writes, again: re-runs the executors of its actions (the machine
+ * already chose them; they are in the record) against `db`, with the record's time and snapshot,
+ * for the service's own tables only (stock, reservations, payments, the order index). Its
+ * messages, KV writes and timers are in the record already and go nowhere. A store rebuilt from a
+ * replicated journal (rebuild.ts) derives its tables this way; executors depend on nothing but
+ * their params, the snapshot and `now`, which is what makes this exact.
+ */
+export function replayTableWrites(def: ActorDefinition, record: JournalRecord, db: Db): void {
+  if (!record.snapshot || !record.actions?.length) return;
+  const persisted = upgradeSnapshot(def, record.id, record.version ?? def.version, record.snapshot);
+  const context: unknown = def.context ? def.context.parse(persisted.context) : persisted.context;
+  const snapshot = def.machine.resolveState({ value: persisted.value, context });
+  const none = () => undefined;
+  const fx: Effects = { now: record.at, db, actorId: record.id, cause: undefined, request: none, publish: none, kvPut: none, cancelRequest: none, setTimer: none, cancelTimer: none };
+  const executors = def.executors as Record<string, Executor<unknown> | undefined>;
+  for (const action of record.actions) executors[action.type]?.(action.params, fx, snapshot);
 }
 
 function rejection(event: EventObject, snapshot: AnyMachineSnapshot): Reply {

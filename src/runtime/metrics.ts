@@ -9,6 +9,7 @@
  *   outbox_backlog{service}, outbox_lag_seconds{service}
  *   store_commits_total{service}, store_commit_batch_size{service}, store_fsync_seconds{service}
  *   nats_reconnects_total{connection}
+ *   gateway_status_watches, gateway_status_streams   the SSE streams and the one watch they share
  *   http_request_duration_seconds{method,route,status_code}  (rate and errors are its counts)
  * plus prom-client's process metrics (CPU, memory, event loop lag, GC).
  */
@@ -44,6 +45,16 @@ export const httpDuration = new Histogram({
   help: 'HTTP requests by route template and status: rate, errors and latency.',
   labelNames: ['method', 'route', 'status_code'] as const,
   buckets: latencyBuckets,
+  registers: [registry],
+});
+export const statusWatches = new Gauge({
+  name: 'gateway_status_watches',
+  help: 'KV watches the gateway has open on the checkouts bucket: one, shared by all its SSE streams, while any is open.',
+  registers: [registry],
+});
+export const statusStreams = new Gauge({
+  name: 'gateway_status_streams',
+  help: 'SSE streams listening for checkout status changes on the shared watch.',
   registers: [registry],
 });
 export const natsReconnects = new Counter({

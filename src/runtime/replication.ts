@@ -23,14 +23,31 @@
  * Consecutive batches that wait for the stream together go out as one message (a group commit of
  * the replication), up to `maxBytes`.
  */
+import { createHash, randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { Headers } from '../contracts/headers.ts';
 import { journalSubject } from '../contracts/subjects.ts';
 import type { Journal, ShippedRecord } from './journal.ts';
 import type { ServiceRuntime } from './service.ts';
-import { LogFenced, type ReplicatedLog } from './transport/transport.ts';
+import { LogFenced, type LogEntry, type ReplicatedLog } from './transport/transport.ts';
 import { TransportClosedError } from './transport/errors.ts';
 
-/** Headers of a journal message: the positions of its first and last record. */
-export const JournalHeader = { from: 'Journal-From', to: 'Journal-To' } as const;
+/**
+ * Headers of a journal message: the positions of its first and last record, and a hash of the
+ * last record's JSON (so that a store can tell whether the log's head is its own). A checkpoint
+ * marker also names its chunks (`checkpoint`: first-last sequence on `<subject>.checkpoint`); a
+ * new owner's fence marker carries `fence`. Markers carry no records.
+ */
+const gzip = promisify(gzipCb);
+
+/** How often a slot's checkpoint is published while its journal moves: a rebuild reads at most this much of the log. */
+export const CHECKPOINT_EVERY_MS = 30_000;
+
+export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence' } as const;
+
+/** Where a slot's checkpoint images go: beside its journal, unfenced (only a fenced marker makes one count). */
+export const checkpointSubject = (subject: string): string => `${subject}.checkpoint`;
 
 /** The local store is behind its log, or has a tail the log does not have: it must be rebuilt from the log. */
 export class JournalDiverged extends Error {
@@ -50,7 +67,9 @@ export interface ReplicatorOptions {
 
 interface Waiting {
   records: readonly ShippedRecord[];
-  resolve: () => void;
+  /** A marker instead of records: its headers (to, head, checkpoint or fence). */
+  marker?: Headers;
+  resolve: (seq: number) => void;
   reject: (err: unknown) => void;
 }
 
@@ -62,13 +81,19 @@ export function decodeRecords(body: string): ShippedRecord[] {
   return (JSON.parse(body) as Array<[number, unknown]>).map(([pos, record]) => [pos, JSON.stringify(record)] as const);
 }
 
+/** The hash a message carries of its last record: the JSON as stored ('' for none). */
+export const recordHash = (json: string | undefined): string => (json === undefined ? '' : createHash('sha1').update(json).digest('base64url'));
+
 export class JournalReplicator {
   private readonly waiting: Waiting[] = [];
   private pumping = false;
   private failed: Error | undefined;
   private readonly maxBytes: number;
+  /** The messages this writer appended since its last checkpoint: [sequence, last position]. */
+  private recent: Array<[seq: number, to: number]> = [];
 
   private constructor(
+    private readonly journal: Journal,
     private readonly opts: ReplicatorOptions,
     /** The subject's last sequence as this writer knows it: what its next append expects. */
     private lastSeq: number,
@@ -79,22 +104,35 @@ export class JournalReplicator {
   /**
    * Opens the slot's log for this journal: re-ships the tail the log lacks (a crash between a
    * local commit and the stream's ack), then holds every later batch until it is shipped. Throws
-   * `JournalDiverged` if the log is ahead of the local store or disagrees with it.
+   * `JournalDiverged` if the log is ahead of the local store or its head is not the store's record.
+   * With `fence`, first appends a fence marker, so that a previous owner can append no more.
    */
-  static async open(journal: Journal, opts: ReplicatorOptions): Promise<JournalReplicator> {
-    const last = await opts.log.last(opts.subject);
-    const r = new JournalReplicator(opts, last?.seq ?? 0);
-    const logHead = last ? Number(last.headers[JournalHeader.to] ?? 0) : 0;
-    if (logHead > journal.head) throw new JournalDiverged(`${opts.subject} holds records up to ${logHead}, the local store up to ${journal.head}`);
-    if (last && logHead > 0) {
-      const theirs = decodeRecords(last.data).find(([pos]) => pos === logHead)?.[1];
-      const ours = journal.recordJsonAt(logHead);
-      if (ours !== undefined && theirs !== ours) throw new JournalDiverged(`${opts.subject}: record ${logHead} differs from the local store's`);
+  static async open(journal: Journal, opts: ReplicatorOptions, fence?: string): Promise<JournalReplicator> {
+    let last = await opts.log.last(opts.subject);
+    const r = new JournalReplicator(journal, opts, last?.seq ?? 0);
+    if (fence !== undefined && last) {
+      // The previous owner's last word is the log's: this store must hold exactly that head.
+      r.check(last);
+      const marker = { [JournalHeader.to]: last.headers[JournalHeader.to] ?? '0', [JournalHeader.head]: last.headers[JournalHeader.head] ?? '', [JournalHeader.fence]: fence };
+      r.lastSeq = await opts.log.append(opts.subject, '[]', marker, `${opts.subject}:fence:${fence}:${last.seq}`, last.seq);
+      last = await opts.log.last(opts.subject);
     }
+    const logHead = last ? r.check(last) : 0;
     const tail = journal.recordsAfter(logHead);
     if (tail.length > 0) await r.ship(tail);
     journal.replicateWith((records) => r.ship(records));
     return r;
+  }
+
+  /** The log's head position, if the local store holds that record as it is in the log; else JournalDiverged. */
+  private check(last: LogEntry): number {
+    const logHead = Number(last.headers[JournalHeader.to] ?? 0);
+    if (logHead > this.journal.head) throw new JournalDiverged(`${this.opts.subject} holds records up to ${logHead}, the local store up to ${this.journal.head}`);
+    const ours = this.journal.recordJsonAt(logHead);
+    if (logHead > 0 && ours !== undefined && recordHash(ours) !== last.headers[JournalHeader.head]) {
+      throw new JournalDiverged(`${this.opts.subject}: record ${logHead} differs from the local store's`);
+    }
+    return logHead;
   }
 
   /** The subject's last sequence this writer appended (or found at open). */
@@ -104,15 +142,76 @@ export class JournalReplicator {
 
   /** Resolves once `records` are in the log (after every batch shipped before them). */
   ship(records: readonly ShippedRecord[]): Promise<void> {
+    return this.enqueue(records).then(() => undefined);
+  }
+
+  private enqueue(records: readonly ShippedRecord[], marker?: Headers): Promise<number> {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ records, resolve, reject });
+      this.waiting.push({ records, resolve, reject, ...(marker ? { marker } : {}) });
       void this.pump();
     });
   }
 
+  /**
+   * Publishes a checkpoint: the store's whole SQLite image (every table: actors, the journal's
+   * retained records, and the services' own tables such as stock, reservations, payments, the order
+   * index), gzipped in chunks on `<subject>.checkpoint`, then a fenced marker naming them and the
+   * position they cover, then trims what the marker makes unneeded. A rebuild starts from the
+   * latest marker. Taken between batches (no transaction open), so the image holds exactly the
+   * records up to the journal's head.
+   */
+  async checkpoint(): Promise<void> {
+    const store = this.journal.store;
+    while (store.db.inTransaction) await new Promise((r) => setImmediate(r));
+    if (store.closed) return;
+    const covered = this.journal.head;
+    const head = recordHash(this.journal.recordJsonAt(covered));
+    const image = (await gzip(store.db.serialize())).toString('base64');
+    const chunkSubject = checkpointSubject(this.opts.subject);
+    const id = `${covered}:${randomUUID()}`;
+    let first = 0;
+    let lastChunk = 0;
+    for (let i = 0; i * this.maxBytes < image.length; i++) {
+      lastChunk = await this.opts.log.put(chunkSubject, image.slice(i * this.maxBytes, (i + 1) * this.maxBytes), { [JournalHeader.checkpoint]: id }, `${chunkSubject}:${id}:${i}`);
+      first ||= lastChunk;
+    }
+    // Fenced and in position order after every batch shipped before it.
+    const markerSeq = await this.enqueue([], { [JournalHeader.to]: String(covered), [JournalHeader.head]: head, [JournalHeader.checkpoint]: `${first}-${lastChunk}` });
+    // What the marker covers goes: every message whose records are all at or below its position.
+    const keepFrom = Math.min(markerSeq, ...this.recent.filter(([, to]) => to > covered).map(([seq]) => seq));
+    this.recent = this.recent.filter(([seq]) => seq >= keepFrom);
+    await this.opts.log.trim(this.opts.subject, keepFrom);
+    await this.opts.log.trim(chunkSubject, first);
+  }
+
+  /**
+   * A checkpoint now, then one every `everyMs` while the journal moves, until the store closes or
+   * the replicator stops. A failed checkpoint is retried at the next tick (the records are safe in
+   * the log meanwhile; only the rebuild's starting point is older).
+   */
+  async startCheckpoints(everyMs = CHECKPOINT_EVERY_MS, onError: (err: unknown) => void = () => undefined): Promise<void> {
+    await this.checkpoint();
+    let covered = this.journal.head;
+    let running = false;
+    const timer = setInterval(() => {
+      if (running || this.journal.head === covered || this.failed !== undefined || this.journal.store.closed) return;
+      running = true;
+      const head = this.journal.head;
+      this.checkpoint()
+        .then(() => void (covered = head), onError)
+        .finally(() => void (running = false));
+    }, everyMs);
+    timer.unref();
+    this.stopCheckpoints = () => clearInterval(timer);
+    this.journal.store.beforeClose(() => Promise.resolve(this.stopCheckpoints()));
+  }
+
+  private stopCheckpoints: () => void = () => undefined;
+
   /** Stops: what is still waiting is refused (nobody hears of it). */
   stop(): void {
+    this.stopCheckpoints();
     this.fail(new TransportClosedError());
   }
 
@@ -121,26 +220,29 @@ export class JournalReplicator {
     this.pumping = true;
     try {
       while (this.waiting.length > 0 && this.failed === undefined) {
-        // Every batch waiting now, up to maxBytes (at least one), goes out together.
+        // A marker goes alone; else every batch waiting now, up to maxBytes (at least one), goes out together.
         const taken: Waiting[] = [];
         const records: ShippedRecord[] = [];
         let bytes = 0;
-        while (this.waiting.length > 0) {
+        while (this.waiting.length > 0 && !taken[0]?.marker) {
           const next = this.waiting[0]!;
           const size = next.records.reduce((n, [, json]) => n + json.length + 16, 0);
-          if (taken.length > 0 && bytes + size > this.maxBytes) break;
+          if (taken.length > 0 && (next.marker || bytes + size > this.maxBytes)) break;
           taken.push(this.waiting.shift()!);
           records.push(...next.records);
           bytes += size;
         }
+        let seq = 0;
         try {
-          for (const chunk of this.chunks(records)) await this.append(chunk);
+          const marker = taken[0]!.marker;
+          if (marker) seq = await this.append('[]', marker, `${this.opts.subject}:marker:${marker[JournalHeader.to]}:${marker[JournalHeader.checkpoint]}`);
+          for (const chunk of this.chunks(records)) seq = await this.appendRecords(chunk);
         } catch (err) {
           for (const w of taken) w.reject(err);
           this.fail(err);
           return;
         }
-        for (const w of taken) w.resolve();
+        for (const w of taken) w.resolve(seq);
       }
     } finally {
       this.pumping = false;
@@ -162,18 +264,22 @@ export class JournalReplicator {
     if (chunk.length > 0) yield chunk;
   }
 
-  /** One message, retried while the cluster cannot take it; refused for good only when fenced or closed. */
-  private async append(records: readonly ShippedRecord[]): Promise<void> {
+  private async appendRecords(records: readonly ShippedRecord[]): Promise<number> {
     const from = records[0]![0];
     const to = records[records.length - 1]![0];
-    const msgId = `${this.opts.subject}:${from}-${to}`;
-    const headers = { [JournalHeader.from]: String(from), [JournalHeader.to]: String(to) };
-    const body = encodeRecords(records);
+    const headers = { [JournalHeader.from]: String(from), [JournalHeader.to]: String(to), [JournalHeader.head]: recordHash(records[records.length - 1]![1]) };
+    const seq = await this.append(encodeRecords(records), headers, `${this.opts.subject}:${from}-${to}`);
+    this.recent.push([seq, to]);
+    return seq;
+  }
+
+  /** One message, retried while the cluster cannot take it; refused for good only when fenced or closed. */
+  private async append(body: string, headers: Headers, msgId: string): Promise<number> {
     for (let attempt = 0; ; attempt++) {
       if (this.failed !== undefined) throw this.failed;
       try {
         this.lastSeq = await this.opts.log.append(this.opts.subject, body, headers, msgId, this.lastSeq);
-        return;
+        return this.lastSeq;
       } catch (err) {
         if (err instanceof LogFenced || err instanceof TransportClosedError) throw err;
         this.opts.onRetry?.(err);

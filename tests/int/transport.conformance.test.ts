@@ -380,6 +380,26 @@ function conformance(factory: WorldFactory): void {
         await sleep(100);
         expect(all.sort()).toEqual(['c1=after-close', 'c2=ignored']);
       });
+
+      it('watches updates only: no current value, every write after the watch is up, in order', async () => {
+        const checkout = await world.as('checkout');
+        const kv = await checkout.kv(Bucket.checkouts);
+        await kv.put('c1', 'before');
+        await kv.put('c2', 'before');
+        const gateway = await world.as('gateway');
+        const gkv = await gateway.kv(Bucket.checkouts);
+        const seen: KvEntry[] = [];
+        const watcher = await gkv.watch('>', (e) => seen.push(e), { updatesOnly: true });
+        // Written at once after the watch resolves: none may be missed, however late the
+        // server-side consumer is created.
+        const r1 = await kv.put('c1', 'after-1');
+        const r2 = await kv.put('c2', 'after-2');
+        const r3 = await kv.put('c1', 'after-3');
+        await until(() => seen.at(-1)?.revision === r3);
+        expect(seen.map((e) => `${e.key}=${e.value}`)).toEqual(['c1=after-1', 'c2=after-2', 'c1=after-3']);
+        expect(seen.map((e) => e.revision)).toEqual([r1, r2, r3]);
+        await watcher.close();
+      });
     });
   });
 }

@@ -20,6 +20,13 @@ export class MemoryLog implements ReplicatedLog {
     return Promise.resolve(this.seq);
   }
 
+  put(subject: string, data: string, headers: Headers, msgId: string): Promise<number> {
+    const dup = this.entries.find((e) => e.msgId === msgId);
+    if (dup) return Promise.resolve(dup.seq);
+    this.entries.push({ subject, msgId, seq: ++this.seq, headers: { ...headers, 'Nats-Msg-Id': msgId }, data });
+    return Promise.resolve(this.seq);
+  }
+
   last(subject: string): Promise<LogEntry | undefined> {
     return Promise.resolve(this.lastOf(subject));
   }

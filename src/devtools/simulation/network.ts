@@ -383,9 +383,9 @@ export class SimNetwork {
           this.write(name, b, key, value);
           return undefined;
         }),
-      watch: async (filter, onEntry) => {
+      watch: async (filter, onEntry, opts) => {
         const w: Watcher = { conn, filter, onEntry, lastArrival: 0 };
-        for (const e of b.entries.values()) if (subjectMatches(filter, e.key)) this.notify(w, e);
+        if (!opts?.updatesOnly) for (const e of b.entries.values()) if (subjectMatches(filter, e.key)) this.notify(w, e);
         b.watchers.add(w);
         return { close: async () => void b.watchers.delete(w) };
       },
@@ -445,7 +445,7 @@ export class SimConnection implements Transport {
       get: (key) => (this.alive ? kv.get(key) : closed()),
       put: (key, value) => (this.alive ? kv.put(key, value) : closed()),
       create: (key, value) => (this.alive ? kv.create(key, value) : closed()),
-      watch: (filter, onEntry) => (this.alive ? kv.watch(filter, onEntry) : closed()),
+      watch: (filter, onEntry, opts) => (this.alive ? kv.watch(filter, onEntry, opts) : closed()),
     };
   }
 

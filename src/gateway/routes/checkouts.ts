@@ -2,8 +2,9 @@
  * Checkout progress as its own resource (decision 4).
  *
  * `GET /checkouts/{id}` answers the current status document. `GET /checkouts/{id}/events` streams
- * it as Server-Sent Events, driven by a KV watch on the checkout's key (no polling): one `status`
- * event now, and one more each time the orchestrator commits a step, until CONFIRMED or CANCELLED,
+ * it as Server-Sent Events, driven by the gateway's one watch of the KV bucket (status-watch.ts; no
+ * polling, and no watch per stream): one `status` event now, and one more each time the
+ * orchestrator commits a step, until CONFIRMED or CANCELLED,
  * after which the stream ends. Each event's id is the document's KV revision, so a browser that
  * reconnects with Last-Event-ID is not sent what it already has.
  *

@@ -8,7 +8,7 @@ import { DeliverPolicy, StorageType, type JetStreamClient } from '@nats-io/jetst
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import type { Headers } from '../../contracts/headers.ts';
 import { isWrongLastSequence } from './nats-log.ts';
-import type { Closer, Kv, KvEntry, PublishAck } from './transport.ts';
+import type { Closer, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
 
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
 export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
@@ -77,18 +77,20 @@ export class NatsKv implements Kv {
     throw new Error(`kv create of ${key} kept conflicting with concurrent deletes`);
   }
 
-  async watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer> {
+  async watch(filter: string, onEntry: (e: KvEntry) => void, opts: WatchOptions = {}): Promise<Closer> {
     // An ordered pull consumer over the bucket's stream rather than `KV.watch()` (an ordered push
     // consumer): no push subscription and no flow-control replies, so the gateway needs only
     // CONSUMER.CREATE and MSG.NEXT on the bucket. Buckets keep one revision per key, so delivering
     // the whole stream is "current values, then updates"; a watcher that falls behind skips values
     // already superseded and lands on the latest. (A bucket made elsewhere with more history would
     // replay older revisions first; values still converge.)
+    // Updates only: from the sequence after the bucket's last one now, so a write committed after
+    // this resolves is delivered however late the consumer itself is created.
     const prefix = `$KV.${this.bucket}.`;
-    const consumer = await this.js.consumers.get(this.stream, {
-      filter_subjects: `${prefix}${filter}`,
-      deliver_policy: DeliverPolicy.All,
-    });
+    const from = opts.updatesOnly
+      ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: (await this.kv.status()).streamInfo.state.last_seq + 1 }
+      : { deliver_policy: DeliverPolicy.All };
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: `${prefix}${filter}`, ...from });
     // Revisions only grow; if the ordered consumer resets and replays, nothing is handed over twice.
     let last = 0;
     const messages = await consumer.consume({

@@ -34,6 +34,10 @@ export class NatsLog implements ReplicatedLog {
     throw new LogFenced(subject, expectLastSeq);
   }
 
+  async put(subject: string, data: string, headers: Headers, msgId: string): Promise<number> {
+    return (await this.publish(subject, data, { ...headers, [Header.natsMsgId]: msgId })).seq;
+  }
+
   async last(subject: string): Promise<LogEntry | undefined> {
     const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
     return m ? { seq: m.seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;

@@ -78,8 +78,18 @@ export interface Kv {
   put(key: string, value: string): Promise<number>;
   /** Atomic create: resolves `undefined` if it created the key, or the existing entry if the key exists. */
   create(key: string, value: string): Promise<KvEntry | undefined>;
-  /** Watches keys matching a filter (`*` and `>` wildcards, NATS style). Current values first, then updates. */
-  watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer>;
+  /**
+   * Watches keys matching a filter (`*` and `>` wildcards, NATS style): current values first, then
+   * updates, in revision order. With `updatesOnly`, no current value: every write committed after
+   * the returned promise resolves (and perhaps some made while it was being set up), so a caller
+   * that needs a key's value reads it after that, and drops what its revision says it has.
+   */
+  watch(filter: string, onEntry: (e: KvEntry) => void, opts?: WatchOptions): Promise<Closer>;
+}
+
+export interface WatchOptions {
+  /** Skip the current values (a watch over a whole bucket then costs nothing at open). */
+  updatesOnly?: boolean;
 }
 
 export interface Closer {
@@ -106,6 +116,8 @@ export interface ReplicatedLog {
    * sequence. Rejects with `LogFenced` if another writer appended meanwhile.
    */
   append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number>;
+  /** Appends to `subject` unconditionally (a checkpoint's chunks); a repeat of `msgId` is stored once. */
+  put(subject: string, data: string, headers: Headers, msgId: string): Promise<number>;
   /** The subject's last message, if any. */
   last(subject: string): Promise<LogEntry | undefined>;
   /** Calls `onEntry` with each message of `subject` with sequence above `afterSeq`, up to `throughSeq`, in order. */

@@ -5,7 +5,7 @@
  */
 import type { BusStore } from './bus-store.ts';
 import { assertPattern, subjectMatches } from './subject-match.ts';
-import type { Closer, Kv, KvEntry } from '../transport.ts';
+import type { Closer, Kv, KvEntry, WatchOptions } from '../transport.ts';
 
 interface Watcher {
   filter: string;
@@ -48,11 +48,11 @@ export class InProcessKv implements Kv {
     return undefined;
   }
 
-  async watch(filter: string, onEntry: (e: KvEntry) => void): Promise<Closer> {
+  async watch(filter: string, onEntry: (e: KvEntry) => void, opts: WatchOptions = {}): Promise<Closer> {
     assertPattern(filter);
     const w: Watcher = { filter, onEntry, queue: [], lastRevision: 0, flushing: false, closed: false };
     // Snapshot and registration happen in the same tick, so no update can fall between them.
-    for (const row of this.store.kvAll(this.bucket)) {
+    for (const row of opts.updatesOnly ? [] : this.store.kvAll(this.bucket)) {
       if (subjectMatches(filter, row.key)) w.queue.push(row);
     }
     this.watchers.add(w);

@@ -34,6 +34,7 @@ import type {
   Responder,
   RespondOptions,
   Transport,
+  WatchOptions,
 } from '../transport.ts';
 
 type Call =
@@ -44,7 +45,7 @@ type Call =
   | { op: 'consume'; handle: number; opts: ConsumeOptions }
   | { op: 'ensureStream'; name: string; subjects: readonly string[] }
   | { op: 'kv.get' | 'kv.create' | 'kv.put'; bucket: string; key: string; value?: string }
-  | { op: 'kv.watch'; handle: number; bucket: string; filter: string }
+  | { op: 'kv.watch'; handle: number; bucket: string; filter: string; opts: WatchOptions | undefined }
   | { op: 'close'; handle: number };
 
 interface WireError {
@@ -140,7 +141,7 @@ export function servePort(port: MessagePort, transport: Transport, onError: (err
       case 'kv.create':
         return (await kv(call.bucket)).create(call.key, call.value ?? '');
       case 'kv.watch':
-        closers.set(call.handle, await (await kv(call.bucket)).watch(call.filter, (e) => post({ t: 'event', handle: call.handle, value: e })));
+        closers.set(call.handle, await (await kv(call.bucket)).watch(call.filter, (e) => post({ t: 'event', handle: call.handle, value: e }), call.opts));
         return undefined;
       case 'close': {
         const c = closers.get(call.handle);
@@ -309,10 +310,10 @@ export class PortTransport implements Transport {
       get: (key) => this.call<KvEntry | undefined>({ op: 'kv.get', bucket, key }),
       put: (key, value) => this.call<number>({ op: 'kv.put', bucket, key, value }),
       create: (key, value) => this.call<KvEntry | undefined>({ op: 'kv.create', bucket, key, value }),
-      watch: async (filter, onEntry) => {
+      watch: async (filter, onEntry, opts) => {
         const handle = this.nextHandle++;
         this.listeners.set(handle, (v) => onEntry(v as KvEntry));
-        await this.call({ op: 'kv.watch', handle, bucket, filter });
+        await this.call({ op: 'kv.watch', handle, bucket, filter, opts });
         return this.closer(handle);
       },
     };

@@ -1,0 +1,102 @@
+/**
+ * Rebuilding a store from its replicated journal (replication.ts), when this process takes a slot
+ * whose store it does not hold (an empty DATA_DIR: a lost machine) or holds behind or apart from
+ * the log (a stale owner's unreplicated tail, which is dropped: nobody was told of it).
+ *
+ * The slot's subject, once trimmed, starts at its latest checkpoint marker (or at its first record,
+ * if no checkpoint was ever taken). The rebuild
+ *   1. writes the checkpoint's image (the whole SQLite file: actors, retained records, and every
+ *      table the service's executors write) in place of the local files, or starts an empty store
+ *      and loads the service's seed into it, as its first start did;
+ *   2. appends every record after the checkpoint's position, at its own position, and re-runs its
+ *      executors' table writes (actor-host.ts, replayTableWrites): the stock a reservation held,
+ *      the payment row, the order index; the machines are pure and the executors depend on the
+ *      record alone, so the tables come out as they were;
+ *   3. closes the store. Opening it as usual (journal.ts) then applies those records to memory: the
+ *      actors' latest snapshots, armed timers, pending requests, the inbox window.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb } from 'node:zlib';
+import { replayTableWrites, type ActorDefinition } from './actor-host.ts';
+import type { JournalRecord } from './journal-record.ts';
+import { checkpointSubject, decodeRecords, JournalHeader } from './replication.ts';
+import { Store, type Migration, type StoreOptions } from './store.ts';
+import type { LogEntry, ReplicatedLog } from './transport/transport.ts';
+
+const gunzip = promisify(gunzipCb);
+
+/** What a service's store needs to be rebuilt: its schema, the definitions whose executors write its tables, its seed. */
+export interface RebuildKit {
+  migrations: readonly Migration[];
+  definitions: readonly ActorDefinition[];
+  /** Loads the seed into an empty store, as the service's first start does (a store with data is left alone). */
+  seed(store: Store): Promise<unknown>;
+}
+
+export interface Rebuilt {
+  /** The position the checkpoint covered (0: none). */
+  checkpoint: number;
+  /** Records applied after it. */
+  records: number;
+}
+
+/** Replaces the store at `path` with the slot's state as its log holds it. */
+export async function rebuildStore(
+  path: string,
+  kit: RebuildKit,
+  log: ReplicatedLog,
+  subject: string,
+  storeOptions: Pick<StoreOptions, 'synchronous' | 'locking'> = {},
+): Promise<Rebuilt> {
+  const last = await log.last(subject);
+  const messages: LogEntry[] = [];
+  if (last) await log.read(subject, 0, last.seq, (e) => messages.push(e));
+  const marker = messages.findLast((m) => m.headers[JournalHeader.checkpoint] !== undefined);
+  for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
+  mkdirSync(dirname(path), { recursive: true });
+  const covered = marker ? Number(marker.headers[JournalHeader.to] ?? 0) : 0;
+  if (marker) writeFileSync(path, await checkpointImage(log, subject, marker));
+  const store = new Store({ path, migrations: kit.migrations, ...storeOptions });
+  let records = 0;
+  try {
+    if (!marker) await kit.seed(store);
+    const defs = new Map(kit.definitions.map((d) => [d.kind, d]));
+    await store.write((db) => {
+      const insert = db.prepare('INSERT INTO journal (pos, kind, id, seq, prev, at, inbox_key, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+      const latestOf = db.prepare('SELECT max(pos) FROM journal WHERE kind = ? AND id = ?').pluck();
+      const prev = new Map<string, number | null>();
+      for (const m of messages) {
+        if (m.headers[JournalHeader.checkpoint] !== undefined || m.headers[JournalHeader.fence] !== undefined) continue;
+        for (const [pos, json] of decodeRecords(m.data)) {
+          if (pos <= covered) continue;
+          const r = JSON.parse(json) as JournalRecord;
+          const key = `${r.kind}/${r.id}`;
+          const before = prev.has(key) ? prev.get(key)! : ((latestOf.get(r.kind, r.id) as number | null) ?? null);
+          insert.run(pos, r.kind, r.id, r.seq, before, r.at, r.inbox?.key ?? null, json);
+          prev.set(key, pos);
+          const def = defs.get(r.kind);
+          if (def) replayTableWrites(def, r, db);
+          records++;
+        }
+      }
+    });
+  } finally {
+    await store.close();
+  }
+  return { checkpoint: covered, records };
+}
+
+/** The SQLite file a checkpoint marker names: its chunks (only those of its own checkpoint id), joined and unzipped. */
+async function checkpointImage(log: ReplicatedLog, subject: string, marker: LogEntry): Promise<Buffer> {
+  const [first, lastChunk] = (marker.headers[JournalHeader.checkpoint] ?? '').split('-').map(Number) as [number, number];
+  const parts: string[] = [];
+  let id: string | undefined;
+  await log.read(checkpointSubject(subject), first - 1, lastChunk, (e) => {
+    id ??= e.headers[JournalHeader.checkpoint];
+    if (e.headers[JournalHeader.checkpoint] === id) parts.push(e.data);
+  });
+  if (parts.length === 0) throw new Error(`${subject}: the checkpoint's chunks ${first}-${lastChunk} are gone`);
+  return gunzip(Buffer.from(parts.join(''), 'base64'));
+}
