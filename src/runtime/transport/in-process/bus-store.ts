@@ -9,8 +9,10 @@
  * batch open for this turn of the event loop, which commits on the next one. An append or KV write
  * resolves after that commit, so a publish is acknowledged, and seen by consumers and watchers,
  * only once it is stored; an ack or delivery mark is not waited for, since losing one to a crash
- * only redelivers. Consumers read no further than the committed end of each stream. (Each of these
- * writes was once its own transaction: 95 of the 212 write syscalls of a checkout.)
+ * only redelivers: a consumer's state is kept here and written once per batch, just before its
+ * commit, whatever number of acks the turn brought. Consumers read no further than the committed
+ * end of each stream. (Each of these writes was once its own transaction: 95 of the 212 write
+ * syscalls of a checkout; then each ack its own savepoint and two or three statements.)
  *
  * A publish is de-duplicated by its message id within a window, as JetStream does (its default
  * duplicate window is two minutes). The window is kept in memory, per stream, and rebuilt from the
@@ -101,6 +103,18 @@ export interface KvRow {
   revision: number;
 }
 
+const consumerKey = (stream: string, durable: string): string => `${stream}\u0000${durable}`;
+
+interface ConsumerState {
+  stream: string;
+  durable: string;
+  floor: number;
+  delivered: number;
+  /** Acks above the floor since the last write. */
+  acks: number[];
+  written: { floor: number; delivered: number };
+}
+
 export class BusStore {
   private readonly batches: BatchStore;
   private readonly db: Db;
@@ -111,6 +125,18 @@ export class BusStore {
   private readonly recent = new Map<string, Map<string, { seq: number; at: number }>>();
   private readonly windowMs: number;
   private readonly now: () => number;
+  /**
+   * Per stream its last sequence, per bucket its last revision. Each append or KV write had run an
+   * `UPDATE … RETURNING` of its own; now the batch writes each changed counter once, before its
+   * commit, and a rolled-back batch reloads them.
+   */
+  private readonly lastSeq = new Map<string, number>();
+  private readonly lastRev = new Map<string, number>();
+  /** `s<stream>` or `k<bucket>` of the counters changed in the open batch. */
+  private readonly countersChanged = new Set<string>();
+  /** Per consumer, its ack state as known here and as last written (writeConsumers). */
+  private readonly consumerStates = new Map<string, ConsumerState>();
+  private consumersQueued = false;
 
   constructor(path: string, opts: StoreOptions = {}) {
     this.windowMs = opts.duplicateWindowMs ?? DUPLICATE_WINDOW_MS;
@@ -125,9 +151,7 @@ export class BusStore {
       newestFirst: db.prepare<[string], { seq: number; msg_id: string; at: number }>(
         'SELECT seq, msg_id, at FROM stream_msgs WHERE stream = ? ORDER BY seq DESC',
       ),
-      bumpSeq: db.prepare<[string], { last_seq: number }>(
-        'UPDATE streams SET last_seq = last_seq + 1 WHERE name = ? RETURNING last_seq',
-      ),
+      setSeq: db.prepare<[number, string]>('UPDATE streams SET last_seq = ? WHERE name = ?'),
       insertMsg: db.prepare<[string, number, string, string, string, string, number]>(
         'INSERT INTO stream_msgs (stream, seq, subject, headers, data, msg_id, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -157,9 +181,8 @@ export class BusStore {
         'DELETE FROM consumer_acks WHERE stream = ? AND durable = ? AND seq <= ?',
       ),
       ensureBucket: db.prepare<[string]>('INSERT OR IGNORE INTO kv_buckets (name) VALUES (?)'),
-      bumpRev: db.prepare<[string], { last_rev: number }>(
-        'UPDATE kv_buckets SET last_rev = last_rev + 1 WHERE name = ? RETURNING last_rev',
-      ),
+      lastRevs: db.prepare<[], { name: string; last_rev: number }>('SELECT name, last_rev FROM kv_buckets'),
+      setRev: db.prepare<[number, string]>('UPDATE kv_buckets SET last_rev = ? WHERE name = ?'),
       kvGet: db.prepare<[string, string], KvRow>(
         'SELECT key, value, revision FROM kv WHERE bucket = ? AND key = ?',
       ),
@@ -172,9 +195,47 @@ export class BusStore {
       ),
     };
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
+    this.loadCounters();
     this.rememberRecent();
-    // A rolled-back batch may have held appends the window already remembers.
-    this.batches.onRollback(() => this.rememberRecent());
+    // A rolled-back batch may have held appends the window already remembers, and consumer state
+    // (lost, it only redelivers: read again from the table when next written).
+    this.batches.onRollback(() => {
+      this.rememberRecent();
+      this.loadCounters();
+      this.consumerStates.clear();
+      this.consumersQueued = false;
+    });
+    this.batches.beforeCommit(() => {
+      this.writeCounters();
+      this.writeConsumers();
+    });
+  }
+
+  /** The streams' last sequences and the buckets' last revisions, as committed. */
+  private loadCounters(): void {
+    this.lastSeq.clear();
+    this.lastRev.clear();
+    this.countersChanged.clear();
+    for (const r of this.q.lastSeqs.all()) this.lastSeq.set(r.name, r.last_seq);
+    for (const r of this.q.lastRevs.all()) this.lastRev.set(r.name, r.last_rev);
+  }
+
+  /** The next sequence of a stream (or revision of a bucket): counted here, written once per batch. */
+  private next(counters: Map<string, number>, name: string): number {
+    const last = counters.get(name);
+    if (last === undefined) throw new Error(`no stream or bucket "${name}"`);
+    counters.set(name, last + 1);
+    this.countersChanged.add(counters === this.lastSeq ? `s${name}` : `k${name}`);
+    return last + 1;
+  }
+
+  private writeCounters(): void {
+    for (const key of this.countersChanged) {
+      const name = key.slice(1);
+      if (key[0] === 's') this.q.setSeq.run(this.lastSeq.get(name)!, name);
+      else this.q.setRev.run(this.lastRev.get(name)!, name);
+    }
+    this.countersChanged.clear();
   }
 
   /** Rebuilds the duplicate window from the newest messages of each stream. */
@@ -213,6 +274,7 @@ export class BusStore {
 
   addStream(name: string, subjects: readonly string[]): void {
     this.q.addStream.run(name, JSON.stringify(subjects));
+    this.lastSeq.set(name, 0);
   }
 
   /** Appends unless the stream stored `msgId` within the duplicate window; resolves once committed. */
@@ -229,7 +291,7 @@ export class BusStore {
         const ids = this.windowOf(stream, now);
         const existing = ids.get(msgId);
         if (existing) return { seq: existing.seq, duplicate: true };
-        const seq = this.q.bumpSeq.get(stream)!.last_seq;
+        const seq = this.next(this.lastSeq, stream);
         this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId, now);
         ids.set(msgId, { seq, at: now });
         return { seq, duplicate: false };
@@ -240,14 +302,19 @@ export class BusStore {
     );
   }
 
-  /** Committed messages after `seq`, in order. */
-  msgsAfter(stream: string, seq: number, limit: number): StoredMsg[] {
-    return this.q.msgsAfter.all(stream, seq, this.visible.get(stream) ?? 0, limit).map((r) => ({
-      seq: r.seq,
-      subject: r.subject,
-      headers: JSON.parse(r.headers) as Headers,
-      data: r.data,
-    }));
+  /**
+   * Committed messages after `seq`, in order, as far as `limit` rows read: those `keep` accepts
+   * (by subject and sequence; the headers of the others are never parsed), and the last sequence
+   * read, where the next call starts.
+   */
+  msgsAfter(stream: string, seq: number, limit: number, keep?: (subject: string, seq: number) => boolean): { msgs: StoredMsg[]; lastSeq: number | undefined } {
+    const rows = this.q.msgsAfter.all(stream, seq, this.visible.get(stream) ?? 0, limit);
+    const msgs: StoredMsg[] = [];
+    for (const r of rows) {
+      if (keep && !keep(r.subject, r.seq)) continue;
+      msgs.push({ seq: r.seq, subject: r.subject, headers: JSON.parse(r.headers) as Headers, data: r.data });
+    }
+    return { msgs, lastSeq: rows[rows.length - 1]?.seq };
   }
 
   /** Ack state of a durable: everything up to `ackFloor` is acked, plus `ackedAbove`. */
@@ -257,27 +324,69 @@ export class BusStore {
   ): { ackFloor: number; deliveredSeq: number; ackedAbove: Set<number> } {
     this.q.ensureConsumer.run(stream, durable);
     const row = this.q.consumer.get(stream, durable)!;
-    const ackedAbove = new Set(this.q.ackedAbove.all(stream, durable, row.ack_floor).map((r) => r.seq));
-    return { ackFloor: row.ack_floor, deliveredSeq: row.delivered_seq, ackedAbove };
+    // State not yet written (a consumer opened again within the same batch) counts as written.
+    const c = this.consumerStates.get(consumerKey(stream, durable));
+    const ackFloor = Math.max(row.ack_floor, c?.floor ?? 0);
+    const ackedAbove = new Set(this.q.ackedAbove.all(stream, durable, ackFloor).map((r) => r.seq));
+    for (const seq of c?.acks ?? []) if (seq > ackFloor) ackedAbove.add(seq);
+    return { ackFloor, deliveredSeq: Math.max(row.delivered_seq, c?.delivered ?? 0), ackedAbove };
   }
 
-  /** Records an ack. When the floor moves, individual acks at or below it are no longer needed. */
+  /**
+   * Records an ack. Nothing is written now: the consumer's state (its floor, the acks above it, the
+   * highest sequence delivered) is written once per batch, just before its commit, however many
+   * acks the turn brought (each had been a savepoint and two or three statements of its own).
+   */
   ack(stream: string, durable: string, seq: number, newFloor: number | undefined): void {
-    this.writeLazily(() => {
-      if (newFloor === undefined || seq > newFloor) this.q.insertAck.run(stream, durable, seq);
-      if (newFloor !== undefined) {
-        this.q.setFloor.run(newFloor, stream, durable);
-        this.q.dropAcks.run(stream, durable, newFloor);
-      }
-    });
+    const c = this.unwritten(stream, durable);
+    if (newFloor !== undefined && newFloor > c.floor) c.floor = newFloor;
+    if (seq > c.floor) c.acks.push(seq);
   }
 
   setDelivered(stream: string, durable: string, seq: number): void {
-    this.writeLazily(() => void this.q.setDelivered.run(seq, stream, durable));
+    const c = this.unwritten(stream, durable);
+    if (seq > c.delivered) c.delivered = seq;
+  }
+
+  /** The consumer's state not yet written, creating it (and opening a batch to write it in). */
+  private unwritten(stream: string, durable: string): ConsumerState {
+    const key = consumerKey(stream, durable);
+    let c = this.consumerStates.get(key);
+    if (!c) {
+      const row = this.q.consumer.get(stream, durable);
+      c = { stream, durable, floor: row?.ack_floor ?? 0, delivered: row?.delivered_seq ?? 0, acks: [], written: { floor: row?.ack_floor ?? 0, delivered: row?.delivered_seq ?? 0 } };
+      this.consumerStates.set(key, c);
+    }
+    if (!this.consumersQueued) {
+      this.consumersQueued = true;
+      // Opens this turn's batch if nothing else did; the state is written by the beforeCommit hook.
+      this.writeLazily(() => undefined);
+    }
+    return c;
+  }
+
+  /** Writes what changed of each consumer's state, inside the batch that is about to commit. */
+  private writeConsumers(): void {
+    if (!this.consumersQueued) return;
+    this.consumersQueued = false;
+    for (const c of this.consumerStates.values()) {
+      for (const seq of c.acks) if (seq > c.floor) this.q.insertAck.run(c.stream, c.durable, seq);
+      c.acks.length = 0;
+      if (c.floor > c.written.floor) {
+        this.q.setFloor.run(c.floor, c.stream, c.durable);
+        this.q.dropAcks.run(c.stream, c.durable, c.floor);
+        c.written.floor = c.floor;
+      }
+      if (c.delivered > c.written.delivered) {
+        this.q.setDelivered.run(c.delivered, c.stream, c.durable);
+        c.written.delivered = c.delivered;
+      }
+    }
   }
 
   ensureBucket(bucket: string): void {
     this.q.ensureBucket.run(bucket);
+    if (!this.lastRev.has(bucket)) this.lastRev.set(bucket, this.q.lastRevs.all().find((r) => r.name === bucket)?.last_rev ?? 0);
   }
 
   kvGet(bucket: string, key: string): KvRow | undefined {
@@ -291,7 +400,7 @@ export class BusStore {
   /** Resolves with the new revision once committed. */
   kvPut(bucket: string, key: string, value: string): Promise<number> {
     return this.batches.write(() => {
-      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      const rev = this.next(this.lastRev, bucket);
       this.q.kvPut.run(bucket, key, value, rev);
       return rev;
     });
@@ -302,7 +411,7 @@ export class BusStore {
     return this.batches.write((): { created: number } | { existing: KvRow } => {
       const existing = this.q.kvGet.get(bucket, key);
       if (existing) return { existing };
-      const rev = this.q.bumpRev.get(bucket)!.last_rev;
+      const rev = this.next(this.lastRev, bucket);
       this.q.kvPut.run(bucket, key, value, rev);
       return { created: rev };
     });

@@ -149,14 +149,16 @@ export class DurableGroup {
         this.bufIdx++;
         return next;
       }
-      const rows = this.store.msgsAfter(this.stream, this.cursor, FETCH_BATCH);
-      const last = rows[rows.length - 1];
-      if (!last) return undefined;
-      this.cursor = last.seq;
       const { filter } = this.cfg;
-      this.buffer = rows.filter(
-        (r) => (filter === undefined || subjectMatches(filter, r.subject)) && !this.ackedAbove.has(r.seq),
+      const { msgs, lastSeq } = this.store.msgsAfter(
+        this.stream,
+        this.cursor,
+        FETCH_BATCH,
+        (subject, seq) => (filter === undefined || subjectMatches(filter, subject)) && !this.ackedAbove.has(seq),
       );
+      if (lastSeq === undefined) return undefined;
+      this.cursor = lastSeq;
+      this.buffer = msgs;
       this.bufIdx = 0;
     }
   }

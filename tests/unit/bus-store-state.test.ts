@@ -1,0 +1,95 @@
+/**
+ * The in-process event log keeps its counters and a durable consumer's state in memory and writes
+ * them once per batch, just before its commit, not once per append, KV write or ack: a reopen
+ * continues every stream's sequence and every bucket's revision, and hands back a consumer's ack
+ * floor, the acks above it and the highest sequence delivered, exactly as committed.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BusStore } from '../../src/runtime/transport/in-process/bus-store.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function world() {
+  const dir = mkdtempSync(join(tmpdir(), 'poa-consumer-'));
+  dirs.push(dir);
+  const path = join(dir, 'bus.db');
+  const open = () => {
+    const store = new BusStore(path);
+    if (store.streams().length === 0) store.addStream('S', ['s.>']);
+    return store;
+  };
+  const rows = () => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return {
+        consumer: db.prepare('SELECT ack_floor, delivered_seq FROM consumers').get(),
+        acks: (db.prepare('SELECT seq FROM consumer_acks ORDER BY seq').all() as Array<{ seq: number }>).map((r) => r.seq),
+      };
+    } finally {
+      db.close();
+    }
+  };
+  return { open, rows };
+}
+
+const publish = (store: BusStore, n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.append('S', 's.x', {}, '{}', `m${i}`)));
+
+describe('in-process durable consumer state', () => {
+  describe('when a turn acks several messages in and out of order', () => {
+    it('writes the floor, the acks above it and the delivered mark once, and a reopen sees them', async () => {
+      const { open, rows } = world();
+      const store = open();
+      await publish(store, 6);
+      expect(store.openConsumer('S', 'd')).toEqual({ ackFloor: 0, deliveredSeq: 0, ackedAbove: new Set() });
+      store.setDelivered('S', 'd', 6);
+      store.ack('S', 'd', 1, 1);
+      store.ack('S', 'd', 2, 2);
+      store.ack('S', 'd', 5, undefined); // above a gap: kept individually
+      store.ack('S', 'd', 4, undefined);
+      await store.close();
+      expect(rows()).toEqual({ consumer: { ack_floor: 2, delivered_seq: 6 }, acks: [4, 5] });
+      const again = open();
+      expect(again.openConsumer('S', 'd')).toEqual({ ackFloor: 2, deliveredSeq: 6, ackedAbove: new Set([4, 5]) });
+      // The gap fills: the floor passes the individual acks, which are dropped.
+      again.ack('S', 'd', 3, 5);
+      await again.close();
+      expect(rows()).toEqual({ consumer: { ack_floor: 5, delivered_seq: 6 }, acks: [] });
+    });
+  });
+
+  it('shows state not yet committed to a consumer opened again in the same turn', async () => {
+    const { open } = world();
+    const store = open();
+    await publish(store, 4);
+    store.openConsumer('S', 'd');
+    store.ack('S', 'd', 1, 1);
+    store.ack('S', 'd', 3, undefined);
+    store.setDelivered('S', 'd', 3);
+    expect(store.openConsumer('S', 'd')).toEqual({ ackFloor: 1, deliveredSeq: 3, ackedAbove: new Set([3]) });
+    await store.close();
+  });
+
+  it('continues stream sequences and bucket revisions across a reopen', async () => {
+    const { open } = world();
+    const store = open();
+    store.ensureBucket('B');
+    await publish(store, 3);
+    expect(await store.kvPut('B', 'k', 'v1')).toBe(1);
+    expect(await store.kvCreate('B', 'j', 'v')).toEqual({ created: 2 });
+    await store.close();
+    const again = open();
+    again.ensureBucket('B');
+    expect(await again.append('S', 's.x', {}, '{}', 'another')).toEqual({ seq: 4, duplicate: false });
+    expect(await again.kvPut('B', 'k', 'v2')).toBe(3);
+    expect(again.kvGet('B', 'k')).toEqual({ key: 'k', value: 'v2', revision: 3 });
+    expect(again.msgsAfter('S', 0, 10).msgs.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+    await again.close();
+  });
+});
