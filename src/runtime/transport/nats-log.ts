@@ -4,9 +4,15 @@
  * `Nats-Msg-Id` (a repeat within the duplicate window is acknowledged with the first one's
  * sequence); the last message is a direct `last_by_subj` read; a read is an ordered consumer over
  * the subject from a sequence.
+ *
+ * Every call but the append waits out a degraded cluster (a stream just created whose leader is
+ * still being elected, a lost node) for up to `patienceMs`, as provisioning does: a slot opened
+ * while a cluster starts or fails over waits for it instead of failing its service's start. The
+ * append is retried by its caller (the replicator), which knows whether it was fenced.
  */
 import { DeliverPolicy, JetStreamApiCodes, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Header, type Headers } from '../../contracts/headers.ts';
+import { retryWhileDegraded } from './nats-jetstream.ts';
 import { fromNatsHeaders, JetStreamRefused } from './nats-mapping.ts';
 import { LogFenced, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
 
@@ -18,7 +24,13 @@ export class NatsLog implements ReplicatedLog {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly publish: (subject: string, data: string, headers: Headers) => Promise<PublishAck>,
+    private readonly onWait: (what: string, err: unknown) => void = () => undefined,
+    private readonly patienceMs = 60_000,
   ) {}
+
+  private patiently<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return retryWhileDegraded(`${this.stream} ${what}`, fn, this.patienceMs, this.onWait);
+  }
 
   async append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number> {
     try {
@@ -35,21 +47,22 @@ export class NatsLog implements ReplicatedLog {
   }
 
   async put(subject: string, data: string, headers: Headers, msgId: string): Promise<number> {
-    return (await this.publish(subject, data, { ...headers, [Header.natsMsgId]: msgId })).seq;
+    // A repeat after a lost acknowledgement is dropped by the duplicate window (same message id).
+    return (await this.patiently(`put ${subject}`, () => this.publish(subject, data, { ...headers, [Header.natsMsgId]: msgId }))).seq;
   }
 
   async last(subject: string): Promise<LogEntry | undefined> {
-    const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
+    const m = await this.patiently(`last ${subject}`, () => this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }));
     return m ? { seq: m.seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;
   }
 
   async read(subject: string, afterSeq: number, throughSeq: number, onEntry: (e: LogEntry) => void): Promise<void> {
     if (throughSeq <= afterSeq) return;
-    const consumer = await this.js.consumers.get(this.stream, {
+    const consumer = await this.patiently(`read ${subject}`, () => this.js.consumers.get(this.stream, {
       filter_subjects: subject,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: afterSeq + 1,
-    });
+    }));
     const messages = await consumer.consume({ max_messages: 256 });
     try {
       for await (const m of messages) {
@@ -62,7 +75,7 @@ export class NatsLog implements ReplicatedLog {
   }
 
   async trim(subject: string, keepFromSeq: number): Promise<void> {
-    await this.jsm.streams.purge(this.stream, { filter: subject, seq: keepFromSeq });
+    await this.patiently(`trim ${subject}`, () => this.jsm.streams.purge(this.stream, { filter: subject, seq: keepFromSeq }));
   }
 }
 

@@ -320,7 +320,14 @@ export class NatsTransport implements Transport {
 
   async replicatedLog(stream: string, subjects: readonly string[]): Promise<ReplicatedLog> {
     await this.ensureStream(stream, subjects);
-    return new NatsLog(stream, this.js, await this.jsm(), (subject, data, headers) => this.jsPublish(subject, data, headers));
+    return new NatsLog(
+      stream,
+      this.js,
+      await this.jsm(),
+      (subject, data, headers) => this.jsPublish(subject, data, headers),
+      (what, err) => this.onError(err, `${what}: JetStream is degraded; retrying`),
+      PROVISIONING_PATIENCE_MS,
+    );
   }
 
   async kv(bucket: string): Promise<Kv> {
