@@ -144,6 +144,8 @@ export const Bucket = {
   sagaOwners: 'saga-owners',
   /** checkoutId -> latest checkout status document, watched by the gateway for SSE. */
   checkouts: 'checkouts',
+  /** `<service>.<slot>` -> the process that owns that store slot now (src/runtime/slot-lease.ts; distributed mode only). */
+  journalLeases: 'journal-leases',
 } as const;
 export type Bucket = (typeof Bucket)[keyof typeof Bucket];
 

@@ -347,6 +347,24 @@ function conformance(factory: WorldFactory): void {
         expect(await kv2.create('chk-1', 'owner-3')).toEqual(stored);
       });
 
+      it('updates only from the revision named (0: only if absent): of two racing writers on one revision exactly one wins', async () => {
+        const one = await world.as('inventory');
+        const two = await world.as('inventory');
+        const [kv1, kv2] = await Promise.all([one.kv(Bucket.journalLeases), two.kv(Bucket.journalLeases)]);
+        const r1 = await kv1.update('inventory.0', 'a', 0);
+        expect(r1).toBeGreaterThan(0);
+        expect(await kv2.update('inventory.0', 'b', 0)).toBeUndefined();
+        const results = await Promise.all([kv1.update('inventory.0', 'c', r1!), kv2.update('inventory.0', 'd', r1!)]);
+        const won = results.filter((r) => r !== undefined);
+        expect(won).toHaveLength(1);
+        const stored = await kv1.get('inventory.0');
+        expect(stored?.revision).toBe(won[0]);
+        expect(['c', 'd']).toContain(stored!.value);
+        // A writer still naming r1 (a stale owner) is refused; the entry stays as it is.
+        expect(await kv2.update('inventory.0', 'stale', r1!)).toBeUndefined();
+        expect(await kv1.get('inventory.0')).toEqual(stored);
+      });
+
       it('watches: current values first, then updates, filtered', async () => {
         const checkout = await world.as('checkout');
         const kv = await checkout.kv(Bucket.checkouts);

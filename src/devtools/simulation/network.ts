@@ -383,6 +383,8 @@ export class SimNetwork {
           this.write(name, b, key, value);
           return undefined;
         }),
+      update: (key, value, revision) =>
+        this.roundTrip(conn, `kv update ${name}/${key}`, () => ((b.entries.get(key)?.revision ?? 0) === revision ? this.write(name, b, key, value) : undefined)),
       watch: async (filter, onEntry, opts) => {
         const w: Watcher = { conn, filter, onEntry, lastArrival: 0 };
         if (!opts?.updatesOnly) for (const e of b.entries.values()) if (subjectMatches(filter, e.key)) this.notify(w, e);
@@ -445,6 +447,7 @@ export class SimConnection implements Transport {
       get: (key) => (this.alive ? kv.get(key) : closed()),
       put: (key, value) => (this.alive ? kv.put(key, value) : closed()),
       create: (key, value) => (this.alive ? kv.create(key, value) : closed()),
+      update: (key, value, revision) => (this.alive ? kv.update(key, value, revision) : closed()),
       watch: (filter, onEntry, opts) => (this.alive ? kv.watch(filter, onEntry, opts) : closed()),
     };
   }

@@ -77,6 +77,15 @@ export class NatsKv implements Kv {
     throw new Error(`kv create of ${key} kept conflicting with concurrent deletes`);
   }
 
+  async update(key: string, value: string, revision: number): Promise<number | undefined> {
+    try {
+      return (await this.publish(this.subjectOf(key), value, { [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(revision) })).seq;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return undefined;
+      throw err;
+    }
+  }
+
   async watch(filter: string, onEntry: (e: KvEntry) => void, opts: WatchOptions = {}): Promise<Closer> {
     // An ordered pull consumer over the bucket's stream rather than `KV.watch()` (an ordered push
     // consumer): no push subscription and no flow-control replies, so the gateway needs only

@@ -79,6 +79,12 @@ export interface Kv {
   /** Atomic create: resolves `undefined` if it created the key, or the existing entry if the key exists. */
   create(key: string, value: string): Promise<KvEntry | undefined>;
   /**
+   * Compare-and-set: writes `value` only if the key's latest revision is still `revision` (0: only
+   * if the key does not exist); resolves with the new revision, or `undefined` if the key moved on
+   * (another writer came in). The server decides, so of two racing writers at most one wins.
+   */
+  update(key: string, value: string, revision: number): Promise<number | undefined>;
+  /**
    * Watches keys matching a filter (`*` and `>` wildcards, NATS style): current values first, then
    * updates, in revision order. With `updatesOnly`, no current value: every write committed after
    * the returned promise resolves (and perhaps some made while it was being set up), so a caller

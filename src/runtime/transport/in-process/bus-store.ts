@@ -417,6 +417,16 @@ export class BusStore {
     });
   }
 
+  /** Writes only if the key's revision is still `revision` (0: absent; uncommitted writes included); resolves with the new revision once committed, or undefined. */
+  kvUpdate(bucket: string, key: string, value: string, revision: number): Promise<number | undefined> {
+    return this.batches.write((): number | undefined => {
+      if ((this.q.kvGet.get(bucket, key)?.revision ?? 0) !== revision) return undefined;
+      const rev = this.next(this.lastRev, bucket);
+      this.q.kvPut.run(bucket, key, value, rev);
+      return rev;
+    });
+  }
+
   close(): Promise<void> {
     return this.batches.close();
   }

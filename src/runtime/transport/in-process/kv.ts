@@ -48,6 +48,13 @@ export class InProcessKv implements Kv {
     return undefined;
   }
 
+  async update(key: string, value: string, revision: number): Promise<number | undefined> {
+    assertKey(key);
+    const r = await this.store.kvUpdate(this.bucket, key, value, revision);
+    if (r !== undefined) this.publish({ key, value, revision: r });
+    return r;
+  }
+
   async watch(filter: string, onEntry: (e: KvEntry) => void, opts: WatchOptions = {}): Promise<Closer> {
     assertPattern(filter);
     const w: Watcher = { filter, onEntry, queue: [], lastRevision: 0, flushing: false, closed: false };

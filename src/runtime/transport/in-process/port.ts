@@ -45,6 +45,7 @@ type Call =
   | { op: 'consume'; handle: number; opts: ConsumeOptions }
   | { op: 'ensureStream'; name: string; subjects: readonly string[] }
   | { op: 'kv.get' | 'kv.create' | 'kv.put'; bucket: string; key: string; value?: string }
+  | { op: 'kv.update'; bucket: string; key: string; value: string; revision: number }
   | { op: 'kv.watch'; handle: number; bucket: string; filter: string; opts: WatchOptions | undefined }
   | { op: 'close'; handle: number };
 
@@ -140,6 +141,8 @@ export function servePort(port: MessagePort, transport: Transport, onError: (err
         return (await kv(call.bucket)).put(call.key, call.value ?? '');
       case 'kv.create':
         return (await kv(call.bucket)).create(call.key, call.value ?? '');
+      case 'kv.update':
+        return (await kv(call.bucket)).update(call.key, call.value, call.revision);
       case 'kv.watch':
         closers.set(call.handle, await (await kv(call.bucket)).watch(call.filter, (e) => post({ t: 'event', handle: call.handle, value: e }), call.opts));
         return undefined;
@@ -310,6 +313,7 @@ export class PortTransport implements Transport {
       get: (key) => this.call<KvEntry | undefined>({ op: 'kv.get', bucket, key }),
       put: (key, value) => this.call<number>({ op: 'kv.put', bucket, key, value }),
       create: (key, value) => this.call<KvEntry | undefined>({ op: 'kv.create', bucket, key, value }),
+      update: (key, value, revision) => this.call<number | undefined>({ op: 'kv.update', bucket, key, value, revision }),
       watch: async (filter, onEntry, opts) => {
         const handle = this.nextHandle++;
         this.listeners.set(handle, (v) => onEntry(v as KvEntry));

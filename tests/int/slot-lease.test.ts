@@ -1,0 +1,168 @@
+/**
+ * Slot leases (src/runtime/slot-lease.ts) on every transport whose Kv they run on: the in-process
+ * bus, the bus over MessagePorts, and a real nats-server as a service's own user. Short TTLs keep
+ * the cases quick; the rules are the same at any scale.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Bucket } from '../../src/contracts/subjects.ts';
+import { SlotLease, type LeaseLoss, type SlotLeaseOptions } from '../../src/runtime/slot-lease.ts';
+import type { Kv } from '../../src/runtime/transport/transport.ts';
+import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { sleep, until } from '../support/waiting.ts';
+import { inProcessWorlds, natsWorlds, portWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
+
+let server: NatsServerHandle | undefined;
+beforeAll(async () => {
+  server = await startNatsServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const TTL = 800;
+const timing = { ttlMs: TTL, renewEveryMs: 150, marginMs: 200, pollEveryMs: 40 } as const;
+const KEY = 'inventory.0';
+
+/** A Kv whose writes can be held back (a partitioned owner) or applied with the answer lost. */
+function flakyKv(kv: Kv) {
+  let gate: Promise<void> | undefined;
+  let open: () => void = () => undefined;
+  let loseNextAnswer = false;
+  return {
+    kv: {
+      get: (key: string) => kv.get(key),
+      put: (key: string, value: string) => kv.put(key, value),
+      create: (key: string, value: string) => kv.create(key, value),
+      watch: kv.watch.bind(kv),
+      update: async (key: string, value: string, revision: number) => {
+        if (gate) await gate;
+        const r = await kv.update(key, value, revision);
+        if (loseNextAnswer) {
+          loseNextAnswer = false;
+          throw new Error('timed out (the write landed)');
+        }
+        return r;
+      },
+    } satisfies Kv,
+    partition: () => void (gate = new Promise<void>((r) => (open = r))),
+    heal: () => {
+      gate = undefined;
+      open();
+    },
+    loseNextAnswer: () => void (loseNextAnswer = true),
+  };
+}
+
+function leases(factory: WorldFactory): void {
+  describe(`slot leases: ${factory.name}`, () => {
+    let world: World;
+    const started: SlotLease[] = [];
+    const lease = async (owner: string, opts: Partial<SlotLeaseOptions> = {}) => {
+      const kv = opts.kv ?? (await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const l = new SlotLease({ kv, key: KEY, owner, ...timing, ...opts });
+      started.push(l);
+      return l;
+    };
+    beforeEach(async () => {
+      world = await factory.world();
+    });
+    afterEach(async () => {
+      for (const l of started.splice(0)) l.stop();
+      await world.close();
+    });
+
+    it('one owner at a time: a contender cannot take a lease its owner renews', async () => {
+      const a = await lease('a');
+      const b = await lease('b');
+      expect(await a.tryAcquire()).toBe(true);
+      const lost: LeaseLoss[] = [];
+      a.hold((why) => lost.push(why));
+      const deadline = Date.now() + 2 * TTL;
+      while (Date.now() < deadline) {
+        expect(await b.tryAcquire()).toBe(false);
+        await sleep(40);
+      }
+      expect(lost).toEqual([]);
+      expect(a.held).toBe(true);
+    });
+
+    it('expiry: once the owner stops renewing (a crash), a contender takes it after one TTL of seeing it stand still, not before', async () => {
+      const a = await lease('a');
+      expect(await a.tryAcquire()).toBe(true);
+      a.stop();
+      const b = await lease('b');
+      const from = performance.now();
+      expect(await b.acquire()).toBe(true);
+      const waited = performance.now() - from;
+      expect(waited).toBeGreaterThanOrEqual(TTL);
+      expect(waited).toBeLessThan(TTL + 1_500);
+    });
+
+    it('a released lease is taken at once; the same owner on the same disk retakes its own at once', async () => {
+      const a = await lease('a');
+      expect(await a.tryAcquire()).toBe(true);
+      a.hold(() => undefined);
+      await a.release();
+      const b = await lease('b');
+      expect(await b.tryAcquire()).toBe(true);
+      b.stop();
+      // b crashed and restarts under the same name: its lease is still its own.
+      const b2 = await lease('b');
+      expect(await b2.tryAcquire()).toBe(true);
+    });
+
+    it('a partitioned owner stops serving before anyone can take its lease, and its late renewal is refused', async () => {
+      const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const a = await lease('a', { kv: flaky.kv });
+      expect(await a.tryAcquire()).toBe(true);
+      let lostAt = 0;
+      let why: LeaseLoss | undefined;
+      a.hold((w) => {
+        lostAt = performance.now();
+        why = w;
+      });
+      flaky.partition();
+      const b = await lease('b');
+      expect(await b.acquire()).toBe(true);
+      const tookAt = performance.now();
+      expect(why).toBe('expired');
+      expect(lostAt).toBeGreaterThan(0);
+      expect(lostAt).toBeLessThan(tookAt);
+      b.hold(() => undefined);
+      // The partition heals: the old owner's write in flight is refused, the new owner keeps it.
+      flaky.heal();
+      await sleep(2 * timing.renewEveryMs);
+      expect(b.held).toBe(true);
+      expect(a.held).toBe(false);
+      expect(JSON.parse((await flaky.kv.get(KEY))!.value)).toMatchObject({ owner: 'b' });
+    });
+
+    it('a stale renewer: an owner whose lease another wrote over learns it at its next renewal and lets go', async () => {
+      const kv = await (await world.as('inventory')).kv(Bucket.journalLeases);
+      const a = await lease('a', { kv });
+      expect(await a.tryAcquire()).toBe(true);
+      const lost: LeaseLoss[] = [];
+      a.hold((w) => lost.push(w));
+      await kv.put(KEY, JSON.stringify({ owner: 'intruder', n: 1 }));
+      await until(() => lost.length > 0);
+      expect(lost).toEqual(['taken']);
+      expect(a.held).toBe(false);
+    });
+
+    it('a renewal whose answer was lost is recognised as the owner\'s own: the lease is kept', async () => {
+      const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const a = await lease('a', { kv: flaky.kv });
+      expect(await a.tryAcquire()).toBe(true);
+      const lost: LeaseLoss[] = [];
+      a.hold((w) => lost.push(w));
+      flaky.loseNextAnswer();
+      await sleep(2 * TTL);
+      expect(lost).toEqual([]);
+      expect(a.held).toBe(true);
+    });
+  });
+}
+
+leases(inProcessWorlds());
+leases(portWorlds());
+leases(natsWorlds(() => server!));
