@@ -28,6 +28,10 @@ import { JournalDiverged, replicateJournal, type JournalReplicator } from './run
 import { rebuildStore } from './runtime/rebuild.ts';
 import { LeasedSlot } from './runtime/leased-slot.ts';
 import { leaseKey, SlotLease } from './runtime/slot-lease.ts';
+import { SlotSet, slotName } from './runtime/slot-set.ts';
+
+/** A slot lease's TTL (slot-lease.ts): how long a dead owner's lease takes to expire. */
+const SLOT_LEASE_TTL_MS = 3_000;
 import { rebuildKit } from './rebuild-kits.ts';
 import { storedInstanceId } from './actors/checkout/service.ts';
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
@@ -84,6 +88,8 @@ export interface SystemOptions {
 export interface System {
   config: SystemConfig;
   runtimes: Map<BackendService, ServiceRuntime>;
+  /** Distributed with CHECKOUT_SLOTS: the orchestrator slots this process serves now, by number. */
+  orchestratorSlots(): ReadonlyMap<number, ServiceRuntime>;
   /** The transport a service (or the gateway) talks through. */
   transportFor(service: Service): Promise<Transport>;
   /** Graceful: stop taking work, finish in-flight, flush outboxes, drain the transports. */
@@ -101,13 +107,17 @@ function journalSlot(service: BackendService, rt: ServiceRuntime, config: System
   return service === 'checkout' ? (config.checkout.instanceId ?? storedInstanceId(rt)) : '0';
 }
 
+/** The config an orchestrator slot runs with: its instance is the slot (slot-set.ts). */
+const slotConfig = (config: SystemConfig, slot: number | undefined): SystemConfig =>
+  slot === undefined ? config : { ...config, checkout: { ...config.checkout, instanceId: slotName(slot) } };
+
 /**
  * A service's store and runtime. Distributed, its journal is replicated (replication.ts): shipped to
  * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
  * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
  */
-async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
-  const path = join(config.dataDir, `${service}.db`);
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+  const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
     const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
     return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log });
@@ -225,14 +235,18 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const runtimes = new Map<BackendService, ServiceRuntime>();
   /** Distributed, a participant's slot is served under a lease: one process serves it, others stand by. */
   const slots = new Map<BackendService, LeasedSlot>();
+  /** Distributed with CHECKOUT_SLOTS: the orchestrator's slots, shared by its processes. */
+  const slotSets = new Map<BackendService, SlotSet>();
+  const orchestratorSlots = new Map<number, ServiceRuntime>();
   let opening: Promise<unknown> = Promise.resolve();
   /** Opens and starts a service's runtime; one at a time, in the order asked (a standby's takeover waits its turn). */
-  const serve = (service: BackendService, fence?: string): Promise<ServiceRuntime> => {
+  const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> => {
     const next = opening.then(async () => {
-      const { rt, replicator } = await openRuntime(service, config, await transportFor(service), clock, childLog(log, service), fence);
+      const cfg = slotConfig(config, slotNo);
+      const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo);
       sampleRelay(rt);
       try {
-        await startService(service, rt, config);
+        await startService(service, rt, cfg);
         // The first checkpoint holds the seed, so that a rebuild never needs to replay it.
         if (replicator) await replicator.startCheckpoints();
         if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
@@ -258,16 +272,40 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       const kv = await (await transportFor(service)).kv(Bucket.journalLeases);
       const slog = childLog(log, service);
       const key = leaseKey(service, '0');
-      const lease = () => new SlotLease({ kv, key, owner, onError: (err, what) => slog.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`) });
+      const lease = () => new SlotLease({ kv, key, owner, ttlMs: SLOT_LEASE_TTL_MS, onError: (err, what) => slog.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`) });
       const slot = new LeasedSlot({ name: key, lease, serve: () => serve(service, owner), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
       slots.set(service, slot);
-      contending.push(slot.start(lease().ttlMs + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
+      contending.push(slot.start(SLOT_LEASE_TTL_MS + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
+    }
+    // The orchestrator's slots (CHECKOUT_SLOTS), shared by its processes: each takes its fair share.
+    if (owner !== undefined && services.includes('checkout') && config.checkout.slots && config.checkout.instanceId === undefined && (await transportFor('checkout')).replicatedLog) {
+      const slog = childLog(log, 'checkout');
+      const held = orchestratorSlots;
+      const set = new SlotSet({
+        kv: await (await transportFor('checkout')).kv(Bucket.journalLeases),
+        service: 'checkout',
+        count: config.checkout.slots,
+        owner,
+        serve: (k) => serve('checkout', owner, k),
+        onServing: (k, rt) => {
+          if (rt) held.set(k, rt);
+          else held.delete(k);
+          // runtimes shows one of them (the lowest held); slotRuntimes every one.
+          const first = [...held.entries()].sort(([a], [b]) => a - b)[0]?.[1];
+          if (first) runtimes.set('checkout', first);
+          else runtimes.delete('checkout');
+        },
+        log: slog,
+      });
+      slotSets.set('checkout', set);
+      contending.push(set.start(SLOT_LEASE_TTL_MS + 1_000));
     }
     await Promise.all(contending);
-    for (const service of services) if (!slots.has(service)) runtimes.set(service, await serve(service));
+    for (const service of services) if (!slots.has(service) && !slotSets.has(service)) runtimes.set(service, await serve(service));
   } catch (err) {
     stopInspector();
     for (const slot of slots.values()) slot.kill();
+    for (const set of slotSets.values()) set.kill();
     for (const rt of runtimes.values()) rt.kill();
     await Promise.allSettled([...transports.values()].map(async (t) => (await t).drain()));
     throw err;
@@ -281,11 +319,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   return {
     config,
     runtimes,
+    orchestratorSlots: () => orchestratorSlots,
     transportFor,
     async stop() {
       // Callers first: stop sagas and carts before the participants they call.
       for (const service of [...services].reverse()) {
-        const slot = slots.get(service);
+        const slot = slots.get(service) ?? slotSets.get(service);
         if (slot) await slot.stop();
         else await runtimes.get(service)?.stop();
       }
@@ -294,6 +333,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     },
     async kill() {
       for (const slot of slots.values()) slot.kill();
+      for (const set of slotSets.values()) set.kill();
       for (const rt of runtimes.values()) rt.kill();
       await drainAll();
       stopInspector();
@@ -309,6 +349,7 @@ async function startThreaded(config: SystemConfig, services: readonly BackendSer
   return {
     config,
     runtimes: new Map(),
+    orchestratorSlots: () => new Map(),
     transportFor: () => Promise.resolve(threads.bus),
     stop: () => threads.stop(),
     kill: () => threads.kill(),

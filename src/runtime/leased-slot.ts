@@ -29,6 +29,8 @@ export interface LeasedSlotOptions {
   log: Logger;
   /** After a failed open, the pause before trying again. Default 1 s. */
   retryAfterMs?: number;
+  /** Whether this process wants the slot now (it holds less than its fair share); default always. */
+  wanted?: () => boolean;
 }
 
 export class LeasedSlot {
@@ -38,10 +40,17 @@ export class LeasedSlot {
   private loop: Promise<void> | undefined;
   /** Callers of start() still waiting: told when a term begins, when the wait ends, or the first open fails. */
   private readonly waiters = new Set<(err?: unknown) => void>();
+  /** Ends the current term's wait (the lease lost, or handed over). */
+  private finishTerm: () => void = () => undefined;
   /** The lease is held and the slot is being opened. */
   private opening = false;
 
   constructor(private readonly opts: LeasedSlotOptions) {}
+
+  /** Whether this process holds the slot's lease (serving it, or opening it). */
+  get holds(): boolean {
+    return this.lease?.held ?? false;
+  }
 
   /** The runtime serving the slot now, if this process holds it. */
   get runtime(): ServiceRuntime | undefined {
@@ -82,10 +91,11 @@ export class LeasedSlot {
   private async run(): Promise<void> {
     while (!this.stopped) {
       const lease = (this.lease = this.opts.lease());
-      if (!(await lease.acquire(() => this.stopped))) return;
+      if (!(await lease.acquire(() => this.stopped, this.opts.wanted))) return;
       let lost = false;
       let onLost: () => void = () => undefined;
       const ended = new Promise<void>((resolve) => (onLost = resolve));
+      this.finishTerm = onLost;
       lease.hold((why) => {
         lost = true;
         this.opts.log.error({ slot: this.opts.name, why }, 'slot lease lost: this process stops serving the slot');
@@ -130,6 +140,21 @@ export class LeasedSlot {
     if (!rt) return;
     rt.kill();
     this.opts.onServing?.(undefined);
+  }
+
+  /**
+   * Rebalancing: stops serving the slot gracefully and releases its lease, so that a process with
+   * less than its share takes it at once; then contends again (when `wanted` says so).
+   */
+  async handOver(): Promise<void> {
+    const rt = this.rt;
+    const lease = this.lease;
+    if (!rt || !lease?.held) return;
+    this.rt = undefined;
+    this.opts.onServing?.(undefined);
+    await rt.stop();
+    await lease.release();
+    this.finishTerm();
   }
 
   /** Graceful: stops serving (the runtime finishes in-flight work), then releases the lease for the next owner. */

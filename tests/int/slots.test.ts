@@ -116,6 +116,58 @@ describe('a participant slot with a standby, on a 3-node NATS cluster', () => {
       db.close();
     }
   }, 300_000);
+
+  it('orchestrator slots: two processes share them fairly; a lost one\'s slots are adopted; a fresh one gets its share back', async () => {
+    const SLOTS = 4;
+    const orchestrator = (name: string) => {
+      const p = spawnServices({ NATS_URL: cluster.url, NATS_REPLICAS: '3', DATA_DIR: dir(name), SERVICES: 'checkout', CHECKOUT_SLOTS: String(SLOTS), LOG_LEVEL: 'info' });
+      procs.set(name, p);
+      return p;
+    };
+    /** Slot holders by process name, read from the leases. */
+    const holders = async (): Promise<string[]> => {
+      const kv = await admin.kv(Bucket.journalLeases);
+      const names = new Map([...procs.keys()].map((n) => [ownerOf(n), n]));
+      const out: string[] = [];
+      for (let k = 0; k < SLOTS; k++) {
+        const e = await kv.get(leaseKey('checkout', `slot-${k}`)).catch(() => undefined);
+        out.push(names.get(e ? (JSON.parse(e.value) as { owner: string }).owner : '') ?? '');
+      }
+      return out;
+    };
+    const ownerOf = (name: string) => {
+      try {
+        return readFileSync(join(dir(name), 'slot-owner'), 'utf8').trim();
+      } catch {
+        return '?';
+      }
+    };
+    const count = (hs: string[], name: string) => hs.filter((h) => h === name).length;
+    const settled = async (expect: Record<string, number>, ms: number) => {
+      const end = Date.now() + ms;
+      let last: string[] = [];
+      while (Date.now() < end) {
+        last = await holders();
+        if (Object.entries(expect).every(([n, c]) => count(last, n) === c)) return last;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      throw new Error(`slots never settled to ${JSON.stringify(expect)}: ${JSON.stringify(last)}\n${[...procs.entries()].filter(([n]) => n.startsWith('co-')).map(([n, p]) => `--- ${n}\n${p.output()}`).join('\n')}`);
+    };
+    orchestrator('co-a');
+    orchestrator('co-b');
+    await settled({ 'co-a': 2, 'co-b': 2 }, 45_000);
+    // co-a is lost with its disk: co-b adopts its slots.
+    const lostAt = performance.now();
+    await procs.get('co-a')!.kill('SIGKILL');
+    rmSync(dir('co-a'), { recursive: true, force: true });
+    await settled({ 'co-b': 4 }, 30_000);
+    const adoptedMs = Math.round(performance.now() - lostAt);
+    // A fresh process on an empty disk joins: the slots are shared again.
+    orchestrator('co-a');
+    await settled({ 'co-a': 2, 'co-b': 2 }, 45_000);
+    console.log(JSON.stringify({ bench: 'orchestrator-slots-adopted', cluster: 3, slots: SLOTS, adoptedMs }));
+    await Promise.all(['co-a', 'co-b'].map((n) => procs.get(n)!.kill('SIGTERM')));
+  }, 200_000);
 });
 
 async function until(cond: () => boolean, ms: number): Promise<void> {
