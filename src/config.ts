@@ -85,6 +85,7 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
       requestTimeoutMs: env.CHECKOUT_REQUEST_TIMEOUT_MS ?? defaultCheckoutConfig.requestTimeoutMs,
       ackWaitMs: defaultCheckoutConfig.ackWaitMs,
       instanceId: env.INSTANCE_ID,
+      slots: env.CHECKOUT_SLOTS ?? 0,
     },
     cart: {
       maxQuantityPerLine: env.CART_MAX_QUANTITY_PER_LINE ?? defaultCartConfig.maxQuantityPerLine,

@@ -63,6 +63,7 @@ const variables = {
   EMBEDDED_THREADS: [intFrom(0, 64), 'Set EMBEDDED_THREADS to a number of worker threads from 0 to 64 (default 0)'],
   SERVICES: [text, 'Set SERVICES to a comma list of order, inventory, payment, promotion, cart, checkout, gateway'],
   INSTANCE_ID: [opt(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'may hold only letters, digits, - and _ (at most 64)')), 'Set INSTANCE_ID to a short token such as co-a'],
+  CHECKOUT_SLOTS: [intFrom(0, 64), 'Set CHECKOUT_SLOTS to the number of orchestrator slots the checkout processes share under leases, from 0 (off: each process keeps its own sagas) to 64'],
   LOG_LEVEL: [oneOf(LogLevels, (s) => s.toLowerCase()), `Set LOG_LEVEL to one of ${LogLevels.join(', ')} (default info)`],
   LOG_FORMAT: [oneOf(['json', 'pretty'], (s) => s.toLowerCase()), 'Set LOG_FORMAT to json or pretty (default: pretty on a terminal, else json)'],
   SQLITE_SYNCHRONOUS: [oneOf(['FULL', 'NORMAL'], (s) => s.toUpperCase()), 'Set SQLITE_SYNCHRONOUS to FULL or NORMAL (default FULL)'],

@@ -6,6 +6,9 @@
  * its own user (nats.conf), so a process can run any subset of services and several processes can
  * run the same service, sharing its queue group.
  */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { startCartService } from './actors/cart/service.ts';
 import { startCheckoutService } from './actors/checkout/service.ts';
@@ -16,13 +19,19 @@ import type { PaymentProcessor } from './actors/payment/processor.ts';
 import { createSimulator } from './actors/payment/simulator.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
-import { JournalStream, journalSubject, type Service } from './contracts/subjects.ts';
+import { Bucket, JournalStream, journalSubject, type Service } from './contracts/subjects.ts';
 import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
 import { JournalDiverged, replicateJournal, type JournalReplicator } from './runtime/replication.ts';
 import { rebuildStore } from './runtime/rebuild.ts';
+import { LeasedSlot } from './runtime/leased-slot.ts';
+import { leaseKey, SlotLease } from './runtime/slot-lease.ts';
+import { SlotSet, slotName } from './runtime/slot-set.ts';
+
+/** A slot lease's TTL (slot-lease.ts): how long a dead owner's lease takes to expire. */
+const SLOT_LEASE_TTL_MS = 3_000;
 import { rebuildKit } from './rebuild-kits.ts';
 import { storedInstanceId } from './actors/checkout/service.ts';
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
@@ -79,6 +88,8 @@ export interface SystemOptions {
 export interface System {
   config: SystemConfig;
   runtimes: Map<BackendService, ServiceRuntime>;
+  /** Distributed with CHECKOUT_SLOTS: the orchestrator slots this process serves now, by number. */
+  orchestratorSlots(): ReadonlyMap<number, ServiceRuntime>;
   /** The transport a service (or the gateway) talks through. */
   transportFor(service: Service): Promise<Transport>;
   /** Graceful: stop taking work, finish in-flight, flush outboxes, drain the transports. */
@@ -96,13 +107,17 @@ function journalSlot(service: BackendService, rt: ServiceRuntime, config: System
   return service === 'checkout' ? (config.checkout.instanceId ?? storedInstanceId(rt)) : '0';
 }
 
+/** The config an orchestrator slot runs with: its instance is the slot (slot-set.ts). */
+const slotConfig = (config: SystemConfig, slot: number | undefined): SystemConfig =>
+  slot === undefined ? config : { ...config, checkout: { ...config.checkout, instanceId: slotName(slot) } };
+
 /**
  * A service's store and runtime. Distributed, its journal is replicated (replication.ts): shipped to
  * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
  * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
  */
-async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
-  const path = join(config.dataDir, `${service}.db`);
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+  const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
     const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
     return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log });
@@ -112,7 +127,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
   const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
   const slot = journalSlot(service, rt, config);
   try {
-    return { rt, replicator: await replicateJournal(rt, replicatedLog, slot) };
+    return { rt, replicator: await replicateJournal(rt, replicatedLog, slot, fence) };
   } catch (err) {
     if (!(err instanceof JournalDiverged)) throw err;
     rt.kill();
@@ -120,8 +135,26 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     const rebuilt = await rebuildStore(path, rebuildKit(service, config), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
     log.info(rebuilt, 'store rebuilt from its replicated journal');
     const fresh = open();
-    return { rt: fresh, replicator: await replicateJournal(fresh, replicatedLog, slot) };
+    return { rt: fresh, replicator: await replicateJournal(fresh, replicatedLog, slot, fence) };
   }
+}
+
+/**
+ * This disk's name as a slot owner, made once per DATA_DIR: a restart on the same disk retakes its
+ * own leases at once (its earlier life is dead: the store is its own), while a fresh disk (another
+ * machine) waits for the previous owner's lease to expire.
+ */
+function slotOwnerId(dataDir: string): string {
+  const file = join(dataDir, 'slot-owner');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    // The first start on this disk.
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const id = `${hostname()}-${randomUUID()}`;
+  writeFileSync(file, id);
+  return id;
 }
 
 /** Every line a service logs names it (a pino logger's child; other loggers are used as they are). */
@@ -200,20 +233,79 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   };
 
   const runtimes = new Map<BackendService, ServiceRuntime>();
-  try {
-    for (const service of services) {
-      const { rt, replicator } = await openRuntime(service, config, await transportFor(service), clock, childLog(log, service));
+  /** Distributed, a participant's slot is served under a lease: one process serves it, others stand by. */
+  const slots = new Map<BackendService, LeasedSlot>();
+  /** Distributed with CHECKOUT_SLOTS: the orchestrator's slots, shared by its processes. */
+  const slotSets = new Map<BackendService, SlotSet>();
+  const orchestratorSlots = new Map<number, ServiceRuntime>();
+  let opening: Promise<unknown> = Promise.resolve();
+  /** Opens and starts a service's runtime; one at a time, in the order asked (a standby's takeover waits its turn). */
+  const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> => {
+    const next = opening.then(async () => {
+      const cfg = slotConfig(config, slotNo);
+      const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo);
       sampleRelay(rt);
-      runtimes.set(service, rt);
-      await startService(service, rt, config);
-      // The first checkpoint holds the seed, so that a rebuild never needs to replay it.
-      if (replicator) await replicator.startCheckpoints();
-      if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
-      await rt.start();
+      try {
+        await startService(service, rt, cfg);
+        // The first checkpoint holds the seed, so that a rebuild never needs to replay it.
+        if (replicator) await replicator.startCheckpoints();
+        if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
+        await rt.start();
+      } catch (err) {
+        rt.kill();
+        throw err;
+      }
       log.info({ service }, 'service started');
+      return rt;
+    });
+    opening = next.catch(() => undefined);
+    return next;
+  };
+  try {
+    const owner = config.natsUrl && !opts.transport ? slotOwnerId(config.dataDir) : undefined;
+    const leased = async (service: BackendService): Promise<boolean> => owner !== undefined && service !== 'checkout' && !!(await transportFor(service)).replicatedLog;
+    // Leased slots contend together (a dead owner's lease takes a TTL to expire: wait that long, and
+    // a little, to learn whether this process serves or stands by), then the others start in order.
+    const contending: Promise<unknown>[] = [];
+    for (const service of services) {
+      if (owner === undefined || !(await leased(service))) continue;
+      const kv = await (await transportFor(service)).kv(Bucket.journalLeases);
+      const slog = childLog(log, service);
+      const key = leaseKey(service, '0');
+      const lease = () => new SlotLease({ kv, key, owner, ttlMs: SLOT_LEASE_TTL_MS, onError: (err, what) => slog.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`) });
+      const slot = new LeasedSlot({ name: key, lease, serve: () => serve(service, owner), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
+      slots.set(service, slot);
+      contending.push(slot.start(SLOT_LEASE_TTL_MS + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
     }
+    // The orchestrator's slots (CHECKOUT_SLOTS), shared by its processes: each takes its fair share.
+    if (owner !== undefined && services.includes('checkout') && config.checkout.slots && config.checkout.instanceId === undefined && (await transportFor('checkout')).replicatedLog) {
+      const slog = childLog(log, 'checkout');
+      const held = orchestratorSlots;
+      const set = new SlotSet({
+        kv: await (await transportFor('checkout')).kv(Bucket.journalLeases),
+        service: 'checkout',
+        count: config.checkout.slots,
+        owner,
+        serve: (k) => serve('checkout', owner, k),
+        onServing: (k, rt) => {
+          if (rt) held.set(k, rt);
+          else held.delete(k);
+          // runtimes shows one of them (the lowest held); slotRuntimes every one.
+          const first = [...held.entries()].sort(([a], [b]) => a - b)[0]?.[1];
+          if (first) runtimes.set('checkout', first);
+          else runtimes.delete('checkout');
+        },
+        log: slog,
+      });
+      slotSets.set('checkout', set);
+      contending.push(set.start(SLOT_LEASE_TTL_MS + 1_000));
+    }
+    await Promise.all(contending);
+    for (const service of services) if (!slots.has(service) && !slotSets.has(service)) runtimes.set(service, await serve(service));
   } catch (err) {
     stopInspector();
+    for (const slot of slots.values()) slot.kill();
+    for (const set of slotSets.values()) set.kill();
     for (const rt of runtimes.values()) rt.kill();
     await Promise.allSettled([...transports.values()].map(async (t) => (await t).drain()));
     throw err;
@@ -227,14 +319,21 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   return {
     config,
     runtimes,
+    orchestratorSlots: () => orchestratorSlots,
     transportFor,
     async stop() {
       // Callers first: stop sagas and carts before the participants they call.
-      for (const rt of [...runtimes.values()].reverse()) await rt.stop();
+      for (const service of [...services].reverse()) {
+        const slot = slots.get(service) ?? slotSets.get(service);
+        if (slot) await slot.stop();
+        else await runtimes.get(service)?.stop();
+      }
       await drainAll();
       stopInspector();
     },
     async kill() {
+      for (const slot of slots.values()) slot.kill();
+      for (const set of slotSets.values()) set.kill();
       for (const rt of runtimes.values()) rt.kill();
       await drainAll();
       stopInspector();
@@ -250,6 +349,7 @@ async function startThreaded(config: SystemConfig, services: readonly BackendSer
   return {
     config,
     runtimes: new Map(),
+    orchestratorSlots: () => new Map(),
     transportFor: () => Promise.resolve(threads.bus),
     stop: () => threads.stop(),
     kill: () => threads.kill(),

@@ -297,11 +297,12 @@ export class JournalReplicator {
 }
 
 /**
- * Ships `rt`'s journal to `log` under its slot's subject from now on (distributed mode). If the
+ * Ships `rt`'s journal to `log` under its slot's subject from now on (distributed mode); with
+ * `fence` (a new owner's name), first fences the slot so that a previous owner can append no more. If the
  * slot is fenced (another owner wrote to it), the service stops at once: nobody hears of what it
  * committed since, and its subscriptions close.
  */
-export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, slot: string): Promise<JournalReplicator> {
+export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, slot: string, fence?: string): Promise<JournalReplicator> {
   const subject = journalSubject(rt.service, slot);
   const replicator = await JournalReplicator.open(rt.journal, {
     log,
@@ -311,7 +312,7 @@ export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, s
       rt.kill();
     },
     onRetry: (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err), subject }, 'journal append not taken yet; retrying'),
-  });
+  }, fence);
   rt.store.onReleaseFailed(() => replicator.stop());
   return replicator;
 }

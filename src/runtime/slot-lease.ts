@@ -98,28 +98,35 @@ export class SlotLease {
     return this.state === 'held';
   }
 
-  /** One attempt: true if this owner holds the lease now. A failed KV call rejects; the caller tries again. */
-  async tryAcquire(): Promise<boolean> {
+  /**
+   * One attempt: true if this owner holds the lease now. With `take` false it only watches the
+   * key (so that a TTL of standing still is already counted when this process wants the slot).
+   * A failed KV call rejects; the caller tries again.
+   */
+  async tryAcquire(take = true): Promise<boolean> {
     if (this.state !== 'free') return this.state === 'held';
     const sentAt = this.now();
     const e = await this.opts.kv.get(this.opts.key);
-    if (!e) return this.won(sentAt, await this.write(0));
+    if (!e) return take && this.won(sentAt, await this.write(0));
     const current = parse(e.value);
-    if (current.owner === '' || current.owner === this.opts.owner) return this.won(sentAt, await this.write(e.revision));
+    if (current.owner === '' || current.owner === this.opts.owner) return take && this.won(sentAt, await this.write(e.revision));
     if (this.seen?.revision !== e.revision) {
       this.seen = { revision: e.revision, at: this.now() };
       return false;
     }
-    if (this.now() - this.seen.at < this.ttlMs) return false;
+    if (!take || this.now() - this.seen.at < this.ttlMs) return false;
     return this.won(sentAt, await this.write(e.revision));
   }
 
-  /** Polls until this owner holds the lease, or `until()` says to give up (then false). */
-  async acquire(until: () => boolean = () => false): Promise<boolean> {
+  /**
+   * Polls until this owner holds the lease, or `until()` says to give up (then false). While
+   * `wanted()` says no (the process holds its fair share already), it only watches.
+   */
+  async acquire(until: () => boolean = () => false, wanted: () => boolean = () => true): Promise<boolean> {
     for (;;) {
       if (this.state === 'stopped' || until()) return false;
       try {
-        if (await this.tryAcquire()) return true;
+        if (await this.tryAcquire(wanted())) return true;
       } catch (err) {
         this.opts.onError?.(err, `acquire ${this.opts.key}`);
       }

@@ -36,6 +36,12 @@ export interface CheckoutConfig {
   ackWaitMs: number;
   /** Stable identity of this orchestrator instance; defaults to one stored in its own database. */
   instanceId?: string | undefined;
+  /**
+   * Distributed: the number of orchestrator slots (`slot-<k>`, each its own store and journal) the
+   * checkout processes share under leases, so that a lost process's sagas are adopted by another.
+   * 0: each process is an instance keeping its own sagas (INSTANCE_ID or one stored on its disk).
+   */
+  slots?: number;
 }
 
 export const defaultCheckoutConfig: CheckoutConfig = {

@@ -10,7 +10,7 @@
  * while a cluster starts or fails over waits for it instead of failing its service's start. The
  * append is retried by its caller (the replicator), which knows whether it was fenced.
  */
-import { DeliverPolicy, JetStreamApiCodes, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { retryWhileDegraded } from './nats-jetstream.ts';
 import { fromNatsHeaders, JetStreamRefused } from './nats-mapping.ts';
@@ -74,9 +74,42 @@ export class NatsLog implements ReplicatedLog {
     }
   }
 
+  /**
+   * Deletes the subject's messages below `keepFromSeq` one by one, NOT with a filtered purge:
+   * nats-server 2.9 applies a purge that a replica replays while recovering (a restarted node, a
+   * stream just created) as a compaction of the WHOLE stream up to its last sequence then
+   * (nats-server#4196, fixed in 2.9.18), which wiped other slots' journals and this slot's
+   * checkpoint (seen on a 3-node cluster: a checkpoint's chunk gone right after the first trim).
+   * A message delete is applied by sequence on every replica, recovering or not.
+   */
   async trim(subject: string, keepFromSeq: number): Promise<void> {
-    await this.patiently(`trim ${subject}`, () => this.jsm.streams.purge(this.stream, { filter: subject, seq: keepFromSeq }));
+    const doomed: number[] = [];
+    const consumer = await this.patiently(`trim ${subject}`, () =>
+      this.js.consumers.get(this.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All, headers_only: true }),
+    );
+    // The caller keeps a message of this subject at or above keepFromSeq, so the scan ends there;
+    // a subject with nothing pending ends it at once.
+    if ((await this.last(subject)) === undefined) return;
+    const messages = await consumer.consume({ max_messages: 1_024 });
+    try {
+      for await (const m of messages) {
+        if (m.seq >= keepFromSeq) break;
+        doomed.push(m.seq);
+        if (m.info.pending === 0) break;
+      }
+    } finally {
+      await messages.close().catch(() => undefined);
+    }
+    for (let i = 0; i < doomed.length; i += 64) {
+      await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, () => this.jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
+    }
   }
+}
+
+/** A message already gone (deleted by an earlier trim that was retried) is what a trim wants. */
+function ignoreGone(err: unknown): boolean {
+  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return false;
+  throw err;
 }
 
 export function isWrongLastSequence(err: unknown): boolean {

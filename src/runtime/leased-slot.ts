@@ -1,0 +1,177 @@
+/**
+ * A store slot served under a lease (distributed mode): the process holding the slot's lease
+ * (slot-lease.ts) serves it; any other process of the same service is a standby that polls the
+ * lease and, once it takes it, opens the slot (rebuilding its local store from the replicated
+ * journal if it is empty, behind or apart), fences the journal, and starts serving.
+ *
+ *   standby --lease taken--> opening --serving--> serving
+ *      ^                                             |
+ *      +---------- lease lost (taken, or not renewed in time): the runtime is killed --+
+ *
+ * Losing the lease kills the runtime at once: its subscriptions close and its store's held
+ * batches are never released, so nobody hears of anything it committed after. The process then
+ * goes back to standby: if the lease was lost only because the cluster could not take a renewal
+ * (a leader election), it retakes its own lease as soon as the cluster answers again.
+ */
+import type { Logger } from './service.ts';
+import type { ServiceRuntime } from './service.ts';
+import type { SlotLease } from './slot-lease.ts';
+
+export interface LeasedSlotOptions {
+  /** Names the slot in logs. */
+  name: string;
+  /** A fresh lease for each term. */
+  lease(): SlotLease;
+  /** Opens the slot and starts serving it (the runtime is started when this resolves). */
+  serve(): Promise<ServiceRuntime>;
+  /** A term began (the runtime serves) or ended (undefined). */
+  onServing?(rt: ServiceRuntime | undefined): void;
+  log: Logger;
+  /** After a failed open, the pause before trying again. Default 1 s. */
+  retryAfterMs?: number;
+  /** Whether this process wants the slot now (it holds less than its fair share); default always. */
+  wanted?: () => boolean;
+}
+
+export class LeasedSlot {
+  private stopped = false;
+  private lease: SlotLease | undefined;
+  private rt: ServiceRuntime | undefined;
+  private loop: Promise<void> | undefined;
+  /** Callers of start() still waiting: told when a term begins, when the wait ends, or the first open fails. */
+  private readonly waiters = new Set<(err?: unknown) => void>();
+  /** Ends the current term's wait (the lease lost, or handed over). */
+  private finishTerm: () => void = () => undefined;
+  /** The lease is held and the slot is being opened. */
+  private opening = false;
+
+  constructor(private readonly opts: LeasedSlotOptions) {}
+
+  /** Whether this process holds the slot's lease (serving it, or opening it). */
+  get holds(): boolean {
+    return this.lease?.held ?? false;
+  }
+
+  /** The runtime serving the slot now, if this process holds it. */
+  get runtime(): ServiceRuntime | undefined {
+    return this.rt;
+  }
+
+  /**
+   * Starts contending for the slot, and resolves once this process serves it, or `waitMs` passed
+   * without taking the lease (then it is a standby, and goes on contending). A dead previous
+   * owner's lease takes one TTL to expire, so a `waitMs` a little over the TTL finds out which.
+   * Rejects if this process took the lease but could not open the slot (as a start that fails).
+   */
+  async start(waitMs: number): Promise<ServiceRuntime | undefined> {
+    this.loop ??= this.run();
+    if (this.rt) return this.rt;
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: unknown) => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        if (err === undefined) resolve();
+        else reject(err instanceof Error ? err : new Error(`${this.opts.name}: could not open the slot`, { cause: err }));
+      };
+      // While the slot is being opened (a rebuild), wait for the outcome rather than the clock.
+      const expire = (): void => {
+        if (this.opening) timer = setTimeout(expire, 100);
+        else done();
+      };
+      let timer = setTimeout(expire, waitMs);
+      this.waiters.add(done);
+    });
+    return this.rt;
+  }
+
+  private tell(err?: unknown): void {
+    for (const w of [...this.waiters]) w(err);
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      const lease = (this.lease = this.opts.lease());
+      if (!(await lease.acquire(() => this.stopped, this.opts.wanted))) return;
+      let lost = false;
+      let onLost: () => void = () => undefined;
+      const ended = new Promise<void>((resolve) => (onLost = resolve));
+      this.finishTerm = onLost;
+      lease.hold((why) => {
+        lost = true;
+        this.opts.log.error({ slot: this.opts.name, why }, 'slot lease lost: this process stops serving the slot');
+        this.end();
+        onLost();
+      });
+      this.opts.log.info({ slot: this.opts.name }, 'slot lease taken: opening the slot');
+      let rt: ServiceRuntime;
+      this.opening = true;
+      try {
+        rt = await this.opts.serve();
+      } catch (err) {
+        this.opts.log.error({ slot: this.opts.name, err: err instanceof Error ? err.message : String(err) }, 'could not open the slot; letting its lease go');
+        await lease.release();
+        if (this.waiters.size > 0) {
+          // A start that fails fails its caller, as an unleased one does.
+          this.stopped = true;
+          this.tell(err);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, this.opts.retryAfterMs ?? 1_000));
+        continue;
+      } finally {
+        this.opening = false;
+      }
+      if (lost || this.stopped) {
+        rt.kill();
+        if (this.stopped) return;
+        continue;
+      }
+      this.rt = rt;
+      this.opts.onServing?.(rt);
+      this.tell();
+      await ended;
+    }
+  }
+
+  /** The term ends: the runtime is killed (nothing more goes out) and forgotten. */
+  private end(): void {
+    const rt = this.rt;
+    this.rt = undefined;
+    if (!rt) return;
+    rt.kill();
+    this.opts.onServing?.(undefined);
+  }
+
+  /**
+   * Rebalancing: stops serving the slot gracefully and releases its lease, so that a process with
+   * less than its share takes it at once; then contends again (when `wanted` says so).
+   */
+  async handOver(): Promise<void> {
+    const rt = this.rt;
+    const lease = this.lease;
+    if (!rt || !lease?.held) return;
+    this.rt = undefined;
+    this.opts.onServing?.(undefined);
+    await rt.stop();
+    await lease.release();
+    this.finishTerm();
+  }
+
+  /** Graceful: stops serving (the runtime finishes in-flight work), then releases the lease for the next owner. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const rt = this.rt;
+    this.rt = undefined;
+    if (rt) await rt.stop();
+    await this.lease?.release();
+    this.tell();
+  }
+
+  /** As a crash: the runtime is killed and the lease is left to expire. */
+  kill(): void {
+    this.stopped = true;
+    this.lease?.stop();
+    this.end();
+    this.tell();
+  }
+}
