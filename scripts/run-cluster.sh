@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs Place an Order on a 3-node nats-server cluster on this machine: three clustered nats-servers
-# with JetStream (nats-cluster.conf, streams and KV at R3), K instances of the orchestrator and of the
-# gateway, and the participants. Ctrl-C stops everything.
+# with JetStream (nats-cluster.conf, streams and KV at R3), K processes of the orchestrator (sharing
+# CHECKOUT_SLOTS slots, default 4, under leases) and of the gateway, and two processes of the
+# participants (cart, inventory, payment, order, promotion): under each slot's lease one serves and
+# the other stands by on its own disk, taking over if the first is lost. Ctrl-C stops everything.
 #   bash scripts/run-cluster.sh            # K=2, data under ./data/cluster, gateways on 3000, 3001
 #   K=3 bash scripts/run-cluster.sh
-# The stateful participants (cart, inventory, payment, order, promotion) run one instance each: a
-# second instance of one needs partitions and leases (issue #15, not built yet; docs/architecture.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K="${K:-2}"
@@ -31,13 +31,13 @@ for i in 0 1 2; do
   pids+=($!)
 done
 sleep 2
-export NATS_URL="$(IFS=,; echo "${urls[*]}")" NATS_REPLICAS=3
+export NATS_URL="$(IFS=,; echo "${urls[*]}")" NATS_REPLICAS=3 CHECKOUT_SLOTS="${CHECKOUT_SLOTS:-4}"
 
 run() { # data dir, SERVICES, [PORT]
   DATA_DIR="$1" SERVICES="$2" PORT="${3:-$HTTP_BASE}" node --import tsx src/main.ts &
   pids+=($!)
 }
-for s in order inventory payment promotion cart; do run "$DATA/$s" "$s"; done
+for p in a b; do run "$DATA/participants-$p" order,inventory,payment,promotion,cart; done
 for k in $(seq 1 "$K"); do
   run "$DATA/checkout-$k" checkout
   run "$DATA/gateway-$k" gateway "$((HTTP_BASE + k - 1))"

@@ -21,7 +21,8 @@ import { OutboxRelay, type RelayOptions } from './relay.ts';
 import { TimerScheduler } from './scheduler.ts';
 import type { Store } from './store.ts';
 import { Journal } from './journal.ts';
-import type { Closer, ConsumeOptions, EventHandler, Message, Reply, Responder, Transport } from './transport/transport.ts';
+import { LogFenced, type Closer, type ConsumeOptions, type EventHandler, type Message, type Reply, type Responder, type Transport } from './transport/transport.ts';
+import { ErrorCode, RemoteError, TransportClosedError } from './transport/errors.ts';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -120,7 +121,17 @@ export class ServiceRuntime {
    */
   async respond(subject: string, responder: Responder): Promise<void> {
     const onInternal = (err: unknown) => this.log.error({ err, service: this.service, subject }, 'request handler failed');
-    const stamped = async (msg: Message): Promise<Reply> => this.asCloudEvent(await answer(responder, msg, onInternal), msg);
+    // A runtime killed mid-request (its slot's lease lost, its journal fenced) must not say "failed":
+    // nothing it did was released, so the caller is told to retry (another owner will answer).
+    const guarded: Responder = async (msg) => {
+      try {
+        return await responder(msg);
+      } catch (err) {
+        if (this.store.closed || err instanceof LogFenced || err instanceof TransportClosedError) throw new RemoteError(ErrorCode.unavailable, `${this.service} is handing its slot over; retry`);
+        throw err;
+      }
+    };
+    const stamped = async (msg: Message): Promise<Reply> => this.asCloudEvent(await answer(guarded, msg, onInternal), msg);
     const tracked: Responder = (msg) => this.track(tracingOn() ? this.traced(msg, SpanKind.SERVER, stamped) : stamped(msg));
     this.closers.push(await this.transport.respond(subject, tracked, { queue: this.service }));
   }

@@ -101,7 +101,7 @@ export class Shopper {
   }
 }
 
-/** Reads the service stores directly, read-only, after the fact. */
+/** Reads the service stores directly, read-only, after the fact (`checkout`: directories, or slot store files). */
 export function audit(dataDirs: { inventory: string; payment: string; order: string; checkout: readonly string[] }, initialStock: ReadonlyMap<string, number>): string[] {
   const open = (dir: string, service: string) => new Database(join(dir, `${service}.db`), { readonly: true, fileMustExist: true });
   const inv = open(dataDirs.inventory, 'inventory');
@@ -141,7 +141,8 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
     }
     const sagasByCart = new Map<string, number>();
     for (const dir of dataDirs.checkout) {
-      const co = open(dir, 'checkout');
+      // A directory holds checkout.db; a .db path is one orchestrator slot's store (CHECKOUT_SLOTS).
+      const co = dir.endsWith('.db') ? new Database(dir, { readonly: true, fileMustExist: true }) : open(dir, 'checkout');
       try {
         for (const s of latestActors(co, 'checkout').map((a) => ({ cart: a.snapshot.context.cartId as string }))) {
           sagasByCart.set(s.cart, (sagasByCart.get(s.cart) ?? 0) + 1);
