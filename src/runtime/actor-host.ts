@@ -188,11 +188,19 @@ export interface HostContext {
   source: string;
   /** Called after a commit that wrote messages to send or timers. */
   onEffects(): void;
-  /** How many actors stay hot in memory (least recently used leave first). */
+  /** How many actors stay hot in memory (least recently used leave first). Default `HOT_ACTORS`. */
   maxCached?: number;
   /** Where committed transitions are reported (inspection.ts), e.g. @statelyai/inspect. */
   inspect?: HostInspector | undefined;
 }
+
+/**
+ * Hot actors kept per kind. An actor is hot while its checkout is in flight (a second or two); a
+ * cold one loads from the journal or its checkpointed row. 2,000 covers several seconds of
+ * checkouts at today's rates; 10,000 kept five times the live snapshots for no hits and cost
+ * CPU and peak memory in long runs (20,000 checkouts: 324 against 384/s, 840 against 649 MiB).
+ */
+export const HOT_ACTORS = 2_000;
 
 export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   readonly kind: string;
@@ -211,7 +219,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     private readonly ctx: HostContext,
   ) {
     this.kind = def.kind;
-    this.maxCached = ctx.maxCached ?? 10_000;
+    this.maxCached = ctx.maxCached ?? HOT_ACTORS;
     this.machine = pureTransitions(def.machine);
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
