@@ -1,9 +1,12 @@
 /**
  * nats.conf against a real nats-server: each service user can do what its role needs and, for the
- * risky cases, not more.
+ * risky cases, not more. Also what the streams a service creates keep (their retention).
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Bucket, Command, Durable, Event, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/transport-node';
+import { Bucket, Command, Durable, Event, JournalStream, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
+import { EVENT_RETENTION_MS } from '../../src/runtime/transport/consumer-policy.ts';
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
@@ -205,5 +208,23 @@ describe('nats.conf permissions', () => {
 
     await expect(gkv.put('chk-1', '{"status":"forged"}')).rejects.toThrow();
     await expect(gateway.kv(Bucket.sagaOwners)).rejects.toThrow();
+  });
+});
+
+describe('stream retention on NATS', () => {
+  it("creates a domain stream with the event retention as its max_age, and the journals' stream without one", async () => {
+    const world = await natsWorlds(() => server!).world();
+    const admin = await connectNats({ servers: server!.url, ...credentialsFor('admin'), inboxPrefix: '_INBOX.admin' });
+    try {
+      const cart = await world.as('cart');
+      await cart.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+      await cart.replicatedLog!(JournalStream.name, JournalStream.subjects);
+      const jsm = await jetstreamManager(admin.nc);
+      expect((await jsm.streams.info(Stream.shopping.name)).config.max_age).toBe(nanos(EVENT_RETENTION_MS));
+      expect((await jsm.streams.info(JournalStream.name)).config.max_age).toBe(0);
+    } finally {
+      await admin.drain();
+      await world.close();
+    }
   });
 });

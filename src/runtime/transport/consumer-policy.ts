@@ -18,6 +18,13 @@ export const MAX_HOLD_MS = 120_000;
 export const DEFAULT_MAX_ACK_PENDING = 1000;
 /** How long a stream remembers a message id for de-duplication: JetStream's default, which both transports keep. */
 export const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/**
+ * How long a domain event stream keeps a message (JetStream's `max_age`). Consumers ack within
+ * seconds; a day is the window to recover a consumer that stopped, and the journal's own retention.
+ * On NATS a message older than this is removed whether or not every consumer took it (limits
+ * retention); the in-process event log also waits for every consumer's ack floor.
+ */
+export const EVENT_RETENTION_MS = 24 * 3_600_000;
 
 /** The nak delay for a handler failure: the error's numeric `retryAfterMs`, else the default. */
 export function retryDelayOf(err: unknown): number {

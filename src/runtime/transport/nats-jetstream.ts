@@ -42,13 +42,17 @@ export async function upsertDurable(
 
 /**
  * Creates the stream (file storage, 2-minute duplicate window, `replicas` copies: 3 on a 3-node
- * cluster) unless it exists with the same subjects. An existing stream keeps its replica count.
+ * cluster, messages kept `maxAgeMs` if given, else without an age limit) unless it exists with the
+ * same subjects. An existing stream keeps its replica count and its age limit: the services may
+ * create streams, not edit them (nats.conf), so a stream made before the retention was stated keeps
+ * everything until an operator sets it (`nats stream edit <name> --max-age 24h`).
  */
 export async function ensureNatsStream(
   jsm: JetStreamManager,
   name: string,
   subjects: readonly string[],
   replicas = 1,
+  maxAgeMs?: number,
 ): Promise<void> {
   const check = (have: readonly string[]): void => {
     if ([...have].sort().join(' ') !== [...subjects].sort().join(' ')) {
@@ -69,6 +73,7 @@ export async function ensureNatsStream(
       subjects: [...subjects],
       storage: StorageType.File,
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      max_age: maxAgeMs === undefined ? 0 : nanos(maxAgeMs),
       num_replicas: replicas,
     });
   } catch (err) {

@@ -32,7 +32,7 @@ import {
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
 import { InFlight, stopIntake } from './in-flight.ts';
-import { DEFAULT_MAX_ACK_PENDING, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
+import { DEFAULT_MAX_ACK_PENDING, EVENT_RETENTION_MS, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { NatsLog } from './nats-log.ts';
@@ -308,9 +308,14 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /** A domain event stream: kept EVENT_RETENTION_MS (docs/architecture.md, "Retention"). */
   async ensureStream(name: string, subjects: readonly string[]): Promise<void> {
+    await this.provisionStream(name, subjects, EVENT_RETENTION_MS);
+  }
+
+  private async provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number): Promise<void> {
     const jsm = await this.jsm();
-    await this.whileDegraded(`stream ${name}`, () => ensureNatsStream(jsm, name, subjects, this.replicas));
+    await this.whileDegraded(`stream ${name}`, () => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
   }
 
   /** Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). */
@@ -319,7 +324,8 @@ export class NatsTransport implements Transport {
   }
 
   async replicatedLog(stream: string, subjects: readonly string[]): Promise<ReplicatedLog> {
-    await this.ensureStream(stream, subjects);
+    // No age limit: the journals are trimmed by their stores (nats-log.ts), never by time.
+    await this.provisionStream(stream, subjects);
     return new NatsLog(
       stream,
       this.js,

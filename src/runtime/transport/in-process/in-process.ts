@@ -7,7 +7,9 @@
  *
  * Differences from NATS, all on the safe side: a restart forgets exact delivery counts (see
  * `durable.ts`); one process owns the database file at a time. De-duplication by message id
- * lasts JetStream's window (DUPLICATE_WINDOW_MS, the same constant nats-jetstream.ts configures).
+ * lasts JetStream's window (DUPLICATE_WINDOW_MS, the same constant nats-jetstream.ts configures);
+ * a stream keeps a message EVENT_RETENTION_MS, as its `max_age` on NATS, and here also until every
+ * consumer acked it.
  */
 import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
@@ -38,9 +40,14 @@ export interface InProcessOptions {
   onError?: (err: unknown, context: string) => void;
   /** How long a published message id is remembered for de-duplication (default two minutes, as JetStream). */
   duplicateWindowMs?: number;
-  /** The clock of that window. */
+  /** How long a stream keeps a message every consumer acked (default EVENT_RETENTION_MS, as `max_age` on NATS). */
+  retentionMs?: number;
+  /** The clock of that window and of the retention. */
   now?: () => number;
 }
+
+/** How often the event log deletes what its retention no longer keeps. */
+const PRUNE_EVERY_MS = 60_000;
 
 interface Sub {
   pattern: string;
@@ -73,12 +80,30 @@ export class InProcessTransport implements Transport {
   private nextReplyId = 0;
   private draining: Promise<void> | undefined;
   private closed = false;
+  private readonly pruning: NodeJS.Timeout;
 
   constructor(opts: InProcessOptions) {
-    this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, now: opts.now });
+    this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, retentionMs: opts.retentionMs, now: opts.now });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();
+    this.pruning = setInterval(() => {
+      this.prune().catch((err: unknown) => this.onError(err, 'pruning the event log'));
+    }, PRUNE_EVERY_MS).unref();
+  }
+
+  /**
+   * Deletes the messages the streams' retention no longer keeps (run every minute), in batches
+   * until none is left; resolves with how many.
+   */
+  async prune(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      if (this.closed) return total;
+      const deleted = await this.store.prune();
+      if (deleted === 0) return total;
+      total += deleted;
+    }
   }
 
   async request(subject: string, data: string, opts: RequestOptions): Promise<Message> {
@@ -303,6 +328,7 @@ export class InProcessTransport implements Transport {
   private async doDrain(): Promise<void> {
     await stopIntake(this.consumerClosers, this.subClosers, this.inflight);
     this.closed = true;
+    clearInterval(this.pruning);
     for (const abort of [...this.pendingRequests]) abort();
     for (const g of this.groups.values()) g.stop();
     for (const kv of this.kvs.values()) kv.closeWatchers();

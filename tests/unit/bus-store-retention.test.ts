@@ -1,0 +1,95 @@
+/**
+ * The in-process event log's retention (docs/architecture.md, "Retention"): a stream keeps a
+ * message until it is older than the retention AND every consumer of the stream acked it, as
+ * JetStream's `max_age` keeps it on NATS (which does not wait for consumers). Both sides: a young
+ * message stays even when acked, an old one stays while a consumer has not acked it, and the
+ * sequence continues across a reopen after its messages were deleted.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BusStore } from '../../src/runtime/transport/in-process/bus-store.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const RETENTION_MS = 60_000;
+
+function world() {
+  const dir = mkdtempSync(join(tmpdir(), 'poa-retention-'));
+  dirs.push(dir);
+  const path = join(dir, 'bus.db');
+  const clock = { now: 1_000_000 };
+  const open = () => {
+    const store = new BusStore(path, { retentionMs: RETENTION_MS, now: () => clock.now });
+    if (store.streams().length === 0) {
+      store.addStream('S', ['s.>']);
+      store.addStream('T', ['t.>']);
+    }
+    return store;
+  };
+  return { open, clock };
+}
+
+const seqs = (store: BusStore, stream: string): number[] => store.msgsAfter(stream, 0, 100).msgs.map((m) => m.seq);
+
+const publish = (store: BusStore, stream: string, ids: string[]) =>
+  Promise.all(ids.map((id) => store.append(stream, `${stream.toLowerCase()}.x`, {}, '{}', id)));
+
+describe('event log retention', () => {
+  describe('when messages are older than the retention', () => {
+    it('deletes those every consumer acked and keeps those a consumer has not', async () => {
+      const { open, clock } = world();
+      const store = open();
+      await publish(store, 'S', ['a', 'b', 'c']);
+      store.openConsumer('S', 'fast');
+      store.openConsumer('S', 'slow');
+      store.ack('S', 'fast', 3, 3);
+      store.ack('S', 'slow', 1, 1);
+      clock.now += RETENTION_MS + 1;
+      await publish(store, 'S', ['d']); // young
+      store.ack('S', 'fast', 4, 4);
+      store.ack('S', 'slow', 2, 2);
+
+      expect(await store.prune()).toBe(2);
+      expect(seqs(store, 'S')).toEqual([3, 4]); // 3: old, not acked by "slow"; 4: young
+
+      store.ack('S', 'slow', 4, 4);
+      expect(await store.prune()).toBe(1);
+      expect(seqs(store, 'S')).toEqual([4]); // young: kept although everyone acked it
+      await store.close();
+    });
+  });
+
+  describe('when messages are younger than the retention', () => {
+    it('keeps them although every consumer acked them', async () => {
+      const { open, clock } = world();
+      const store = open();
+      await publish(store, 'S', ['a', 'b']);
+      store.openConsumer('S', 'd');
+      store.ack('S', 'd', 2, 2);
+      clock.now += RETENTION_MS - 1;
+      expect(await store.prune()).toBe(0);
+      expect(seqs(store, 'S')).toEqual([1, 2]);
+      await store.close();
+    });
+  });
+
+  it('prunes a stream nobody consumes by age alone, and continues its sequence after a reopen', async () => {
+    const { open, clock } = world();
+    const store = open();
+    await publish(store, 'T', ['a', 'b']);
+    clock.now += RETENTION_MS + 1;
+    expect(await store.prune()).toBe(2);
+    expect(seqs(store, 'T')).toEqual([]);
+    await store.close();
+
+    const again = open();
+    expect(await publish(again, 'T', ['c'])).toEqual([{ seq: 3, duplicate: false }]);
+    expect(seqs(again, 'T')).toEqual([3]);
+    await again.close();
+  });
+});
