@@ -149,6 +149,17 @@ export const Bucket = {
 } as const;
 export type Bucket = (typeof Bucket)[keyof typeof Bucket];
 
+/**
+ * How long a bucket keeps a key after its last write (the bucket's TTL, `max_age` of its stream;
+ * nats-server 2.9 has no TTL per key). A checkout's status document is read by its shopper within
+ * minutes; after a day an expired one is answered from the saga's own store (get-checkout). The
+ * other buckets keep their keys: saga-owners holds the instances' registrations beside the claims,
+ * and journal-leases is renewed by its holders.
+ */
+export const BucketTtlMs: Readonly<Partial<Record<Bucket, number>>> = {
+  [Bucket.checkouts]: 24 * 3_600_000,
+};
+
 /** Durable consumer names, one per (service, purpose). */
 export const Durable = {
   checkoutStartsSagas: 'checkout-api-cart-checked-out',

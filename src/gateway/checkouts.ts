@@ -13,7 +13,8 @@
  *  2. the caller names its cart (`?cartId=`): the checkoutId is derived from the cartId, so the
  *     gateway can check the pair and ask the cart, which knows it was checked out.
  * Either way it answers PENDING at the saga's first step, RESERVING_INVENTORY, which is what the
- * saga will report first. Only an id that none of these recognise is 404.
+ * saga will report first. A document kept a day (BucketTtlMs) that has expired is answered by the
+ * saga itself (get-checkout, from its store). Only an id that none of these recognise is 404.
  */
 import { CheckoutStatus, MessageType, type Cart } from '../contracts/index.ts';
 import { Bucket, Query } from '../contracts/subjects.ts';
@@ -77,6 +78,8 @@ export class CheckoutTracker {
     const known = this.accepted.get(checkoutId);
     if (known && known.expiresAt > this.clock.now()) return { status: known.status, revision: 0 };
     if (known) this.accepted.delete(checkoutId);
+    const kept = await this.keptStatus(checkoutId, cause);
+    if (kept) return { status: kept, revision: 0 };
     if (cartIdHint !== undefined && checkoutIdsFor(cartIdHint).checkoutId === checkoutId) {
       const cart = await this.services
         .call({
@@ -96,6 +99,28 @@ export class CheckoutTracker {
       if (status) return { status, revision: 0 };
     }
     return undefined;
+  }
+
+  /**
+   * A checkout whose document has expired from the bucket (BucketTtlMs): its saga answers
+   * get-checkout from its own state. Undefined if no saga knows it, or none answers.
+   */
+  private async keptStatus(checkoutId: string, cause: Cause): Promise<CheckoutStatus | undefined> {
+    return this.services
+      .call({
+        subject: Query.getCheckout,
+        type: MessageType.getCheckoutRequest,
+        payload: { checkoutId },
+        reply: CheckoutStatus,
+        timeoutMs: this.opts.queryMs,
+        cause,
+      })
+      .catch((err: unknown) => {
+        // Not known there, or no orchestrator to ask: the other ways below may still know it.
+        if (err instanceof RefusedError && err.statusCode === 404) return undefined;
+        if (err instanceof ServiceUnavailableError) return undefined;
+        throw err;
+      });
   }
 
   /**

@@ -2,13 +2,19 @@
  * The storefront's API over the whole system (every service, the gateway listening), embedded and
  * over a real nats-server with nats.conf's users, so each new subject is also checked against the
  * least-privilege permissions: the short order number, the promotion quote before checkout, and
- * the cart that survives a failed checkout. The browser tests (storefront.browser.test.ts) show
+ * the cart that survives a failed checkout, a checkout whose status document expired. The browser tests (storefront.browser.test.ts) show
  * the same through the shopper's eyes.
  */
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { Kvm } from '@nats-io/kv';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
+import { Bucket } from '../../src/contracts/subjects.ts';
+import { connectNats } from '../../src/runtime/transport/nats.ts';
+import { credentialsFor } from '../support/nats-server.ts';
 import { startShop, type Shop } from './support/shop-server.ts';
 
 const MAGNET = productIdFor('ACME-GIANT-MAG'); // $39.99
@@ -120,6 +126,44 @@ describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeou
       expect((await quote(randomUUID(), 'WELCOME10')).status).toBe(404);
       await shop.http('POST', `/carts/${cartId}/checkout`, { customerId: randomUUID() });
       expect((await quote(cartId, 'WELCOME10')).status).toBe(409);
+    });
+  });
+
+  /** Removes the checkout's status document from the bucket, as its TTL (BucketTtlMs) does after a day. */
+  async function expireStatus(checkoutId: string): Promise<void> {
+    if (mode === 'embedded') {
+      const db = new Database(join(shop.t.dataDir, 'bus.db'));
+      try {
+        expect(db.prepare('DELETE FROM kv WHERE bucket = ? AND key = ?').run(Bucket.checkouts, checkoutId).changes).toBe(1);
+      } finally {
+        db.close();
+      }
+      return;
+    }
+    const admin = await connectNats({ servers: shop.t.nats!.url, ...credentialsFor('admin'), inboxPrefix: '_INBOX.admin' });
+    try {
+      await (await new Kvm(admin.nc).open(Bucket.checkouts)).purge(checkoutId);
+    } finally {
+      await admin.drain();
+    }
+  }
+
+  describe('a checkout whose status document has expired', () => {
+    it('is still answered with its final status, by its saga', async () => {
+      const confirmed = await checkedOut([{ productId: BIRDSEED, quantity: 1 }]);
+      const cancelled = await checkedOut([{ productId: BATSUIT, quantity: 4 }]);
+      const before = [await finalStatus(confirmed.checkoutId!), await finalStatus(cancelled.checkoutId!)];
+      expect(before.map((d) => d.status)).toEqual(['CONFIRMED', 'CANCELLED']);
+      for (const id of [confirmed.checkoutId!, cancelled.checkoutId!]) await expireStatus(id);
+
+      const after = await Promise.all([confirmed, cancelled].map((c) => shop.http<Record<string, unknown>>('GET', `/checkouts/${c.checkoutId}`)));
+      expect(after.map((r) => r.status)).toEqual([200, 200]);
+      // The same document, reason and words included; its time is the saga's last change.
+      const { updatedAt: _kept, ...kept } = after[1]!.body;
+      const { updatedAt: _was, ...was } = before[1] as Record<string, unknown>;
+      expect(kept).toEqual(was);
+      expect(after[0]!.body).toMatchObject({ status: 'CONFIRMED', step: 'DONE', checkoutId: confirmed.checkoutId, orderId: confirmed.orderId });
+      expect((await shop.http('GET', `/checkouts/${randomUUID()}`)).status).toBe(404);
     });
   });
 

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { Bucket, Command, Durable, Event, JournalStream, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
+import { Bucket, BucketTtlMs, Command, Durable, Event, JournalStream, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
 import { EVENT_RETENTION_MS } from '../../src/runtime/transport/consumer-policy.ts';
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
@@ -212,7 +212,7 @@ describe('nats.conf permissions', () => {
 });
 
 describe('stream retention on NATS', () => {
-  it("creates a domain stream with the event retention as its max_age, and the journals' stream without one", async () => {
+  it("creates a domain stream with the event retention as its max_age, the journals' stream without one, and the checkouts bucket with its TTL", async () => {
     const world = await natsWorlds(() => server!).world();
     const admin = await connectNats({ servers: server!.url, ...credentialsFor('admin'), inboxPrefix: '_INBOX.admin' });
     try {
@@ -222,6 +222,11 @@ describe('stream retention on NATS', () => {
       const jsm = await jetstreamManager(admin.nc);
       expect((await jsm.streams.info(Stream.shopping.name)).config.max_age).toBe(nanos(EVENT_RETENTION_MS));
       expect((await jsm.streams.info(JournalStream.name)).config.max_age).toBe(0);
+      const checkout = await world.as('checkout');
+      await checkout.kv(Bucket.checkouts);
+      await checkout.kv(Bucket.sagaOwners);
+      expect((await jsm.streams.info(`KV_${Bucket.checkouts}`)).config.max_age).toBe(nanos(BucketTtlMs[Bucket.checkouts]!));
+      expect((await jsm.streams.info(`KV_${Bucket.sagaOwners}`)).config.max_age).toBe(0);
     } finally {
       await admin.drain();
       await world.close();

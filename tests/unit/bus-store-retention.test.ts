@@ -3,7 +3,8 @@
  * message until it is older than the retention AND every consumer of the stream acked it, as
  * JetStream's `max_age` keeps it on NATS (which does not wait for consumers). Both sides: a young
  * message stays even when acked, an old one stays while a consumer has not acked it, and the
- * sequence continues across a reopen after its messages were deleted.
+ * sequence continues across a reopen after its messages were deleted. And a KV bucket's TTL: a key
+ * expires that long after its last write, in a bucket that has one.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,5 +92,29 @@ describe('event log retention', () => {
     expect(await publish(again, 'T', ['c'])).toEqual([{ seq: 3, duplicate: false }]);
     expect(seqs(again, 'T')).toEqual([3]);
     await again.close();
+  });
+});
+
+describe('kv bucket TTL', () => {
+  it('deletes a key whose last write is older than its bucket TTL, keeps a rewritten one, and keeps every key of a bucket without TTL', async () => {
+    const { open, clock } = world();
+    const store = open();
+    store.ensureBucket('short', RETENTION_MS);
+    store.ensureBucket('kept');
+    await store.kvPut('short', 'old', '1');
+    await store.kvPut('short', 'rewritten', '1');
+    await store.kvPut('kept', 'old', '1');
+    clock.now += RETENTION_MS - 1;
+    await store.kvPut('short', 'rewritten', '2');
+    expect(await store.prune()).toBe(0);
+    clock.now += 2;
+    expect(await store.prune()).toBe(1);
+    expect(store.kvGet('short', 'old')).toBeUndefined();
+    expect(store.kvGet('short', 'rewritten')).toMatchObject({ value: '2' });
+    expect(store.kvGet('kept', 'old')).toMatchObject({ value: '1' });
+    clock.now += RETENTION_MS;
+    expect(await store.prune()).toBe(1);
+    expect(store.kvGet('short', 'rewritten')).toBeUndefined();
+    await store.close();
   });
 });

@@ -5,7 +5,7 @@
  * it. Replies come back through `onReply`, parsed with the message's schema before the machine
  * sees them; a reply that does not parse counts as a failed step.
  */
-import type { AnyMachineSnapshot } from 'xstate';
+import type { AnyMachineSnapshot, StateNode, StateValue } from 'xstate';
 import type { ZodType } from 'zod';
 import {
   InventoryReleased,
@@ -70,6 +70,31 @@ export function statusDocument(s: AnyMachineSnapshot, p: StatusParams, now: numb
     currency: c.currency,
     updatedAt: new Date(now).toISOString(),
   };
+}
+
+/**
+ * The status the saga published last, read from the entry actions of its active states, innermost
+ * first (each state that publishes does so on entry). It answers for a checkout whose document
+ * has expired from the `checkouts` bucket (BucketTtlMs); undefined before the saga started.
+ */
+export function publishedStatus(s: AnyMachineSnapshot): StatusParams | undefined {
+  const active: StateNode[] = [];
+  let node: StateNode = checkoutMachine.root as unknown as StateNode;
+  let value: StateValue = s.value as StateValue;
+  for (;;) {
+    const key = typeof value === 'string' ? value : Object.keys(value)[0];
+    const child = key === undefined ? undefined : node.states[key];
+    if (!child) break;
+    active.push(child);
+    if (typeof value === 'string') break;
+    node = child;
+    value = value[key!] as StateValue;
+  }
+  for (const n of active.reverse()) {
+    const published = n.entry.find((a) => (a as { type?: unknown }).type === 'publishStatus') as { params?: StatusParams } | undefined;
+    if (published?.params) return published.params;
+  }
+  return undefined;
 }
 
 type Params<A extends keyof CheckoutActionParams> = CheckoutActionParams[A];

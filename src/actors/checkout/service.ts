@@ -22,7 +22,7 @@ import type { ServiceRuntime } from '../../runtime/service.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import type { Deadlines } from '../../machines/checkout.ts';
-import { checkoutDefinition } from './definition.ts';
+import { checkoutDefinition, publishedStatus, statusDocument } from './definition.ts';
 import { serveExplorerQueries } from './explorer-queries.ts';
 import { registerInstance } from './instances.ts';
 import { countCheckouts } from './metrics.ts';
@@ -102,11 +102,17 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
     },
   );
 
-  // The status document lives in KV, written after each commit by whichever instance owns the saga.
+  // The status document lives in KV, written after each commit by whichever instance owns the saga;
+  // once it has expired (BucketTtlMs), the saga held here answers from its own state.
+  const updatedAt = rt.store.db.prepare(`SELECT updated_at FROM actors WHERE kind = 'checkout' AND id = ?`).pluck();
   await rt.query(Query.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
     const entry = await statuses.get(p.checkoutId);
-    if (!entry) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
-    return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
+    if (entry) return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
+    const saga = sagas.peek(p.checkoutId);
+    const published = saga && publishedStatus(saga);
+    if (!saga || !published) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
+    const at = (updatedAt.get(p.checkoutId) as number | undefined) ?? rt.clock.now();
+    return rt.reply(MessageType.getCheckoutResponse, statusDocument(saga, published, at), meta);
   });
 
   await registerInstance(owners, instanceId);

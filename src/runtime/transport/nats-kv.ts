@@ -7,13 +7,19 @@
 import { DeliverPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import type { Headers } from '../../contracts/headers.ts';
+import { BucketTtlMs, type Bucket } from '../../contracts/subjects.ts';
 import { isWrongLastSequence } from './nats-log.ts';
 import type { Closer, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
 
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
 export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
 
-/** Opens a bucket, creating it (file storage, one revision per key, `replicas` copies) if it does not exist yet. */
+/**
+ * Opens a bucket, creating it (file storage, one revision per key, `replicas` copies, its TTL from
+ * BucketTtlMs) if it does not exist yet. An existing bucket keeps its configuration: a bucket made
+ * before its TTL was stated keeps every key until an operator sets it (`nats kv edit` / `nats
+ * stream edit KV_<bucket> --max-age`).
+ */
 export async function openNatsKv(
   js: JetStreamClient,
   bucket: string,
@@ -23,7 +29,8 @@ export async function openNatsKv(
 ): Promise<NatsKv> {
   // `Kvm.open` only binds without checking, so a missing bucket would surface later as a
   // confusing publish error; `create` looks the stream up and adds it only when missing.
-  const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File, replicas });
+  const ttl = BucketTtlMs[bucket as Bucket];
+  const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File, replicas, ...(ttl !== undefined ? { ttl } : {}) });
   return new NatsKv(kv, js, bucket, publish, onError);
 }
 

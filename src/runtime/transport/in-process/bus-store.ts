@@ -21,10 +21,11 @@
  *
  * Retention (`prune`): a message is deleted once it is older than the stream's retention
  * (EVENT_RETENTION_MS, JetStream's `max_age` on NATS) and every consumer of its stream has acked it,
- * oldest first, a bounded range per batch. Until then the file grows with the traffic.
+ * oldest first, a bounded range per batch. A KV key of a bucket with a TTL is deleted once its last
+ * write is older than the TTL (by an index on the write time, which is appended to, not spread).
  */
 import type { Headers } from '../../../contracts/headers.ts';
-import { Store as BatchStore, type Db, type Migration } from '../../store.ts';
+import { Store as BatchStore, type Db, type Locking, type Migration } from '../../store.ts';
 import { DUPLICATE_WINDOW_MS, EVENT_RETENTION_MS } from '../consumer-policy.ts';
 
 const schema = `
@@ -78,6 +79,14 @@ const migrations: readonly Migration[] = [
     sql: `ALTER TABLE stream_msgs ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
       DROP INDEX IF EXISTS stream_msgs_msg_id;`,
   },
+  {
+    // Keys written before this count as written now: their age is unknown.
+    version: 3,
+    name: 'kv keys expire by their last write (a bucket TTL)',
+    sql: `ALTER TABLE kv ADD COLUMN at INTEGER NOT NULL DEFAULT 0;
+      UPDATE kv SET at = CAST(unixepoch('subsec') * 1000 AS INTEGER);
+      CREATE INDEX kv_by_age ON kv (bucket, at);`,
+  },
 ];
 
 export interface StoreOptions {
@@ -85,6 +94,8 @@ export interface StoreOptions {
   duplicateWindowMs?: number;
   /** How long a stream keeps a message its consumers have acked (`prune`). Default EVENT_RETENTION_MS. */
   retentionMs?: number;
+  /** As the services' stores (SQLITE_LOCKING): 'shared' lets other processes read the file meanwhile. Default exclusive. */
+  locking?: Locking;
   /** The clock the window is measured by. */
   now?: () => number;
 }
@@ -144,6 +155,8 @@ export class BusStore {
   private readonly lastRev = new Map<string, number>();
   /** `s<stream>` or `k<bucket>` of the counters changed in the open batch. */
   private readonly countersChanged = new Set<string>();
+  /** Per bucket with a TTL, how long a key lives after its last write. */
+  private readonly ttls = new Map<string, number>();
   /** Per consumer, its ack state as known here and as last written (writeConsumers). */
   private readonly consumerStates = new Map<string, ConsumerState>();
   private consumersQueued = false;
@@ -153,7 +166,7 @@ export class BusStore {
     this.retentionMs = opts.retentionMs ?? EVENT_RETENTION_MS;
     this.now = opts.now ?? Date.now;
     // Tables created IF NOT EXISTS: files from before the store kept migrations open as they are.
-    this.batches = new BatchStore({ path, migrations, synchronous: 'NORMAL' });
+    this.batches = new BatchStore({ path, migrations, synchronous: 'NORMAL', ...(opts.locking ? { locking: opts.locking } : {}) });
     this.db = this.batches.db;
     const db = this.db;
     this.q = {
@@ -203,9 +216,12 @@ export class BusStore {
       kvAll: db.prepare<[string], KvRow>(
         'SELECT key, value, revision FROM kv WHERE bucket = ? ORDER BY revision',
       ),
-      kvPut: db.prepare<[string, string, string, number]>(
-        'INSERT INTO kv (bucket, key, value, revision) VALUES (?, ?, ?, ?) ' +
-          'ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+      kvPut: db.prepare<[string, string, string, number, number]>(
+        'INSERT INTO kv (bucket, key, value, revision, at) VALUES (?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision, at = excluded.at',
+      ),
+      kvExpire: db.prepare<[string, string, number, number]>(
+        'DELETE FROM kv WHERE bucket = ? AND key IN (SELECT key FROM kv WHERE bucket = ? AND at < ? ORDER BY at LIMIT ?)',
       ),
     };
     for (const r of this.q.lastSeqs.all()) this.visible.set(r.name, r.last_seq);
@@ -399,7 +415,8 @@ export class BusStore {
   }
 
   /**
-   * Deletes, per stream, the oldest messages that are older than the retention and acked by every
+   * Deletes the KV keys whose bucket's TTL has passed since their last write, and, per stream, the
+   * oldest messages that are older than the retention and acked by every
    * consumer of the stream, at most PRUNE_CHUNK per stream; resolves with how many once committed.
    * An ack not yet written counts: it is written in this same batch (or lost with it). A stream
    * nobody consumes is pruned by age alone, as on NATS.
@@ -415,6 +432,7 @@ export class BusStore {
         const through = Math.min(floor, head + PRUNE_CHUNK - 1);
         if (through >= head) deleted += this.q.dropOld.run(stream, head, through, cutoff).changes;
       }
+      for (const [bucket, ttl] of this.ttls) deleted += this.q.kvExpire.run(bucket, bucket, this.now() - ttl, PRUNE_CHUNK).changes;
       return deleted;
     });
   }
@@ -428,8 +446,10 @@ export class BusStore {
     return lowest;
   }
 
-  ensureBucket(bucket: string): void {
+  /** Creates the bucket if it is new; with `ttlMs`, its keys expire that long after their last write (`prune`). */
+  ensureBucket(bucket: string, ttlMs?: number): void {
     this.q.ensureBucket.run(bucket);
+    if (ttlMs !== undefined) this.ttls.set(bucket, ttlMs);
     if (!this.lastRev.has(bucket)) this.lastRev.set(bucket, this.q.lastRevs.all().find((r) => r.name === bucket)?.last_rev ?? 0);
   }
 
@@ -445,7 +465,7 @@ export class BusStore {
   kvPut(bucket: string, key: string, value: string): Promise<number> {
     return this.batches.write(() => {
       const rev = this.next(this.lastRev, bucket);
-      this.q.kvPut.run(bucket, key, value, rev);
+      this.q.kvPut.run(bucket, key, value, rev, this.now());
       return rev;
     });
   }
@@ -456,7 +476,7 @@ export class BusStore {
       const existing = this.q.kvGet.get(bucket, key);
       if (existing) return { existing };
       const rev = this.next(this.lastRev, bucket);
-      this.q.kvPut.run(bucket, key, value, rev);
+      this.q.kvPut.run(bucket, key, value, rev, this.now());
       return { created: rev };
     });
   }
@@ -466,7 +486,7 @@ export class BusStore {
     return this.batches.write((): number | undefined => {
       if ((this.q.kvGet.get(bucket, key)?.revision ?? 0) !== revision) return undefined;
       const rev = this.next(this.lastRev, bucket);
-      this.q.kvPut.run(bucket, key, value, rev);
+      this.q.kvPut.run(bucket, key, value, rev, this.now());
       return rev;
     });
   }

@@ -18,6 +18,7 @@ import { InFlight, stopIntake } from '../in-flight.ts';
 import { DurableGroup } from './durable.ts';
 import { InProcessKv } from './kv.ts';
 import { BusStore } from './bus-store.ts';
+import type { Locking } from '../../store.ts';
 import { answer, checkReply } from '../reply.ts';
 import { assertLiteralSubject, assertPattern, subjectMatches } from './subject-match.ts';
 import type {
@@ -42,6 +43,8 @@ export interface InProcessOptions {
   duplicateWindowMs?: number;
   /** How long a stream keeps a message every consumer acked (default EVENT_RETENTION_MS, as `max_age` on NATS). */
   retentionMs?: number;
+  /** SQLite locking of the event log's file, as the services' stores (default exclusive). */
+  locking?: Locking;
   /** The clock of that window and of the retention. */
   now?: () => number;
 }
@@ -83,7 +86,7 @@ export class InProcessTransport implements Transport {
   private readonly pruning: NodeJS.Timeout;
 
   constructor(opts: InProcessOptions) {
-    this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, retentionMs: opts.retentionMs, now: opts.now });
+    this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, retentionMs: opts.retentionMs, now: opts.now, ...(opts.locking ? { locking: opts.locking } : {}) });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();

@@ -3,6 +3,7 @@
  * sequence behind a NATS bucket. SQLite calls are synchronous, so create's check-then-insert cannot
  * interleave with another caller in this process.
  */
+import { BucketTtlMs, type Bucket } from '../../../contracts/subjects.ts';
 import type { BusStore } from './bus-store.ts';
 import { assertPattern, subjectMatches } from './subject-match.ts';
 import type { Closer, Kv, KvEntry, WatchOptions } from '../transport.ts';
@@ -25,7 +26,7 @@ export class InProcessKv implements Kv {
     private readonly bucket: string,
     private readonly onError: (err: unknown, context: string) => void,
   ) {
-    store.ensureBucket(bucket);
+    store.ensureBucket(bucket, BucketTtlMs[bucket as Bucket]);
   }
 
   async get(key: string): Promise<KvEntry | undefined> {
