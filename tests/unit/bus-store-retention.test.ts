@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BusStore } from '../../src/runtime/transport/in-process/bus-store.ts';
 
@@ -32,7 +33,7 @@ function world() {
     }
     return store;
   };
-  return { open, clock };
+  return { open, clock, path };
 }
 
 const seqs = (store: BusStore, stream: string): number[] => store.msgsAfter(stream, 0, 100).msgs.map((m) => m.seq);
@@ -116,5 +117,27 @@ describe('kv bucket TTL', () => {
     expect(await store.prune()).toBe(1);
     expect(store.kvGet('short', 'rewritten')).toBeUndefined();
     await store.close();
+  });
+});
+
+describe('a bus.db from before the kv TTL (migration 3)', () => {
+  it('opens, and counts its keys as written at the migration: not expired at once, expired a TTL later', async () => {
+    const { open, clock, path } = world();
+    const store = open();
+    store.ensureBucket('short');
+    await store.kvPut('short', 'old', '1');
+    await store.close();
+    const db = new Database(path);
+    db.exec(`DROP INDEX kv_by_age; ALTER TABLE kv DROP COLUMN at; DELETE FROM schema_migrations WHERE version = 3;`);
+    db.close();
+
+    clock.now = Date.now() + 1_000;
+    const again = open();
+    again.ensureBucket('short', RETENTION_MS);
+    expect(await again.prune()).toBe(0);
+    expect(again.kvGet('short', 'old')).toMatchObject({ value: '1' });
+    clock.now += RETENTION_MS;
+    expect(await again.prune()).toBe(1);
+    await again.close();
   });
 });
