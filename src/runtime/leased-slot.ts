@@ -154,6 +154,7 @@ export class LeasedSlot {
     this.opts.onServing?.(undefined);
     await rt.stop();
     await lease.release();
+    this.opts.log.info({ slot: this.opts.name }, 'slot handed over: lease released');
     this.finishTerm();
   }
 

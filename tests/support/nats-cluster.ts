@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectNats } from '../../src/runtime/transport/nats.ts';
 import { findNatsServer, freePort } from './nats-server.ts';
+import { startTcpProxy, type CutMode, type TcpProxy } from './tcp-proxy.ts';
 
 export const clusterNatsConfig = fileURLToPath(new URL('../../nats-cluster.conf', import.meta.url));
 const ROUTE_USER = 'route:route-dev-secret';
@@ -32,6 +33,13 @@ export interface NatsClusterHandle {
   /** The servers as a list, for connectNats. */
   servers: string[];
   log(node: number): string;
+  /**
+   * With `routeProxies`: cuts every route of one node (the minority of one), silently or by reset;
+   * its clients stay connected to it.
+   */
+  isolate(node: number, mode: CutMode): void;
+  /** Restores every cut route (what a silent cut held is delivered). */
+  heal(): void;
   /** SIGKILLs one node (its store stays). */
   kill(node: number): Promise<void>;
   /** Starts a killed node again on its store and waits for its client port. */
@@ -45,7 +53,14 @@ interface Running {
   log: string;
 }
 
-export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: number } = {}): Promise<NatsClusterHandle> {
+/**
+ * `routeProxies`: every route goes through a tcp-proxy.ts proxy, so a test can partition the nodes:
+ * node i solicits node j through a proxy of its own for the pair, and each node advertises an
+ * unreachable cluster address, so that no node learns a peer's real route port by gossip and
+ * connects around the proxies. `noAdvertise`: clients are not told the other nodes' URLs, so a
+ * client reaches only the servers it was given (through proxies, say).
+ */
+export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: number; routeProxies?: boolean; noAdvertise?: boolean } = {}): Promise<NatsClusterHandle> {
   const bin = findNatsServer();
   if (!bin) {
     const where = process.env.CI === 'true' ? 'CI must provide it' : 'install it to run this test';
@@ -60,10 +75,22 @@ export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: n
     const routePort = await freePort();
     nodes.push({ name: `n${i + 1}`, port, routePort, url: `nats://127.0.0.1:${port}`, storeDir: join(root, `n${i + 1}`), running: () => procs[i] !== undefined });
   }
+  /** With routeProxies: node i's way to node j, by `${i}-${j}`, forwarding to node j's route port. */
+  const routeProxies = new Map<string, TcpProxy>();
+  if (opts.routeProxies) {
+    for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) if (i !== j) routeProxies.set(`${i}-${j}`, await startTcpProxy({ port: nodes[j]!.routePort }));
+  }
   const start = (i: number): Running => {
     const n = nodes[i]!;
-    const routes = nodes.filter((o) => o !== n).map((o) => `nats://${ROUTE_USER}@127.0.0.1:${o.routePort}`).join(',');
-    const child = spawn(bin, ['-c', clusterNatsConfig, '-n', n.name, '-a', '127.0.0.1', '-p', String(n.port), '-cluster', `nats://127.0.0.1:${n.routePort}`, '-routes', routes, '-js', '-sd', n.storeDir], {
+    const routeArgs = (): string[] => {
+      if (!opts.routeProxies) return ['-routes', nodes.filter((o) => o !== n).map((o) => `nats://${ROUTE_USER}@127.0.0.1:${o.routePort}`).join(',')];
+      // Every node needs routes of its own (JetStream's cluster will not start without); the server
+      // keeps one of the two routes each pair makes. Port 1: nobody listens there, so a route learnt
+      // by gossip is refused instead of bypassing the proxies.
+      const solicited = nodes.flatMap((_, j) => (j !== i ? [`nats://${ROUTE_USER}@127.0.0.1:${routeProxies.get(`${i}-${j}`)!.port}`] : []));
+      return ['-routes', solicited.join(','), '--cluster_advertise', '127.0.0.1:1'];
+    };
+    const child = spawn(bin, ['-c', clusterNatsConfig, '-n', n.name, '-a', '127.0.0.1', '-p', String(n.port), '-cluster', `nats://127.0.0.1:${n.routePort}`, ...routeArgs(), ...(opts.noAdvertise ? ['--no_advertise=true'] : []), '-js', '-sd', n.storeDir], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const r: Running = { child, exited: new Promise((resolve) => child.once('exit', () => resolve())), log: '' };
@@ -82,6 +109,13 @@ export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: n
     url: nodes.map((n) => n.url).join(','),
     servers: nodes.map((n) => n.url),
     log: (i) => logs[i]! + (procs[i]?.log ?? ''),
+    isolate(node, mode) {
+      if (!opts.routeProxies) throw new Error('isolate needs a cluster started with routeProxies');
+      for (const [pair, proxy] of routeProxies) if (pair.split('-').map(Number).includes(node)) proxy.cut(mode);
+    },
+    heal() {
+      for (const proxy of routeProxies.values()) proxy.heal();
+    },
     async kill(i) {
       const r = procs[i];
       if (!r) return;
@@ -105,6 +139,7 @@ export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: n
           clearTimeout(t);
         }),
       );
+      await Promise.all([...routeProxies.values()].map((p) => p.close()));
       await rm(root, { recursive: true, force: true });
     },
   };
