@@ -2,8 +2,10 @@
 # Runs Place an Order on a 3-node nats-server cluster on this machine: three clustered nats-servers
 # with JetStream (nats-cluster.conf, streams and KV at R3), K processes of the orchestrator (sharing
 # CHECKOUT_SLOTS slots, default 4, under leases) and of the gateway, and two processes of the
-# participants (cart, inventory, payment, order, promotion): under each slot's lease one serves and
-# the other stands by on its own disk, taking over if the first is lost. Ctrl-C stops everything.
+# participants (cart, inventory, payment, order, promotion). Cart, promotion, payment and order run
+# in PARTITIONS partitions (default 2) shared by the two processes, so both work; inventory's one
+# slot is served by one, the other standing by on its own disk, taking over if the first is lost.
+# Ctrl-C stops everything.
 #   bash scripts/run-cluster.sh            # K=2, data under ./data/cluster, gateways on 3000, 3001
 #   K=3 bash scripts/run-cluster.sh
 set -euo pipefail
@@ -31,7 +33,7 @@ for i in 0 1 2; do
   pids+=($!)
 done
 sleep 2
-export NATS_URL="$(IFS=,; echo "${urls[*]}")" NATS_REPLICAS=3 CHECKOUT_SLOTS="${CHECKOUT_SLOTS:-4}"
+export NATS_URL="$(IFS=,; echo "${urls[*]}")" NATS_REPLICAS=3 CHECKOUT_SLOTS="${CHECKOUT_SLOTS:-4}" PARTITIONS="${PARTITIONS:-2}"
 
 run() { # data dir, SERVICES, [PORT]
   DATA_DIR="$1" SERVICES="$2" PORT="${3:-$HTTP_BASE}" node --import tsx src/main.ts &

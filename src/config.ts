@@ -10,6 +10,7 @@ import { defaultSimulatorRules, type SimulatorRules } from './actors/payment/sim
 import { loadSeed, type Seed } from './actors/seed/seed.ts';
 import { ConfigError, parseEnv } from './env.ts';
 import type { Locking, Synchronous } from './runtime/store.ts';
+import type { Partitions } from './contracts/subjects.ts';
 
 export interface SystemConfig {
   dataDir: string;
@@ -37,6 +38,8 @@ export interface SystemConfig {
   rateLimitPerMinute: number | undefined;
   /** Gateway instances behind the load balancer: each enforces its share of the rate limit. */
   gatewayInstances: number;
+  /** Partitions per partitioned service (PARTITIONS, PARTITIONS_<SERVICE>); one each unless set, always one embedded. */
+  partitions: Partitions;
   checkout: CheckoutConfig;
   cart: CartServiceConfig;
   order: OrderServiceConfig;
@@ -60,6 +63,16 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
   } catch (err) {
     throw new ConfigError('SEED_FILE', env.SEED_FILE, `cannot be loaded (${err instanceof Error ? err.message : String(err)})`, 'Set SEED_FILE to a readable JSON file {products, promotions}, or unset it');
   }
+  const partitions: Partitions = {
+    cart: env.PARTITIONS_CART ?? env.PARTITIONS ?? 1,
+    promotion: env.PARTITIONS_PROMOTION ?? env.PARTITIONS ?? 1,
+    payment: env.PARTITIONS_PAYMENT ?? env.PARTITIONS ?? 1,
+    order: env.PARTITIONS_ORDER ?? env.PARTITIONS ?? 1,
+  };
+  if (!env.NATS_URL && Object.values(partitions).some((n) => n > 1)) {
+    // Embedded, one process serves everything: a partition is a unit of work to share between processes.
+    throw new ConfigError('PARTITIONS', raw.PARTITIONS, 'needs NATS_URL (embedded mode runs one partition per service)', 'Unset PARTITIONS and PARTITIONS_<SERVICE>, or set NATS_URL');
+  }
   return {
     dataDir: resolve(env.DATA_DIR ?? './data'),
     natsUrl: env.NATS_URL,
@@ -75,6 +88,7 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
     operatorToken: env.OPERATOR_TOKEN,
     rateLimitPerMinute: env.RATE_LIMIT_PER_MINUTE,
     gatewayInstances: env.GATEWAY_INSTANCES ?? 1,
+    partitions,
     checkout: {
       deadlines: {
         reserveInventoryMs: env.CHECKOUT_RESERVE_DEADLINE_MS ?? d.reserveInventoryMs,

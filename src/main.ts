@@ -73,6 +73,7 @@ async function startGateway() {
     transport: await system.transportFor('gateway'),
     log: forService(root, 'gateway'),
     trustProxy: trustProxyFromEnv(env.TRUST_PROXY),
+    partitions: config.partitions,
     config: {
       operatorToken: config.operatorToken,
       auth: authFromEnv(env),

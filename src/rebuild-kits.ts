@@ -34,6 +34,6 @@ export function rebuildKit(service: BackendService, config: SystemConfig): Rebui
     case 'promotion':
       return kit([], (store) => seedPromotionsOnce(store, config.seed.promotions));
     case 'checkout':
-      return kit([checkoutDefinition({ requestTimeoutMs: config.checkout.requestTimeoutMs }) as ActorDefinition]);
+      return kit([checkoutDefinition({ requestTimeoutMs: config.checkout.requestTimeoutMs, partitions: config.partitions }) as ActorDefinition]);
   }
 }

@@ -90,6 +90,8 @@ export interface System {
   runtimes: Map<BackendService, ServiceRuntime>;
   /** Distributed with CHECKOUT_SLOTS: the orchestrator slots this process serves now, by number. */
   orchestratorSlots(): ReadonlyMap<number, ServiceRuntime>;
+  /** Distributed: the slots of a service this process serves now, by number (a partitioned participant's partitions, the orchestrator's slots). */
+  slotRuntimes(service: BackendService): ReadonlyMap<number, ServiceRuntime>;
   /** The transport a service (or the gateway) talks through. */
   transportFor(service: Service): Promise<Transport>;
   /** Graceful: stop taking work, finish in-flight, flush outboxes, drain the transports. */
@@ -99,17 +101,22 @@ export interface System {
 }
 
 /**
- * The store slot a service's journal is shipped under: `0` for a participant (one store per
- * service today; a slot is what a partition will be), the instance for an orchestrator, each of
- * which keeps its sagas in its own store.
+ * The store slot a service's journal is shipped under: `0` for an unpartitioned participant,
+ * `slot-<k>` for partition k of a partitioned one, the instance for an orchestrator, each of which
+ * keeps its sagas in its own store.
  */
-function journalSlot(service: BackendService, rt: ServiceRuntime, config: SystemConfig): string {
-  return service === 'checkout' ? (config.checkout.instanceId ?? storedInstanceId(rt)) : '0';
+function journalSlot(service: BackendService, rt: ServiceRuntime, config: SystemConfig, slotNo: number | undefined): string {
+  if (service === 'checkout') return config.checkout.instanceId ?? storedInstanceId(rt);
+  return slotNo === undefined ? '0' : slotName(slotNo);
 }
 
+/** How many partitions a backend service runs (src/contracts/subjects.ts); the orchestrator's slots are CHECKOUT_SLOTS. */
+const partitionsOf = (service: BackendService, config: SystemConfig): number =>
+  service === 'checkout' || service === 'inventory' ? 1 : (config.partitions[service] ?? 1);
+
 /** The config an orchestrator slot runs with: its instance is the slot (slot-set.ts). */
-const slotConfig = (config: SystemConfig, slot: number | undefined): SystemConfig =>
-  slot === undefined ? config : { ...config, checkout: { ...config.checkout, instanceId: slotName(slot) } };
+const slotConfig = (config: SystemConfig, service: BackendService, slot: number | undefined): SystemConfig =>
+  slot === undefined || service !== 'checkout' ? config : { ...config, checkout: { ...config.checkout, instanceId: slotName(slot) } };
 
 /**
  * A service's store and runtime. Distributed, its journal is replicated (replication.ts): shipped to
@@ -120,12 +127,13 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
   const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
     const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
-    return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log });
+    const partition = service !== 'checkout' && slotNo !== undefined ? { index: slotNo, count: partitionsOf(service, config) } : undefined;
+    return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log, partitions: config.partitions, ...(partition ? { partition } : {}) });
   };
   const rt = open();
   if (!transport.replicatedLog) return { rt, replicator: undefined };
   const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
-  const slot = journalSlot(service, rt, config);
+  const slot = journalSlot(service, rt, config, slotNo);
   try {
     return { rt, replicator: await replicateJournal(rt, replicatedLog, slot, fence) };
   } catch (err) {
@@ -237,12 +245,13 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const slots = new Map<BackendService, LeasedSlot>();
   /** Distributed with CHECKOUT_SLOTS: the orchestrator's slots, shared by its processes. */
   const slotSets = new Map<BackendService, SlotSet>();
-  const orchestratorSlots = new Map<number, ServiceRuntime>();
+  /** The slots (orchestrator slots, partitions) this process serves now, by service and number. */
+  const heldSlots = new Map<BackendService, Map<number, ServiceRuntime>>();
   let opening: Promise<unknown> = Promise.resolve();
   /** Opens and starts a service's runtime; one at a time, in the order asked (a standby's takeover waits its turn). */
   const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> => {
     const next = opening.then(async () => {
-      const cfg = slotConfig(config, slotNo);
+      const cfg = slotConfig(config, service, slotNo);
       const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo);
       sampleRelay(rt);
       try {
@@ -268,7 +277,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     // a little, to learn whether this process serves or stands by), then the others start in order.
     const contending: Promise<unknown>[] = [];
     for (const service of services) {
-      if (owner === undefined || !(await leased(service))) continue;
+      if (owner === undefined || !(await leased(service)) || partitionsOf(service, config) > 1) continue;
       const kv = await (await transportFor(service)).kv(Bucket.journalLeases);
       const slog = childLog(log, service);
       const key = leaseKey(service, '0');
@@ -277,27 +286,31 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       slots.set(service, slot);
       contending.push(slot.start(SLOT_LEASE_TTL_MS + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
     }
-    // The orchestrator's slots (CHECKOUT_SLOTS), shared by its processes: each takes its fair share.
-    if (owner !== undefined && services.includes('checkout') && config.checkout.slots && config.checkout.instanceId === undefined && (await transportFor('checkout')).replicatedLog) {
-      const slog = childLog(log, 'checkout');
-      const held = orchestratorSlots;
+    // Slot sets, shared by a service's processes, each taking its fair share: the orchestrator's
+    // slots (CHECKOUT_SLOTS) and a partitioned participant's partitions (PARTITIONS).
+    const slotCount = (service: BackendService): number => (service === 'checkout' ? (config.checkout.instanceId === undefined ? (config.checkout.slots ?? 0) : 0) : partitionsOf(service, config));
+    for (const service of services) {
+      const count = slotCount(service);
+      if (owner === undefined || count < (service === 'checkout' ? 1 : 2) || !(await transportFor(service)).replicatedLog) continue;
+      const held = new Map<number, ServiceRuntime>();
+      heldSlots.set(service, held);
       const set = new SlotSet({
-        kv: await (await transportFor('checkout')).kv(Bucket.journalLeases),
-        service: 'checkout',
-        count: config.checkout.slots,
+        kv: await (await transportFor(service)).kv(Bucket.journalLeases),
+        service,
+        count,
         owner,
-        serve: (k) => serve('checkout', owner, k),
+        serve: (k) => serve(service, owner, k),
         onServing: (k, rt) => {
           if (rt) held.set(k, rt);
           else held.delete(k);
           // runtimes shows one of them (the lowest held); slotRuntimes every one.
           const first = [...held.entries()].sort(([a], [b]) => a - b)[0]?.[1];
-          if (first) runtimes.set('checkout', first);
-          else runtimes.delete('checkout');
+          if (first) runtimes.set(service, first);
+          else runtimes.delete(service);
         },
-        log: slog,
+        log: childLog(log, service),
       });
-      slotSets.set('checkout', set);
+      slotSets.set(service, set);
       contending.push(set.start(SLOT_LEASE_TTL_MS + 1_000));
     }
     await Promise.all(contending);
@@ -319,7 +332,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   return {
     config,
     runtimes,
-    orchestratorSlots: () => orchestratorSlots,
+    orchestratorSlots: () => heldSlots.get('checkout') ?? new Map(),
+    slotRuntimes: (service) => heldSlots.get(service) ?? new Map(),
     transportFor,
     async stop() {
       // Callers first: stop sagas and carts before the participants they call.
@@ -350,6 +364,7 @@ async function startThreaded(config: SystemConfig, services: readonly BackendSer
     config,
     runtimes: new Map(),
     orchestratorSlots: () => new Map(),
+    slotRuntimes: () => new Map(),
     transportFor: () => Promise.resolve(threads.bus),
     stop: () => threads.stop(),
     kill: () => threads.kill(),

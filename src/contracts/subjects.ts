@@ -170,3 +170,103 @@ export const Durable = {
   cartReopensOnOrderCancelled: 'cart-order-cancelled',
 } as const;
 export type Durable = (typeof Durable)[keyof typeof Durable];
+
+/**
+ * Partitions (#15). A partitioned service runs P partitions, each a slot of its own (store, journal
+ * subject, lease; src/runtime/slot-set.ts), and a command reaches the partition that owns its
+ * entity by subject: `<subject>.<partition>`, the partition being the FNV-1a hash of the entity's
+ * key modulo P. With P = 1 (the default, and always embedded) every subject is the plain one, so
+ * nothing changes for a deployment that does not partition.
+ *
+ * The key of each partitioned subject is read from the payload, which stays exactly the catalog's:
+ * a cart's id for the Cart API and the Promotion Service (so a checkout's cart and its discount
+ * share a partition number), an order's id for the Order Service and the Payment API (so an order
+ * and its authorization share one). Inventory is not partitioned: stock is one count per product,
+ * shared by every reservation (docs/architecture.md, "Partitions").
+ */
+export const partitionedServices = ['cart', 'promotion', 'payment', 'order'] as const satisfies readonly Service[];
+export type PartitionedService = (typeof partitionedServices)[number];
+/** Partitions per service; a service not named has one. */
+export type Partitions = Readonly<Partial<Record<PartitionedService, number>>>;
+/** nats.conf names each partition's durable consumers (`<durable>-p<k>`), up to this many. */
+export const MAX_PARTITIONS = 8;
+
+interface Keyed {
+  cartId?: unknown;
+  orderId?: unknown;
+}
+const byCart = (p: Keyed): unknown => p.cartId;
+const byOrder = (p: Keyed): unknown => p.orderId;
+
+/** The entity key of every partitioned request subject, read from its payload. */
+const partitionKeys: Readonly<Record<string, (p: Keyed) => unknown>> = {
+  [Command.addItemToCart]: byCart,
+  [Command.removeItemFromCart]: byCart,
+  [Command.checkoutCart]: byCart,
+  [Query.getCart]: byCart,
+  [Command.calculateDiscount]: byCart,
+  [Command.authorizePayment]: byOrder,
+  [Command.voidPayment]: byOrder,
+  [Query.getPayment]: byOrder,
+  [Command.createOrder]: byOrder,
+  [Command.cancelOrder]: byOrder,
+  [Command.completeOrder]: byOrder,
+  [Query.getOrder]: byOrder,
+};
+
+/** Queries over many entities of a partitioned service: asked of every partition, answers merged (scatter-gather). */
+export const gatheredQueries: readonly string[] = [Query.listCustomerOrders, Query.findOrdersByNumber];
+
+/** The service a request subject is answered by (its first token). */
+const serviceOfSubject = (subject: string): string => subject.slice(0, subject.indexOf('.'));
+
+/** How many partitions the service answering `subject` has. */
+export function partitionCount(subject: string, partitions: Partitions): number {
+  return partitions[serviceOfSubject(subject) as PartitionedService] ?? 1;
+}
+
+/** FNV-1a (32 bits) of the key's UTF-16 code units, modulo `count`: stable across processes and releases. */
+export function partitionOf(key: string, count: number): number {
+  if (count <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % count;
+}
+
+/** Whether `subject` is answered per partition (keyed, or gathered) rather than by any process of the service. */
+export const isPartitionedSubject = (subject: string): boolean => subject in partitionKeys || gatheredQueries.includes(subject);
+
+/** The subject partition `index` of `count` answers for `subject`: the plain one when there is one partition or the subject is not partitioned. */
+export function servedSubject(subject: string, index: number, count: number): string {
+  return count > 1 && isPartitionedSubject(subject) ? `${subject}.${index}` : subject;
+}
+
+/** A request's entity key, if `subject` is keyed (the payload's cartId or orderId). */
+export function partitionKeyOf(subject: string, payload: unknown): string | undefined {
+  const key = partitionKeys[subject]?.(payload ?? {});
+  return typeof key === 'string' ? key.toLowerCase() : undefined;
+}
+
+/**
+ * The subject a request is sent on: the partition owning its key. A keyed subject whose payload
+ * lacks the key cannot be routed once the service is partitioned (the saga always names it).
+ */
+export function routeTo(subject: string, payload: unknown, partitions: Partitions): string {
+  const count = partitionCount(subject, partitions);
+  if (count <= 1 || !(subject in partitionKeys)) return subject;
+  const key = partitionKeyOf(subject, payload);
+  if (key === undefined) throw new Error(`${subject} needs its entity key to reach one of ${count} partitions`);
+  return `${subject}.${partitionOf(key, count)}`;
+}
+
+/** Every partition's subject of a gathered query (one subject when the service has one partition). */
+export function gatherSubjects(subject: string, partitions: Partitions): string[] {
+  const count = partitionCount(subject, partitions);
+  return count <= 1 ? [subject] : Array.from({ length: count }, (_, k) => `${subject}.${k}`);
+}
+
+/** A partition's own durable consumer: each reads the whole subject and handles the keys it owns. */
+export const partitionDurable = (durable: string, index: number, count: number): string => (count > 1 ? `${durable}-p${index}` : durable);

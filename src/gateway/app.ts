@@ -35,6 +35,7 @@ import { orderRoutes } from './routes/orders.ts';
 import { productRoutes } from './routes/products.ts';
 import { storefrontRoutes } from './routes/storefront.ts';
 import { ServiceCalls } from './services.ts';
+import type { Partitions } from '../contracts/subjects.ts';
 
 export interface GatewayDeps {
   /** The only way to the services. */
@@ -47,6 +48,8 @@ export interface GatewayDeps {
   logger?: FastifyServerOptions['logger'];
   /** Trust `X-Forwarded-For` from a proxy in front (rate limiting then keys on the real client). */
   trustProxy?: FastifyServerOptions['trustProxy'];
+  /** How many partitions each service has (PARTITIONS): a keyed request goes to the partition owning its key. */
+  partitions?: Partitions;
 }
 
 
@@ -113,7 +116,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
 
   await registerOpenApi(app);
 
-  const services = new ServiceCalls(deps.transport, clock);
+  const services = new ServiceCalls(deps.transport, clock, deps.partitions);
   const auth = new Auth(config.auth, config.operatorToken);
   const ctx: GatewayContext = {
     config,
@@ -141,7 +144,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
         req.log.info({ ...(await auth.operator(req)), action: 'explorer', url: req.url }, 'operator action');
       });
     }
-    await scope.register(explorerPlugin, { transport: deps.transport, clock });
+    await scope.register(explorerPlugin, { transport: deps.transport, clock, ...(deps.partitions ? { partitions: deps.partitions } : {}) });
   });
   return app;
 }

@@ -44,6 +44,9 @@ export function forwarding({ services, config }: GatewayContext) {
       idempotencyKey?: string,
     ): Promise<T> =>
       services.call({ subject, type, payload, reply, timeoutMs: config.timeouts.commandMs, cause: causeOf(req), idempotencyKey }),
+    /** A query over many entities: every partition's answer, merged (ServiceCalls.gather). */
+    gather: <T>(req: CausingRequest, subject: string, type: string, reply: ZodType<T>, payload: unknown, merge: (answers: T[]) => T): Promise<T> =>
+      services.gather({ subject, type, payload, reply, timeoutMs: config.timeouts.queryMs, cause: causeOf(req) }, merge),
   };
 }
 

@@ -13,7 +13,7 @@
  */
 import { z, type ZodType } from 'zod';
 import type { MessageMeta } from '../contracts/headers.ts';
-import { pingSubject, type Service } from '../contracts/subjects.ts';
+import { gatherSubjects, pingSubject, type Partitions, type Service } from '../contracts/subjects.ts';
 import { ServiceClient } from '../runtime/client.ts';
 import type { Clock } from '../runtime/clock.ts';
 import {
@@ -85,9 +85,21 @@ export class ServiceCalls {
   constructor(
     transport: Transport,
     clock: Clock,
+    private readonly partitions: Partitions = {},
     readonly source = 'urn:acme:shopping:gateway',
   ) {
-    this.client = new ServiceClient(transport, source, clock);
+    this.client = new ServiceClient(transport, source, clock, partitions);
+  }
+
+  /**
+   * A query over many entities of a partitioned service (subjects.ts, gatheredQueries): asked of
+   * every partition at once, each answer parsed, merged by the caller. Any partition that fails
+   * fails the whole (a partial list would read as complete).
+   */
+  async gather<T>(spec: CallSpec<T>, merge: (answers: T[]) => T): Promise<T> {
+    const subjects = gatherSubjects(spec.subject, this.partitions);
+    if (subjects.length === 1) return this.call(spec);
+    return merge(await Promise.all(subjects.map((subject) => this.call({ ...spec, subject }))));
   }
 
   async call<T>(spec: CallSpec<T>): Promise<T> {

@@ -4,6 +4,7 @@
  */
 import type { ZodType } from 'zod';
 import { metaToHeaders, headersToMeta, type MessageMeta } from '../contracts/headers.ts';
+import { routeTo, type Partitions } from '../contracts/subjects.ts';
 import type { Clock } from './clock.ts';
 import { newId } from './ids.ts';
 import { childTraceparent, endWith, serviceNameOf, SpanKind, startSpan, traceparentOf } from './tracing.ts';
@@ -28,9 +29,12 @@ export class ServiceClient {
     private readonly transport: Transport,
     private readonly source: string,
     private readonly clock: Clock,
+    /** How many partitions each service has: a keyed request goes to the one owning its key. */
+    private readonly partitions: Partitions = {},
   ) {}
 
-  async call<T>(subject: string, type: string, payload: unknown, replySchema: ZodType<T>, opts: CallOptions): Promise<CallResult<T>> {
+  async call<T>(plainSubject: string, type: string, payload: unknown, replySchema: ZodType<T>, opts: CallOptions): Promise<CallResult<T>> {
+    const subject = routeTo(plainSubject, payload, this.partitions);
     const id = opts.messageId ?? newId();
     const headers = metaToHeaders({
       id,

@@ -8,7 +8,7 @@ import type { AnyStateMachine, EventFrom } from 'xstate';
 import type { ZodType } from 'zod';
 import { Header, headersToMeta, metaToHeaders, type MessageMeta } from '../contracts/headers.ts';
 import { MessageType } from '../contracts/index.ts';
-import { pingSubject, type Service } from '../contracts/subjects.ts';
+import { partitionDurable, partitionKeyOf, partitionOf, pingSubject, servedSubject, type Partitions, type Service } from '../contracts/subjects.ts';
 import { ActorHost, type ActorDefinition, type Transitioned } from './actor-host.ts';
 import { parseMessage } from './inbound.ts';
 import { isBroken } from './broken.ts';
@@ -67,6 +67,16 @@ export interface ServiceRuntimeOptions {
   clock?: Clock;
   log?: Logger;
   relay?: RelayOptions;
+  /** How many partitions each service has (the deployment's PARTITIONS): this runtime's own calls are routed by it. */
+  partitions?: Partitions;
+  /** The partition this runtime serves, of how many; unset: the service's only one. */
+  partition?: Partition;
+}
+
+/** One partition of a partitioned service (src/contracts/subjects.ts). */
+export interface Partition {
+  index: number;
+  count: number;
 }
 
 export class ServiceRuntime {
@@ -81,6 +91,9 @@ export class ServiceRuntime {
   readonly relay: OutboxRelay;
   readonly scheduler: TimerScheduler;
   readonly client: ServiceClient;
+  readonly partition: Partition;
+  /** How many partitions each service of the deployment has. */
+  readonly partitions: Partitions;
   private readonly closers: Closer[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopping = false;
@@ -97,7 +110,14 @@ export class ServiceRuntime {
     this.journal = Journal.of(this.store, { clock: this.clock });
     this.relay = new OutboxRelay(this.store, this.transport, this.hosts, this.clock, { log: logErr, ...opts.relay });
     this.scheduler = new TimerScheduler(this.store, this.hosts, this.clock, logErr);
-    this.client = new ServiceClient(this.transport, this.source, this.clock);
+    this.partition = opts.partition ?? { index: 0, count: 1 };
+    this.partitions = opts.partitions ?? {};
+    this.client = new ServiceClient(this.transport, this.source, this.clock, this.partitions);
+  }
+
+  /** Whether this runtime's partition owns an entity's key (always, unpartitioned). */
+  owns(key: string): boolean {
+    return this.partition.count <= 1 || partitionOf(key.toLowerCase(), this.partition.count) === this.partition.index;
   }
 
   host<M extends AnyStateMachine>(def: ActorDefinition<M>): ActorHost<M> {
@@ -133,7 +153,9 @@ export class ServiceRuntime {
     };
     const stamped = async (msg: Message): Promise<Reply> => this.asCloudEvent(await answer(guarded, msg, onInternal), msg);
     const tracked: Responder = (msg) => this.track(tracingOn() ? this.traced(msg, SpanKind.SERVER, stamped) : stamped(msg));
-    this.closers.push(await this.transport.respond(subject, tracked, { queue: this.service }));
+    // A partitioned subject is answered per partition: `<subject>.<partition>` (subjects.ts).
+    const served = servedSubject(subject, this.partition.index, this.partition.count);
+    this.closers.push(await this.transport.respond(served, tracked, { queue: this.service }));
   }
 
   /** An error reply with the CloudEvents headers of {@link reply}; any other reply unchanged. */
@@ -153,6 +175,10 @@ export class ServiceRuntime {
     await this.respond(spec.subject, async (msg) => {
       const { meta, payload } = parseMessage(msg, spec.schema, types);
       const id = spec.actorId(payload);
+      const key = partitionKeyOf(spec.subject, payload);
+      if (key !== undefined && !this.owns(key)) {
+        throw new RemoteError(ErrorCode.badRequest, `${key} belongs to partition ${partitionOf(key, this.partition.count)} of ${this.service}, not ${this.partition.index}`);
+      }
       // A test-only broken variant (broken.ts) forgets the key: the command is handled as if new.
       const inboxKey = isBroken('inboxForgets') ? undefined : `${spec.subject}/${meta.idempotencyKey ?? meta.id}`;
       const stored = inboxKey && spec.host.storedReply(inboxKey);
@@ -179,8 +205,14 @@ export class ServiceRuntime {
     });
   }
 
+  /**
+   * A durable consumer. A partition has its own (`<durable>-p<k>`) over the whole subject: its
+   * handler acts only on the keys the partition owns ({@link owns}) and acks the others, so one
+   * entity's events reach its partition in order.
+   */
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<void> {
-    this.closers.push(await this.transport.consume(opts, (d) => this.track(tracingOn() ? this.traced(d, SpanKind.CONSUMER, handler) : handler(d))));
+    const own = { ...opts, durable: partitionDurable(opts.durable, this.partition.index, this.partition.count) };
+    this.closers.push(await this.transport.consume(own, (d) => this.track(tracingOn() ? this.traced(d, SpanKind.CONSUMER, handler) : handler(d))));
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The system on a 3-node nats-server cluster (streams and KV at R3, NATS_URL listing every node),
- * two processes of every service (participants: one serves each slot under its lease, the other
- * stands by; orchestrators: CHECKOUT_SLOTS shared between them; gateways: both serve), under
+ * two processes of every service (participants: cart, promotion, payment and order in PARTITIONS
+ * partitions shared between them, inventory's one slot served by one and the other standing by;
+ * orchestrators: CHECKOUT_SLOTS shared between them; gateways: both serve), under
  * faults: 500 checkouts through the two gateways over HTTP while one nats-server node is killed and
  * later restarted, and one process of every service is lost with its machine (SIGKILL, DATA_DIR
  * deleted) and a fresh one started on an empty disk. Afterwards every checkout a gateway
@@ -30,6 +31,8 @@ const STOCK = 2_000;
 const PARTICIPANTS = ['order', 'inventory', 'payment', 'promotion', 'cart'] as const;
 const PRODUCTS = ['ACME-BIRDSEED', 'ACME-GIANT-MAG', 'ACME-ROCKET-SK8'].map(productIdFor);
 const CHECKOUT_SLOTS = 4;
+/** Cart, promotion, payment and order in partitions, so both participant processes serve (inventory: one slot). */
+const PARTITIONS = 2;
 
 describe('on a 3-node NATS cluster', () => {
   let cluster: NatsClusterHandle;
@@ -53,6 +56,7 @@ describe('on a 3-node NATS cluster', () => {
     CHECKOUT_PAYMENT_DEADLINE_MS: '30000',
     CHECKOUT_ORDER_DEADLINE_MS: '30000',
     CHECKOUT_SLOTS: String(CHECKOUT_SLOTS),
+    PARTITIONS: String(PARTITIONS),
     ...extra,
   });
   const spawn = (name: string, dir: string, services: string, extra?: Record<string, string>): ServiceProcess => {
@@ -174,11 +178,15 @@ describe('on a 3-node NATS cluster', () => {
 
     // The audit reads the stores of the slots' owners now (a standby's copy may be stale).
     const dir = async (service: string, slot = '0') => join(root, await ownerOf(leaseKey(service, slot)));
+    const slotFiles = (service: string, count: number) => Promise.all(Array.from({ length: count }, async (_, k) => join(await dir(service, `slot-${k}`), `${service}-slot-${k}.db`)));
+    // Both participant processes serve: each holds partitions of the partitioned services.
+    const holders = new Set(await Promise.all(['cart', 'promotion', 'payment', 'order'].flatMap((s) => Array.from({ length: PARTITIONS }, (_, k) => ownerOf(leaseKey(s, `slot-${k}`))))));
+    expect([...holders].sort()).toEqual(['participants-a', 'participants-b']);
     const stores = {
       inventory: await dir('inventory'),
-      payment: await dir('payment'),
-      order: await dir('order'),
-      checkout: await Promise.all(Array.from({ length: CHECKOUT_SLOTS }, async (_, k) => join(await dir('checkout', `slot-${k}`), `checkout-slot-${k}.db`))),
+      payment: await slotFiles('payment', PARTITIONS),
+      order: await slotFiles('order', PARTITIONS),
+      checkout: await slotFiles('checkout', CHECKOUT_SLOTS),
     };
     await Promise.all([...procs.values()].map((p) => p.kill('SIGTERM')));
     const initial = new Map(defaultSeed.products.map((p) => [p.productId, STOCK]));

@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { Bucket, BucketTtlMs, Command, Durable, Event, JournalStream, pingSubject, Query, Service, Stream } from '../../src/contracts/subjects.ts';
+import { Bucket, BucketTtlMs, Command, Durable, Event, JournalStream, partitionDurable, pingSubject, Query, servedSubject, Service, Stream } from '../../src/contracts/subjects.ts';
 import { EVENT_RETENTION_MS } from '../../src/runtime/transport/consumer-policy.ts';
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
@@ -185,6 +185,53 @@ describe('nats.conf permissions', () => {
         },
         async () => {},
       ),
+    ).rejects.toThrow();
+  });
+
+  it('lets callers reach a partitioned service\'s partitions, and each partition consume through its own durable only', async () => {
+    // The saga's steps and the gateway's order and cart requests, each on a partition's subject.
+    const order = await world.as('order');
+    const payment = await world.as('payment');
+    const cart = await world.as('cart');
+    const promotion = await world.as('promotion');
+    const echo = (m: Message) => ({ data: JSON.stringify(m.subject) });
+    await order.respond(servedSubject(Command.createOrder, 3, 4), echo, { queue: 'order' });
+    await order.respond(servedSubject(Query.listCustomerOrders, 1, 4), echo, { queue: 'order' });
+    await payment.respond(servedSubject(Command.authorizePayment, 2, 4), echo, { queue: 'payment' });
+    await cart.respond(servedSubject(Command.checkoutCart, 0, 2), echo, { queue: 'cart' });
+    await promotion.respond(servedSubject(Command.calculateDiscount, 1, 2), echo, { queue: 'promotion' });
+    const ask = async (t: Transport, subject: string) => (await t.request(subject, '{}', { timeoutMs: 2000 })).data;
+    const checkout = await world.as('checkout');
+    expect(await ask(checkout, `${Command.createOrder}.3`)).toBe(JSON.stringify(`${Command.createOrder}.3`));
+    expect(await ask(checkout, `${Command.authorizePayment}.2`)).toBe(JSON.stringify(`${Command.authorizePayment}.2`));
+    const gateway = await world.as('gateway');
+    expect(await ask(gateway, `${Query.listCustomerOrders}.1`)).toBe(JSON.stringify(`${Query.listCustomerOrders}.1`));
+    expect(await ask(gateway, `${Command.checkoutCart}.0`)).toBe(JSON.stringify(`${Command.checkoutCart}.0`));
+    expect(await ask(cart, `${Command.calculateDiscount}.1`)).toBe(JSON.stringify(`${Command.calculateDiscount}.1`));
+    // Still no saga step for the gateway, on any partition.
+    await expect(gateway.request(`${Command.createOrder}.3`, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+    await expect(gateway.request(`${Command.authorizePayment}.2`, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+
+    // Partition 2 of 4 of the Payment API and of the Cart API read order events through their own durables.
+    const seen: string[] = [];
+    const own = [
+      [payment, partitionDurable(Durable.paymentOnOrderCancelled, 2, 4), Event.orderCancelled],
+      [payment, partitionDurable(Durable.paymentOnOrderCompleted, 7, 8), Event.orderCompleted],
+      [cart, partitionDurable(Durable.cartReopensOnOrderCancelled, 2, 4), Event.orderCancelled],
+    ] as const;
+    for (const [t, durable, subject] of own) {
+      await t.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
+      await t.consume({ stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: 5000 }, async (d) => {
+        seen.push(`${durable}:${d.subject}`);
+      });
+    }
+    await order.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
+    await order.publish(Event.orderCancelled, '{}', {}, 'po1');
+    await order.publish(Event.orderCompleted, '{}', {}, 'po2');
+    await until(() => seen.length === 3);
+    // The cart may not pull from the payment's partitions' durables.
+    await expect(
+      cart.consume({ stream: Stream.ordering.name, durable: partitionDurable(Durable.paymentOnOrderCancelled, 2, 4), filterSubjects: [Event.orderCancelled], ackWaitMs: 5000 }, async () => {}),
     ).rejects.toThrow();
   });
 

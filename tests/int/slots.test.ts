@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InventoryReleased, MessageType } from '../../src/contracts/index.ts';
-import { Bucket, Command } from '../../src/contracts/subjects.ts';
+import { GetOrderResponse, InventoryReleased, MessageType, OrderCancelled } from '../../src/contracts/index.ts';
+import { Bucket, Command, partitionOf, Query } from '../../src/contracts/subjects.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { leaseKey } from '../../src/runtime/slot-lease.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
+import { isTransient } from '../../src/runtime/transport/errors.ts';
 import { credentialsFor } from '../support/nats-server.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
 import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
@@ -117,23 +118,51 @@ describe('a participant slot with a standby, on a 3-node NATS cluster', () => {
     }
   }, 300_000);
 
-  it('orchestrator slots: two processes share them fairly; a lost one\'s slots are adopted; a fresh one gets its share back', async () => {
+  it('orchestrator slots and a participant\'s partitions: two processes share them fairly; a lost one\'s are adopted; a fresh one gets its share back', async () => {
     const SLOTS = 4;
+    // Each process runs the orchestrator (CHECKOUT_SLOTS) and the Order Service in 4 partitions.
     const orchestrator = (name: string) => {
-      const p = spawnServices({ NATS_URL: cluster.url, NATS_REPLICAS: '3', DATA_DIR: dir(name), SERVICES: 'checkout', CHECKOUT_SLOTS: String(SLOTS), LOG_LEVEL: 'info' });
+      const p = spawnServices({ NATS_URL: cluster.url, NATS_REPLICAS: '3', DATA_DIR: dir(name), SERVICES: 'checkout,order', CHECKOUT_SLOTS: String(SLOTS), PARTITIONS: String(SLOTS), LOG_LEVEL: 'info' });
       procs.set(name, p);
       return p;
     };
-    /** Slot holders by process name, read from the leases. */
+    /** Slot holders by process name, read from the leases: the orchestrator's slots, then the order partitions. */
     const holders = async (): Promise<string[]> => {
       const kv = await admin.kv(Bucket.journalLeases);
       const names = new Map([...procs.keys()].map((n) => [ownerOf(n), n]));
       const out: string[] = [];
-      for (let k = 0; k < SLOTS; k++) {
-        const e = await kv.get(leaseKey('checkout', `slot-${k}`)).catch(() => undefined);
-        out.push(names.get(e ? (JSON.parse(e.value) as { owner: string }).owner : '') ?? '');
+      for (const service of ['checkout', 'order']) {
+        for (let k = 0; k < SLOTS; k++) {
+          const e = await kv.get(leaseKey(service, `slot-${k}`)).catch(() => undefined);
+          out.push(names.get(e ? (JSON.parse(e.value) as { owner: string }).owner : '') ?? '');
+        }
       }
       return out;
+    };
+    // Orders, each routed to the partition its id hashes to (subjects.ts); a cancellation with its
+    // facts commits an order even where none was created (the saga's compensation may come first).
+    const orders = new ServiceClient(admin, 'urn:test:partitions', systemClock, { order: SLOTS });
+    const cancelled: string[] = [];
+    const cancel = async (timeoutMs: number) => {
+      const orderId = randomUUID();
+      await orders.call(Command.cancelOrder, MessageType.cancelOrder, { orderId, reason: 'PAYMENT_FAILED', cartId: randomUUID(), customerId: randomUUID(), items: [], total: 0, currency: 'USD' }, OrderCancelled, { timeoutMs, idempotencyKey: `${orderId}:cancel` });
+      cancelled.push(orderId);
+    };
+    /** Every acknowledged order, asked of its partition (a lease just taken may still be opening its slot: asked again). */
+    const everyOrderFound = async () => {
+      for (const orderId of cancelled) {
+        const end = Date.now() + 20_000;
+        for (;;) {
+          try {
+            const { payload } = await orders.call(Query.getOrder, MessageType.getOrderRequest, { orderId }, GetOrderResponse, { timeoutMs: 2_000 });
+            expect(payload.status).toBe('CANCELLED');
+            break;
+          } catch (err) {
+            if (!isTransient(err) || Date.now() > end) throw err;
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+      }
     };
     const ownerOf = (name: string) => {
       try {
@@ -155,17 +184,24 @@ describe('a participant slot with a standby, on a 3-node NATS cluster', () => {
     };
     orchestrator('co-a');
     orchestrator('co-b');
-    await settled({ 'co-a': 2, 'co-b': 2 }, 45_000);
+    await settled({ 'co-a': 4, 'co-b': 4 }, 45_000);
+    // Both processes serve: every partition answers, two of them in each process.
+    for (let i = 0; i < 40; i++) await cancel(5_000);
+    expect(new Set(cancelled.map((id) => partitionOf(id, SLOTS))).size).toBe(SLOTS);
     // co-a is lost with its disk: co-b adopts its slots.
     const lostAt = performance.now();
     await procs.get('co-a')!.kill('SIGKILL');
     rmSync(dir('co-a'), { recursive: true, force: true });
-    await settled({ 'co-b': 4 }, 30_000);
+    await settled({ 'co-b': 8 }, 30_000);
     const adoptedMs = Math.round(performance.now() - lostAt);
+    // The adopted partitions were rebuilt from the stream: every acknowledged order is there.
+    await everyOrderFound();
+    for (let i = 0; i < 20; i++) await cancel(10_000);
     // A fresh process on an empty disk joins: the slots are shared again.
     orchestrator('co-a');
-    await settled({ 'co-a': 2, 'co-b': 2 }, 45_000);
-    console.log(JSON.stringify({ bench: 'orchestrator-slots-adopted', cluster: 3, slots: SLOTS, adoptedMs }));
+    await settled({ 'co-a': 4, 'co-b': 4 }, 45_000);
+    await everyOrderFound();
+    console.log(JSON.stringify({ bench: 'slots-and-partitions-adopted', cluster: 3, slots: SLOTS, partitions: SLOTS, adoptedMs }));
     await Promise.all(['co-a', 'co-b'].map((n) => procs.get(n)!.kill('SIGTERM')));
   }, 200_000);
 });

@@ -101,12 +101,26 @@ export class Shopper {
   }
 }
 
-/** Reads the service stores directly, read-only, after the fact (`checkout`: directories, or slot store files). */
-export function audit(dataDirs: { inventory: string; payment: string; order: string; checkout: readonly string[] }, initialStock: ReadonlyMap<string, number>): string[] {
-  const open = (dir: string, service: string) => new Database(join(dir, `${service}.db`), { readonly: true, fileMustExist: true });
+/**
+ * Reads the service stores directly, read-only, after the fact. `payment`, `order` and `checkout`
+ * are a directory (holding `<service>.db`) or a list of them, or of slot store files (a `.db` path:
+ * an orchestrator slot, or a partition of a partitioned participant).
+ */
+export function audit(dataDirs: { inventory: string; payment: string | readonly string[]; order: string | readonly string[]; checkout: readonly string[] }, initialStock: ReadonlyMap<string, number>): string[] {
+  const open = (dir: string, service: string) => new Database(dir.endsWith('.db') ? dir : join(dir, `${service}.db`), { readonly: true, fileMustExist: true });
+  const all = (dirs: string | readonly string[], service: string, kind: string) => {
+    const rows: ReturnType<typeof latestActors> = [];
+    for (const dir of typeof dirs === 'string' ? [dirs] : dirs) {
+      const db = open(dir, service);
+      try {
+        rows.push(...latestActors(db, kind));
+      } finally {
+        db.close();
+      }
+    }
+    return rows;
+  };
   const inv = open(dataDirs.inventory, 'inventory');
-  const pay = open(dataDirs.payment, 'payment');
-  const ord = open(dataDirs.order, 'order');
   const problems: string[] = [];
   try {
     const stock = inv.prepare('SELECT product_id, available, reserved, consumed FROM stock').all() as Array<{ product_id: string; available: number; reserved: number; consumed: number }>;
@@ -122,10 +136,10 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
       reservations.set(r.order_id, [...(reservations.get(r.order_id) ?? []), r.status]);
     }
     const payments = new Map<string, string>();
-    for (const a of latestActors(pay, 'authorization')) {
+    for (const a of all(dataDirs.payment, 'payment', 'authorization')) {
       payments.set(a.id, String(a.state));
     }
-    const orders = latestActors(ord, 'order').map((o) => ({ id: o.id, state: String(o.state) }));
+    const orders = all(dataDirs.order, 'order', 'order').map((o) => ({ id: o.id, state: String(o.state) }));
     for (const o of orders) {
       const holds = reservations.get(o.id) ?? [];
       const payment = payments.get(o.id);
@@ -142,7 +156,7 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
     const sagasByCart = new Map<string, number>();
     for (const dir of dataDirs.checkout) {
       // A directory holds checkout.db; a .db path is one orchestrator slot's store (CHECKOUT_SLOTS).
-      const co = dir.endsWith('.db') ? new Database(dir, { readonly: true, fileMustExist: true }) : open(dir, 'checkout');
+      const co = open(dir, 'checkout');
       try {
         for (const s of latestActors(co, 'checkout').map((a) => ({ cart: a.snapshot.context.cartId as string }))) {
           sagasByCart.set(s.cart, (sagasByCart.get(s.cart) ?? 0) + 1);
@@ -154,8 +168,6 @@ export function audit(dataDirs: { inventory: string; payment: string; order: str
     for (const [cart, n] of sagasByCart) if (n > 1) problems.push(`cart ${cart} produced ${n} sagas`);
   } finally {
     inv.close();
-    pay.close();
-    ord.close();
   }
   return problems;
 }

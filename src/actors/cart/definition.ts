@@ -5,7 +5,7 @@
  * a re-send of the same id, so the checkout saga hears about each cart exactly once.
  */
 import type { AnyMachineSnapshot } from 'xstate';
-import { Event } from '../../contracts/subjects.ts';
+import { Event, partitionOf } from '../../contracts/subjects.ts';
 import {
   MessageType,
   type CalculateDiscountRequest,
@@ -38,9 +38,18 @@ export const cartCheckedOutEventId = (cartId: string): string =>
 /**
  * The cart that holds a checked-out cart's lines again after its checkout was cancelled: derived,
  * so every redelivery and every instance reopens into the same one, and the old cart can name it
- * without storing anything.
+ * without storing anything. With the Cart API in `partitions` partitions it is the first of
+ * `<cartId>/reopened`, `<cartId>/reopened/1`, ... whose id falls in the old cart's partition: the
+ * partition that reads the old cart's lines creates the new one, and requests for it are routed
+ * there. With one partition it is the first, the id it always was.
  */
-export const reopenedCartId = (cartId: string): string => uuidv5(`${cartId}/reopened`, CART_EVENT_NS);
+export function reopenedCartId(cartId: string, partitions = 1): string {
+  const home = partitionOf(cartId.toLowerCase(), partitions);
+  for (let n = 0; ; n++) {
+    const id = uuidv5(n === 0 ? `${cartId}/reopened` : `${cartId}/reopened/${n}`, CART_EVENT_NS);
+    if (partitionOf(id, partitions) === home) return id;
+  }
+}
 
 /**
  * The idempotency key of a checkout's calculate-discount: the same cart asking the same thing gets

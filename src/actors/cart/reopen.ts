@@ -10,7 +10,8 @@
  * is delivered under an inbox key of the message's id, and the cart machine accepts `cart.reopen`
  * only for a cart that does not exist yet, so a redelivery, or a second cancellation of the same
  * checkout, reopens nothing twice. An order-cancelled without a cartId (from before it was carried)
- * or for a cart this service does not hold is acknowledged and ignored.
+ * or for a cart this service (or this partition) does not hold is acknowledged and ignored. The new
+ * cart's id is chosen in the old one's partition (reopenedCartId), so this partition creates it.
  */
 import { Durable, Event, Stream } from '../../contracts/subjects.ts';
 import { MessageType, OrderCancelled } from '../../contracts/index.ts';
@@ -35,6 +36,8 @@ export async function reopenCartsOfCancelledCheckouts(
       const { meta, payload } = parsed;
       // The shopper's own cancellation of a created order is not a failed checkout.
       if (payload.reason === 'CUSTOMER_REQUESTED' || payload.cartId === undefined) return;
+      // Another partition's cart (each partition reads every order-cancelled through its own durable).
+      if (!rt.owns(payload.cartId)) return;
       const old = carts.peek(payload.cartId);
       if (!old || cartState(old) !== 'checkedOut') return;
       const from = cartContext(old);
@@ -46,7 +49,7 @@ export async function reopenCartsOfCancelledCheckouts(
         customerId: from.customerId,
         restoredFrom: { cartId: from.cartId, reason: payload.reason, detail: payload.detail ?? null },
       };
-      const id = reopenedCartId(from.cartId);
+      const id = reopenedCartId(from.cartId, rt.partition.count);
       await carts.exclusive(id, () => carts.deliver(id, event, { inboxKey: `${durable}/${meta.id}`, cause: meta, reply: () => undefined }));
     },
   );

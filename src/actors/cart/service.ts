@@ -178,8 +178,9 @@ export async function startCartService(
       throw new RemoteError(ErrorCode.notFound, `cart ${p.cartId} not found`);
     }
     // A checked-out cart whose checkout was cancelled names the cart that holds its lines again.
-    const reopened = view.status === 'CHECKED_OUT' && carts.peek(reopenedCartId(view.cartId)) !== undefined;
-    return rt.reply(MessageType.getCartResponse, reopened ? { ...view, reopenedAs: reopenedCartId(view.cartId) } : view, meta);
+    const reopenedAs = reopenedCartId(view.cartId, rt.partition.count);
+    const reopened = view.status === 'CHECKED_OUT' && carts.peek(reopenedAs) !== undefined;
+    return rt.reply(MessageType.getCartResponse, reopened ? { ...view, reopenedAs } : view, meta);
   });
 
   await reopenCartsOfCancelledCheckouts(rt, carts, at);

@@ -21,7 +21,7 @@ import {
   reasonForCause,
   type CheckoutStatus,
 } from '../../contracts/index.ts';
-import { Bucket, Command } from '../../contracts/subjects.ts';
+import { Bucket, Command, routeTo, type Partitions } from '../../contracts/subjects.ts';
 import type { ActorDefinition, Effects, RequestOutcome } from '../../runtime/actor-host.ts';
 import {
   checkoutMachine,
@@ -39,6 +39,8 @@ import { CheckoutContextSchema } from './schema.ts';
 export interface CheckoutTimeouts {
   /** Deadline of each attempt of a request; the relay retries within the step's deadline. */
   requestTimeoutMs: number;
+  /** How many partitions each participant has: a step's command goes to the partition owning its key. */
+  partitions?: Partitions | undefined;
 }
 
 /** The shopper-facing words for each failure. */
@@ -109,7 +111,7 @@ const skipsReleaseAfterTimeout = checkoutMachine.provide({
 
 export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof checkoutMachine> {
   const request = (fx: Effects, slot: CheckoutStep, subject: string, type: string, payload: unknown) =>
-    fx.request({ slot, subject, type, payload, idempotencyKey: `${fx.actorId}:${type}`, timeoutMs: t.requestTimeoutMs });
+    fx.request({ slot, subject: routeTo(subject, payload, t.partitions ?? {}), type, payload, idempotencyKey: `${fx.actorId}:${type}`, timeoutMs: t.requestTimeoutMs });
 
   return {
     kind: 'checkout',

@@ -57,7 +57,7 @@ class OwnedElsewhere extends Error {
 }
 
 export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutConfig = defaultCheckoutConfig): Promise<{ instanceId: string }> {
-  const sagas = rt.host(checkoutDefinition({ requestTimeoutMs: config.requestTimeoutMs }));
+  const sagas = rt.host(checkoutDefinition({ requestTimeoutMs: config.requestTimeoutMs, partitions: rt.partitions }));
   const instanceId = config.instanceId ?? storedInstanceId(rt);
   countCheckouts(rt, sagas, instanceId);
   const owners = await rt.transport.kv(Bucket.sagaOwners);

@@ -195,6 +195,8 @@ export async function startPaymentService(
       const parsed = parseOrDrop(rt, d, schema, type);
       if (!parsed) return;
       const { meta, payload } = parsed;
+      // Another partition's order (each partition reads every order event through its own durable).
+      if (!rt.owns(payload.orderId)) return;
       const s = await applyToExisting(authorizations, payload.orderId, event(), `${durable}/${meta.id}`, meta);
       check(payload.orderId, s ? state(s) : undefined);
     });

@@ -13,7 +13,7 @@ import {
   MessageType,
   type ListCheckoutsRequest,
 } from '../../contracts/index.ts';
-import { Bucket, ExplorerQuery, Query } from '../../contracts/subjects.ts';
+import { Bucket, ExplorerQuery, Query, type Partitions } from '../../contracts/subjects.ts';
 import type { Clock } from '../../runtime/clock.ts';
 import { ServiceClient } from '../../runtime/client.ts';
 import { ErrorCode, isTransient, RemoteError } from '../../runtime/transport/errors.ts';
@@ -58,8 +58,9 @@ export class ExplorerData implements ExplorerSource {
     private readonly transport: Transport,
     clock: Clock,
     private readonly timeoutMs: number,
+    partitions: Partitions = {},
   ) {
-    this.client = new ServiceClient(transport, EXPLORER_SOURCE, clock);
+    this.client = new ServiceClient(transport, EXPLORER_SOURCE, clock, partitions);
   }
 
   list(q: ListCheckoutsRequest): Promise<ListCheckoutsResponse> {

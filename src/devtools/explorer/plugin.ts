@@ -27,6 +27,7 @@ import { machineGraph, type MachineGraph } from '../visualize/graph.ts';
 import { machines, type MachineEntry } from '../visualize/machines.ts';
 import { toMermaid } from '../visualize/mermaid.ts';
 import { toSvg } from '../visualize/svg.ts';
+import type { Partitions } from '../../contracts/subjects.ts';
 import { ExplorerData, ExplorerUnavailableError, ExplorerUpstreamError, type ExplorerSource } from './data.ts';
 import { RecordedTraces, type RecordedRun } from './recorded.ts';
 import { openSse, type SseStream } from '../../gateway/sse.ts';
@@ -50,6 +51,8 @@ export type ExplorerOptions = (
   clock?: Clock;
   /** Deadline of each query to a service. */
   timeoutMs?: number;
+  /** How many partitions each service has: a payment or order is asked of the partition owning it. */
+  partitions?: Partitions;
   /** How often a watched, unsettled saga is re-read (see live.ts). */
   pollMs?: number;
   heartbeatMs?: number;
@@ -93,7 +96,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 export const explorerPlugin: FastifyPluginAsync<ExplorerOptions> = async (app, opts) => {
   const data: ExplorerSource = opts.recorded
     ? new RecordedTraces(opts.recorded)
-    : new ExplorerData(opts.transport, opts.clock ?? systemClock, opts.timeoutMs ?? 3_000);
+    : new ExplorerData(opts.transport, opts.clock ?? systemClock, opts.timeoutMs ?? 3_000, opts.partitions);
   const recordedTitle = opts.recorded?.title;
   const pollMs = opts.pollMs ?? 1_000;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;

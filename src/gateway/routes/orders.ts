@@ -37,9 +37,22 @@ import {
   shopperSecurity,
 } from '../schemas.ts';
 
+type OrderList = { orders: { orderId: string; createdAt?: string | undefined }[] };
+
+/**
+ * Partitions' answers merged (PARTITIONS > 1): find-orders-by-number by id, at most 10, as one
+ * store answers; list-customer-orders newest created first, at most 100 (one store orders its
+ * page by last change, which the view does not carry).
+ */
+const byOrderId = <L extends OrderList>(pages: L[]): L => ({ ...pages[0]!, orders: pages.flatMap((p) => p.orders).sort((a, b) => (a.orderId < b.orderId ? -1 : 1)).slice(0, 10) });
+const newestFirst = <L extends OrderList>(pages: L[]): L => {
+  const at = (o: OrderList['orders'][number]) => o.createdAt ?? '';
+  return { ...pages[0]!, orders: pages.flatMap((p) => p.orders).sort((a, b) => (at(a) < at(b) ? 1 : at(a) > at(b) ? -1 : 0)).slice(0, 100) };
+};
+
 export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ctx }) => {
   const { auth } = ctx;
-  const { query, command } = forwarding(ctx);
+  const { query, command, gather } = forwarding(ctx);
   const requestedBy = (customerId: string | undefined) => (customerId !== undefined ? { requestedBy: customerId } : {});
 
   app.get('/orders/:idOrNumber', {
@@ -66,9 +79,9 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
           orderId: ref.toLowerCase(), ...by,
         });
       }
-      const { orders } = await query(req, Query.findOrdersByNumber, MessageType.findOrdersByNumberRequest, OrderListDoc, {
+      const { orders } = await gather(req, Query.findOrdersByNumber, MessageType.findOrdersByNumberRequest, OrderListDoc, {
         orderNumber: canonicalOrderNumber(ref) ?? ref, ...by,
-      });
+      }, byOrderId);
       const [only, ...others] = orders;
       if (!only) throw new HttpError(404, HttpCode.notFound, `no order has the number ${ref}`);
       if (others.length > 0) throw new HttpError(409, HttpCode.conflict, `${orders.length} orders share the number ${ref}; ask for the order by its id`);
@@ -149,9 +162,9 @@ export const orderRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, { ct
     },
     handler: async (req) => {
       await auth.sameCustomer(req, req.params.customerId);
-      return query(req, Query.listCustomerOrders, MessageType.listCustomerOrdersRequest, OrderListDoc, {
+      return gather(req, Query.listCustomerOrders, MessageType.listCustomerOrdersRequest, OrderListDoc, {
         customerId: req.params.customerId,
-      });
+      }, newestFirst);
     },
   });
 };
