@@ -106,6 +106,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       entry: opts.entry,
       procs: opts.mode === 'embedded' ? (opts.threads > 0 ? `${opts.threads} threads` : 'in-process') : opts.procs,
       instances: opts.instances,
+      partitions: opts.partitions,
       sync: opts.sync,
       loop: load.kind,
       concurrency: load.kind === 'closed' ? load.concurrency : null,

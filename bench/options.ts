@@ -29,8 +29,10 @@ export interface BenchOptions {
   products: number;
   /** nats mode: one process per service, or every service in one process. */
   procs: 'per-service' | 'single';
-  /** nats mode: processes of the orchestrator and of the gateway (the participants stay one each). */
+  /** nats mode: processes of the orchestrator and of the gateway, and of each partitioned participant with --partitions. */
   instances: number;
+  /** nats mode: partitions of the cart, promotion, payment and order services (PARTITIONS), shared by their K processes. */
+  partitions: number;
   /** Embedded: service worker threads (EMBEDDED_THREADS); 0 runs every service on the main thread. */
   threads: number;
   /** Write CPU profiles and print where the time went, by component. */
@@ -58,6 +60,7 @@ export const defaultOptions: BenchOptions = {
   products: 1_000,
   procs: 'per-service',
   instances: 1,
+  partitions: 1,
   threads: 0,
   profile: false,
   json: false,
@@ -82,7 +85,7 @@ export const usage = `npm run bench -- [options]
   --products P             catalog size (1000)
   --procs per-service|single   nats mode: process layout (per-service)
   --instances K            nats mode, per-service: K orchestrator and K gateway processes; HTTP spread over the gateways (1)
-  --partitions P           not built: the stateful services have no partitions yet (an error says what is missing)
+  --partitions P           nats mode: PARTITIONS=P; cart, promotion, payment and order run K processes each sharing P partitions (1)
   --threads T              embedded mode: spread the services over T worker threads (0: all on the main thread)
   --profile                CPU-profile the system and print where the time goes
   --settle-timeout S       seconds to wait for unfinished checkouts (60)
@@ -141,12 +144,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
         break;
       }
       case '--instances': o.instances = Math.round(num(flag, 1, 8)); break;
-      case '--partitions':
-        throw new Error(
-          '--partitions is not built: the stateful services (cart, inventory, payment, order, promotion) have no ' +
-            'partitions yet, so each runs one instance. It needs partitioned subjects and a KV lease per partition ' +
-            'with fencing (issue #15 items 1-2). --instances K scales what can scale today: the orchestrator and the gateway.',
-        );
+      case '--partitions': o.partitions = Math.round(num(flag, 1, 8)); break;
       case '--threads': o.threads = Math.round(num(flag, 0, 6)); break;
       case '--profile': o.profile = true; break;
       case '--settle-timeout': o.settleTimeoutS = num(flag, 1); break;
@@ -162,6 +160,9 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   }
   if (o.instances > 1 && (o.mode !== 'nats' || o.procs !== 'per-service')) {
     throw new Error('--instances needs --mode nats with one process per service (--procs per-service)');
+  }
+  if (o.partitions > 1 && (o.mode !== 'nats' || o.procs !== 'per-service')) {
+    throw new Error('--partitions needs --mode nats with one process per service (--procs per-service)');
   }
   return o;
 }

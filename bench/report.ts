@@ -69,7 +69,7 @@ export function tableRow(r: RunResult): string {
 
 export function details(r: RunResult): string {
   const lines = [
-    `  accept latency (checkout-cart reply) p50 ${r.acceptMs.p50} ms, p99 ${r.acceptMs.p99} ms; sync=${r.sync}; procs=${r.procs}${r.instances > 1 ? ` (orchestrator and gateway x${r.instances})` : ''}; load average ${r.machine.loadAverage.join(' ')}`,
+    `  accept latency (checkout-cart reply) p50 ${r.acceptMs.p50} ms, p99 ${r.acceptMs.p99} ms; sync=${r.sync}; procs=${r.procs}${r.instances > 1 ? ` (orchestrator and gateway x${r.instances}${r.partitions > 1 ? `, cart, promotion, payment and order x${r.instances} sharing ${r.partitions} partitions` : ''})` : r.partitions > 1 ? ` (${r.partitions} partitions)` : ''}; load average ${r.machine.loadAverage.join(' ')}`,
     `  CPU s by process: ${Object.entries(r.cpuSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `  cores busy by process (CPU s per s; 1.0 is one saturated JS thread): ${Object.entries(r.coresBusy)
       .sort((a, b) => b[1] - a[1])

@@ -26,8 +26,10 @@ export interface RunResult {
   entry: 'bus' | 'http';
   /** 'in-process', `${n} threads` (embedded), 'per-service' or 'single' (nats). */
   procs: string;
-  /** nats mode: orchestrator and gateway processes (--instances). */
+  /** nats mode: orchestrator and gateway processes (--instances), and of each partitioned participant with --partitions. */
   instances: number;
+  /** nats mode: partitions of cart, promotion, payment and order (--partitions). */
+  partitions: number;
   sync: 'NORMAL' | 'FULL';
   loop: 'closed' | 'open';
   concurrency: number | null;

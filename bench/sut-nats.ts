@@ -3,15 +3,18 @@
  * loopback port with a temporary store, and the services as child processes (`src/main.ts` with
  * SERVICES=<service>, each with its own data dir), plus `src/main.ts` with SERVICES=gateway for
  * entry http. With `--instances K`, K orchestrators (each its own store, sharing the work through
- * their durable consumer and the saga-owners claim) and K gateways; the participants stay one
- * process each until they have partitions. The bench connects as the gateway user, so nats.conf's
- * permissions hold for it too.
+ * their durable consumer and the saga-owners claim) and K gateways; with `--partitions P` also K
+ * processes of each partitioned participant (cart, promotion, payment, order) sharing its P
+ * partitions (inventory stays one process: it has one slot). The bench connects as the gateway
+ * user, so nats.conf's permissions hold for it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pingSubject } from '../src/contracts/subjects.ts';
+import { Bucket, partitionedServices, pingSubject } from '../src/contracts/subjects.ts';
+import { leaseKey } from '../src/runtime/slot-lease.ts';
+import { readFileSync } from 'node:fs';
 import { backendServices } from '../src/registry.ts';
 import { connectNats } from '../src/runtime/transport/nats.ts';
 import type { Transport } from '../src/runtime/transport/transport.ts';
@@ -74,18 +77,23 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
   ];
   // One process per service (the orchestrator K times), or all of them in one; named as reported.
   const k = opts.instances;
+  const p = opts.partitions;
+  const partitioned = (s: string) => p > 1 && (partitionedServices as readonly string[]).includes(s);
+  const processesOf = (s: string) => (s === 'checkout' || partitioned(s) ? k : 1);
+  // Every process routes by the same PARTITIONS (the gateway and the orchestrator too).
+  const partitionEnv = p > 1 ? { PARTITIONS: String(p) } : {};
   const instanceName = (service: string, i: number) => (i === 0 ? service : `${service}-${i + 1}`);
   const groups: { name: string; services: string }[] =
     opts.procs === 'single'
       ? [{ name: 'services', services: backendServices.join(',') }]
-      : backendServices.flatMap((s) => Array.from({ length: s === 'checkout' ? k : 1 }, (_, i) => ({ name: instanceName(s, i), services: s })));
+      : backendServices.flatMap((s) => Array.from({ length: processesOf(s) }, (_, i) => ({ name: instanceName(s, i), services: s })));
   const dirOf = (name: string) => join(dataDir, opts.procs === 'single' ? 'all' : name);
   let transport: Transport | undefined;
   try {
     for (const { name, services } of groups) {
       children.push(
         spawnChild(name, process.execPath, nodeArgs('src/main.ts'), {
-          ...process.env, ...env, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dirOf(name),
+          ...process.env, ...env, ...partitionEnv, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dirOf(name),
         }),
       );
     }
@@ -99,7 +107,7 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
         spawnChild(name, process.execPath, nodeArgs('src/main.ts'), {
           ...process.env, ...env, NATS_URL: nats.url, SERVICES: 'gateway', HOST: '127.0.0.1', PORT: String(port),
           DATA_DIR: join(dataDir, name), RATE_LIMIT_PER_MINUTE: String(benchGatewayConfig.rateLimit.max),
-          GATEWAY_INSTANCES: String(k),
+          GATEWAY_INSTANCES: String(k), ...partitionEnv,
         }),
       );
       httpUrls.push(`http://127.0.0.1:${port}`);
@@ -115,19 +123,54 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
     for (const url of httpUrls) {
       await waitUntil(`the gateway at ${url} listening`, async () => (await fetch(`${url}/healthz`)).ok, children);
     }
+    const auditDirs = {
+      inventory: dirOf('inventory'),
+      payment: dirOf('payment') as string | string[],
+      order: dirOf('order') as string | string[],
+      checkout: opts.procs === 'single' ? [dirOf('checkout')] : Array.from({ length: k }, (_, i) => dirOf(instanceName('checkout', i))),
+    };
+    /** Partitioned: the directory of the process holding each partition's lease now. */
+    const partitionHolders = async (service: string): Promise<(string | undefined)[]> => {
+      const admin = await connectNats({ servers: nats.url, user: 'admin', pass: 'admin-dev-secret', name: 'bench-leases' });
+      try {
+        const kv = await admin.kv(Bucket.journalLeases);
+        const dirs = Array.from({ length: k }, (_, i) => dirOf(instanceName(service, i)));
+        const byOwner = new Map(dirs.map((d) => [readFileSync(join(d, 'slot-owner'), 'utf8').trim(), d]));
+        return await Promise.all(Array.from({ length: p }, async (_, slot) => {
+          const e = await kv.get(leaseKey(service, `slot-${slot}`));
+          return e ? byOwner.get((JSON.parse(e.value) as { owner: string }).owner) : undefined;
+        }));
+      } finally {
+        await admin.drain();
+      }
+    };
+    /** The audit reads each partition's store at the process holding its lease at the end. */
+    const partitionStores = async (service: 'payment' | 'order'): Promise<string[]> =>
+      (await partitionHolders(service)).map((dir, slot) => {
+        if (!dir) throw new Error(`nobody holds ${service} partition ${slot}`);
+        return join(dir, `${service}-slot-${slot}.db`);
+      });
+    // The processes share the partitions before anything is measured (a joiner gets its share a TTL at a time).
+    for (const s of p > 1 && k > 1 ? partitionedServices : []) {
+      await waitUntil(`${s}'s ${p} partitions shared by ${k} processes`, async () => {
+        const holders = await partitionHolders(s);
+        if (holders.includes(undefined)) return false;
+        const counts = [...new Set(holders)].map((d) => holders.filter((h) => h === d).length);
+        return counts.length === Math.min(k, p) && counts.every((c) => c <= Math.ceil(p / k));
+      }, children);
+    }
     return {
       transport: t,
       httpUrls,
       processes: [{ name: 'nats-server', pid: nats.pid }, ...children.map((c): ProcessRef => ({ name: c.name, pid: c.proc.pid ?? 0 }))],
-      auditDirs: {
-        inventory: dirOf('inventory'),
-        payment: dirOf('payment'),
-        order: dirOf('order'),
-        checkout: opts.procs === 'single' ? [dirOf('checkout')] : Array.from({ length: k }, (_, i) => dirOf(instanceName('checkout', i))),
-      },
+      auditDirs,
       profileDir,
       async stop() {
         await t.drain();
+        if (p > 1) {
+          auditDirs.payment = await partitionStores('payment');
+          auditDirs.order = await partitionStores('order');
+        }
         // Callers first, as system.stop() does: gateway, then sagas and carts, then participants.
         for (const c of [...children].reverse()) await stopChild(c);
         await nats.stop();

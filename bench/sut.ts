@@ -13,8 +13,9 @@ import type { ProcessRef } from './procstat.ts';
 
 export interface AuditDirs {
   inventory: string;
-  payment: string;
-  order: string;
+  /** A directory, or partitions' store files. */
+  payment: string | string[];
+  order: string | string[];
   checkout: string[];
 }
 

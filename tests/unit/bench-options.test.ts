@@ -1,6 +1,6 @@
 /**
  * The bench's scale-out flags: `--instances K` runs K orchestrators and K gateways over NATS, and
- * `--partitions P`, not built yet, is refused with what is missing rather than silently ignored.
+ * with `--partitions P` K processes of each partitioned participant sharing P partitions.
  */
 import { describe, expect, it } from 'vitest';
 import { defaultOptions, parseArgs } from '../../bench/options.ts';
@@ -21,7 +21,10 @@ describe('bench options', () => {
     expect(() => parseArgs(['--mode', 'nats', '--instances', '0'])).toThrow(/--instances must be a number from 1 to 8/);
   });
 
-  it('refuses --partitions, naming the piece that is not built', () => {
-    expect(() => parseArgs(['--mode', 'nats', '--partitions', '4'])).toThrow(/--partitions is not built.*KV lease per partition/);
+  it('takes --partitions P over NATS, one process per service, and refuses it elsewhere', () => {
+    expect(defaultOptions.partitions).toBe(1);
+    expect(parseArgs(['--mode', 'nats', '--instances', '2', '--partitions', '4'])).toMatchObject({ instances: 2, partitions: 4 });
+    expect(() => parseArgs(['--partitions', '2'])).toThrow(/--partitions needs --mode nats/);
+    expect(() => parseArgs(['--mode', 'nats', '--partitions', '9'])).toThrow(/--partitions must be a number from 1 to 8/);
   });
 });
