@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { audit } from '../tests/support/shop.ts';
-import { busEntry, drive, fillCarts, httpEntry, Tracker, type Load, type Track } from './driver.ts';
+import { benchPartitions, busEntry, drive, fillCarts, httpEntry, Tracker, type Load, type Track } from './driver.ts';
 import type { BenchOptions } from './options.ts';
 import { cpuBetween, cpuSnapshot, ioSnapshot, peakRss, round } from './procstat.ts';
 import { monotonicUs, startCpuProfile, startJsonMeter, summarizeProfileDir, type ProfileSummary } from './profile.ts';
@@ -51,11 +51,11 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
 
     let filled = 0;
     const fillBar = new Progress('setup carts', workload.plans.length, () => ({ started: filled, accepted: filled, final: filled }), progress);
-    await fillCarts(sut.transport, workload.plans, 64, () => filled++);
+    await fillCarts(sut.transport, workload.plans, 64, () => filled++, benchPartitions(opts.partitions));
     fillBar.done();
 
     const maxSockets = load.kind === 'closed' ? load.concurrency : 512;
-    const entry = opts.entry === 'http' ? httpEntry(sut.httpUrls, maxSockets) : busEntry(sut.transport);
+    const entry = opts.entry === 'http' ? httpEntry(sut.httpUrls, maxSockets) : busEntry(sut.transport, benchPartitions(opts.partitions));
     const settleMs = opts.settleTimeoutS * 1000;
     if (warm.length > 0) {
       const warmLoad: Load = load.kind === 'closed' ? { kind: 'closed', concurrency: Math.max(8, Math.min(64, load.concurrency)) } : load;

@@ -12,7 +12,7 @@
 import { Agent, request as httpRequest } from 'node:http';
 import { z } from 'zod';
 import { MessageType } from '../src/contracts/index.ts';
-import { Bucket, Command } from '../src/contracts/subjects.ts';
+import { Bucket, Command, partitionedServices, type Partitions } from '../src/contracts/subjects.ts';
 import { systemClock } from '../src/runtime/clock.ts';
 import { ServiceClient } from '../src/runtime/client.ts';
 import type { Closer, Transport } from '../src/runtime/transport/transport.ts';
@@ -85,6 +85,9 @@ export class Tracker {
   }
 }
 
+/** The deployment's partitions as every process gets them from PARTITIONS (bench --partitions). */
+export const benchPartitions = (p: number): Partitions => Object.fromEntries(partitionedServices.map((s) => [s, p]));
+
 /** How a checkout enters the system. Resolves when it is accepted; throws when it is refused. */
 export interface CheckoutEntry {
   checkout(plan: CheckoutPlan): Promise<void>;
@@ -93,8 +96,8 @@ export interface CheckoutEntry {
 
 const Accepted = z.object({ checkoutId: z.string() });
 
-export function busEntry(transport: Transport): CheckoutEntry {
-  const client = new ServiceClient(transport, 'urn:acme:bench', systemClock);
+export function busEntry(transport: Transport, partitions: Partitions = {}): CheckoutEntry {
+  const client = new ServiceClient(transport, 'urn:acme:bench', systemClock, partitions);
   return {
     async checkout(p) {
       await client.call(Command.checkoutCart, MessageType.checkoutCart, { cartId: p.cartId, customerId: p.customerId }, Accepted, {
@@ -150,8 +153,8 @@ export function httpEntry(baseUrls: readonly string[], maxSockets: number): Chec
 }
 
 /** Fills the carts: setup, not timed. Lines of one cart go in order; carts go `concurrency` at a time. */
-export async function fillCarts(transport: Transport, plans: readonly CheckoutPlan[], concurrency: number, onDone?: () => void): Promise<void> {
-  const client = new ServiceClient(transport, 'urn:acme:bench', systemClock);
+export async function fillCarts(transport: Transport, plans: readonly CheckoutPlan[], concurrency: number, onDone?: () => void, partitions: Partitions = {}): Promise<void> {
+  const client = new ServiceClient(transport, 'urn:acme:bench', systemClock, partitions);
   const Ok = z.object({ cartId: z.string() });
   let next = 0;
   const worker = async () => {
