@@ -165,7 +165,16 @@ describe('on a 3-node NATS cluster', () => {
         if (st && st.status === 'CANCELLED') why.set(`${st.reason}/${st.failure}/${st.step}`, (why.get(`${st.reason}/${st.failure}/${st.step}`) ?? 0) + 1);
       }
       console.log('CANCELLED BY', JSON.stringify([...why]));
-      for (const [n, p] of procs) console.log(`--- ${n}\n${p.output().slice(-3000)}`);
+      // What the participants answered that failed a step, as the orchestrators' relays logged it, and every error line.
+      for (const [n, p] of procs) {
+        const lines = p.output().split('\n').filter((l) => l.includes('failed') || l.includes('"level":50'));
+        const counts = new Map<string, number>();
+        for (const l of lines) {
+          const key = l.replace(/"(time|pid|hostname|correlationId|requestId|id|checkoutId|orderId|reservationId)":"?[^,"]*"?,?/g, '').slice(0, 400);
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        }
+        console.log(`--- ${n}: ${lines.length} error lines\n${[...counts].map(([l, c]) => `${c}x ${l}`).join('\n')}\n${p.output().slice(-1500)}`);
+      }
     }
     // Stock is ample and no participant refuses: only a timed-out step could cancel one.
     expect(confirmed).toBeGreaterThanOrEqual(CHECKOUTS * 0.95);
