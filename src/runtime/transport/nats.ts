@@ -88,6 +88,10 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
     ...(opts.name !== undefined ? { name: opts.name } : {}),
     inboxPrefix,
     noAsyncTraces: true,
+    // Reconnect for as long as it takes (nats.js gives up after 10 attempts, 2 s apart): a process
+    // cut off from NATS for longer than ~20 s would otherwise keep a closed connection for good,
+    // neither serving nor exiting. Its leases keep it safe meanwhile (tests/int/nats-reconnect.test.ts).
+    maxReconnectAttempts: -1,
   });
   const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default', opts.replicas ?? 1);
   await t.start();
