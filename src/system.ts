@@ -256,8 +256,8 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       sampleRelay(rt);
       try {
         await startService(service, rt, cfg);
-        // The first checkpoint holds the seed, so that a rebuild never needs to replay it.
-        if (replicator) await replicator.startCheckpoints();
+        // Checkpoints start in the background: the slot is served meanwhile (replication.ts).
+        if (replicator) await replicator.startCheckpoints(undefined, (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'journal checkpoint failed; retrying at the next'));
         if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
         await rt.start();
       } catch (err) {

@@ -186,25 +186,32 @@ export class JournalReplicator {
   }
 
   /**
-   * A checkpoint now, then one every `everyMs` while the journal moves, until the store closes or
-   * the replicator stops. A failed checkpoint is retried at the next tick (the records are safe in
-   * the log meanwhile; only the rebuild's starting point is older).
+   * Checkpoints from now on: the first at once, then one every `everyMs` while the journal moves,
+   * until the store closes or the replicator stops. Resolves without waiting for the first: a
+   * checkpoint only shortens a later rebuild (one without a marker starts from the seed and replays
+   * the whole subject), while its chunks, marker and trim go through JetStream, which after a lost
+   * node can take many seconds (the cluster test: a standby's trims retried for 5-22 s per slot).
+   * A new owner opens its slots one after another, so waiting for each first checkpoint kept the
+   * later slots unserved past the saga's 30 s step deadlines. A failed checkpoint is retried at the
+   * next tick (the records are safe in the log meanwhile; only the rebuild's starting point is older).
    */
-  async startCheckpoints(everyMs = CHECKPOINT_EVERY_MS, onError: (err: unknown) => void = () => undefined): Promise<void> {
-    await this.checkpoint();
-    let covered = this.journal.head;
+  startCheckpoints(everyMs = CHECKPOINT_EVERY_MS, onError: (err: unknown) => void = () => undefined): Promise<void> {
+    let covered: number | undefined;
     let running = false;
-    const timer = setInterval(() => {
+    const tick = (): void => {
       if (running || this.journal.head === covered || this.failed !== undefined || this.journal.store.closed) return;
       running = true;
       const head = this.journal.head;
       this.checkpoint()
         .then(() => void (covered = head), onError)
         .finally(() => void (running = false));
-    }, everyMs);
+    };
+    const timer = setInterval(tick, everyMs);
     timer.unref();
     this.stopCheckpoints = () => clearInterval(timer);
     this.journal.store.beforeClose(() => Promise.resolve(this.stopCheckpoints()));
+    tick();
+    return Promise.resolve();
   }
 
   private stopCheckpoints: () => void = () => undefined;

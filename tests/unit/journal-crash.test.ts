@@ -15,7 +15,7 @@ import type { JournalOptions } from '../../src/runtime/journal.ts';
 import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
-import { JournalDiverged, replicateJournal } from '../../src/runtime/replication.ts';
+import { checkpointSubject, JournalDiverged, JournalHeader, replicateJournal } from '../../src/runtime/replication.ts';
 import { LogFenced } from '../../src/runtime/transport/transport.ts';
 import { openJobService, type JobService } from '../support/host-fixture.ts';
 import { MemoryLog } from '../support/memory-log.ts';
@@ -230,6 +230,32 @@ describe('the journal is the commit', () => {
       svc.rt.kill();
       log = shared;
       await expect(start()).rejects.toThrow(/differs/);
+    });
+
+    it('a slot is served while its first checkpoint still waits for the log (a trim held up after a lost node)', async () => {
+      let releaseTrim: () => void = () => undefined;
+      const held = new Promise<void>((r) => (releaseTrim = r));
+      const trimmed: string[] = [];
+      log = new (class extends MemoryLog {
+        override async trim(s: string, keepFromSeq: number): Promise<void> {
+          await held;
+          trimmed.push(s);
+          return super.trim(s, keepFromSeq);
+        }
+      })();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      // Before: startCheckpoints awaited the first checkpoint, trim included, and the slot waited with it.
+      const outcome = await Promise.race([replicator.startCheckpoints().then(() => 'started'), new Promise((r) => setTimeout(() => r('still waiting'), 1_000))]);
+      expect(outcome).toBe('started');
+      await svc.rt.start();
+      await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+      // The checkpoint's marker is in the log (it goes before the trim); the trim runs once the log lets it.
+      await until(() => shipped().some((e) => e.headers[JournalHeader.checkpoint] !== undefined));
+      expect(trimmed).toEqual([]);
+      releaseTrim();
+      await until(() => trimmed.length === 2);
+      expect(trimmed).toEqual([subject, checkpointSubject(subject)]);
     });
   });
 
