@@ -6,7 +6,7 @@
  */
 import { DeliverPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
-import type { Headers } from '../../contracts/headers.ts';
+import { Header, type Headers } from '../../contracts/headers.ts';
 import { BucketTtlMs, type Bucket } from '../../contracts/subjects.ts';
 import { isWrongLastSequence } from './nats-log.ts';
 import type { Closer, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
@@ -85,8 +85,15 @@ export class NatsKv implements Kv {
   }
 
   async update(key: string, value: string, revision: number): Promise<number | undefined> {
+    // The message id names the key and the revision replaced: nats-server 2.9.10 (R3) checks the
+    // expected revision against what its leader has applied, so two updates of one revision proposed
+    // together both passed (each at its own revision: two processes both took a slot's lease,
+    // tests/int/nats-cas.test.ts), while it checks ids against its proposals in flight as well.
+    // A duplicate is a refusal: the caller reads the key to see whether the write was its own.
+    const subject = this.subjectOf(key);
     try {
-      return (await this.publish(this.subjectOf(key), value, { [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(revision) })).seq;
+      const ack = await this.publish(subject, value, { [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(revision), [Header.natsMsgId]: `${subject}@${revision}` });
+      return ack.duplicate ? undefined : ack.seq;
     } catch (err) {
       if (isWrongLastSequence(err)) return undefined;
       throw err;

@@ -1,9 +1,18 @@
 /**
  * The ReplicatedLog contract over a JetStream stream: an append is a publish carrying
- * `Nats-Expected-Last-Subject-Sequence` (the server refuses it if the subject moved on) and
- * `Nats-Msg-Id` (a repeat within the duplicate window is acknowledged with the first one's
- * sequence); the last message is a direct `last_by_subj` read; a read is an ordered consumer over
- * the subject from a sequence.
+ * `Nats-Expected-Last-Subject-Sequence` (the server refuses it if the subject moved on) and a
+ * `Nats-Msg-Id` naming the subject and that expected sequence, `<subject>@<seq>`; the last message
+ * is a direct `last_by_subj` read; a read is an ordered consumer over the subject from a sequence.
+ *
+ * Why the message id is the expected sequence, not the caller's id: nats-server 2.9.10 (R3) checks
+ * the expected sequence against what the stream's leader has applied, so two appends proposed
+ * before the first is applied both pass and both are stored (tests/int/nats-cas.test.ts: about half
+ * of the rounds of three concurrent writers). It checks message ids against its proposals in flight
+ * too, so only one append per expected sequence is ever stored. And a duplicate is not taken for
+ * success: with the caller's id, derived from the records' positions, a fenced owner's late append
+ * of positions the new owner had appended too was acknowledged as a repeat of the new owner's. The
+ * caller's id travels as `Journal-Append-Id`, to recognise this writer's own append after a lost
+ * acknowledgement.
  *
  * Every call but the append waits out a degraded cluster (a stream just created whose leader is
  * still being elected, a lost node) for up to `patienceMs`, as provisioning does: a slot opened
@@ -17,6 +26,8 @@ import { fromNatsHeaders, JetStreamRefused } from './nats-mapping.ts';
 import { LogFenced, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
+/** The caller's id of an append (its records' positions, or its marker's), stored with it. */
+const APPEND_ID = 'Journal-Append-Id';
 
 export class NatsLog implements ReplicatedLog {
   constructor(
@@ -34,15 +45,20 @@ export class NatsLog implements ReplicatedLog {
 
   async append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number> {
     try {
-      const ack = await this.publish(subject, data, { ...headers, [Header.natsMsgId]: msgId, [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(expectLastSeq) });
-      return ack.seq;
+      const ack = await this.publish(subject, data, {
+        ...headers,
+        [APPEND_ID]: msgId,
+        [Header.natsMsgId]: `${subject}@${expectLastSeq}`,
+        [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(expectLastSeq),
+      });
+      if (!ack.duplicate) return ack.seq;
     } catch (err) {
       if (!isWrongLastSequence(err)) throw err;
     }
-    // Refused: either another writer came in, or this very append was stored by an earlier try
-    // whose acknowledgement was lost (and the server checked the sequence before its duplicate window).
+    // Refused, or a duplicate: either another writer appended after the same sequence, or this very
+    // append was stored by an earlier try whose acknowledgement was lost.
     const last = await this.last(subject);
-    if (last && last.headers[Header.natsMsgId] === msgId) return last.seq;
+    if (last && last.headers[APPEND_ID] === msgId && last.data === data) return last.seq;
     throw new LogFenced(subject, expectLastSeq);
   }
 
