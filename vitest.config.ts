@@ -1,11 +1,38 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The multi-process fault tests: each starts a 3-node nats-server cluster and service processes,
+ * and asserts lease deadlines (3 s TTL) and takeovers that CPU starvation would delay. They run
+ * last, one file at a time, with nothing else beside them.
+ */
+const faults = ['tests/int/cluster.test.ts', 'tests/int/slots.test.ts', 'tests/int/netsplit.test.ts', 'tests/int/slot-lease.test.ts'];
+
+/**
+ * Vitest's default on 2 cores is one file at a time (maxWorkers = cores - 1), each in a fresh
+ * process that imports and transforms the sources again. Most files wait far more than they
+ * compute (on nats-servers, child processes, timers), so everything else runs two files at a time.
+ * The pure tests (machines, stores, model, simulation) also share their workers' module cache
+ * (isolate: false) instead of importing the sources once per file.
+ */
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: process.env.CI ? ['default'] : ['default'],
+    reporters: ['default'],
+    projects: [
+      {
+        extends: true,
+        test: { name: 'pure', include: ['tests/unit/**/*.test.ts', 'tests/model/**/*.test.ts', 'tests/sim/**/*.test.ts'], exclude: ['tests/model/paths-run.test.ts'], isolate: false, maxWorkers: 2 },
+      },
+      {
+        extends: true,
+        test: { name: 'io', include: ['tests/int/**/*.test.ts', 'tests/e2e/**/*.test.ts', 'tests/model/paths-run.test.ts'], exclude: faults, maxWorkers: 2 },
+      },
+      {
+        extends: true,
+        test: { name: 'faults', include: faults, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
