@@ -445,6 +445,22 @@ describe('cart', () => {
       expect(await statusAfter(emptied)).toBe('ABANDONED');
       expect(await statusAfter(bought)).toBe('CHECKED_OUT');
     });
+
+    it('keeps no arming it has replaced: each change re-arms the timer, and the old one leaves memory', async () => {
+      const first = newId();
+      await add(w, first, MAGNET, 1); // armed first: the earliest due, so the others' stale entries sit behind it
+      const busy = newId();
+      for (let i = 0; i < 100; i++) {
+        await add(w, busy, ANVIL, 1);
+        await remove(w, busy, ANVIL);
+      }
+      // 201 armings, 2 armed: the heap is rebuilt from the armed timers past 64 entries.
+      expect(w.cart.scheduler.scheduled).toBeLessThanOrEqual(64);
+      w.clock.advance(ABANDON_MS + 1);
+      expect(await w.cart.scheduler.runDue()).toBe(2);
+      expect(await statusAfter(first)).toBe('ABANDONED');
+      expect(await statusAfter(busy)).toBe('ABANDONED');
+    });
   });
 
   describe('when the Cart API restarts', () => {
