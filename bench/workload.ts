@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Seed, SeedProduct } from '../src/actors/seed/seed.ts';
-import { checkoutIdsFor, uuidv5 } from '../src/runtime/ids.ts';
+import { checkoutIdsFor, uuidv5, uuidv7 } from '../src/runtime/ids.ts';
 
 const BENCH_NS = '2f8a6c4e-0b1d-4e3f-a5c7-9e1b3d5f7a08';
 /** Stock that no run can exhaust: 1,000 products at 3 units per line still leaves plenty. */
@@ -73,8 +73,9 @@ export function makeWorkload(opts: { products: number; checkouts: number; failSh
     const count = int(1, 5);
     while (lines.size < count) lines.set(ample[int(0, ample.length - 1)]!.productId, int(1, 3));
     if (expect === 'outOfStock') lines.set(scarce[int(0, scarce.length - 1)]!.productId, 1);
-    // Random, not derived: a second run against kept data must not collide with the first's carts.
-    const cartId = randomUUID();
+    // New, not derived: a second run against kept data must not collide with the first's carts. A
+    // v7, as the storefront makes them: time-ordered, in the order the carts are filled and checked out.
+    const cartId = uuidv7();
     plans.push({
       cartId,
       checkoutId: checkoutIdsFor(cartId).checkoutId,

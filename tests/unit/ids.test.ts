@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { checkoutIdsFor, derivedMessageId, uuidv5 } from '../../src/runtime/ids.ts';
+import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, uuidv5, uuidv7 } from '../../src/runtime/ids.ts';
+import { isUuid } from '../../src/contracts/messages/common.ts';
+import { orderNumberOf } from '../../src/contracts/order-number.ts';
+
+const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const V8 = /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('derived ids', () => {
   it('uuidv5 matches RFC 9562 (DNS namespace, www.example.com)', () => {
@@ -19,5 +24,44 @@ describe('derived ids', () => {
     expect(new Set(Object.values(first)).size).toBe(3);
     expect(derivedMessageId('checkout/a/1', '0/reserve')).toBe(derivedMessageId('checkout/a/1', '0/reserve'));
     expect(derivedMessageId('checkout/a/1', '0/reserve')).not.toBe(derivedMessageId('checkout/a/2', '0/reserve'));
+  });
+
+  describe('time order', () => {
+    it('uuidv7 carries the time in its first 48 bits and sorts in the order made, within a millisecond too', async () => {
+      const at = Date.UTC(2026, 11, 6, 3, 0, 0);
+      const ids = Array.from({ length: 2_000 }, () => uuidv7(at));
+      for (const id of ids) expect(id).toMatch(V7);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect([...ids].sort()).toEqual(ids);
+      expect(parseInt(ids[0]!.replace(/-/g, '').slice(0, 12), 16)).toBe(at);
+      const storefrontLib: string = '../../src/gateway/public/lib.js';
+      const storefront = (await import(storefrontLib)) as { uuidv7: () => string };
+      const browser = storefront.uuidv7();
+      expect(browser).toMatch(V7);
+      expect(Math.abs(parseInt(browser.replace(/-/g, '').slice(0, 12), 16) - Date.now())).toBeLessThan(60_000);
+    });
+
+    it('an id derived from a time-ordered id keeps its 48 bits of time, and is still derived', () => {
+      const cart = uuidv7();
+      const ids = checkoutIdsFor(cart);
+      expect(ids.checkoutId).toMatch(V8);
+      expect(ids.reservationId).toMatch(V8);
+      expect(ids.checkoutId.slice(0, 13)).toBe(cart.slice(0, 13));
+      expect(ids.reservationId.slice(0, 13)).toBe(cart.slice(0, 13));
+      expect(derivedId(cart, IdNamespace.checkout)).toBe(ids.checkoutId);
+      expect(derivedId(cart, IdNamespace.checkout)).not.toBe(derivedId(cart, IdNamespace.order));
+      for (const id of [ids.checkoutId, ids.orderId, ids.reservationId]) expect(isUuid(id)).toBe(true);
+      // The order's id stays a v5: its first 40 bits are the order number, which time would make common.
+      expect(ids.orderId).toBe(uuidv5(cart, IdNamespace.order));
+      expect(orderNumberOf(ids.orderId)).not.toBe(orderNumberOf(checkoutIdsFor(uuidv7()).orderId));
+    });
+
+    it('an id derived from any other cart id is the v5 it always was', () => {
+      const cart = '0b7f3c2e-9a41-4d6b-8e25-3f1a7c9d2e40';
+      const ids = checkoutIdsFor(cart);
+      expect(ids.checkoutId).toBe(uuidv5(cart, IdNamespace.checkout));
+      expect(ids.reservationId).toBe(uuidv5(ids.checkoutId, IdNamespace.reservation));
+      expect(derivedId(cart, IdNamespace.message, `${cart}/x`)).toBe(uuidv5(`${cart}/x`, IdNamespace.message));
+    });
   });
 });

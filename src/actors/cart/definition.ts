@@ -17,7 +17,7 @@ import {
 } from '../../contracts/index.ts';
 import type { ActorDefinition } from '../../runtime/actor-host.ts';
 import { orderNumberOf } from '../../contracts/order-number.ts';
-import { checkoutIdsFor, uuidv5 } from '../../runtime/ids.ts';
+import { checkoutIdsFor, derivedId, uuidv5 } from '../../runtime/ids.ts';
 import {
   CART_ABANDON_TIMER,
   cartMachine,
@@ -41,12 +41,13 @@ export const cartCheckedOutEventId = (cartId: string): string =>
  * without storing anything. With the Cart API in `partitions` partitions it is the first of
  * `<cartId>/reopened`, `<cartId>/reopened/1`, ... whose id falls in the old cart's partition: the
  * partition that reads the old cart's lines creates the new one, and requests for it are routed
- * there. With one partition it is the first, the id it always was.
+ * there. With one partition it is the first, the id it always was. It keeps a time-ordered cart's
+ * time (`derivedId`).
  */
 export function reopenedCartId(cartId: string, partitions = 1): string {
   const home = partitionOf(cartId.toLowerCase(), partitions);
   for (let n = 0; ; n++) {
-    const id = uuidv5(n === 0 ? `${cartId}/reopened` : `${cartId}/reopened/${n}`, CART_EVENT_NS);
+    const id = derivedId(cartId, CART_EVENT_NS, n === 0 ? `${cartId}/reopened` : `${cartId}/reopened/${n}`);
     if (partitionOf(id, partitions) === home) return id;
   }
 }

@@ -7,7 +7,7 @@
 // connection replays the first checkout instead of failing with "already checked out".
 // Checkout progress arrives over Server-Sent Events (/checkouts/{id}/events); no polling.
 
-import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid } from './lib.js';
+import { $, api, ApiError, explain, h, hideToast, money, store, toast, uuid, uuidv7 } from './lib.js';
 import { productArt } from './art.js';
 import { showIdentity, startSession } from './session.js';
 import { capNote, codeDidNotApply, promotionApplied, restoredNote, stockNote, promotionRefusal, REASONS, STEP_WORDS, statusWord } from './words.js';
@@ -30,7 +30,7 @@ const session = await startSession();
 const customerId = session.customerId;
 // A cart exists only after its first add-item; until then there is nothing to load.
 const returning = store.get('cartActive') === '1';
-let cartId = store.get('cartId') ?? uuid();
+let cartId = store.get('cartId') ?? uuidv7();
 store.set('cartId', cartId);
 let products = [];
 let cart = null;
@@ -272,7 +272,7 @@ async function removeItem(productId, quantity) {
 }
 
 function newCart() {
-  cartId = uuid();
+  cartId = uuidv7();
   store.set('cartId', cartId);
   store.set('cartActive', null);
   cart = null;
