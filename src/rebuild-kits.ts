@@ -6,6 +6,7 @@ import { cartDefinition } from './actors/cart/definition.ts';
 import { ProductCatalog } from './actors/cart/products.ts';
 import { checkoutDefinition } from './actors/checkout/definition.ts';
 import { reservationDefinition } from './actors/inventory/definition.ts';
+import { partitionedReservationDefinition, stockHoldDefinition } from './actors/inventory/partitioned-definition.ts';
 import { seedStock } from './actors/inventory/stock.ts';
 import { orderDefinition } from './actors/order/definition.ts';
 import { authorizationDefinition } from './actors/payment/definition.ts';
@@ -15,8 +16,10 @@ import { serviceMigrations, type BackendService } from './registry.ts';
 import type { ActorDefinition } from './runtime/actor-host.ts';
 import type { RebuildKit } from './runtime/rebuild.ts';
 import type { Store } from './runtime/store.ts';
+import { partitionOf } from './contracts/subjects.ts';
 
-export function rebuildKit(service: BackendService, config: SystemConfig): RebuildKit {
+/** `partition`: the slot's partition, when the service is partitioned (a partitioned inventory seeds only its own products). */
+export function rebuildKit(service: BackendService, config: SystemConfig, partition?: { index: number; count: number }): RebuildKit {
   const kit = (definitions: readonly ActorDefinition[], seed: (store: Store) => Promise<unknown> = () => Promise.resolve()): RebuildKit => ({
     migrations: serviceMigrations[service],
     definitions,
@@ -24,6 +27,12 @@ export function rebuildKit(service: BackendService, config: SystemConfig): Rebui
   });
   switch (service) {
     case 'inventory':
+      if (partition && partition.count > 1) {
+        const { index, count } = partition;
+        // The table writes only: requests are in the records already (requestTimeoutMs and now are not used).
+        const definitions = [partitionedReservationDefinition({ count, requestTimeoutMs: 0, now: () => '' }), stockHoldDefinition] as ActorDefinition[];
+        return kit(definitions, (store) => store.write((db) => seedStock(db, config.seed, Date.now(), (p) => partitionOf(p.toLowerCase(), count) === index)));
+      }
       return kit([reservationDefinition as ActorDefinition], (store) => store.write((db) => seedStock(db, config.seed, Date.now())));
     case 'order':
       return kit([orderDefinition as ActorDefinition]);

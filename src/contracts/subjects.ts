@@ -39,6 +39,18 @@ export const Command = {
 } as const;
 export type Command = (typeof Command)[keyof typeof Command];
 
+/**
+ * Commands between the partitions of a partitioned Inventory Service (PARTITIONS_INVENTORY > 1):
+ * internal, not the catalog's (src/contracts/messages/inventory-partitions.ts). A reservation's
+ * actor asks each product's partition for a hold of its lines there, and releases or consumes it.
+ */
+export const InventoryInternalCommand = {
+  holdStock: 'inventory.cmd.hold-stock',
+  releaseStock: 'inventory.cmd.release-stock',
+  consumeStock: 'inventory.cmd.consume-stock',
+} as const;
+export type InventoryInternalCommand = (typeof InventoryInternalCommand)[keyof typeof InventoryInternalCommand];
+
 /** Query subjects (request/reply, no state change): `<service>.qry.<message>`. */
 export const Query = {
   // Shopping: Cart API
@@ -181,11 +193,13 @@ export type Durable = (typeof Durable)[keyof typeof Durable];
  * The key of each partitioned subject is read from the payload, which stays exactly the catalog's:
  * a cart's id for the Cart API and the Promotion Service (so a checkout's cart and its discount
  * share a partition number), an order's id for the Order Service and the Payment API (so an order
- * and its authorization share one). Inventory is not partitioned: stock is one count per product,
- * shared by every reservation (docs/architecture.md, "Partitions").
+ * and its authorization share one). Inventory is partitioned only by its own setting
+ * (PARTITIONS_INVENTORY): stock by productId, a reservation by its reservationId, the reservation
+ * a saga of holds across the products' partitions (docs/architecture.md, "Partitions").
  */
 export const partitionedServices = ['cart', 'promotion', 'payment', 'order'] as const satisfies readonly Service[];
-export type PartitionedService = (typeof partitionedServices)[number];
+/** The services that can run partitions: those PARTITIONS sets, and inventory (PARTITIONS_INVENTORY only). */
+export type PartitionedService = (typeof partitionedServices)[number] | 'inventory';
 /** Partitions per service; a service not named has one. */
 export type Partitions = Readonly<Partial<Record<PartitionedService, number>>>;
 /** nats.conf names each partition's durable consumers (`<durable>-p<k>`), up to this many. */
@@ -194,9 +208,16 @@ export const MAX_PARTITIONS = 8;
 interface Keyed {
   cartId?: unknown;
   orderId?: unknown;
+  reservationId?: unknown;
+  productId?: unknown;
+  items?: unknown;
 }
 const byCart = (p: Keyed): unknown => p.cartId;
 const byOrder = (p: Keyed): unknown => p.orderId;
+const byReservation = (p: Keyed): unknown => p.reservationId;
+const byProduct = (p: Keyed): unknown => p.productId;
+/** An inventory partition's internal command names only lines of that partition: the first one routes it. */
+const byFirstLine = (p: Keyed): unknown => (Array.isArray(p.items) ? (p.items[0] as Keyed | undefined)?.productId : undefined);
 
 /** The entity key of every partitioned request subject, read from its payload. */
 const partitionKeys: Readonly<Record<string, (p: Keyed) => unknown>> = {
@@ -212,6 +233,12 @@ const partitionKeys: Readonly<Record<string, (p: Keyed) => unknown>> = {
   [Command.cancelOrder]: byOrder,
   [Command.completeOrder]: byOrder,
   [Query.getOrder]: byOrder,
+  [Command.reserveInventory]: byReservation,
+  [Command.releaseInventory]: byReservation,
+  [Query.getStockLevel]: byProduct,
+  [InventoryInternalCommand.holdStock]: byFirstLine,
+  [InventoryInternalCommand.releaseStock]: byFirstLine,
+  [InventoryInternalCommand.consumeStock]: byFirstLine,
 };
 
 /** Queries over many entities of a partitioned service: asked of every partition, answers merged (scatter-gather). */

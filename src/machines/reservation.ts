@@ -45,6 +45,20 @@ export type ReservationEvent =
   | { type: 'reservation.release'; at: string; reason: ReleaseReason | null }
   | { type: 'reservation.consume'; at: string };
 
+/** A reservation before anything happened to it. */
+export const newReservationContext = (reservationId: string): ReservationContext => ({
+  reservationId,
+  orderId: null,
+  cartId: null,
+  items: [],
+  unavailableItems: [],
+  reservedAt: null,
+  checkedAt: null,
+  releasedAt: null,
+  releaseReason: null,
+  consumedAt: null,
+});
+
 /** One line per product, quantities summed, in order of first appearance. */
 export function mergeItems(items: readonly LineItem[]): LineItem[] {
   const totals = new Map<string, number>();
@@ -86,18 +100,7 @@ export const reservationMachine = setup({
   },
 }).createMachine({
   id: 'reservation',
-  context: ({ input }) => ({
-    reservationId: input.id,
-    orderId: null,
-    cartId: null,
-    items: [],
-    unavailableItems: [],
-    reservedAt: null,
-    checkedAt: null,
-    releasedAt: null,
-    releaseReason: null,
-    consumedAt: null,
-  }),
+  context: ({ input }) => newReservationContext(input.id),
   initial: 'new',
   states: {
     new: {

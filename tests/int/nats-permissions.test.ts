@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { Bucket, BucketTtlMs, Command, Durable, Event, JournalStream, partitionDurable, pingSubject, Query, servedSubject, Service, Stream } from '../../src/contracts/subjects.ts';
+import { Bucket, BucketTtlMs, Command, Durable, Event, InventoryInternalCommand, JournalStream, partitionDurable, pingSubject, Query, servedSubject, Service, Stream } from '../../src/contracts/subjects.ts';
 import { EVENT_RETENTION_MS } from '../../src/runtime/transport/consumer-policy.ts';
 import { connectNats, PermissionDeniedError } from '../../src/runtime/transport/nats.ts';
 import type { Message, Transport } from '../../src/runtime/transport/transport.ts';
@@ -233,6 +233,40 @@ describe('nats.conf permissions', () => {
     await expect(
       cart.consume({ stream: Stream.ordering.name, durable: partitionDurable(Durable.paymentOnOrderCancelled, 2, 4), filterSubjects: [Event.orderCancelled], ackWaitMs: 5000 }, async () => {}),
     ).rejects.toThrow();
+  });
+
+  it("lets a partitioned inventory's callers reach its partitions, and only inventory ask a partition for a hold", async () => {
+    const inventory = await world.as('inventory');
+    const echo = (m: Message) => ({ data: JSON.stringify(m.subject) });
+    for (const subject of [Command.reserveInventory, Command.releaseInventory, Query.getStockLevel, ...Object.values(InventoryInternalCommand)]) {
+      await inventory.respond(servedSubject(subject, 1, 2), echo, { queue: 'inventory' });
+    }
+    const ask = async (t: Transport, subject: string) => (await t.request(subject, '{}', { timeoutMs: 2000 })).data;
+    const checkout = await world.as('checkout');
+    const gateway = await world.as('gateway');
+    expect(await ask(checkout, `${Command.reserveInventory}.1`)).toBe(JSON.stringify(`${Command.reserveInventory}.1`));
+    expect(await ask(checkout, `${Command.releaseInventory}.1`)).toBe(JSON.stringify(`${Command.releaseInventory}.1`));
+    expect(await ask(gateway, `${Query.getStockLevel}.1`)).toBe(JSON.stringify(`${Query.getStockLevel}.1`));
+    for (const subject of Object.values(InventoryInternalCommand)) {
+      expect(await ask(inventory, `${subject}.1`)).toBe(JSON.stringify(`${subject}.1`));
+      await expect(checkout.request(`${subject}.1`, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+      await expect(gateway.request(`${subject}.1`, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+    }
+    await expect(gateway.request(`${Command.reserveInventory}.1`, '{}', { timeoutMs: 2000 })).rejects.toBeInstanceOf(PermissionDeniedError);
+
+    // Partition 5 of 8 reads order events through its own durables.
+    const seen: string[] = [];
+    await inventory.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
+    for (const [durable, subject] of [[Durable.inventoryOnOrderCancelled, Event.orderCancelled], [Durable.inventoryOnOrderCompleted, Event.orderCompleted]] as const) {
+      await inventory.consume({ stream: Stream.ordering.name, durable: partitionDurable(durable, 5, 8), filterSubjects: [subject], ackWaitMs: 5000 }, async (d) => {
+        seen.push(d.subject);
+      });
+    }
+    const order = await world.as('order');
+    await order.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
+    await order.publish(Event.orderCancelled, '{}', {}, 'pi1');
+    await order.publish(Event.orderCompleted, '{}', {}, 'pi2');
+    await until(() => seen.length === 2);
   });
 
   it('lets the checkout use saga-owners and checkouts, and the gateway read and watch checkouts only', async () => {

@@ -7,9 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { reopenedCartId } from '../../src/actors/cart/definition.ts';
 import { configFromEnv } from '../../src/config.ts';
 import { ConfigError } from '../../src/env.ts';
+import { holdParts } from '../../src/actors/inventory/partitioned-service.ts';
 import {
   Command,
   gatherSubjects,
+  InventoryInternalCommand,
   partitionDurable,
   partitionOf,
   Query,
@@ -57,6 +59,29 @@ describe('partition routing', () => {
     // A gathered query is asked of every partition.
     expect(gatherSubjects(Query.findOrdersByNumber, partitions)).toEqual([0, 1, 2, 3].map((k) => `${Query.findOrdersByNumber}.${k}`));
     expect(() => routeTo(Command.createOrder, { cartId: id }, partitions)).toThrow(/entity key/);
+  });
+
+  it("routes inventory by reservation, product and a hold's first line, and groups a reservation's lines by their product's partition", () => {
+    const partitions = { inventory: 3 };
+    for (let i = 0; i < 30; i++) {
+      const reservationId = randomUUID();
+      const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+      const k = partitionOf(reservationId, 3);
+      expect(routeTo(Command.reserveInventory, { reservationId, cartId: randomUUID(), items: [] }, partitions)).toBe(`${Command.reserveInventory}.${k}`);
+      expect(routeTo(Command.releaseInventory, { reservationId }, partitions)).toBe(`${Command.releaseInventory}.${k}`);
+      expect(routeTo(Query.getStockLevel, { productId: a }, partitions)).toBe(`${Query.getStockLevel}.${partitionOf(a, 3)}`);
+      const parts = holdParts([{ productId: a, quantity: 1 }, { productId: b, quantity: 2 }, { productId: a, quantity: 1 }, { productId: c, quantity: 1 }], 3);
+      expect(parts.map((p) => p.partition)).toEqual([...new Set([a, b, c].map((p) => partitionOf(p, 3)))].sort());
+      for (const part of parts) {
+        for (const line of part.items) expect(partitionOf(line.productId, 3)).toBe(part.partition);
+        const hold = { reservationId, items: part.items };
+        for (const subject of Object.values(InventoryInternalCommand)) expect(routeTo(subject, hold, partitions)).toBe(`${subject}.${part.partition}`);
+      }
+      expect(parts.flatMap((p) => p.items).find((l) => l.productId === a)?.quantity).toBe(2);
+    }
+    // The saga always names the reservation; without it a partitioned inventory cannot be reached.
+    expect(() => routeTo(Command.reserveInventory, { cartId: randomUUID() }, partitions)).toThrow(/entity key/);
+    expect(routeTo(Command.reserveInventory, { cartId: randomUUID() }, { inventory: 1 })).toBe(Command.reserveInventory);
   });
 
   it("derives a reopened cart in the old cart's partition, and the same id as ever with one partition", () => {

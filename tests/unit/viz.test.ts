@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { cartDefinition } from '../../src/actors/cart/definition.ts';
 import { checkoutDefinition } from '../../src/actors/checkout/definition.ts';
 import { reservationDefinition } from '../../src/actors/inventory/definition.ts';
+import { partitionedReservationDefinition } from '../../src/actors/inventory/partitioned-definition.ts';
 import { orderDefinition } from '../../src/actors/order/definition.ts';
 import { authorizationDefinition } from '../../src/actors/payment/definition.ts';
 import { actorInput, type ActorDefinition } from '../../src/runtime/actor-host.ts';
@@ -52,11 +53,11 @@ describe('machine diagrams', () => {
     });
 
     it('covers every machine in src/machines', () => {
-      expect(machines.map((m) => m.name).sort()).toEqual(['authorization', 'cart', 'checkout', 'order', 'reservation']);
+      expect(machines.map((m) => m.name).sort()).toEqual(['authorization', 'cart', 'checkout', 'order', 'partitioned-reservation', 'reservation']);
     });
 
     it('creates actors the way their definitions do', () => {
-      const defs: ActorDefinition[] = [checkoutDefinition({ requestTimeoutMs: 1 }), cartDefinition({ abandonAfterMs: 1 }), reservationDefinition, authorizationDefinition, orderDefinition];
+      const defs: ActorDefinition[] = [checkoutDefinition({ requestTimeoutMs: 1 }), cartDefinition({ abandonAfterMs: 1 }), reservationDefinition, partitionedReservationDefinition({ count: 2, requestTimeoutMs: 1, now: () => '' }) as ActorDefinition, authorizationDefinition, orderDefinition];
       expect(defs.map((d) => d.kind).sort()).toEqual(machines.map((m) => m.name).sort());
       for (const def of defs) {
         const entry = machines.find((m) => m.name === def.kind)!;

@@ -10,17 +10,25 @@
 import type { ZodType } from 'zod';
 import { Durable, Event, Stream } from '../../contracts/subjects.ts';
 import { MessageType, OrderCancelled, OrderCompleted } from '../../contracts/index.ts';
-import type { ActorHost } from '../../runtime/actor-host.ts';
+import type { DeliverOptions } from '../../runtime/actor-host.ts';
 import { parseEventOrDrop } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
-import type { ReservationEvent, reservationMachine } from '../../machines/reservation.ts';
+import type { ReservationEvent } from '../../machines/reservation.ts';
 import { heldReservationsOf } from './stock.ts';
 
+/** What an order event does to a reservation: the same events for one store's and a partitioned inventory's. */
+type OrderEffect = Extract<ReservationEvent, { type: 'reservation.release' | 'reservation.consume' }>;
+
+/** The host of the reservations (either machine), as far as order events need it. */
+interface ReservationHost {
+  exclusive<T>(id: string, task: () => Promise<T>): Promise<T>;
+  deliver(id: string, event: OrderEffect, opts: DeliverOptions): Promise<unknown>;
+}
 
 export async function consumeOrderEvents(
   rt: ServiceRuntime,
-  reservations: ActorHost<typeof reservationMachine>,
+  reservations: ReservationHost,
   at: () => string,
 ): Promise<void> {
   const onOrder = async <T extends { orderId: string }>(
@@ -28,7 +36,7 @@ export async function consumeOrderEvents(
     subject: string,
     type: string,
     schema: ZodType<T>,
-    eventFor: (p: T) => ReservationEvent,
+    eventFor: (p: T) => OrderEffect,
   ): Promise<void> => {
     await rt.consume(
       { stream: Stream.ordering.name, durable, filterSubjects: [subject], ackWaitMs: DEFAULT_ACK_WAIT_MS },

@@ -42,6 +42,23 @@ export const inventoryMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    // A partitioned inventory (PARTITIONS_INVENTORY > 1): the holds this partition keeps for
+    // reservations whose actor is in any partition, one row per (reservation, product). Empty
+    // with one partition, where a reservation moves the stock itself.
+    version: 101,
+    name: 'stock holds of a partitioned inventory',
+    sql: `
+      CREATE TABLE stock_holds (
+        reservation_id TEXT NOT NULL,
+        product_id     TEXT NOT NULL,
+        quantity       INTEGER NOT NULL CHECK (quantity > 0),
+        status         TEXT NOT NULL CHECK (status IN ('HELD', 'RELEASED', 'CONSUMED')),
+        updated_at     INTEGER NOT NULL,
+        PRIMARY KEY (reservation_id, product_id)
+      );
+    `,
+  },
 ];
 
 /** A stored reservation context must parse before the host uses it. */

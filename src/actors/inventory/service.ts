@@ -14,30 +14,16 @@ import {
   MessageType,
   requestContract,
   type ReserveInventory,
-  type GetStockLevelResponse,
-  type InventoryUnavailable,
 } from '../../contracts/index.ts';
-import type { MessageMeta } from '../../contracts/headers.ts';
-import type { Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
-import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
-import { errorReply } from '../../runtime/transport/reply.ts';
-import type { Reply } from '../../runtime/transport/transport.ts';
-import {
-  mergeItems,
-  type ReservationContext,
-  type ReservationEvent,
-} from '../../machines/reservation.ts';
+import type { ReservationEvent } from '../../machines/reservation.ts';
 import { loadSeed, type Seed } from '../seed/seed.ts';
 import { consumeOrderEvents } from './consumers.ts';
-import {
-  inventoryReleasedPayload,
-  inventoryReservedPayload,
-  inventoryUnavailablePayload,
-  reservationDefinition,
-} from './definition.ts';
-import { availableFor, seedStock, stockLevel } from './stock.ts';
+import { startPartitionedInventory } from './partitioned-service.ts';
+import { releaseReply, reserveReply, stockLevelReply, type ReserveRequest } from './replies.ts';
+import { reservationDefinition } from './definition.ts';
+import { availableFor, seedStock } from './stock.ts';
 
 export { inventoryMigrations } from './schema.ts';
 export { stockLevels, type StockLevel } from './stock.ts';
@@ -52,6 +38,8 @@ export async function startInventoryService(
   config: InventoryServiceConfig = {},
 ): Promise<void> {
   const seed = config.seed ?? loadSeed();
+  // Partitioned (PARTITIONS_INVENTORY > 1): stock by product, a reservation a saga of holds.
+  if (rt.partition.count > 1) return startPartitionedInventory(rt, seed);
   await rt.store.write((db) => seedStock(db, seed, rt.clock.now()));
   await rt.transport.ensureStream(Stream.fulfilment.name, Stream.fulfilment.subjects);
   await rt.transport.ensureStream(Stream.ordering.name, Stream.ordering.subjects);
@@ -74,7 +62,7 @@ export async function startInventoryService(
       const req = requestOf(p);
       return { type: 'reservation.hold', at: req.at, orderId: req.orderId, cartId: req.cartId, items: req.items, available: availableFor(rt.store.db, req.items) };
     },
-    reply: (t, p, meta) => reserveReply(rt, t, requestOf(p), meta),
+    reply: (t, p, meta) => reserveReply(rt, t.snapshot, requestOf(p), meta),
   });
 
   await rt.command({
@@ -82,69 +70,10 @@ export async function startInventoryService(
     host: reservations,
     actorId: (p) => p.reservationId,
     toEvent: (p): ReservationEvent => ({ type: 'reservation.release', at: at(), reason: p.reason ?? null }),
-    reply: (t, p, meta) => {
-      const state = String(t.snapshot.value);
-      if (state === 'released')
-        return rt.reply(MessageType.inventoryReleased, inventoryReleasedPayload(context(t)), meta);
-      if (state === 'consumed') {
-        return errorReply(
-          ErrorCode.conflict,
-          `reservation ${p.reservationId} was consumed by its completed order and cannot be released`,
-        );
-      }
-      return errorReply(ErrorCode.internal, `reservation ${p.reservationId} is ${state} after a release`);
-    },
+    reply: (t, p, meta) => releaseReply(rt, t.snapshot, p.reservationId, meta),
   });
 
-  await rt.query(Query.getStockLevel, MessageType.getStockLevelRequest, GetStockLevelRequest, (p, meta) => {
-    const level = stockLevel(rt.store.db, p.productId);
-    if (!level) throw new RemoteError(ErrorCode.notFound, `product ${p.productId} not found`);
-    const body: GetStockLevelResponse = {
-      productId: level.productId,
-      available: level.available,
-      reserved: level.reserved,
-    };
-    return rt.reply(MessageType.getStockLevelResponse, body, meta);
-  });
+  await rt.query(Query.getStockLevel, MessageType.getStockLevelRequest, GetStockLevelRequest, (p, meta) => stockLevelReply(rt, p.productId, meta));
 
   await consumeOrderEvents(rt, reservations, at);
-}
-
-const context = (t: Transitioned) => t.snapshot.context as ReservationContext;
-
-interface ReserveRequest {
-  reservationId: string;
-  orderId: string;
-  cartId: string;
-  items: ReserveInventory['items'];
-  at: string;
-}
-
-function reserveReply(rt: ServiceRuntime, t: Transitioned, req: ReserveRequest, meta: MessageMeta): Reply {
-  const c = context(t);
-  const state = String(t.snapshot.value);
-  switch (state) {
-    case 'held':
-    case 'consumed':
-      return rt.reply(MessageType.inventoryReserved, inventoryReservedPayload(c), meta);
-    case 'refused':
-      return rt.reply(MessageType.inventoryUnavailable, inventoryUnavailablePayload(c), meta);
-    case 'released': {
-      // A tombstone: the saga gave up on this reservation, so nothing may be held for it now.
-      const body: InventoryUnavailable = {
-        orderId: c.orderId ?? req.orderId,
-        cartId: c.cartId ?? req.cartId,
-        unavailableItems: mergeItems(req.items).map((i) => ({
-          productId: i.productId,
-          requested: i.quantity,
-          available: 0,
-        })),
-        checkedAt: req.at,
-        reservationId: req.reservationId,
-      };
-      return rt.reply(MessageType.inventoryUnavailable, body, meta);
-    }
-    default:
-      return errorReply(ErrorCode.internal, `reservation ${req.reservationId} is ${state} after a reserve`);
-  }
 }

@@ -45,6 +45,10 @@ function statementsFor(db: Db) {
       'INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES (?, ?, ?)',
     ),
     setStatus: db.prepare('UPDATE reservations SET status = ?, updated_at = ? WHERE reservation_id = ?'),
+    insertHold: db.prepare(
+      `INSERT INTO stock_holds (reservation_id, product_id, quantity, status, updated_at) VALUES (?, ?, ?, 'HELD', ?)`,
+    ),
+    setHoldStatus: db.prepare('UPDATE stock_holds SET status = ?, updated_at = ? WHERE reservation_id = ?'),
     byOrder: db
       .prepare(
         `SELECT reservation_id FROM reservations WHERE order_id = ? AND status = 'HELD' ORDER BY created_at`,
@@ -65,12 +69,16 @@ function stmts(db: Db): Statements {
   return s;
 }
 
-/** Loads the seed's stock into an empty table; a table that has rows is left alone. */
-export function seedStock(db: Db, seed: Seed, now: number): number {
+/**
+ * Loads the seed's stock into an empty table; a table that has rows is left alone. A partition of
+ * a partitioned inventory loads only the products it `owns`.
+ */
+export function seedStock(db: Db, seed: Seed, now: number, owns: (productId: string) => boolean = () => true): number {
   const s = stmts(db);
   if ((s.count.get() as number) > 0) return 0;
-  for (const p of seed.products) s.insert.run(p.productId, p.stock, now);
-  return seed.products.length;
+  const mine = seed.products.filter((p) => owns(p.productId));
+  for (const p of mine) s.insert.run(p.productId, p.stock, now);
+  return mine.length;
 }
 
 export function stockLevel(db: Db, productId: string): StockLevel | undefined {
@@ -126,6 +134,43 @@ export function returnStock(db: Db, reservationId: string, items: readonly LineI
 export function consumeStock(db: Db, reservationId: string, items: readonly LineItem[], now: number): void {
   move(db, 'consume', items, now);
   stmts(db).setStatus.run('CONSUMED', now, reservationId);
+}
+
+/**
+ * A partitioned inventory's reservation enters the index of its own partition as HELD, with its
+ * lines, without moving stock: the holds in the products' partitions did ({@link holdInPartition}).
+ */
+export function indexReservation(
+  db: Db,
+  r: { reservationId: string; orderId: string | null; cartId: string | null; items: readonly LineItem[] },
+  now: number,
+): void {
+  const s = stmts(db);
+  s.indexReservation.run(r.reservationId, r.orderId, r.cartId, now, now);
+  for (const i of r.items) s.indexItem.run(r.reservationId, i.productId, i.quantity);
+}
+
+export function setReservationStatus(db: Db, reservationId: string, status: ReservationStatus, now: number): void {
+  stmts(db).setStatus.run(status, now, reservationId);
+}
+
+/** A partition's hold of a reservation's lines: available -= q, reserved += q, one stock_holds row per product. */
+export function holdInPartition(db: Db, reservationId: string, items: readonly LineItem[], now: number): void {
+  move(db, 'hold', items, now);
+  const s = stmts(db);
+  for (const i of items) s.insertHold.run(reservationId, i.productId, i.quantity, now);
+}
+
+/** The reverse of a partition's hold. */
+export function returnHold(db: Db, reservationId: string, items: readonly LineItem[], now: number): void {
+  move(db, 'unhold', items, now);
+  stmts(db).setHoldStatus.run('RELEASED', now, reservationId);
+}
+
+/** A partition's hold leaves with its order: reserved -= q, consumed += q. */
+export function consumeHold(db: Db, reservationId: string, items: readonly LineItem[], now: number): void {
+  move(db, 'consume', items, now);
+  stmts(db).setHoldStatus.run('CONSUMED', now, reservationId);
 }
 
 /** The reservations still held for an order (normally one). */

@@ -10,6 +10,7 @@ import { cartMachine, cartMachineVersion } from '../../machines/cart.ts';
 import { checkoutMachine, checkoutMachineVersion } from '../../machines/checkout.ts';
 import { orderMachine, orderMachineVersion } from '../../machines/order.ts';
 import { reservationMachine, reservationMachineVersion } from '../../machines/reservation.ts';
+import { partitionedReservationMachine, partitionedReservationMachineVersion } from '../../machines/partitioned-reservation.ts';
 
 export interface MachineEntry {
   /** The actor kind, which is also the file name under docs/machines. */
@@ -27,6 +28,7 @@ export const machines: readonly MachineEntry[] = [
   { name: 'checkout', source: 'src/machines/checkout.ts', machine: checkoutMachine, version: checkoutMachineVersion, input: byId },
   { name: 'cart', source: 'src/machines/cart.ts', machine: cartMachine, version: cartMachineVersion, input: byId },
   { name: 'reservation', source: 'src/machines/reservation.ts', machine: reservationMachine, version: reservationMachineVersion, input: byId },
+  { name: 'partitioned-reservation', source: 'src/machines/partitioned-reservation.ts', machine: partitionedReservationMachine, version: partitionedReservationMachineVersion, input: byId },
   { name: 'authorization', source: 'src/machines/authorization.ts', machine: authorizationMachine, version: authorizationMachineVersion, input: byId },
   { name: 'order', source: 'src/machines/order.ts', machine: orderMachine, version: orderMachineVersion, input: byId },
 ];

@@ -2,12 +2,13 @@
 import type { MachineModel } from '../model.ts';
 import { cartModel } from './cart.ts';
 import { checkoutModel } from './checkout.ts';
-import { authorizationModel, orderModel, reservationModel } from './participants.ts';
+import { authorizationModel, orderModel, partitionedReservationModel, reservationModel } from './participants.ts';
 
 export const machineModels: Readonly<Record<string, MachineModel>> = {
   checkout: checkoutModel,
   cart: cartModel,
   reservation: reservationModel,
+  'partitioned-reservation': partitionedReservationModel,
   authorization: authorizationModel,
   order: orderModel,
 };

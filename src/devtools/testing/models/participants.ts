@@ -12,6 +12,11 @@ import {
 } from '../../../machines/authorization.ts';
 import { orderMachine, type OrderEvent } from '../../../machines/order.ts';
 import { reservationMachine, type ReservationEvent } from '../../../machines/reservation.ts';
+import {
+  partitionedReservationMachine,
+  type PartitionedReservationContext,
+  type PartitionedReservationEvent,
+} from '../../../machines/partitioned-reservation.ts';
 import { byEventType, statePath, type MachineModel } from '../model.ts';
 
 const AT = '2026-01-01T00:00:00.000Z';
@@ -115,6 +120,63 @@ export const reservationModel: MachineModel = {
     new: 'nothing held',
     held: 'HELD',
     refused: 'REFUSED',
+    released: 'RELEASED',
+    consumed: 'CONSUMED',
+  }),
+};
+
+// ── partitioned reservation ──────────────────────────────────────────────────────────────────
+
+const OTHER_PRODUCT_ID = '7c4a0e9f-ad38-5e7a-8ed0-a0df7d8b9c08';
+const reserveEvent: PartitionedReservationEvent = {
+  type: 'reservation.reserve',
+  at: AT,
+  orderId: ORDER_ID,
+  cartId: CART_ID,
+  items: [
+    { productId: PRODUCT_ID, quantity: 2 },
+    { productId: OTHER_PRODUCT_ID, quantity: 1 },
+  ],
+  parts: [
+    { partition: 0, items: [{ productId: PRODUCT_ID, quantity: 2 }] },
+    { partition: 1, items: [{ productId: OTHER_PRODUCT_ID, quantity: 1 }] },
+  ],
+};
+
+const partitionedReservationEvents: readonly PartitionedReservationEvent[] = [
+  reserveEvent,
+  { ...reserveEvent, items: [], parts: [] },
+  { type: 'hold.held', partition: 0, at: AT },
+  { type: 'hold.held', partition: 1, at: AT },
+  { type: 'hold.refused', partition: 1, at: AT, unavailableItems: [{ productId: OTHER_PRODUCT_ID, requested: 1, available: 0 }] },
+  { type: 'reservation.release', at: AT, reason: 'CHECKOUT_FAILED' },
+  { type: 'reservation.consume', at: AT },
+];
+
+export const partitionedReservationModel: MachineModel = {
+  name: 'partitioned-reservation',
+  title:
+    'The stock reservation of a partitioned inventory (src/machines/partitioned-reservation.ts): a hold asked of each product\'s partition, all held or the others released',
+  machine: partitionedReservationMachine,
+  input: { id: '2d7b3f2a-58e3-5f2b-9f8b-5b8a2e3c4d03' },
+  events: partitionedReservationEvents,
+  // Which holds are in is part of the state: holding with partition 0 held is not holding with none.
+  stateKey: (s) => {
+    const held = (s.context as PartitionedReservationContext).held;
+    return `${statePath(s.value)}${held.length ? ` (held ${[...held].sort().join(',')})` : ''}`;
+  },
+  describeEvent: byEventType<PartitionedReservationEvent>({
+    'reservation.reserve': (ev) => (ev.parts.length ? 'reserve 2 lines in partitions 0 and 1' : 'reserve no lines'),
+    'hold.held': (ev) => `partition ${ev.partition} holds`,
+    'hold.refused': (ev) => `partition ${ev.partition} refuses`,
+    'reservation.release': () => 'release',
+    'reservation.consume': () => 'consume (order completed)',
+  }),
+  describeEnd: ended({
+    new: 'nothing asked',
+    holding: 'HOLDING',
+    held: 'HELD',
+    refused: 'REFUSED, the other holds released',
     released: 'RELEASED',
     consumed: 'CONSUMED',
   }),
