@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalStream } from '../../src/contracts/subjects.ts';
+import { SlotLease } from '../../src/runtime/slot-lease.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { LogFenced, type Kv, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
@@ -42,6 +43,30 @@ describe('compare-and-set on an R3 cluster', () => {
       winners.push(results.filter((r) => r !== undefined).length);
     }
     expect(winners.filter((n) => n !== 1)).toEqual([]);
+  }, 60_000);
+
+  it('a lease at a heal: its old owner retaking it and a standby taking it after a TTL at once, never both', async () => {
+    // The race two processes lost on cart.0 at a heal: the owner, self-fenced while it could not
+    // renew, retakes its own lease at once (its name is still in the key), while the standby has
+    // seen the same revision stand still for a TTL and takes it too. A clock of their own stands
+    // in for the TTL.
+    const [kvA, kvB] = await Promise.all(writers.slice(0, 2).map((w) => w.kv('cas-test')));
+    await Promise.all([kvA, kvB].map((kv) => routed(() => kv!.put('warm', ''))));
+    let now = 0;
+    const doubles: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const key = `lease-${i}`;
+      await kvA!.put(key, JSON.stringify({ owner: 'a', n: 1 }));
+      const a = new SlotLease({ kv: kvA!, key, owner: 'a', now: () => now });
+      const b = new SlotLease({ kv: kvB!, key, owner: 'b', now: () => now });
+      expect(await b.tryAcquire()).toBe(false); // b reads the revision and starts counting
+      now += a.ttlMs;
+      const took = await Promise.all([a.tryAcquire(), b.tryAcquire()]);
+      if (took.every(Boolean)) doubles.push(i);
+      a.stop();
+      b.stop();
+    }
+    expect(doubles).toEqual([]);
   }, 60_000);
 
   it('concurrent creates of a key: exactly one wins, and the others read its value', async () => {
