@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
  * and asserts lease deadlines (3 s TTL) and takeovers that CPU starvation would delay. They run
  * last, one file at a time, with nothing else beside them.
  */
-const faults = ['tests/int/cluster.test.ts', 'tests/int/slots.test.ts', 'tests/int/netsplit.test.ts', 'tests/int/slot-lease.test.ts'];
+const faults = ['tests/int/cluster.test.ts', 'tests/int/slots.test.ts', 'tests/int/netsplit.test.ts', 'tests/int/slot-lease.test.ts', 'tests/int/nats-log-cluster.test.ts'];
 
 /**
  * Vitest's default on 2 cores is one file at a time (maxWorkers = cores - 1), each in a fresh

@@ -29,6 +29,7 @@ import { rebuildStore } from './runtime/rebuild.ts';
 import { LeasedSlot } from './runtime/leased-slot.ts';
 import { leaseKey, SlotLease } from './runtime/slot-lease.ts';
 import { SlotSet, slotName } from './runtime/slot-set.ts';
+import { turns } from './runtime/turns.ts';
 
 /** A slot lease's TTL (slot-lease.ts): how long a dead owner's lease takes to expire. */
 const SLOT_LEASE_TTL_MS = 3_000;
@@ -247,10 +248,10 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const slotSets = new Map<BackendService, SlotSet>();
   /** The slots (orchestrator slots, partitions) this process serves now, by service and number. */
   const heldSlots = new Map<BackendService, Map<number, ServiceRuntime>>();
-  let opening: Promise<unknown> = Promise.resolve();
-  /** Opens and starts a service's runtime; one at a time, in the order asked (a standby's takeover waits its turn). */
-  const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> => {
-    const next = opening.then(async () => {
+  const openTurn = turns(SLOTS_OPENED_AT_ONCE);
+  /** Opens and starts a service's runtime; at most SLOTS_OPENED_AT_ONCE at a time, in the order asked. */
+  const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> =>
+    openTurn(async () => {
       const cfg = slotConfig(config, service, slotNo);
       const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo);
       sampleRelay(rt);
@@ -264,12 +265,9 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         rt.kill();
         throw err;
       }
-      log.info({ service }, 'service started');
+      log.info({ service, ...(slotNo === undefined ? {} : { slot: slotNo }) }, 'service started');
       return rt;
     });
-    opening = next.catch(() => undefined);
-    return next;
-  };
   try {
     const owner = config.natsUrl && !opts.transport ? slotOwnerId(config.dataDir) : undefined;
     const leased = async (service: BackendService): Promise<boolean> => owner !== undefined && service !== 'checkout' && !!(await transportFor(service)).replicatedLog;
@@ -354,6 +352,15 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     },
   };
 }
+
+/**
+ * How many slots a process opens at once. A standby taking over a lost machine's slots (its five
+ * participants, or their partitions) opened them one after another, so one slow rebuild (JetStream
+ * reads waiting out an election) held every slot behind it: in the cluster test the last of five
+ * served 39-55 s after the kill, past the saga's 30 s step deadlines. Bounded, because a rebuild
+ * also costs CPU (SQLite writes, gunzip of a checkpoint) on a machine that is serving meanwhile.
+ */
+const SLOTS_OPENED_AT_ONCE = 4;
 
 /** Embedded on several cores: services in worker threads, the in-process transport on this one (src/threads/). */
 async function startThreaded(config: SystemConfig, services: readonly BackendService[], log: Logger, opts: SystemOptions): Promise<System> {

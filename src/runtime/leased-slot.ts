@@ -105,6 +105,7 @@ export class LeasedSlot {
       this.opts.log.info({ slot: this.opts.name }, 'slot lease taken: opening the slot');
       let rt: ServiceRuntime;
       this.opening = true;
+      const openedAt = performance.now();
       try {
         rt = await this.opts.serve();
       } catch (err) {
@@ -127,6 +128,7 @@ export class LeasedSlot {
         continue;
       }
       this.rt = rt;
+      this.opts.log.info({ slot: this.opts.name, openMs: Math.round(performance.now() - openedAt) }, 'slot serving');
       this.opts.onServing?.(rt);
       this.tell();
       await ended;

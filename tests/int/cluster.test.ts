@@ -11,7 +11,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -44,6 +44,8 @@ describe('on a 3-node NATS cluster', () => {
   let root: string;
   let admin: NatsTransport;
   const procs = new Map<string, ServiceProcess>();
+  /** Processes lost in the run (their output is kept for the failover figures and CLUSTER_LOG_DIR). */
+  const lostProcs: [string, ServiceProcess][] = [];
   const ports: number[] = [];
   const seedFile = () => join(root, 'seed.json');
 
@@ -62,6 +64,8 @@ describe('on a 3-node NATS cluster', () => {
     CHECKOUT_ORDER_DEADLINE_MS: '30000',
     CHECKOUT_SLOTS: String(CHECKOUT_SLOTS),
     PARTITIONS: String(PARTITIONS),
+    // The slots' takeover lines ('slot lease taken', 'slot serving') are at info: the failover figures.
+    LOG_LEVEL: 'info',
     ...extra,
   });
   const spawn = (name: string, dir: string, services: string, extra?: Record<string, string>): ServiceProcess => {
@@ -89,10 +93,31 @@ describe('on a 3-node NATS cluster', () => {
 
   afterAll(async () => {
     await Promise.all([...procs.values()].map((p) => p.kill('SIGTERM')));
+    // CLUSTER_LOG_DIR=<dir>: every process's log kept for a closer look.
+    const logDir = process.env.CLUSTER_LOG_DIR;
+    if (logDir) {
+      mkdirSync(logDir, { recursive: true });
+      for (const [n, p] of [...lostProcs.map(([n, p]) => [`${n}-lost`, p] as const), ...procs]) writeFileSync(join(logDir, `${n}.log`), p.output());
+      for (let i = 0; i < cluster.nodes.length; i++) writeFileSync(join(logDir, `nats-${i}.log`), cluster.log(i));
+    }
     await admin?.drain();
     await cluster?.stop();
     if (root) rmSync(root, { recursive: true, force: true });
   });
+
+  /** A process's owner name (its DATA_DIR's slot-owner), '' before it wrote one. */
+  const ownerName = (name: string): string => {
+    try {
+      return readFileSync(join(root, name, 'slot-owner'), 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  /** Every slot's lease key: the participants' (partitions or slot 0) and the orchestrator's. */
+  const slotKeys = (): string[] => [
+    ...PARTICIPANTS.flatMap((s) => (s !== 'inventory' && PARTITIONS > 1 ? Array.from({ length: PARTITIONS }, (_, k) => leaseKey(s, `slot-${k}`)) : [leaseKey(s, '0')])),
+    ...Array.from({ length: CHECKOUT_SLOTS }, (_, k) => leaseKey('checkout', `slot-${k}`)),
+  ];
 
   /** The process (its DATA_DIR's name) whose slot-owner holds a lease now. */
   const ownerOf = async (key: string): Promise<string> => {
@@ -100,13 +125,7 @@ describe('on a 3-node NATS cluster', () => {
     for (let attempt = 0; ; attempt++) {
       const e = await kv.get(key).catch(() => undefined);
       const id = e ? (JSON.parse(e.value) as { owner: string }).owner : '';
-      const name = [...procs.keys()].find((n) => {
-        try {
-          return readFileSync(join(root, n, 'slot-owner'), 'utf8').trim() === id;
-        } catch {
-          return false;
-        }
-      });
+      const name = [...procs.keys()].find((n) => ownerName(n) === id);
       if (name) return name;
       if (attempt > 100) throw new Error(`nobody holds ${key}`);
       await new Promise((r) => setTimeout(r, 200));
@@ -135,7 +154,16 @@ describe('on a 3-node NATS cluster', () => {
       // started empty. The participants' process lost is the one serving inventory's slot.
       const participants = await ownerOf(leaseKey('inventory', '0'));
       const lost = [participants, 'checkout-a', 'gateway-1'];
+      // The slots the lost processes hold now: the failover figures are theirs.
+      const kv = await admin.kv(Bucket.journalLeases);
+      for (const key of slotKeys()) {
+        const e = await kv.get(key).catch(() => undefined);
+        const owner = e && (JSON.parse(e.value) as { owner?: string }).owner;
+        if (owner && lost.some((n) => ownerName(n) === owner)) lostSlots.push(key);
+      }
+      killedAt = Date.now();
       await Promise.all(lost.map((n) => procs.get(n)!.kill('SIGKILL')));
+      for (const n of lost) lostProcs.push([n, procs.get(n)!]);
       for (const n of lost) rmSync(join(root, n), { recursive: true, force: true });
       spawn(participants, participants, PARTICIPANTS.join(','));
       spawn('checkout-a', 'checkout-a', 'checkout');
@@ -143,8 +171,11 @@ describe('on a 3-node NATS cluster', () => {
       await until(() => acknowledged.length >= 300, 180_000);
       await cluster.restart(1);
     };
+    let killedAt = 0;
+    const lostSlots: string[] = [];
     await Promise.all([...Array.from({ length: CONCURRENCY }, (_, n) => shopper(n)), faults()]);
     expect(acknowledged).toHaveLength(CHECKOUTS);
+    console.log('FAILOVER', JSON.stringify(failover([...procs.values()].map((p) => p.output()), killedAt, lostSlots)));
 
     // Every acknowledged checkout reaches a final status (read from the replicated KV).
     const kv = await admin.kv(Bucket.checkouts);
@@ -209,6 +240,29 @@ describe('on a 3-node NATS cluster', () => {
     expect(audit(stores, initial)).toEqual([]);
   }, 600_000);
 });
+
+/**
+ * From the processes' logs: for each slot the lost processes held at their SIGKILL (`killedAt`),
+ * the milliseconds from the kill to the lease taken by another process and to its serving (the
+ * first 'slot lease taken' and 'slot serving' lines after the kill, whoever logged them), and how
+ * long that opening took. `killedAt` too, to line the logs up.
+ */
+function failover(outputs: readonly string[], killedAt: number, lostSlots: readonly string[]): Record<string, unknown> {
+  const first = new Map<string, { taken?: number; serving?: number; openMs?: number }>(lostSlots.map((s) => [s, {}]));
+  for (const out of outputs) {
+    for (const line of out.split('\n')) {
+      if (!line.includes('"slot lease taken') && !line.includes('"slot serving"')) continue;
+      const l = JSON.parse(line) as { time: number; slot: string; msg: string; openMs?: number };
+      const f = first.get(l.slot);
+      if (!f || l.time < killedAt) continue;
+      const at = l.time - killedAt;
+      if (l.msg === 'slot serving') {
+        if (f.serving === undefined || f.serving > at) Object.assign(f, { serving: at, openMs: l.openMs });
+      } else if (f.taken === undefined || f.taken > at) f.taken = at;
+    }
+  }
+  return { killedAt, ...Object.fromEntries([...first].sort(([a], [b]) => a.localeCompare(b))) };
+}
 
 /**
  * POSTs until a gateway accepts it, as a client would: the same idempotency key on every attempt,

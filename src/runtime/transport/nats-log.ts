@@ -2,7 +2,8 @@
  * The ReplicatedLog contract over a JetStream stream: an append is a publish carrying
  * `Nats-Expected-Last-Subject-Sequence` (the server refuses it if the subject moved on) and a
  * `Nats-Msg-Id` naming the subject and that expected sequence, `<subject>@<seq>`; the last message
- * is a direct `last_by_subj` read; a read is an ordered consumer over the subject from a sequence.
+ * is a `last_by_subj` get; a read is a chain of `next_by_subj` gets from a sequence. Gets are
+ * answered by the stream's leader, so a read needs no consumer.
  *
  * Why the message id is the expected sequence, not the caller's id: nats-server 2.9.10 (R3) checks
  * the expected sequence against what the stream's leader has applied, so two appends proposed
@@ -14,12 +15,33 @@
  * caller's id travels as `Journal-Append-Id`, to recognise this writer's own append after a lost
  * acknowledgement.
  *
+ * Why no consumer for a read (it was an ordered consumer): nats.js creates an ordered consumer
+ * with one replica, and nats-server before 2.9.12 places a consumer with fewer replicas than its
+ * stream on a random peer of the stream, dead or alive (nats-server#3791, fixed by #3820). With one
+ * node of three down, a third of the creations went to the dead node and were never answered: the
+ * client waited its whole request timeout (5 s), then tried again, so a new owner's rebuild after a
+ * lost node stalled in 5 s steps. A consumer creation also goes through the meta leader, which may
+ * itself be the lost node being replaced; a get needs only the stream's leader.
+ *
  * Every call but the append waits out a degraded cluster (a stream just created whose leader is
  * still being elected, a lost node) for up to `patienceMs`, as provisioning does: a slot opened
- * while a cluster starts or fails over waits for it instead of failing its service's start. The
- * append is retried by its caller (the replicator), which knows whether it was fenced.
+ * while a cluster starts or fails over waits for it instead of failing its service's start. Each
+ * try waits a short time for its answer (1 s, then 2 s, then 5 s: nats.js's default for every
+ * JetStream API call is 5 s), so that a request that fell into a leader election is asked again
+ * soon after the new leader is up. The append is retried by its caller (the replicator), which
+ * knows whether it was fenced.
  */
-import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+  type MsgRequest,
+} from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { retryWhileDegraded } from './nats-jetstream.ts';
 import { fromNatsHeaders, JetStreamRefused } from './nats-mapping.ts';
@@ -29,18 +51,35 @@ const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 /** The caller's id of an append (its records' positions, or its marker's), stored with it. */
 const APPEND_ID = 'Journal-Append-Id';
 
+/** How long each try of a log read waits for its answer, by attempt (the last one for every later attempt). */
+export const LOG_REQUEST_TIMEOUTS_MS = [1_000, 2_000, 5_000] as const;
+
 export class NatsLog implements ReplicatedLog {
+  /** JetStream contexts whose API requests time out after LOG_REQUEST_TIMEOUTS_MS, in that order. */
+  private readonly apis: ReadonlyArray<{ js: JetStreamClient; jsm: Promise<JetStreamManager> }>;
+
   constructor(
     private readonly stream: string,
-    private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
+    nc: NatsConnection,
     private readonly publish: (subject: string, data: string, headers: Headers) => Promise<PublishAck>,
     private readonly onWait: (what: string, err: unknown) => void = () => undefined,
     private readonly patienceMs = 60_000,
-  ) {}
+  ) {
+    this.apis = LOG_REQUEST_TIMEOUTS_MS.map((timeout) => ({ js: jetstream(nc, { checkAPI: false, timeout }), jsm: jetstreamManager(nc, { checkAPI: false, timeout }) }));
+  }
 
-  private patiently<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retryWhileDegraded(`${this.stream} ${what}`, fn, this.patienceMs, this.onWait);
+  /** Runs `fn` until the cluster answers, each try with a longer answer timeout than the one before. */
+  private patiently<T>(what: string, fn: (api: { js: JetStreamClient; jsm: JetStreamManager }) => Promise<T>): Promise<T> {
+    let attempt = 0;
+    return retryWhileDegraded(
+      `${this.stream} ${what}`,
+      async () => {
+        const api = this.apis[Math.min(attempt++, this.apis.length - 1)]!;
+        return fn({ js: api.js, jsm: await api.jsm });
+      },
+      this.patienceMs,
+      this.onWait,
+    );
   }
 
   async append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number> {
@@ -68,26 +107,24 @@ export class NatsLog implements ReplicatedLog {
   }
 
   async last(subject: string): Promise<LogEntry | undefined> {
-    const m = await this.patiently(`last ${subject}`, () => this.jsm.streams.getMessage(this.stream, { last_by_subj: subject }));
-    return m ? { seq: m.seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;
+    return this.get(`last ${subject}`, { last_by_subj: subject });
   }
 
+  /** The subject's messages after `afterSeq` up to `throughSeq`, in order, one get each (see above: no consumer). */
   async read(subject: string, afterSeq: number, throughSeq: number, onEntry: (e: LogEntry) => void): Promise<void> {
-    if (throughSeq <= afterSeq) return;
-    const consumer = await this.patiently(`read ${subject}`, () => this.js.consumers.get(this.stream, {
-      filter_subjects: subject,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: afterSeq + 1,
-    }));
-    const messages = await consumer.consume({ max_messages: 256 });
-    try {
-      for await (const m of messages) {
-        onEntry({ seq: m.seq, headers: fromNatsHeaders(m.headers), data: m.string() });
-        if (m.seq >= throughSeq) break;
-      }
-    } finally {
-      await messages.close().catch(() => undefined);
+    for (let seq = afterSeq + 1; seq <= throughSeq; ) {
+      // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
+      const next = { seq, next_by_subj: subject } as unknown as MsgRequest;
+      const e = await this.get(`read ${subject}`, next);
+      if (!e || e.seq > throughSeq) return;
+      onEntry(e);
+      seq = e.seq + 1;
     }
+  }
+
+  private async get(what: string, query: MsgRequest): Promise<LogEntry | undefined> {
+    const m = await this.patiently(what, ({ jsm }) => jsm.streams.getMessage(this.stream, query));
+    return m ? { seq: m.seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;
   }
 
   /**
@@ -100,8 +137,11 @@ export class NatsLog implements ReplicatedLog {
    */
   async trim(subject: string, keepFromSeq: number): Promise<void> {
     const doomed: number[] = [];
-    const consumer = await this.patiently(`trim ${subject}`, () =>
-      this.js.consumers.get(this.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All, headers_only: true }),
+    // An ordered consumer (headers only: the scan needs sequences, not bodies), so its creation may
+    // wait on a dead node as described above; a trim runs in the background (replication.ts), and
+    // each try's short timeout bounds the wait.
+    const consumer = await this.patiently(`trim ${subject}`, ({ js }) =>
+      js.consumers.get(this.stream, { filter_subjects: subject, deliver_policy: DeliverPolicy.All, headers_only: true }),
     );
     // The caller keeps a message of this subject at or above keepFromSeq, so the scan ends there;
     // a subject with nothing pending ends it at once.
@@ -117,7 +157,7 @@ export class NatsLog implements ReplicatedLog {
       await messages.close().catch(() => undefined);
     }
     for (let i = 0; i < doomed.length; i += 64) {
-      await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, () => this.jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
+      await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
     }
   }
 }

@@ -332,8 +332,7 @@ export class NatsTransport implements Transport {
     await this.provisionStream(stream, subjects);
     return new NatsLog(
       stream,
-      this.js,
-      await this.jsm(),
+      this.nc,
       (subject, data, headers) => this.jsPublish(subject, data, headers),
       (what, err) => this.onError(err, `${what}: JetStream is degraded; retrying`),
       PROVISIONING_PATIENCE_MS,
