@@ -16,6 +16,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { actorTrace } from '../src/runtime/journal-queries.ts';
+import { kindReplay } from '../src/runtime/record-replay.ts';
 import { localCheckoutId } from '../src/actors/checkout/holder.ts';
 import { machineNamed, machines } from '../src/devtools/visualize/machines.ts';
 import { formatReplayReport, replayReport, type ReplayReport } from '../src/devtools/visualize/replay-report.ts';
@@ -67,7 +68,7 @@ try {
   for (const id of args.positionals) {
     // A checkout may be named by its order id too.
     const actorId = kind === 'checkout' ? (localCheckoutId(db, id) ?? id) : id;
-    const t = actorTrace(db, kind, actorId);
+    const t = actorTrace(db, kind, actorId, undefined, kindReplay({ kind, version: entry.version, machine: entry.machine, input: (i) => entry.input(i) }));
     if (!t) {
       missing.push(id);
       continue;

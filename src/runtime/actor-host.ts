@@ -7,8 +7,9 @@
  *   3. computes `transition(machine, snapshot, event)`: pure, nothing is executed by xstate
  *      (pure-transition.ts: the same function with its inert scope built once);
  *   4. executes the returned actions as *effects*: messages to send, timers, local table writes;
- *   5. appends ONE journal record (journal-record.ts): event, snapshot with its machine version,
- *      effects with their derived ids, timers armed and cancelled, inbox key and reply.
+ *   5. appends ONE journal record (journal-record.ts): event and machine version (the snapshot
+ *      is not stored: the event rebuilds it, record-replay.ts), effects with their derived ids,
+ *      timers armed and cancelled, inbox key and reply.
  * Only after the commit does anyone hear about it: the caller gets its reply, the relay
  * publishes, the scheduler re-arms. A crash anywhere loses nothing that was answered and
  * duplicates no effect: before the commit nothing happened; after it, the relay re-sends from the
@@ -33,7 +34,8 @@ import type { Db, Store } from './store.ts';
 import { Journal } from './journal.ts';
 import type { JournalRecord, OutboundEffect, TimerOp } from './journal-record.ts';
 import { errorReply } from './transport/reply.ts';
-import { checkStoredVersions, upgradeSnapshot, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
+import { checkStoredVersions, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
+import { RECORD_FORMAT, replayerOf, restore } from './record-replay.ts';
 import type { Reply } from './transport/transport.ts';
 
 /** What an action executor may do. Everything lands in the same transaction. */
@@ -224,6 +226,8 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
     this.journal = Journal.of(ctx.store, { clock: ctx.clock });
+    // Records leave the snapshot out (format 2): this machine rebuilds those read at open.
+    this.journal.replayWith(def.kind, def.version, replayerOf(def));
     this.stmt = {
       load: db.prepare('SELECT snapshot, seq, machine_version, pos FROM actors WHERE kind = ? AND id = ?'),
     };
@@ -314,7 +318,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
             kind: this.kind, id, seq, at: now, event,
             from: current ? (current.snapshot.value as StateValue) : null, to: next.value as StateValue,
             actions: all.map((a) => ({ type: a.type, params: a.params })),
-            snapshot: persisted, version: this.def.version,
+            format: RECORD_FORMAT, version: this.def.version,
             ...(effects.length ? { effects } : {}),
             ...(timers.length ? { timers } : {}),
             ...(done.length ? { done } : {}),
@@ -325,6 +329,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
             ...(effects.length ? { source: this.ctx.source, correlationId: opts.cause?.correlationId ?? id } : {}),
           },
           current?.pos,
+          persisted,
         );
         wroteEffects = effects.length > 0 || timers.length > 0;
         this.remember(id, { snapshot: next, seq, pos });
@@ -365,9 +370,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
       : (this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string; pos: number } | undefined);
     if (!row) return undefined;
     const stored = 'persisted' in row ? row.persisted : (JSON.parse(row.snapshot) as PersistedSnapshot);
-    const persisted = upgradeSnapshot(this.def, id, row.machine_version, stored);
-    const context = this.def.context ? this.def.context.parse(persisted.context) : persisted.context;
-    const snapshot = this.def.machine.resolveState({ value: persisted.value, context: context });
+    const snapshot = restore(this.def, id, { persisted: stored, version: row.machine_version });
     const cached = { snapshot, seq: row.seq, pos: row.pos };
     this.remember(id, cached);
     return cached;
@@ -423,13 +426,12 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
  * for the service's own tables only (stock, reservations, payments, the order index). Its
  * messages, KV writes and timers are in the record already and go nowhere. A store rebuilt from a
  * replicated journal (rebuild.ts) derives its tables this way; executors depend on nothing but
- * their params, the snapshot and `now`, which is what makes this exact.
+ * their params, the snapshot and `now`, which is what makes this exact. `after` is the snapshot
+ * the record led to (a format-1 record carries it; rebuild.ts replays a format-2 one).
  */
-export function replayTableWrites(def: ActorDefinition, record: JournalRecord, db: Db): void {
-  if (!record.snapshot || !record.actions?.length) return;
-  const persisted = upgradeSnapshot(def, record.id, record.version ?? def.version, record.snapshot);
-  const context: unknown = def.context ? def.context.parse(persisted.context) : persisted.context;
-  const snapshot = def.machine.resolveState({ value: persisted.value, context });
+export function replayTableWrites(def: ActorDefinition, record: JournalRecord, db: Db, after: PersistedSnapshot | undefined = record.snapshot): void {
+  if (!after || !record.actions?.length) return;
+  const snapshot = restore(def, record.id, { persisted: after, version: record.snapshot ? (record.version ?? def.version) : def.version });
   const none = () => undefined;
   const fx: Effects = { now: record.at, db, actorId: record.id, cause: undefined, request: none, publish: none, kvPut: none, cancelRequest: none, setTimer: none, cancelTimer: none };
   const executors = def.executors as Record<string, Executor<unknown> | undefined>;

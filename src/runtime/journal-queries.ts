@@ -14,6 +14,7 @@ import { Header } from '../contracts/headers.ts';
 import type { Db } from './store.ts';
 import { effectHeaders, type JournalRecord } from './journal-record.ts';
 import type { Journal } from './journal.ts';
+import { latestAfterCheckpoint, needsReplay, type KindReplay, type ReplayBase } from './record-replay.ts';
 import type { SendStatus } from './relay.ts';
 
 /** What the owning process knows beyond the tables. */
@@ -257,26 +258,32 @@ function actorRecords(db: Db, from: number, max: number): Array<{ pos: number; r
   return out.reverse();
 }
 
-export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): ActorTraceRows | undefined {
+/**
+ * An actor's trace. Its newest snapshot: the owning journal's (`live`), else the row overlaid with
+ * the records written after it, a record's stored snapshot (format 1) or its event replayed
+ * (format 2, by `replay`; without it such records are not shown in the summary).
+ */
+export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive, replay?: KindReplay): ActorTraceRows | undefined {
   const row = prep(db, 'SELECT id, state, status, seq, machine_version, created_at, updated_at, snapshot, pos, pending FROM actors WHERE kind = ? AND id = ?')
     .get(kind, id) as ActorRowFull | undefined;
   const tail = tailRecord(db, kind, id);
-  if (!row && !tail?.record.snapshot) return undefined;
+  if (!row && !tail) return undefined;
   const latestPos = Math.max(row?.pos ?? 0, tail?.pos ?? 0);
   const records = actorRecords(db, latestPos, 20 * JOURNAL_LIMIT);
-  // The newest snapshot: the tail's record if it has one newer than the checkpoint, else the row.
+  let base: ReplayBase | undefined = row && { persisted: JSON.parse(row.snapshot) as ReplayBase['persisted'], version: row.machine_version };
   let newest: ActorRowFull | undefined = row;
-  for (let i = records.length - 1; i >= 0; i--) {
-    const r = records[i]!.record;
-    if (!r.snapshot) continue;
-    if (!row || records[i]!.pos > row.pos) {
-      newest = {
-        id, state: JSON.stringify(r.snapshot.value), status: r.snapshot.status ?? 'active', seq: r.seq,
-        machine_version: r.version ?? row?.machine_version ?? '', created_at: row?.created_at ?? records[0]!.record.at,
-        updated_at: r.at, snapshot: JSON.stringify(r.snapshot), pos: records[i]!.pos, pending: row?.pending ?? null,
-      };
-    }
-    break;
+  const inMemory = live?.journal.latest(kind, id);
+  for (const { pos, record: r } of records) {
+    if (row && pos <= row.pos) continue;
+    if (inMemory?.pos === pos) base = { persisted: inMemory.persisted, version: inMemory.version };
+    else if (r.snapshot) base = { persisted: r.snapshot, version: r.version ?? row?.machine_version ?? '' };
+    else if (needsReplay(r) && replay) base = replay.replay(base, r);
+    else continue;
+    newest = {
+      id, state: JSON.stringify(base.persisted.value), status: base.persisted.status ?? 'active', seq: r.seq,
+      machine_version: base.version, created_at: row?.created_at ?? records[0]!.record.at,
+      updated_at: r.at, snapshot: JSON.stringify(base.persisted), pos, pending: row?.pending ?? null,
+    };
   }
   if (!newest) return undefined;
   const transitions = records.filter((r) => r.record.event !== undefined);
@@ -346,21 +353,15 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive): 
  * rows overlaid with the snapshots of the records written after the checkpoint (journal.ts). What
  * a reader of `actors` alone would miss is at most one checkpoint interval of changes.
  */
-export function latestActors(db: Db, kind: string): Array<{ id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }> {
+export function latestActors(db: Db, kind: string, replay?: KindReplay): Array<{ id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }> {
   const out = new Map<string, { id: string; state: unknown; snapshot: { value: unknown; context: Record<string, unknown> }; seq: number }>();
-  const rowPos = new Map<string, number>();
   for (const r of prep(db, 'SELECT id, snapshot, seq, pos FROM actors WHERE kind = ?').iterate(kind) as IterableIterator<{ id: string; snapshot: string; seq: number; pos: number }>) {
     const snapshot = JSON.parse(r.snapshot) as { value: unknown; context: Record<string, unknown> };
     out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: r.seq });
-    rowPos.set(r.id, r.pos);
   }
-  const checkpoint = Number(prep(db, `SELECT value FROM meta WHERE key = 'journal_checkpoint'`).pluck().get() ?? 0);
-  for (const r of prep(db, 'SELECT pos, id, record FROM journal WHERE pos > ? AND kind = ? ORDER BY pos').iterate(checkpoint, kind) as IterableIterator<{ pos: number; id: string; record: string }>) {
-    if (r.pos <= (rowPos.get(r.id) ?? 0)) continue; // already in its row (rows are written a slice at a time)
-    const rec = JSON.parse(r.record) as JournalRecord;
-    if (!rec.snapshot) continue;
-    const snapshot = rec.snapshot as { value: unknown; context: Record<string, unknown> };
-    out.set(r.id, { id: r.id, state: snapshot.value, snapshot, seq: rec.seq });
+  for (const a of latestAfterCheckpoint(db, new Map(replay ? [[kind, replay]] : []), kind).values()) {
+    const snapshot = a.persisted as { value: unknown; context: Record<string, unknown> };
+    out.set(a.id, { id: a.id, state: snapshot.value, snapshot, seq: a.seq });
   }
   return [...out.values()];
 }

@@ -1,6 +1,7 @@
 /**
  * One record of a store's journal: everything one handled message (or timer firing, or request
- * reply) did, appended in ONE insert. It is the commit: the actor's new snapshot, the messages to
+ * reply) did, appended in ONE insert. It is the commit: the event that made the actor's new
+ * snapshot (format 2; format 1 stored the snapshot itself, record-replay.ts), the messages to
  * send (with their derived ids and headers), the timers armed and cancelled, the requests finished,
  * and the inbox key with the reply a repeat gets. Nothing else is written per message; snapshots,
  * timers and pending requests are materialised from these records in memory and checkpointed
@@ -62,8 +63,14 @@ export interface JournalRecord {
   from?: StateValue | null;
   to?: StateValue;
   actions?: RecordedAction[];
-  /** The snapshot after the transition, as `getPersistedSnapshot` gives it, and the machine version that made it. */
+  /**
+   * Format 2 (RECORD_FORMAT): no snapshot; replaying `event` through the machine of `version` from
+   * the actor's previous snapshot rebuilds it (record-replay.ts). Absent: format 1.
+   */
+  format?: number;
+  /** Format 1 only: the snapshot after the transition, as `getPersistedSnapshot` gives it. */
   snapshot?: PersistedSnapshot;
+  /** The machine version that made the transition. */
   version?: string;
   /** Messages to send after the commit (requests become pending under their slot). */
   effects?: OutboundEffect[];

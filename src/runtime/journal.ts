@@ -8,6 +8,9 @@
  *   - the armed timers and the pending requests of every actor,
  *   - the inbox window: the keys (and replies) of the messages handled in the last two minutes,
  *   - the relay's watermark: every publication and KV write in a record at or below it was sent.
+ * A record of format 2 holds the event, not the snapshot: at append the host hands the snapshot
+ * over in memory; at open the actor's host replays the event (record-replay.ts) once it registers
+ * (`replayWith`), and until then the actor's row is not checkpointed past it.
  * A checkpoint writes the changed actors' rows (snapshot, sequence, their timers and pending
  * requests) and the journal position they cover, in the batch that crosses the threshold (every
  * `checkpointEvery` records or `checkpointMs`, and at close). Opening a store loads the
@@ -20,6 +23,7 @@
 import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
 import { effectHeaders, type JournalRecord, type OutboundEffect } from './journal-record.ts';
+import { needsReplay, type ReplayBase, type Replayer } from './record-replay.ts';
 import type { Headers } from '../contracts/headers.ts';
 import type { PersistedSnapshot } from './versioning.ts';
 import type { Db, Store } from './store.ts';
@@ -144,6 +148,9 @@ export class Journal {
    */
   private readonly firstDirty = new Map<string, { pos: number; at: number }>();
   readonly timers = new Map<string, Map<string, ArmedTimer>>();
+  /** Records read at open whose snapshots await their kind's replayer, by actor, oldest first. */
+  private readonly unresolved = new Map<string, Array<{ record: JournalRecord; pos: number }>>();
+  private readonly replayers = new Map<string, { version: string; replay: Replayer }>();
   readonly requests = new Map<string, Map<string, PendingRequest>>();
   /**
    * The inbox window: each key handled in the last two minutes (by its hash, keyHash), with the
@@ -197,6 +204,7 @@ export class Journal {
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       truncate: db.prepare('DELETE FROM journal WHERE pos <= ?'),
       recordAt: db.prepare('SELECT record FROM journal WHERE pos = ?').pluck(),
+      row: db.prepare('SELECT snapshot, machine_version FROM actors WHERE kind = ? AND id = ?'),
       atOf: db.prepare('SELECT pos, at FROM journal WHERE pos >= ? ORDER BY pos LIMIT 1'),
       // Two queries: `SELECT min(pos), max(pos)` together is a full scan (SQLite optimises one of them alone).
       first: db.prepare('SELECT pos FROM journal ORDER BY pos LIMIT 1').pluck(),
@@ -219,6 +227,46 @@ export class Journal {
     this.shipper = ship;
   }
 
+  /**
+   * The host of `kind` rebuilds its actors' snapshots from records that leave them out (format 2):
+   * those read at open are replayed now, in order, from the actor's row or earlier record.
+   */
+  replayWith(kind: string, version: string, replay: Replayer): void {
+    const r = { version, replay };
+    for (const [key, records] of this.unresolved) {
+      if (records[0]?.record.kind !== kind) continue;
+      // All of an actor's records or none: a replay that throws (MachineVersionError) leaves them waiting.
+      let base = this.baseOf(key, records[0].record);
+      const replayed = records.map(({ record }) => (base = replay(base, record)));
+      this.unresolved.delete(key);
+      records.forEach(({ record, pos }, i) => this.setLatest(key, record, pos, replayed[i]!.persisted, version));
+    }
+    this.replayers.set(kind, r);
+  }
+
+  /** The snapshot before `record`: its actor's latest in memory, else its row. */
+  private baseOf(key: string, record: JournalRecord): ReplayBase | undefined {
+    const latest = this.dirty.get(key);
+    if (latest) return { persisted: latest.persisted, version: latest.version };
+    const row = this.stmt.row!.get(record.kind, record.id) as { snapshot: string; machine_version: string } | undefined;
+    return row && { persisted: JSON.parse(row.snapshot) as PersistedSnapshot, version: row.machine_version };
+  }
+
+  private setLatest(key: string, record: JournalRecord, pos: number, persisted: PersistedSnapshot, version: string): void {
+    const before = this.dirty.get(key);
+    this.dirty.set(key, {
+      kind: record.kind,
+      id: record.id,
+      seq: record.seq,
+      pos,
+      version,
+      status: persisted.status ?? 'active',
+      persisted,
+      createdAt: before?.createdAt ?? record.at,
+      updatedAt: record.at,
+    });
+  }
+
   /** The relay tells where it stands: every publication at or below the returned position was sent. */
   trackWatermark(source: () => number): void {
     this.watermarkSource = source;
@@ -239,11 +287,11 @@ export class Journal {
    * what is in memory, and announces it once the batch is durable. Nothing may throw after it in
    * the same write: its effects on memory are not undone by a savepoint's rollback.
    */
-  append(record: JournalRecord, prev: number | undefined): number {
+  append(record: JournalRecord, prev: number | undefined, snapshot?: PersistedSnapshot): number {
     const json = JSON.stringify(record);
     const info = this.stmt.append!.run(record.kind, record.id, record.seq, prev ?? null, record.at, record.inbox?.key ?? null, json);
     const pos = Number(info.lastInsertRowid);
-    this.apply(record, pos);
+    this.apply(record, pos, snapshot);
     if (this.shipper) this.ship(pos, json, this.shipper);
     const committed: Committed = { pos, record };
     this.store.afterCommit(() => this.announce(committed));
@@ -394,6 +442,7 @@ export class Journal {
     let written = 0;
     for (const [key, first] of this.firstDirty) {
       if (due && (written >= CHECKPOINT_SLICE || !due(first))) break;
+      if (this.unresolved.has(key)) continue; // not replayed yet (no host of its kind): its records stay uncovered
       const a = this.dirty.get(key);
       if (a) {
         this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
@@ -460,24 +509,24 @@ export class Journal {
   }
 
   /** What a record means for memory: the same rules at append and at open. */
-  private apply(record: JournalRecord, pos: number): void {
+  private apply(record: JournalRecord, pos: number, given?: PersistedSnapshot): void {
     const key = actorKey(record.kind, record.id);
-    if ((record.snapshot || record.done?.length || record.answered || record.timers?.length || record.effects?.some((e) => e.mode === 'request')) && !this.firstDirty.has(key)) {
+    const snapshot = record.snapshot ?? given;
+    const replay = !snapshot && needsReplay(record);
+    if ((snapshot || replay || record.done?.length || record.answered || record.timers?.length || record.effects?.some((e) => e.mode === 'request')) && !this.firstDirty.has(key)) {
       this.firstDirty.set(key, { pos, at: record.at });
     }
-    if (record.snapshot) {
-      const before = this.dirty.get(key);
-      this.dirty.set(key, {
-        kind: record.kind,
-        id: record.id,
-        seq: record.seq,
-        pos,
-        version: record.version ?? '',
-        status: record.snapshot.status ?? 'active',
-        persisted: record.snapshot,
-        createdAt: before?.createdAt ?? record.at,
-        updatedAt: record.at,
-      });
+    if (snapshot) {
+      this.unresolved.delete(key);
+      this.setLatest(key, record, pos, snapshot, record.version ?? '');
+    } else if (replay) {
+      const waiting = this.unresolved.get(key);
+      if (waiting) waiting.push({ record, pos });
+      else if (this.replayers.has(record.kind)) {
+        const r = this.replayers.get(record.kind)!;
+        this.setLatest(key, record, pos, r.replay(this.baseOf(key, record), record).persisted, r.version);
+      }
+      else this.unresolved.set(key, [{ record, pos }]);
     }
     if (record.done?.length || record.answered) {
       const reqs = this.requests.get(key);
@@ -568,6 +617,7 @@ export class Journal {
     this.dirty.clear();
     this.pendingDirty.clear();
     this.firstDirty.clear();
+    this.unresolved.clear();
     this.timers.clear();
     this.requests.clear();
     this.inbox.clear();

@@ -11,7 +11,8 @@
  *   2. appends every record after the checkpoint's position, at its own position, and re-runs its
  *      executors' table writes (actor-host.ts, replayTableWrites): the stock a reservation held,
  *      the payment row, the order index; the machines are pure and the executors depend on the
- *      record alone, so the tables come out as they were;
+ *      record alone, so the tables come out as they were (a record that leaves its snapshot out,
+ *      format 2, gets it by replaying its event from the actor's previous one, record-replay.ts);
  *   3. closes the store. Opening it as usual (journal.ts) then applies those records to memory: the
  *      actors' latest snapshots, armed timers, pending requests, the inbox window.
  */
@@ -21,6 +22,8 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCb } from 'node:zlib';
 import { replayTableWrites, type ActorDefinition } from './actor-host.ts';
 import type { JournalRecord } from './journal-record.ts';
+import { kindReplay, latestAfterCheckpoint, needsReplay, type ReplayBase } from './record-replay.ts';
+import type { PersistedSnapshot } from './versioning.ts';
 import { checkpointSubject, decodeRecords, JournalHeader } from './replication.ts';
 import { Store, type Migration, type StoreOptions } from './store.ts';
 import type { LogEntry, ReplicatedLog } from './transport/transport.ts';
@@ -63,7 +66,11 @@ export async function rebuildStore(
   try {
     if (!marker) await kit.seed(store);
     const defs = new Map(kit.definitions.map((d) => [d.kind, d]));
+    const replayers = new Map(kit.definitions.map((d) => [d.kind, kindReplay(d)]));
     await store.write((db) => {
+      // Each actor's snapshot as the image leaves it, then after each record applied.
+      const latest = new Map<string, ReplayBase>(latestAfterCheckpoint(db, replayers));
+      const rowOf = db.prepare('SELECT snapshot, machine_version FROM actors WHERE kind = ? AND id = ?');
       const insert = db.prepare('INSERT INTO journal (pos, kind, id, seq, prev, at, inbox_key, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
       const latestOf = db.prepare('SELECT max(pos) FROM journal WHERE kind = ? AND id = ?').pluck();
       const prev = new Map<string, number | null>();
@@ -76,9 +83,19 @@ export async function rebuildStore(
           const before = prev.has(key) ? prev.get(key)! : ((latestOf.get(r.kind, r.id) as number | null) ?? null);
           insert.run(pos, r.kind, r.id, r.seq, before, r.at, r.inbox?.key ?? null, json);
           prev.set(key, pos);
-          const def = defs.get(r.kind);
-          if (def) replayTableWrites(def, r, db);
           records++;
+          const def = defs.get(r.kind);
+          if (!def) continue;
+          let after: PersistedSnapshot | undefined = r.snapshot;
+          if (r.snapshot) latest.set(key, { persisted: r.snapshot, version: r.version ?? def.version });
+          else if (needsReplay(r)) {
+            const row = latest.has(key) ? undefined : (rowOf.get(r.kind, r.id) as { snapshot: string; machine_version: string } | undefined);
+            const base = latest.get(key) ?? (row && { persisted: JSON.parse(row.snapshot) as PersistedSnapshot, version: row.machine_version });
+            const replayed = replayers.get(r.kind)!.replay(base, r);
+            latest.set(key, replayed);
+            after = replayed.persisted;
+          }
+          replayTableWrites(def, r, db, after);
         }
       }
     });

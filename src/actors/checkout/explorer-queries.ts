@@ -19,10 +19,14 @@ import { orderIdRange } from '../../contracts/order-number.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '../../runtime/transport/errors.ts';
 import type { Kv, Reply } from '../../runtime/transport/transport.ts';
-import type { CheckoutContext } from '../../machines/checkout.ts';
+import { checkoutMachine, checkoutMachineVersion, type CheckoutContext } from '../../machines/checkout.ts';
+import { kindReplay } from '../../runtime/record-replay.ts';
 import { compensationPlan } from './definition.ts';
 import { forwardToHolder, localCheckoutId } from './holder.ts';
 import { mergePages, registeredInstances } from './instances.ts';
+
+/** Rebuilds a saga's snapshots from records that leave them out (record format 2). */
+export const checkoutReplay = kindReplay({ kind: 'checkout', version: checkoutMachineVersion, machine: checkoutMachine });
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -52,7 +56,7 @@ const summary = (r: ActorSummaryRow) => {
  * (a simulated run's, src/devtools/simulation/recorded.ts).
  */
 export function checkoutTraceOf(db: Db, checkoutId: string, live?: TraceLive): CheckoutTrace | undefined {
-  const t = actorTrace(db, 'checkout', checkoutId, live);
+  const t = actorTrace(db, 'checkout', checkoutId, live, checkoutReplay);
   if (!t) return undefined;
   const c = t.summary.context as unknown as CheckoutContext;
   return CheckoutTrace.parse({

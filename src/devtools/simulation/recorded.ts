@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkoutTraceOf } from '../../actors/checkout/explorer-queries.ts';
+import { checkoutReplay, checkoutTraceOf } from '../../actors/checkout/explorer-queries.ts';
 import type { RecordedRun } from '../explorer/recorded.ts';
 import { latestActors } from '../../runtime/journal-queries.ts';
 
@@ -18,7 +18,7 @@ export function recordedRunOf(dir: string, title: string): RecordedRun {
     const file = join(dir, entry);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      for (const a of latestActors(db, 'checkout')) {
+      for (const a of latestActors(db, 'checkout', checkoutReplay)) {
         const t = checkoutTraceOf(db, a.id);
         if (t) checkouts.push(t);
       }
