@@ -275,6 +275,7 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive, r
   const inMemory = live?.journal.latest(kind, id);
   for (const { pos, record: r } of records) {
     if (row && pos <= row.pos) continue;
+    if (inMemory && pos < inMemory.pos) continue; // the owning journal has the newer state: nothing to replay
     if (inMemory?.pos === pos) base = { persisted: inMemory.persisted, version: inMemory.version };
     else if (r.snapshot) base = { persisted: r.snapshot, version: r.version ?? row?.machine_version ?? '' };
     else if (needsReplay(r) && replay) base = replay.replay(base, r);

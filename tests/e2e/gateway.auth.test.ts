@@ -7,7 +7,7 @@
  * and the stores show nothing changed. Tokens that are missing, expired, signed by another key or
  * minted for another audience are 401.
  */
-import { latestActors } from '../../src/runtime/journal-queries.ts';
+import { storedActors } from '../support/stored-actors.ts';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import Database from 'better-sqlite3';
@@ -57,7 +57,7 @@ const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 function stored(shop: Shop, service: string, kind: string, id: string): { state: string; seq: number } | undefined {
   const db = new Database(join(shop.t.dataDir, `${service}.db`), { readonly: true, fileMustExist: true });
   try {
-    const a = latestActors(db, kind).find((x) => x.id === id);
+    const a = storedActors(db, kind).find((x) => x.id === id);
     return a && { state: JSON.stringify(a.state), seq: a.seq };
   } finally {
     db.close();

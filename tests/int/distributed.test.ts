@@ -5,7 +5,7 @@
  * its trace of any saga reaches its owner through either instance, and its search finds any saga by
  * short order number, cart or customer whichever instance holds it.
  */
-import { latestActors } from '../../src/runtime/journal-queries.ts';
+import { storedActors } from '../support/stored-actors.ts';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -133,7 +133,7 @@ describe('distributed over nats-server', () => {
 function countSagas(dir: string): number {
   const db = new Database(join(dir, 'checkout.db'), { readonly: true });
   try {
-    return latestActors(db, 'checkout').length;
+    return storedActors(db, 'checkout').length;
   } finally {
     db.close();
   }

@@ -2,7 +2,8 @@
  * A shopper and an auditor for whole-system tests: the shopper drives the flow over the transport
  * (as the gateway does); the auditor reads the service stores afterwards to check the invariants.
  */
-import { latestActors } from '../../src/runtime/journal-queries.ts';
+import type { latestActors } from '../../src/runtime/journal-queries.ts';
+import { storedActors } from './stored-actors.ts';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -113,7 +114,7 @@ export function audit(dataDirs: { inventory: string; payment: string | readonly 
     for (const dir of typeof dirs === 'string' ? [dirs] : dirs) {
       const db = open(dir, service);
       try {
-        rows.push(...latestActors(db, kind));
+        rows.push(...storedActors(db, kind));
       } finally {
         db.close();
       }
@@ -158,7 +159,7 @@ export function audit(dataDirs: { inventory: string; payment: string | readonly 
       // A directory holds checkout.db; a .db path is one orchestrator slot's store (CHECKOUT_SLOTS).
       const co = open(dir, 'checkout');
       try {
-        for (const s of latestActors(co, 'checkout').map((a) => ({ cart: a.snapshot.context.cartId as string }))) {
+        for (const s of storedActors(co, 'checkout').map((a) => ({ cart: a.snapshot.context.cartId as string }))) {
           sagasByCart.set(s.cart, (sagasByCart.get(s.cart) ?? 0) + 1);
         }
       } finally {
