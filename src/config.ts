@@ -38,7 +38,7 @@ export interface SystemConfig {
   rateLimitPerMinute: number | undefined;
   /** Gateway instances behind the load balancer: each enforces its share of the rate limit. */
   gatewayInstances: number;
-  /** Partitions per partitioned service (PARTITIONS, PARTITIONS_<SERVICE>); one each unless set, always one embedded. */
+  /** Partitions per partitioned service (PARTITIONS, PARTITIONS_<SERVICE>; inventory only PARTITIONS_INVENTORY); one each unless set, always one embedded. */
   partitions: Partitions;
   checkout: CheckoutConfig;
   cart: CartServiceConfig;
@@ -68,6 +68,8 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
     promotion: env.PARTITIONS_PROMOTION ?? env.PARTITIONS ?? 1,
     payment: env.PARTITIONS_PAYMENT ?? env.PARTITIONS ?? 1,
     order: env.PARTITIONS_ORDER ?? env.PARTITIONS ?? 1,
+    // Not PARTITIONS: a partitioned inventory turns a reservation into a saga of holds, chosen on its own.
+    inventory: env.PARTITIONS_INVENTORY ?? 1,
   };
   if (!env.NATS_URL && Object.values(partitions).some((n) => n > 1)) {
     // Embedded, one process serves everything: a partition is a unit of work to share between processes.

@@ -68,6 +68,7 @@ const variables = {
   PARTITIONS_PROMOTION: [intFrom(1, 8), 'Set PARTITIONS_PROMOTION to the Promotion Service\'s partitions, from 1 to 8 (default PARTITIONS)'],
   PARTITIONS_PAYMENT: [intFrom(1, 8), 'Set PARTITIONS_PAYMENT to the Payment API\'s partitions, from 1 to 8 (default PARTITIONS)'],
   PARTITIONS_ORDER: [intFrom(1, 8), 'Set PARTITIONS_ORDER to the Order Service\'s partitions, from 1 to 8 (default PARTITIONS)'],
+  PARTITIONS_INVENTORY: [intFrom(1, 8), 'Set PARTITIONS_INVENTORY to the Inventory Service\'s partitions (stock by product), from 1 (default; PARTITIONS does not set it) to 8; it needs NATS_URL'],
   CHECKOUT_SLOTS: [intFrom(0, 64), 'Set CHECKOUT_SLOTS to the number of orchestrator slots the checkout processes share under leases, from 0 (off: each process keeps its own sagas) to 64'],
   LOG_LEVEL: [oneOf(LogLevels, (s) => s.toLowerCase()), `Set LOG_LEVEL to one of ${LogLevels.join(', ')} (default info)`],
   LOG_FORMAT: [oneOf(['json', 'pretty'], (s) => s.toLowerCase()), 'Set LOG_FORMAT to json or pretty (default: pretty on a terminal, else json)'],

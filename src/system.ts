@@ -113,7 +113,7 @@ function journalSlot(service: BackendService, rt: ServiceRuntime, config: System
 
 /** How many partitions a backend service runs (src/contracts/subjects.ts); the orchestrator's slots are CHECKOUT_SLOTS. */
 const partitionsOf = (service: BackendService, config: SystemConfig): number =>
-  service === 'checkout' || service === 'inventory' ? 1 : (config.partitions[service] ?? 1);
+  service === 'checkout' ? 1 : (config.partitions[service] ?? 1);
 
 /** The config an orchestrator slot runs with: its instance is the slot (slot-set.ts). */
 const slotConfig = (config: SystemConfig, service: BackendService, slot: number | undefined): SystemConfig =>
@@ -141,7 +141,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     if (!(err instanceof JournalDiverged)) throw err;
     rt.kill();
     log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
-    const rebuilt = await rebuildStore(path, rebuildKit(service, config), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
+    const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
     log.info(rebuilt, 'store rebuilt from its replicated journal');
     const fresh = open();
     return { rt: fresh, replicator: await replicateJournal(fresh, replicatedLog, slot, fence) };

@@ -98,9 +98,12 @@ describe('partition routing', () => {
 
   it('reads PARTITIONS and per-service overrides, and refuses them embedded', () => {
     const nats = { NATS_URL: 'nats://127.0.0.1:4222' };
-    expect(configFromEnv({}).partitions).toEqual({ cart: 1, promotion: 1, payment: 1, order: 1 });
-    expect(configFromEnv({ ...nats, PARTITIONS: '4', PARTITIONS_CART: '2' }).partitions).toEqual({ cart: 2, promotion: 4, payment: 4, order: 4 });
+    expect(configFromEnv({}).partitions).toEqual({ cart: 1, promotion: 1, payment: 1, order: 1, inventory: 1 });
+    // Inventory only by its own variable: a partitioned inventory makes every reservation a saga of holds.
+    expect(configFromEnv({ ...nats, PARTITIONS: '4', PARTITIONS_CART: '2' }).partitions).toEqual({ cart: 2, promotion: 4, payment: 4, order: 4, inventory: 1 });
+    expect(configFromEnv({ ...nats, PARTITIONS_INVENTORY: '3' }).partitions).toMatchObject({ cart: 1, inventory: 3 });
     expect(() => configFromEnv({ PARTITIONS: '2' })).toThrow(ConfigError);
+    expect(() => configFromEnv({ PARTITIONS_INVENTORY: '2' })).toThrow(ConfigError);
     expect(() => configFromEnv({ ...nats, PARTITIONS: '9' })).toThrow(/at most 8/);
   });
 });
