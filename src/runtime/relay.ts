@@ -324,11 +324,20 @@ export class OutboxRelay {
     this.wakeAt(at);
   }
 
+  /**
+   * The bucket's handle, opened once. A failed open (JetStream unavailable during an election) is
+   * forgotten, so the write's retry opens it again: kept, it failed every later write to the
+   * bucket for the runtime's life, and the shopper's status document stood still.
+   */
   private kv(bucket: string): Promise<Kv> {
     let kv = this.kvs.get(bucket);
     if (!kv) {
-      kv = this.transport.kv(bucket);
-      this.kvs.set(bucket, kv);
+      const opening = this.transport.kv(bucket);
+      opening.catch(() => {
+        if (this.kvs.get(bucket) === opening) this.kvs.delete(bucket);
+      });
+      this.kvs.set(bucket, opening);
+      kv = opening;
     }
     return kv;
   }
