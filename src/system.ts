@@ -20,6 +20,7 @@ import { createSimulator } from './actors/payment/simulator.ts';
 import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
 import { Bucket, JournalStream, journalSubject, type Service } from './contracts/subjects.ts';
+import { consumedEvents } from './contracts/channels.ts';
 import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
@@ -233,7 +234,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
             log.warn({ service, natsUrl, attempt, retryInMs: delayMs, err: err instanceof Error ? err.message : String(err) }, `NATS at ${natsUrl} is not reachable; retrying`),
         );
       } else {
-        bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), locking: config.locking, onError: (err, context) => log.error({ err }, context) });
+        bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), locking: config.locking, storeOnlyConsumed: consumedEvents, onError: (err, context) => log.error({ err }, context) });
         t = Promise.resolve(bus);
       }
       transports.set(service, t);

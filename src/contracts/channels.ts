@@ -102,6 +102,9 @@ export const eventChannels: readonly EventChannel[] = [
   ]),
 ];
 
+/** The event subjects some service consumes through a durable consumer. */
+export const consumedEvents: readonly Event[] = eventChannels.filter((c) => c.consumers.length > 0).map((c) => c.subject);
+
 /**
  * The catalog's Order Service AsyncAPI (written for Kafka) names two channels. Over NATS each is
  * one subscription: `ordering.orders` is the `ordering.evt.>` wildcard (stream ORDERING holds the

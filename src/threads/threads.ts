@@ -11,6 +11,7 @@ import type { SystemConfig } from '../config.ts';
 import type { BackendService } from '../registry.ts';
 import type { Logger } from '../runtime/service.ts';
 import { servePort } from '../runtime/transport/in-process/port.ts';
+import { consumedEvents } from '../contracts/channels.ts';
 import { InProcessTransport } from '../runtime/transport/in-process/in-process.ts';
 import type { FromThread, ServiceThreadData, ToThread } from './protocol.ts';
 
@@ -37,7 +38,7 @@ export interface ServiceThreads {
 
 export async function startServiceThreads(config: SystemConfig, services: readonly BackendService[], log: Logger, logLevel: string): Promise<ServiceThreads> {
   mkdirSync(config.dataDir, { recursive: true });
-  const bus = new InProcessTransport({ path: join(config.dataDir, 'bus.db'), onError: (err, context) => log.error({ err }, context) });
+  const bus = new InProcessTransport({ path: join(config.dataDir, 'bus.db'), storeOnlyConsumed: consumedEvents, onError: (err, context) => log.error({ err }, context) });
   const entry = new URL('./service-thread.ts', import.meta.url).href;
   const threads: Array<{ worker: Worker; services: BackendService[]; served: Promise<void> }> = [];
   let stopping: Promise<void> | undefined;

@@ -10,6 +10,13 @@
  * lasts JetStream's window (DUPLICATE_WINDOW_MS, the same constant nats-jetstream.ts configures);
  * a stream keeps a message EVENT_RETENTION_MS, as its `max_age` on NATS, and here also until every
  * consumer acked it.
+ *
+ * With `storeOnlyConsumed` (embedded, system.ts), a stream stores only the subjects some durable
+ * consumer reads: the consumers the system declares (`consumedEvents`), and any created since the
+ * transport opened. The rest (inventory-reserved, payment-authorized, order-created, …: 4 of a
+ * checkout's 5 events) reach live subscribers and are not written: in one process nobody could read
+ * them later. A durable consumer created later reads from its creation on, not the 24 hours
+ * JetStream would have kept.
  */
 import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
@@ -47,6 +54,14 @@ export interface InProcessOptions {
   locking?: Locking;
   /** The clock of that window and of the retention. */
   now?: () => number;
+  /**
+   * Store only what some durable consumer reads: the subjects given here (the system's declared
+   * consumers, `consumedEvents`) and those matching the filter of any durable consumer created on
+   * this transport since it opened. A publication of any other subject reaches the live
+   * subscribers (taps) and is acknowledged without a write. Unset: every publication is stored,
+   * as JetStream stores it.
+   */
+  storeOnlyConsumed?: readonly string[];
 }
 
 /** How often the event log deletes what its retention no longer keeps. */
@@ -84,12 +99,17 @@ export class InProcessTransport implements Transport {
   private draining: Promise<void> | undefined;
   private closed = false;
   private readonly pruning: NodeJS.Timeout;
+  /** With `storeOnlyConsumed`: the filters whose subjects are stored (undefined: store everything). */
+  private readonly storedFilters: string[] | undefined;
+  /** Whether a subject is stored, by subject; cleared when a filter is added. */
+  private readonly storedBySubject = new Map<string, boolean>();
 
   constructor(opts: InProcessOptions) {
     this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, retentionMs: opts.retentionMs, now: opts.now, ...(opts.locking ? { locking: opts.locking } : {}) });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();
+    this.storedFilters = opts.storeOnlyConsumed ? [...opts.storeOnlyConsumed] : undefined;
     this.pruning = setInterval(() => {
       this.prune().catch((err: unknown) => this.onError(err, 'pruning the event log'));
     }, PRUNE_EVERY_MS).unref();
@@ -245,6 +265,14 @@ export class InProcessTransport implements Transport {
     }
     // Stored as NATS stores it: the id travels with the message as the Nats-Msg-Id header.
     const stored: Headers = { ...headers, [Header.natsMsgId]: msgId };
+    if (!this.isStored(subject)) {
+      // No durable consumer reads it: the live subscribers get it, and nothing is written.
+      this.tap(
+        this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
+        () => ({ subject, headers: { ...stored }, data }),
+      );
+      return { stream: stream.name, seq: 0, duplicate: false };
+    }
     const { seq, duplicate } = await this.store.append(stream.name, subject, stored, data, msgId); // once committed
     this.tap(
       this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
@@ -256,10 +284,26 @@ export class InProcessTransport implements Transport {
     return { stream: stream.name, seq, duplicate };
   }
 
+  private isStored(subject: string): boolean {
+    if (!this.storedFilters) return true;
+    let stored = this.storedBySubject.get(subject);
+    if (stored === undefined) {
+      stored = this.storedFilters.some((f) => subjectMatches(f, subject));
+      this.storedBySubject.set(subject, stored);
+    }
+    return stored;
+  }
+
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
     if (this.draining) throw new TransportClosedError();
     const filter = singleFilter(opts.durable, opts.filterSubjects);
-    if (!this.streams.some((s) => s.name === opts.stream)) throw new Error(`stream ${opts.stream} not found`);
+    const streamDef = this.streams.find((s) => s.name === opts.stream);
+    if (!streamDef) throw new Error(`stream ${opts.stream} not found`);
+    if (this.storedFilters) {
+      // From now on what this consumer reads is stored (what was published before is not there).
+      for (const f of filter === undefined ? streamDef.subjects : [filter]) if (!this.storedFilters.includes(f)) this.storedFilters.push(f);
+      this.storedBySubject.clear();
+    }
     const cfg = {
       filter,
       ackWaitMs: opts.ackWaitMs,
