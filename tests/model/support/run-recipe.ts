@@ -145,7 +145,12 @@ export async function runRecipe(
           );
         }
       }
-      for (const a of acts) await act(a, checkoutId);
+      const acting = async () => {
+        for (const a of acts) await act(a, checkoutId);
+      };
+      // An operator's retry must reach the saga before any answer to its own re-sends (world.ts).
+      if (acts.some((a) => a.kind === 'operatorRetry')) await world.holdingSaga(checkoutId, acting);
+      else await acting();
     }
     const end = await outcomeProblems(t, observe, r, cart.orderId, checkoutId, lines, stockBefore);
     for (const p of end) report({ kind: 'check', text: `outcome: ${p}`, ok: false });

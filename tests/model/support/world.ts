@@ -115,12 +115,37 @@ export class World {
     await closer?.close();
   }
 
+  /**
+   * Runs `task` (world changes ending with an operator's retry) holding the saga's mailbox, as
+   * every delivery to it does: an answer for the saga meanwhile waits until after the retry. A
+   * saga in needsAttention keeps re-sending its compensation, so once the participant is back, an
+   * answer to one of those re-sends could otherwise reach it before the operator's retry and take
+   * the other path (needsAttention → done, no retry). Held, that answer comes after the retry,
+   * which re-sent the request under a new message id, so it is stale and dropped; the re-sent
+   * request's answer then moves the saga on, as the path says.
+   */
+  async holdingSaga(checkoutId: string, task: () => Promise<void>): Promise<void> {
+    await this.sagas().exclusive(checkoutId, async () => {
+      this.held = checkoutId;
+      try {
+        await task();
+      } finally {
+        this.held = undefined;
+      }
+    });
+  }
+
+  private held: string | undefined;
+
+  private sagas(): ActorHost {
+    return this.t.system.runtimes.get('checkout')!.hosts.get('checkout') as ActorHost;
+  }
+
   /** There is no operator API: the retry is delivered to the saga host, as an operator tool would. */
   private async operatorRetry(checkoutId: string): Promise<void> {
-    const host = this.t.system.runtimes.get('checkout')!.hosts.get('checkout') as ActorHost;
-    const r = await host.exclusive(checkoutId, () =>
-      host.deliver(checkoutId, { type: 'operator.retry' }, { reply: () => undefined }),
-    );
+    const host = this.sagas();
+    const deliver = () => host.deliver(checkoutId, { type: 'operator.retry' }, { reply: () => undefined });
+    const r = await (this.held === checkoutId ? deliver() : host.exclusive(checkoutId, deliver));
     if (!r.changed) throw new Error(`operator.retry changed nothing for checkout ${checkoutId}`);
   }
 }
