@@ -57,6 +57,35 @@ describe('the journal replicated through JetStream', () => {
     await expect(log.append(journalSubject('order', '0'), '[]', {}, 'x', 0)).rejects.toThrow();
   });
 
+  it("a read gives exactly the subject's messages in the range, in order, however they are spread among other subjects' (its gets run in parallel chains over ranges of sequences)", async () => {
+    const subject = journalSubject('inventory', 'spread');
+    const other = journalSubject('inventory', 'spread-other');
+    const mine: number[] = [];
+    let seq = 0;
+    let otherSeq = 0;
+    // Runs of the other subject of irregular length (0-9) between this subject's messages, then a long gap.
+    for (let i = 1; i <= 120; i++) {
+      for (let j = 0; j < (i * 7) % 10; j++) otherSeq = await log.append(other, '[]', {}, `o:${i}:${j}`, otherSeq);
+      if (i === 100) for (let j = 0; j < 60; j++) otherSeq = await log.append(other, '[]', {}, `gap:${j}`, otherSeq);
+      seq = await log.append(subject, `[${i}]`, { [JournalHeader.to]: String(i) }, `s:${i}`, seq);
+      mine.push(seq);
+    }
+    const read = async (after: number, through: number) => {
+      const got: LogEntry[] = [];
+      await log.read(subject, after, through, (e) => got.push(e));
+      return got.map((e) => e.seq);
+    };
+    expect(await read(0, seq)).toEqual(mine);
+    expect((await read(0, seq)).length).toBe(120);
+    // Bounds inside the range, at messages and between them.
+    for (const [a, b] of [[mine[10]!, mine[90]!], [mine[10]! - 1, mine[90]! + 1], [mine[50]!, mine[51]!], [mine[50]!, mine[50]!], [mine[119]!, seq + 100], [0, mine[0]!]]) {
+      expect(await read(a!, b!), `${a}..${b}`).toEqual(mine.filter((s) => s > a! && s <= b!));
+    }
+    const bodies: string[] = [];
+    await log.read(subject, 0, seq, (e) => bodies.push(e.data));
+    expect(bodies).toEqual(mine.map((_, i) => `[${i + 1}]`));
+  });
+
   describe('the system over NATS', () => {
     let sys: TestSystem;
     beforeAll(async () => {

@@ -2,8 +2,8 @@
  * The ReplicatedLog contract over a JetStream stream: an append is a publish carrying
  * `Nats-Expected-Last-Subject-Sequence` (the server refuses it if the subject moved on) and a
  * `Nats-Msg-Id` naming the subject and that expected sequence, `<subject>@<seq>`; the last message
- * is a `last_by_subj` get; a read is a chain of `next_by_subj` gets from a sequence. Gets are
- * answered by the stream's leader, so a read needs no consumer.
+ * is a `last_by_subj` get; a read is `next_by_subj` gets from a sequence, several chains of them
+ * at once over disjoint ranges. Gets are answered by the stream's leader, so a read needs no consumer.
  *
  * Why the message id is the expected sequence, not the caller's id: nats-server 2.9.10 (R3) checks
  * the expected sequence against what the stream's leader has applied, so two appends proposed
@@ -50,6 +50,9 @@ import { LogFenced, type LogEntry, type PublishAck, type ReplicatedLog } from '.
 const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 /** The caller's id of an append (its records' positions, or its marker's), stored with it. */
 const APPEND_ID = 'Journal-Append-Id';
+
+/** How many chains of gets a read runs at once, over disjoint ranges of sequences (NatsLog.read). */
+export const READ_CHAINS = 16;
 
 /** How long each try of a log read waits for its answer, by attempt (the last one for every later attempt). */
 export const LOG_REQUEST_TIMEOUTS_MS = [1_000, 2_000, 5_000] as const;
@@ -110,16 +113,45 @@ export class NatsLog implements ReplicatedLog {
     return this.get(`last ${subject}`, { last_by_subj: subject });
   }
 
-  /** The subject's messages after `afterSeq` up to `throughSeq`, in order, one get each (see above: no consumer). */
+  /**
+   * The subject's messages after `afterSeq` up to `throughSeq`, in order, one get each (see above:
+   * no consumer). A get answers one message, and the next one's sequence is known only from it, so
+   * a single chain of gets costs a round trip per message (on a loaded 2-core machine 10-30 ms
+   * each: a new owner's rebuild of 120 messages took 2.4 s). So the range from the subject's first
+   * message on is cut into up to READ_CHAINS parts by sequence, and each part is read by its own
+   * chain of `next_by_subj` gets, all at once: the parts are disjoint and together cover the range,
+   * so every message is read exactly once; each chain costs one get more than its messages (the
+   * one that finds the next part's first message, or none).
+   */
   async read(subject: string, afterSeq: number, throughSeq: number, onEntry: (e: LogEntry) => void): Promise<void> {
-    for (let seq = afterSeq + 1; seq <= throughSeq; ) {
-      // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
-      const next = { seq, next_by_subj: subject } as unknown as MsgRequest;
-      const e = await this.get(`read ${subject}`, next);
-      if (!e || e.seq > throughSeq) return;
-      onEntry(e);
+    const first = await this.next(subject, afterSeq + 1);
+    if (!first || first.seq > throughSeq) return;
+    const from = first.seq + 1;
+    const chains = Math.max(0, Math.min(READ_CHAINS, throughSeq - from + 1));
+    const step = Math.ceil((throughSeq - from + 1) / Math.max(1, chains));
+    const parts = await Promise.all(
+      Array.from({ length: chains }, (_, i) => this.chain(subject, from + i * step, Math.min(throughSeq, from + (i + 1) * step - 1))),
+    );
+    onEntry(first);
+    for (const part of parts) for (const e of part) onEntry(e);
+  }
+
+  /** The subject's messages from `fromSeq` through `throughSeq`, one get after another. */
+  private async chain(subject: string, fromSeq: number, throughSeq: number): Promise<LogEntry[]> {
+    const out: LogEntry[] = [];
+    for (let seq = fromSeq; seq <= throughSeq; ) {
+      const e = await this.next(subject, seq);
+      if (!e || e.seq > throughSeq) break;
+      out.push(e);
       seq = e.seq + 1;
     }
+    return out;
+  }
+
+  /** The subject's first message at or after `seq`. */
+  private next(subject: string, seq: number): Promise<LogEntry | undefined> {
+    // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
+    return this.get(`read ${subject}`, { seq, next_by_subj: subject } as unknown as MsgRequest);
   }
 
   private async get(what: string, query: MsgRequest): Promise<LogEntry | undefined> {
