@@ -27,7 +27,7 @@ import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
 import { JournalDiverged, replicateJournal, type JournalReplicator } from './runtime/replication.ts';
 import { rebuildStore } from './runtime/rebuild.ts';
-import { LeasedSlot } from './runtime/leased-slot.ts';
+import { LeasedSlot, type OpenPhases } from './runtime/leased-slot.ts';
 import { leaseKey, SlotLease } from './runtime/slot-lease.ts';
 import { SlotSet, slotName } from './runtime/slot-set.ts';
 import { turns } from './runtime/turns.ts';
@@ -125,7 +125,8 @@ const slotConfig = (config: SystemConfig, service: BackendService, slot: number 
  * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
  * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
  */
-async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+  const lap = stopwatch();
   const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
     const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
@@ -133,20 +134,40 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log, partitions: config.partitions, ...(partition ? { partition } : {}) });
   };
   const rt = open();
+  phases.storeMs = lap();
   if (!transport.replicatedLog) return { rt, replicator: undefined };
   const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
   const slot = journalSlot(service, rt, config, slotNo);
   try {
-    return { rt, replicator: await replicateJournal(rt, replicatedLog, slot, fence) };
+    const replicator = await replicateJournal(rt, replicatedLog, slot, fence);
+    phases.fenceMs = lap();
+    return { rt, replicator };
   } catch (err) {
     if (!(err instanceof JournalDiverged)) throw err;
     rt.kill();
+    phases.checkMs = lap();
     log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
     const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
+    phases.rebuildMs = lap();
+    Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, records: rebuilt.records });
     log.info(rebuilt, 'store rebuilt from its replicated journal');
     const fresh = open();
-    return { rt: fresh, replicator: await replicateJournal(fresh, replicatedLog, slot, fence) };
+    phases.reopenMs = lap();
+    const replicator = await replicateJournal(fresh, replicatedLog, slot, fence);
+    phases.fenceMs = lap();
+    return { rt: fresh, replicator };
   }
+}
+
+/** Milliseconds since the last call (or since it was made). */
+function stopwatch(): () => number {
+  let at = performance.now();
+  return () => {
+    const now = performance.now();
+    const ms = Math.round(now - at);
+    at = now;
+    return ms;
+  };
 }
 
 /**
@@ -251,17 +272,22 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const heldSlots = new Map<BackendService, Map<number, ServiceRuntime>>();
   const openTurn = turns(SLOTS_OPENED_AT_ONCE);
   /** Opens and starts a service's runtime; at most SLOTS_OPENED_AT_ONCE at a time, in the order asked. */
-  const serve = (service: BackendService, fence?: string, slotNo?: number): Promise<ServiceRuntime> =>
-    openTurn(async () => {
+  const serve = (service: BackendService, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<ServiceRuntime> => {
+    const lap = stopwatch();
+    return openTurn(async () => {
+      phases.turnMs = lap();
       const cfg = slotConfig(config, service, slotNo);
-      const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo);
+      const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo, phases);
+      lap();
       sampleRelay(rt);
       try {
         await startService(service, rt, cfg);
+        phases.servicesMs = lap();
         // Checkpoints start in the background: the slot is served meanwhile (replication.ts).
         if (replicator) await replicator.startCheckpoints(undefined, (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'journal checkpoint failed; retrying at the next'));
         if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
         await rt.start();
+        phases.startMs = lap();
       } catch (err) {
         rt.kill();
         throw err;
@@ -269,6 +295,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       log.info({ service, ...(slotNo === undefined ? {} : { slot: slotNo }) }, 'service started');
       return rt;
     });
+  };
   try {
     const owner = config.natsUrl && !opts.transport ? slotOwnerId(config.dataDir) : undefined;
     const leased = async (service: BackendService): Promise<boolean> => owner !== undefined && service !== 'checkout' && !!(await transportFor(service)).replicatedLog;
@@ -281,7 +308,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       const slog = childLog(log, service);
       const key = leaseKey(service, '0');
       const lease = () => new SlotLease({ kv, key, owner, ttlMs: SLOT_LEASE_TTL_MS, onError: (err, what) => slog.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`) });
-      const slot = new LeasedSlot({ name: key, lease, serve: () => serve(service, owner), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
+      const slot = new LeasedSlot({ name: key, lease, serve: (phases) => serve(service, owner, undefined, phases), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
       slots.set(service, slot);
       contending.push(slot.start(SLOT_LEASE_TTL_MS + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
     }
@@ -298,7 +325,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         service,
         count,
         owner,
-        serve: (k) => serve(service, owner, k),
+        serve: (k, phases) => serve(service, owner, k, phases),
         onServing: (k, rt) => {
           if (rt) held.set(k, rt);
           else held.delete(k);

@@ -427,11 +427,13 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
  * messages, KV writes and timers are in the record already and go nowhere. A store rebuilt from a
  * replicated journal (rebuild.ts) derives its tables this way; executors depend on nothing but
  * their params, the snapshot and `now`, which is what makes this exact. `after` is the snapshot
- * the record led to (a format-1 record carries it; rebuild.ts replays a format-2 one).
+ * the record led to (a format-1 record carries it; rebuild.ts replays a format-2 one), `live` the
+ * live snapshot it was persisted from, when the replay has it (saves restoring it).
  */
-export function replayTableWrites(def: ActorDefinition, record: JournalRecord, db: Db, after: PersistedSnapshot | undefined = record.snapshot): void {
+export function replayTableWrites(def: ActorDefinition, record: JournalRecord, db: Db, after: PersistedSnapshot | undefined = record.snapshot, live?: AnyMachineSnapshot): void {
   if (!after || !record.actions?.length) return;
-  const snapshot = restore(def, record.id, { persisted: after, version: record.snapshot ? (record.version ?? def.version) : def.version });
+  // The live snapshot a replay made (`after` persisted from it), as the host's executors get it; else restored.
+  const snapshot = live ?? restore(def, record.id, { persisted: after, version: record.snapshot ? (record.version ?? def.version) : def.version });
   const none = () => undefined;
   const fx: Effects = { now: record.at, db, actorId: record.id, cause: undefined, request: none, publish: none, kvPut: none, cancelRequest: none, setTimer: none, cancelTimer: none };
   const executors = def.executors as Record<string, Executor<unknown> | undefined>;

@@ -17,13 +17,19 @@ import type { Logger } from './service.ts';
 import type { ServiceRuntime } from './service.ts';
 import type { SlotLease } from './slot-lease.ts';
 
+/** What an opening took, step by step (ms, counts): filled in by whoever opens the slot. */
+export type OpenPhases = Record<string, number>;
+
 export interface LeasedSlotOptions {
   /** Names the slot in logs. */
   name: string;
   /** A fresh lease for each term. */
   lease(): SlotLease;
-  /** Opens the slot and starts serving it (the runtime is started when this resolves). */
-  serve(): Promise<ServiceRuntime>;
+  /**
+   * Opens the slot and starts serving it (the runtime is started when this resolves). `phases`
+   * collects how long each step of the opening took (ms, logged with 'slot serving').
+   */
+  serve(phases: OpenPhases): Promise<ServiceRuntime>;
   /** A term began (the runtime serves) or ended (undefined). */
   onServing?(rt: ServiceRuntime | undefined): void;
   log: Logger;
@@ -106,8 +112,9 @@ export class LeasedSlot {
       let rt: ServiceRuntime;
       this.opening = true;
       const openedAt = performance.now();
+      const phases: OpenPhases = {};
       try {
-        rt = await this.opts.serve();
+        rt = await this.opts.serve(phases);
       } catch (err) {
         this.opts.log.error({ slot: this.opts.name, err: err instanceof Error ? err.message : String(err) }, 'could not open the slot; letting its lease go');
         await lease.release();
@@ -128,7 +135,7 @@ export class LeasedSlot {
         continue;
       }
       this.rt = rt;
-      this.opts.log.info({ slot: this.opts.name, openMs: Math.round(performance.now() - openedAt) }, 'slot serving');
+      this.opts.log.info({ slot: this.opts.name, openMs: Math.round(performance.now() - openedAt), phases }, 'slot serving');
       this.opts.onServing?.(rt);
       this.tell();
       await ended;

@@ -10,7 +10,7 @@
  * of slots: a process beyond that would have nothing to do), renewed like a slot's. A member key
  * whose revision has not moved for a TTL belongs to a process that is gone.
  */
-import { LeasedSlot } from './leased-slot.ts';
+import { LeasedSlot, type OpenPhases } from './leased-slot.ts';
 import type { Logger, ServiceRuntime } from './service.ts';
 import { leaseKey, SlotLease, type SlotLeaseOptions } from './slot-lease.ts';
 import type { Kv } from './transport/transport.ts';
@@ -22,8 +22,8 @@ export interface SlotSetOptions {
   count: number;
   /** This process's name as an owner (slot-owner on its disk). */
   owner: string;
-  /** Opens slot `k` and starts serving it. */
-  serve(k: number): Promise<ServiceRuntime>;
+  /** Opens slot `k` and starts serving it (`phases`: what the opening took, leased-slot.ts). */
+  serve(k: number, phases: OpenPhases): Promise<ServiceRuntime>;
   onServing?(k: number, rt: ServiceRuntime | undefined): void;
   log: Logger;
   lease?: Partial<Omit<SlotLeaseOptions, 'kv' | 'key' | 'owner'>>;
@@ -52,7 +52,7 @@ export class SlotSet {
       return new LeasedSlot({
         name: key,
         lease: () => new SlotLease({ kv: opts.kv, key, owner: opts.owner, onError, ...opts.lease }),
-        serve: () => opts.serve(k),
+        serve: (phases) => opts.serve(k, phases),
         onServing: (rt) => opts.onServing?.(k, rt),
         log: opts.log,
         wanted: () => this.held() < this.share(),

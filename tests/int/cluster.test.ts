@@ -244,20 +244,21 @@ describe('on a 3-node NATS cluster', () => {
 /**
  * From the processes' logs: for each slot the lost processes held at their SIGKILL (`killedAt`),
  * the milliseconds from the kill to the lease taken by another process and to its serving (the
- * first 'slot lease taken' and 'slot serving' lines after the kill, whoever logged them), and how
- * long that opening took. `killedAt` too, to line the logs up.
+ * first 'slot lease taken' and 'slot serving' lines after the kill, whoever logged them), how
+ * long that opening took and its steps (leased-slot.ts, OpenPhases). `killedAt` too, to line the
+ * logs up.
  */
 function failover(outputs: readonly string[], killedAt: number, lostSlots: readonly string[]): Record<string, unknown> {
-  const first = new Map<string, { taken?: number; serving?: number; openMs?: number }>(lostSlots.map((s) => [s, {}]));
+  const first = new Map<string, { taken?: number; serving?: number; openMs?: number; phases?: Record<string, number> }>(lostSlots.map((s) => [s, {}]));
   for (const out of outputs) {
     for (const line of out.split('\n')) {
       if (!line.includes('"slot lease taken') && !line.includes('"slot serving"')) continue;
-      const l = JSON.parse(line) as { time: number; slot: string; msg: string; openMs?: number };
+      const l = JSON.parse(line) as { time: number; slot: string; msg: string; openMs?: number; phases?: Record<string, number> };
       const f = first.get(l.slot);
       if (!f || l.time < killedAt) continue;
       const at = l.time - killedAt;
       if (l.msg === 'slot serving') {
-        if (f.serving === undefined || f.serving > at) Object.assign(f, { serving: at, openMs: l.openMs });
+        if (f.serving === undefined || f.serving > at) Object.assign(f, { serving: at, openMs: l.openMs, phases: l.phases });
       } else if (f.taken === undefined || f.taken > at) f.taken = at;
     }
   }
