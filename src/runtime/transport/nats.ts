@@ -35,7 +35,7 @@ import { InFlight, stopIntake } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, EVENT_RETENTION_MS, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
 import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
-import { NatsLog } from './nats-log.ts';
+import { LOG_REQUEST_TIMEOUTS_MS, NatsLog } from './nats-log.ts';
 import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
 import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
 import { answer, checkReply } from './reply.ts';
@@ -137,7 +137,8 @@ export class NatsTransport implements Transport {
   private readonly subClosers = new Set<Closer>();
   private readonly kvs = new Map<string, Promise<NatsKv>>();
   private readonly js: JetStreamClient;
-  private jsmP: Promise<JetStreamManager> | undefined;
+  /** JetStream contexts for provisioning, by how long their requests wait for an answer (whileDegraded). */
+  private readonly apis = new Map<number, { js: JetStreamClient; jsm: Promise<JetStreamManager> }>();
   private draining: Promise<void> | undefined;
   private closed = false;
 
@@ -256,9 +257,8 @@ export class NatsTransport implements Transport {
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
     if (this.draining) throw new TransportClosedError();
     const maxAckPending = opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING;
-    const jsm = await this.jsm();
-    await this.whileDegraded(`consumer ${opts.durable}`, () => upsertDurable(jsm, opts, maxAckPending));
-    const consumer = await this.whileDegraded(`consumer ${opts.durable}`, () => this.js.consumers.get(opts.stream, opts.durable));
+    await this.whileDegraded(`consumer ${opts.durable}`, ({ jsm }) => upsertDurable(jsm, opts, maxAckPending));
+    const consumer = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable));
     const mine = new InFlight();
     let stopping = false;
     const progress = new ProgressAcks(opts.ackWaitMs, (err) => this.onError(err, `progress ack for ${opts.durable}`));
@@ -318,13 +318,31 @@ export class NatsTransport implements Transport {
   }
 
   private async provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number): Promise<void> {
-    const jsm = await this.jsm();
-    await this.whileDegraded(`stream ${name}`, () => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
+    await this.whileDegraded(`stream ${name}`, ({ jsm }) => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
   }
 
-  /** Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). */
-  private whileDegraded<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return retryWhileDegraded(what, fn, PROVISIONING_PATIENCE_MS, (w, err) => this.onError(err, `${w}: JetStream is degraded; retrying`));
+  /**
+   * Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). Each
+   * try waits a short time for its answer, then longer (LOG_REQUEST_TIMEOUTS_MS: 1 s, 2 s, then 5 s,
+   * nats.js's default for every call), as the journal's reads do: a request sent while a stream's
+   * leader was being elected is never answered, and with 5 s for every try a new owner of a slot
+   * started its consumers up to 5 s after the new leader was up (the cluster test: a node killed
+   * 1 s before a machine, four slots' stream lookups answered only at their retries, 5.1-5.3 s).
+   * Every call here is idempotent (a stream or a durable created with the same settings again).
+   */
+  private whileDegraded<T>(what: string, fn: (api: { js: JetStreamClient; jsm: JetStreamManager }) => Promise<T>): Promise<T> {
+    let attempt = 0;
+    return retryWhileDegraded(
+      what,
+      async () => {
+        const timeout = LOG_REQUEST_TIMEOUTS_MS[Math.min(attempt++, LOG_REQUEST_TIMEOUTS_MS.length - 1)]!;
+        let api = this.apis.get(timeout);
+        if (!api) this.apis.set(timeout, (api = { js: jetstream(this.nc, { checkAPI: false, timeout }), jsm: jetstreamManager(this.nc, { checkAPI: false, timeout }) }));
+        return fn({ js: api.js, jsm: await api.jsm });
+      },
+      PROVISIONING_PATIENCE_MS,
+      (w, err) => this.onError(err, `${w}: JetStream is degraded; retrying`),
+    );
   }
 
   async replicatedLog(stream: string, subjects: readonly string[]): Promise<ReplicatedLog> {
@@ -392,10 +410,6 @@ export class NatsTransport implements Transport {
     if (!this.nc.isClosed()) await this.nc.drain();
   }
 
-  private jsm(): Promise<JetStreamManager> {
-    this.jsmP ??= jetstreamManager(this.nc, { checkAPI: false });
-    return this.jsmP;
-  }
 
   /**
    * A subscription the server refuses is only reported asynchronously; a flush round trip makes
