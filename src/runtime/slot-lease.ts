@@ -99,8 +99,11 @@ export class SlotLease {
   }
 
   /**
-   * One attempt: true if this owner holds the lease now. With `take` false it only watches the
-   * key (so that a TTL of standing still is already counted when this process wants the slot).
+   * One attempt: true if this owner holds the lease now. With `take` false (the process holds its
+   * fair share already) it takes only a lease whose owner is gone (its revision stood still for a
+   * TTL): a slot nobody serves is served at once by whoever sees it first, and rebalancing hands it
+   * on later; a free or released key is left to a process that wants it. Either way it watches the
+   * key, so that a TTL of standing still is already counted when this process wants the slot.
    * A failed KV call rejects; the caller tries again.
    */
   async tryAcquire(take = true): Promise<boolean> {
@@ -114,13 +117,14 @@ export class SlotLease {
       this.seen = { revision: e.revision, at: this.now() };
       return false;
     }
-    if (!take || this.now() - this.seen.at < this.ttlMs) return false;
+    if (this.now() - this.seen.at < this.ttlMs) return false;
     return this.won(sentAt, await this.write(e.revision));
   }
 
   /**
    * Polls until this owner holds the lease, or `until()` says to give up (then false). While
-   * `wanted()` says no (the process holds its fair share already), it only watches.
+   * `wanted()` says no (the process holds its fair share already), it takes only an orphaned
+   * lease (tryAcquire).
    */
   async acquire(until: () => boolean = () => false, wanted: () => boolean = () => true): Promise<boolean> {
     for (;;) {

@@ -2,9 +2,11 @@
  * A fixed set of slots of one service (the orchestrator's CHECKOUT_SLOTS: `slot-0` ...), each its
  * own store and journal, shared by the service's processes under leases (leased-slot.ts). Each
  * process takes its fair share, ceil(slots / live processes); adopts slots whose owner is gone
- * (the lease stood still a TTL), rebuilding them from the replicated journal; and hands a slot over
- * (stops it gracefully, releases the lease) while it holds more than its share, as when a process
- * joins. A lost process's work (its disk gone) thus finishes elsewhere.
+ * (the lease stood still a TTL), rebuilding them from the replicated journal, even beyond its share
+ * (a slot nobody serves is served first, shared fairly later: a fresh process started in the lost
+ * one's place would count its TTL from its own start, seconds later); and hands a slot over (stops
+ * it gracefully, releases the lease) while it holds more than its share, as when a process joins.
+ * A lost process's work (its disk gone) thus finishes elsewhere.
  *
  * Who is live: each process also holds a member lease `<service>.member-<i>` (i below the number
  * of slots: a process beyond that would have nothing to do), renewed like a slot's. A member key
