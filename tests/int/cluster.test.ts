@@ -182,7 +182,6 @@ describe('on a 3-node NATS cluster', () => {
     const lostSlots: string[] = [];
     await Promise.all([...Array.from({ length: CONCURRENCY }, (_, n) => shopper(n)), faults()]);
     expect(acknowledged).toHaveLength(CHECKOUTS);
-    console.log('FAILOVER', JSON.stringify({ nodeSettledMs, ...failover([...procs.values()].map((p) => p.output()), killedAt, lostSlots) }));
 
     // Every acknowledged checkout reaches a final status (read from the replicated KV).
     const kv = await admin.kv(Bucket.checkouts);
@@ -197,6 +196,9 @@ describe('on a 3-node NATS cluster', () => {
       }
       if (finals.size < acknowledged.length) await new Promise((r) => setTimeout(r, 500));
     }
+    // Read once every checkout is final, so every takeover has logged (the gateways may have
+    // acknowledged the last checkout before the lost machine's slots were even taken).
+    console.log('FAILOVER', JSON.stringify({ nodeSettledMs, ...failover([...procs.values()].map((p) => p.output()), killedAt, lostSlots) }));
     const missing = acknowledged.filter((c) => !finals.has(c.checkoutId));
     expect(missing.map((c) => c.checkoutId)).toEqual([]);
     const confirmed = [...finals.values()].filter((s) => s === 'CONFIRMED').length;
