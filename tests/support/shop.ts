@@ -18,10 +18,13 @@ import {
 import { Bucket, Command, Query } from '../../src/contracts/subjects.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
-import { RemoteError } from '../../src/runtime/transport/errors.ts';
+import { isTransient, RemoteError } from '../../src/runtime/transport/errors.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
 
 export const FINAL = ['CONFIRMED', 'CANCELLED', 'NEEDS_ATTENTION'] as const;
+
+/** How long the shopper keeps asking again a call that met "not now" (Shopper.call). */
+const PATIENCE_MS = 15_000;
 
 export class Shopper {
   private readonly client: ServiceClient;
@@ -29,8 +32,25 @@ export class Shopper {
     this.client = new ServiceClient(transport, 'urn:test:shopper', systemClock);
   }
 
-  private call<T>(subject: string, type: string, payload: unknown, schema: z.ZodType<T>, key?: string): Promise<T> {
-    return this.client.call(subject, type, payload, schema, { timeoutMs: 5_000, idempotencyKey: key }).then((r) => r.payload);
+  /**
+   * One call, as a client of the gateway makes it: "not now" (nobody listens, no answer in time,
+   * UNAVAILABLE) is asked again with the same idempotency key for up to {@link PATIENCE_MS}, as
+   * the gateway's 503 with Retry-After tells its clients to; any other answer is the answer. Over
+   * NATS a participant serves under a lease it renews every second and gives up 2.5 s after its
+   * last renewal was sent: a test process stalled for about 2 s on a loaded machine (measured:
+   * 1.6 s no, 2.2 s yes) hands its own slots over and takes them back, and a request meanwhile
+   * finds no responders or "cart is handing its slot over; retry".
+   */
+  private async call<T>(subject: string, type: string, payload: unknown, schema: z.ZodType<T>, key?: string): Promise<T> {
+    const end = Date.now() + PATIENCE_MS;
+    for (;;) {
+      try {
+        return (await this.client.call(subject, type, payload, schema, { timeoutMs: 5_000, idempotencyKey: key })).payload;
+      } catch (err) {
+        if (!isTransient(err) || Date.now() > end) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   }
 
   addItem(cartId: string, productId: string, quantity: number): Promise<Cart> {
