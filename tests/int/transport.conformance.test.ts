@@ -217,17 +217,20 @@ function conformance(factory: WorldFactory): void {
         const slow = deferred();
         const seen: Delivery[] = [];
         let done = 0;
-        await checkout.consume(consumeOpts(300), async (d) => {
+        // An ack wait of 1 s: on NATS the progress ack goes every third of it, so the process may
+        // stall (a loaded CI machine) for about 0.6 s between two without a redelivery. At 300 ms
+        // a 0.4 s stall was enough, and the handler ran twice.
+        await checkout.consume(consumeOpts(1_000), async (d) => {
           seen.push(d);
           await slow.promise;
           done++;
         });
         await publishCheckouts(cart, 1);
         await until(() => seen.length >= 1);
-        await sleep(1_500); // five ack waits: the running handler keeps it (progress acks on NATS)
+        await sleep(2_500); // two and a half ack waits: the running handler keeps it (progress acks on NATS)
         slow.resolve();
         await until(() => done === 1);
-        await sleep(600); // acked: nothing comes again
+        await sleep(1_200); // acked: nothing comes again, not even after an ack wait
         expect(seen.map((d) => [d.seq, d.deliveryCount])).toEqual([[1, 1]]);
       });
 
