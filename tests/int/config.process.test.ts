@@ -25,6 +25,13 @@ function run(cmd: string, args: string[], env: Record<string, string>): { child:
   return { child, done: new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err }))) };
 }
 
+/**
+ * Each case starts node with tsx, which transforms the sources before the process can answer: a
+ * few seconds alone, several times that on a loaded 2-core CI machine beside other test files
+ * (the default 30 s is a hang guard these cases came near). What they assert is not a duration.
+ */
+const SPAWN_TIMEOUT_MS = 60_000;
+
 const start = (env: Record<string, string>) => run(process.execPath, ['--import', 'tsx', 'src/main.ts'], env).done;
 
 function freePort(): Promise<number> {
@@ -76,7 +83,7 @@ describe('a process with a bad setting', () => {
       expect(r.err.trimEnd().split('\n')).toHaveLength(1);
       expect(r.err).toMatch(line);
       expect(r.err).not.toMatch(/\n\s+at /);
-    });
+    }, SPAWN_TIMEOUT_MS);
   }
 
   it('a port in use: says so and suggests PORT, before any service starts', async () => {
@@ -87,13 +94,13 @@ describe('a process with a bad setting', () => {
     );
     // Nothing opened: no store was created.
     expect(readdirSync(dataDir).filter((f) => f.endsWith('.db'))).toEqual([]);
-  });
+  }, SPAWN_TIMEOUT_MS);
 
   it('METRICS_PORT in use: the same, naming METRICS_PORT', async () => {
     const r = await start({ DATA_DIR: dataDir, PORT: String(await freePort()), METRICS_PORT: String(heldPort) });
     expect(r.code).toBe(2);
     expect(r.err).toMatch(new RegExp(`^config error: METRICS_PORT="${heldPort}" cannot be used: .* set METRICS_PORT to a free port`));
-  });
+  }, SPAWN_TIMEOUT_MS);
 });
 
 /** Every process whose parent chain leads to `pid` (from /proc). */
@@ -135,11 +142,11 @@ describe('npm start, stopped with SIGTERM', () => {
     const port = await freePort();
     const { child, done } = run('npm', ['start', '--silent'], { DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', LOG_FORMAT: 'json', SQLITE_SYNCHRONOUS: 'NORMAL' });
     try {
-      const end = Date.now() + 30_000;
+      const end = Date.now() + 60_000;
       for (;;) {
         const up = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
         if (up) break;
-        if (Date.now() > end) throw new Error('npm start did not come up');
+        if (Date.now() > end) throw new Error('npm start did not come up in 60 s');
         await new Promise((r) => setTimeout(r, 200));
       }
       const tree = descendants(child.pid!);
@@ -151,8 +158,9 @@ describe('npm start, stopped with SIGTERM', () => {
       const lines = r.out.trim().split('\n').map((l) => JSON.parse(l) as { service?: string; instance?: string; msg?: string });
       expect(lines.every((l) => typeof l.service === 'string' && typeof l.instance === 'string')).toBe(true);
       expect(lines.map((l) => l.msg)).toContain('stopped');
-      // The app's node process may still be finishing its exit when npm returns: wait for it, bounded.
-      for (let i = 0; i < 50 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+      // The app's node process may still be finishing its exit when npm returns: wait for it, bounded
+      // (15 s: a loaded machine; it is normally gone at once).
+      for (let i = 0; i < 150 && tree.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
       expect(tree.filter(alive)).toEqual([]);
       const free = await new Promise<boolean>((resolve) => {
         const s = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
@@ -162,5 +170,5 @@ describe('npm start, stopped with SIGTERM', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 2 * SPAWN_TIMEOUT_MS);
 });

@@ -92,7 +92,7 @@ describe('an operator retries a saga that needs attention', () => {
     const again = await ops(server.url, 'retry', cart.orderId);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/409 CONFLICT.*cancelled/);
-  });
+  }, 90_000); // four `npm run ops` processes, each transforming its sources with tsx: seconds each on a loaded machine
 
   it('declares the operator token as a security scheme of the operator routes', async () => {
     const doc = (await (await fetch(`${server.url}/openapi.json`)).json()) as {
