@@ -73,6 +73,8 @@ export interface NatsConnectOptions {
   onError?: (err: unknown, context: string) => void;
   /** Copies of each stream and KV bucket this connection creates: 1 on a single server, 3 on a 3-node cluster. */
   replicas?: number;
+  /** The pause between reconnect attempts; nats.js's 2 s unless set (a test counting attempts shortens it). */
+  reconnectTimeWaitMs?: number;
 }
 
 /** NATS_URL's servers: one URL, or a comma list of a cluster's (the client fails over between them). */
@@ -92,6 +94,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
     // cut off from NATS for longer than ~20 s would otherwise keep a closed connection for good,
     // neither serving nor exiting. Its leases keep it safe meanwhile (tests/int/nats-reconnect.test.ts).
     maxReconnectAttempts: -1,
+    ...(opts.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: opts.reconnectTimeWaitMs } : {}),
   });
   const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default', opts.replicas ?? 1);
   await t.start();
