@@ -7,7 +7,7 @@
  * `broken` switches on one of the runtime's deliberately broken variants (src/runtime/broken.ts)
  * for the run, to see a failure reported.
  */
-import { checkoutRunsById } from '../../../src/devtools/testing/checkout-plan.ts';
+import { checkoutRunById } from '../../../src/devtools/testing/checkout-plan.ts';
 import { checkoutModel } from '../../../src/devtools/testing/models/checkout.ts';
 import { testPlan } from '../../../src/devtools/testing/plan.ts';
 import { withBroken, type BrokenVariant } from '../../../src/runtime/broken.ts';
@@ -25,7 +25,7 @@ export interface RunScenarioOptions {
 
 export async function runScenario(id: string, o: RunScenarioOptions): Promise<number> {
   const plan = testPlan(checkoutModel);
-  const run = checkoutRunsById(plan).get(id);
+  const run = checkoutRunById(plan, id);
   if (!run) {
     o.print(`unknown scenario "${id}": the ids are in docs/test-plan/checkout/ (npm run paths -- --write)`);
     return 2;
