@@ -221,7 +221,8 @@ export class Journal {
 
   /**
    * Batch committed, replicate before release: from now on every batch that appends records is
-   * held (store.holdRelease) until `ship` has its records replicated; nobody hears of them before.
+   * held (store.holdRelease) until `ship` has its records replicated (asked right after the COMMIT,
+   * while the WAL sync runs) and the sync has returned; nobody hears of them before.
    */
   replicateWith(ship: Shipper): void {
     this.shipper = ship;

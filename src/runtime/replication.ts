@@ -2,17 +2,21 @@
  * A store's journal shipped to a replicated log (distributed mode): a JetStream stream `JOURNAL`,
  * one subject per store slot, `journal.<service>.<slot>` (R3 on a 3-node cluster).
  *
- * Order: SQLite first, then the stream, then anyone is told. A batch commits (and, under FULL, is
- * synced) locally; its records are then appended to the slot's subject as ONE message (a bounded
- * number of them for a batch over `maxBytes`), and only once the stream has acknowledged them is the
- * batch released (store.holdRelease): its writers resolve, replies go out, the relay sends its
- * effects, the scheduler arms its timers. So:
+ * Order: SQLite's COMMIT first, then the stream (while the commit's WAL sync runs), then anyone is
+ * told. A batch commits locally; its records are then appended to the slot's subject as ONE message
+ * (a bounded number of them for a batch over `maxBytes`), sent at once, so the stream's round trip
+ * overlaps the local fdatasync under FULL; only once the stream has acknowledged them AND the sync
+ * has returned is the batch released (store.holdRelease): its writers resolve, replies go out, the
+ * relay sends its effects, the scheduler arms its timers. So:
  *   - a crash before the local commit loses nothing anyone was told of;
  *   - a crash after the commit and before the ack leaves records that nobody heard of: a restart on
  *     the same disk re-ships the tail the stream lacks (at open, below), with the same message ids
  *     (JetStream drops a copy that did land); a machine lost with its disk takes them with it,
  *     which loses nothing acknowledged: the senders were not answered and try again;
- *   - a crash after the ack: the records are both here and in the stream; the relay resends above
+ *   - a power loss after the ack and before the local sync returned may leave the stream ahead of
+ *     the file: the restart finds the log's head beyond its journal (JournalDiverged, below) and
+ *     the store is rebuilt from the stream (rebuild.ts); nobody had been told of those records;
+ *   - a crash after both: the records are both here and in the stream; the relay resends above
  *     its watermark as after any restart.
  *
  * Fencing. Every append carries the sequence of the subject's last message as this writer knows it

@@ -91,6 +91,8 @@ interface Batch {
   synced: boolean;
   /** Must resolve before the batch is released (holdRelease): the journal's replication. */
   gate?: () => Promise<void>;
+  /** The gate's promise, asked right after COMMIT, while the WAL sync runs (see holdRelease). */
+  gating?: Promise<void>;
 }
 
 /** Another process holds the store: each store has one owner. */
@@ -194,11 +196,15 @@ export class Store {
   }
 
   /**
-   * From inside a `write`: the current batch, once durable here, is released (its writers told,
-   * its hooks run) only after `gate()` resolves; gates are called in commit order and batches are
-   * released in commit order. The journal ships the batch's records to its replicated log this way,
-   * so nobody hears of a change that a lost machine would take with it. A gate that rejects stops
-   * the store like a failed sync: nobody is told of that batch or any later one.
+   * From inside a `write`: the current batch is released (its writers told, its hooks run) only
+   * once it is durable here AND `gate()` has resolved; gates are called in commit order, right
+   * after the batch's COMMIT (so the gate's work overlaps the WAL's fdatasync instead of following
+   * it), and batches are released in commit order. The journal ships the batch's records to its
+   * replicated log this way, so nobody hears of a change that a lost machine would take with it.
+   * A gate that rejects stops the store like a failed sync: nobody is told of that batch or any
+   * later one. The gate may thus finish before the local sync: a power loss then can leave the log
+   * ahead of the local file, which the replicator detects at open (JournalDiverged: rebuilt from
+   * the log); nobody was told of such a batch either way.
    */
   holdRelease(gate: () => Promise<void>): void {
     const batch = this.batch;
@@ -263,6 +269,12 @@ export class Store {
       return;
     }
     this.metrics?.committed(batch.waiters.length);
+    if (batch.gate) {
+      // Asked now, in commit order, while the sync below runs; awaited at release.
+      const gating = Promise.resolve().then(batch.gate);
+      gating.catch(() => undefined); // handled at release, once the earlier batches are released
+      batch.gating = gating;
+    }
     if (this.walFd === undefined) return this.release(batch);
     this.syncing.push(batch);
     const syncStart = this.metrics ? performance.now() : 0;
@@ -283,10 +295,9 @@ export class Store {
 
   /** The batch is durable here: settle it now, or after its gate and every earlier batch's. */
   private release(batch: Batch): void {
-    if (!batch.gate && this.gated.length === 0) return this.settle(batch);
+    if (!batch.gating && this.gated.length === 0) return this.settle(batch);
     this.gated.push(batch);
-    const gate = batch.gate?.() ?? Promise.resolve();
-    gate.catch(() => undefined); // handled below, once the earlier batches are released
+    const gate = batch.gating ?? Promise.resolve();
     this.gateChain = this.gateChain.then(
       () =>
         gate.then(

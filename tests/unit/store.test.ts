@@ -102,6 +102,62 @@ describe('Store under synchronous=FULL', () => {
     await again.close();
   });
 
+  it('asks a held batch gate right after its COMMIT, while the sync runs, and tells nobody until both are done', async () => {
+    const { store, held } = storeWithHeldSyncs();
+    const events: string[] = [];
+    let openGate: () => void = () => undefined;
+    const w = store
+      .write((db) => {
+        insert('a')(db);
+        store.holdRelease(() => {
+          events.push('gate asked');
+          return new Promise<void>((r) => (openGate = r));
+        });
+      }, () => events.push('hook'))
+      .then(() => events.push('writer'));
+    await tick();
+    await tick();
+    // Committed: the gate (the journal's shipping) is already asked, the WAL sync has not returned.
+    expect(held).toHaveLength(1);
+    expect(events).toEqual(['gate asked']);
+    openGate(); // the log has the batch first: still nobody is told, the sync may yet fail
+    await tick();
+    expect(events).toEqual(['gate asked']);
+    held[0]!.done(null);
+    await w;
+    expect(events).toEqual(['gate asked', 'hook', 'writer']);
+
+    // The other order: synced first, then the gate.
+    const events2: string[] = [];
+    let openGate2: () => void = () => undefined;
+    const w2 = store
+      .write((db) => {
+        insert('b')(db);
+        store.holdRelease(() => new Promise<void>((r) => (openGate2 = r)));
+      })
+      .then(() => events2.push('writer'));
+    await tick();
+    held[1]!.done(null);
+    await tick();
+    expect(events2).toEqual([]);
+    openGate2();
+    await w2;
+    expect(events2).toEqual(['writer']);
+    await store.close();
+  });
+
+  it('a gate that fails while the sync runs stops the store and tells none of the batch writers', async () => {
+    const { store, held } = storeWithHeldSyncs();
+    const w = store.write((db) => {
+      insert('a')(db);
+      store.holdRelease(() => Promise.reject(new Error('fenced')));
+    });
+    await tick();
+    held[0]!.done(null);
+    await expect(w).rejects.toThrow('fenced');
+    expect(store.closed).toBe(true);
+  });
+
   it('syncs nothing under NORMAL', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'poa-store-'));
     dirs.push(dir);
