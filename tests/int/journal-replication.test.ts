@@ -12,6 +12,7 @@ import { defaultSeed } from '../../src/actors/seed/seed.ts';
 import { JournalStream, journalSubject } from '../../src/contracts/subjects.ts';
 import { decodeRecords, JournalHeader } from '../../src/runtime/replication.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
+import { filteredPurgeIsSafe } from '../../src/runtime/transport/nats-log.ts';
 import { LogFenced, type LogEntry, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
 import { initialStock, startTestSystem, type TestSystem } from '../support/system-fixture.ts';
@@ -87,6 +88,40 @@ describe('the journal replicated through JetStream', () => {
     const bodies: string[] = [];
     await log.read(subject, 0, seq, (e) => bodies.push(e.data));
     expect(bodies).toEqual(mine.map((_, i) => `[${i + 1}]`));
+  });
+
+  it('a trim (one filtered purge on this standalone server) takes only its subject, and only below the sequence kept', async () => {
+    expect(filteredPurgeIsSafe(transport.nc.info)).toBe(true);
+    const mine = journalSubject('inventory', 'trim-a');
+    const other = journalSubject('inventory', 'trim-b');
+    let m = 0;
+    let o = 0;
+    const mineSeqs: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      mineSeqs.push((m = await log.append(mine, '[]', {}, `a:${i}`, m)));
+      o = await log.append(other, '[]', {}, `b:${i}`, o);
+    }
+    const seqs = async (subject: string) => {
+      const out: number[] = [];
+      await log.read(subject, 0, o + m, (e) => out.push(e.seq));
+      return out;
+    };
+    // Keeping from sequence 1 (a slot whose checkpoint's first chunk was the stream's first message)
+    // removes nothing: nats-server 2.9.10 reads a purge's `seq` 1 as no bound at all.
+    await log.trim(mine, 1);
+    expect(await seqs(mine)).toEqual(mineSeqs);
+    await log.trim(mine, mineSeqs[4]!);
+    expect(await seqs(mine)).toEqual(mineSeqs.slice(4));
+    expect(await seqs(other)).toHaveLength(6);
+  });
+
+  it('a filtered purge is used only where no replica can replay it as a whole-stream compaction (nats-server#4196)', () => {
+    expect(filteredPurgeIsSafe({ version: '2.9.10' })).toBe(true); // standalone: no replicas
+    expect(filteredPurgeIsSafe({ version: '2.9.10', cluster: 'poa' })).toBe(false);
+    expect(filteredPurgeIsSafe({ version: '2.9.17', cluster: 'poa' })).toBe(false);
+    expect(filteredPurgeIsSafe({ version: '2.9.18', cluster: 'poa' })).toBe(true);
+    expect(filteredPurgeIsSafe({ version: '2.10.0', cluster: 'poa' })).toBe(true);
+    expect(filteredPurgeIsSafe(undefined)).toBe(false);
   });
 
   describe('the system over NATS', () => {

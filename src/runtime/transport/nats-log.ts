@@ -67,6 +67,8 @@ export class NatsLog implements ReplicatedLog {
     private readonly publish: (subject: string, data: string, headers: Headers) => Promise<PublishAck>,
     private readonly onWait: (what: string, err: unknown) => void = () => undefined,
     private readonly patienceMs = 60_000,
+    /** Whether a filtered purge is applied as asked (see trim); by default from the server's INFO. */
+    private readonly purgeIsSafe: () => boolean = () => filteredPurgeIsSafe(nc.info),
   ) {
     this.apis = LOG_REQUEST_TIMEOUTS_MS.map((timeout) => ({ js: jetstream(nc, { checkAPI: false, timeout }), jsm: jetstreamManager(nc, { checkAPI: false, timeout }) }));
   }
@@ -160,14 +162,26 @@ export class NatsLog implements ReplicatedLog {
   }
 
   /**
-   * Deletes the subject's messages below `keepFromSeq` one by one, NOT with a filtered purge:
-   * nats-server 2.9 applies a purge that a replica replays while recovering (a restarted node, a
-   * stream just created) as a compaction of the WHOLE stream up to its last sequence then
-   * (nats-server#4196, fixed in 2.9.18), which wiped other slots' journals and this slot's
-   * checkpoint (seen on a 3-node cluster: a checkpoint's chunk gone right after the first trim).
-   * A message delete is applied by sequence on every replica, recovering or not.
+   * Removes the subject's messages below `keepFromSeq`. On a server that replicates nothing (no
+   * cluster) or has the fix below (2.9.18 on), with ONE filtered purge; else one delete at a time,
+   * NOT with a filtered purge: nats-server 2.9 applies a purge that a replica replays while
+   * recovering (a restarted node, a stream just created) as a compaction of the WHOLE stream up to
+   * its last sequence then (nats-server#4196, fixed in 2.9.18), which wiped other slots' journals
+   * and this slot's checkpoint (seen on a 3-node cluster: a checkpoint's chunk gone right after the
+   * first trim). A message delete is applied by sequence on every replica, recovering or not. A
+   * standalone server has no replicas and no Raft log to replay, and one delete per message cost
+   * 40-60 us of the server's CPU and 90-220 us of the caller's (the scan included), where a purge
+   * of 1,000 costs about 2 ms in all: every journal message of every slot is trimmed once, 2-9 per
+   * checkout (docs/benchmarks.md, "The NATS path").
    */
   async trim(subject: string, keepFromSeq: number): Promise<void> {
+    if (this.purgeIsSafe()) {
+      // Nothing lies below sequence 1, and nats-server 2.9.10 takes a purge with `seq` 1 (or 0) as
+      // having no bound: it would remove every message of the subject (measured: 3 of 3).
+      if (keepFromSeq <= 1) return;
+      await this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.purge(this.stream, { filter: subject, seq: keepFromSeq }));
+      return;
+    }
     const doomed: number[] = [];
     // An ordered consumer (headers only: the scan needs sequences, not bodies), so its creation may
     // wait on a dead node as described above; a trim runs in the background (replication.ts), and
@@ -192,6 +206,17 @@ export class NatsLog implements ReplicatedLog {
       await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
     }
   }
+}
+
+/**
+ * A filtered purge removes only its subject's messages: always on a server outside a cluster (no
+ * replica replays it), and in a cluster from nats-server 2.9.18 on (nats-server#4196, see trim).
+ */
+export function filteredPurgeIsSafe(info: { cluster?: string | undefined; version: string } | undefined): boolean {
+  if (!info) return false;
+  if (info.cluster === undefined || info.cluster === '') return true;
+  const [major = 0, minor = 0, patch = 0] = info.version.split(/[.-]/).map(Number);
+  return major > 2 || (major === 2 && (minor > 9 || (minor === 9 && patch >= 18)));
 }
 
 /** A message already gone (deleted by an earlier trim that was retried) is what a trim wants. */
