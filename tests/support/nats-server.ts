@@ -62,7 +62,9 @@ export async function startNatsServer(
   const storeDir = await mkdtemp(join(tmpdir(), 'nats-test-'));
   const config = opts.config ?? defaultNatsConfig;
   // Command-line flags override the file, so the file's listen address and store dir do not matter here.
-  const child = spawn(bin, ['-c', config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+  // NATS_SERVER_EXTRA_ARGS (measurement only): e.g. `-m 8222` or `-V -l /tmp/trace.log` to count or trace every message.
+  const extra = (process.env.NATS_SERVER_EXTRA_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(bin, ['-c', config, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...extra], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let log = '';
