@@ -137,6 +137,8 @@ describe('on a 3-node NATS cluster', () => {
     let started = 0;
     const shopper = async (n: number): Promise<void> => {
       while (started < CHECKOUTS) {
+        await paused;
+        if (started >= CHECKOUTS) return;
         started++;
         const base = `http://127.0.0.1:${ports[(started + n) % ports.length]}`;
         const cartId = randomUUID();
@@ -154,8 +156,17 @@ describe('on a 3-node NATS cluster', () => {
       // The node's loss is absorbed before the machines are lost: every stream it led has a new
       // leader (nats-server 2.9.10 elects one 4-9 s after the loss). Otherwise the takeovers below
       // wait for those elections, whatever they do, and the failover figures measure the node's loss.
+      // No checkout starts meanwhile (on a quiet machine the rest of the run would end in that
+      // wait, and the machines would be lost with nothing in flight); once resumed, the machines
+      // are lost with 40 more acknowledged, checkouts in flight.
+      let resume: () => void = () => undefined;
+      paused = new Promise((r) => (resume = r));
       await streamsLed(admin, 60_000);
       nodeSettledMs = Date.now() - nodeKilledAt;
+      const resumedAt = acknowledged.length;
+      paused = undefined;
+      resume();
+      await until(() => acknowledged.length >= resumedAt + 40, 120_000);
       // One process of every service is lost with its machine: SIGKILL, its disk gone, a fresh one
       // started empty. The participants' process lost is the one serving inventory's slot.
       const participants = await ownerOf(leaseKey('inventory', '0'));
@@ -179,6 +190,8 @@ describe('on a 3-node NATS cluster', () => {
     };
     let killedAt = 0;
     let nodeSettledMs = 0;
+    /** While set, no new checkout starts. */
+    let paused: Promise<void> | undefined;
     const lostSlots: string[] = [];
     await Promise.all([...Array.from({ length: CONCURRENCY }, (_, n) => shopper(n)), faults()]);
     expect(acknowledged).toHaveLength(CHECKOUTS);
@@ -234,8 +247,12 @@ describe('on a 3-node NATS cluster', () => {
     const dir = async (service: string, slot = '0') => join(root, await ownerOf(leaseKey(service, slot)));
     const slotFiles = (service: string, count: number) => Promise.all(Array.from({ length: count }, async (_, k) => join(await dir(service, `slot-${k}`), `${service}-slot-${k}.db`)));
     if (PARTITIONS > 1) {
-      // Both participant processes serve: each holds partitions of the partitioned services.
-      const holders = new Set(await Promise.all(['cart', 'promotion', 'payment', 'order'].flatMap((s) => Array.from({ length: PARTITIONS }, (_, k) => ownerOf(leaseKey(s, `slot-${k}`))))));
+      // Both participant processes serve: each holds partitions of the partitioned services. The
+      // survivor adopted every partition the lost process held (beyond its share) and hands them
+      // on to the fresh process one a TTL, so this is waited for.
+      const holding = async () => new Set(await Promise.all(['cart', 'promotion', 'payment', 'order'].flatMap((s) => Array.from({ length: PARTITIONS }, (_, k) => ownerOf(leaseKey(s, `slot-${k}`))))));
+      let holders = await holding();
+      for (const end = Date.now() + 60_000; holders.size < 2 && Date.now() < end; holders = await holding()) await new Promise((r) => setTimeout(r, 500));
       expect([...holders].sort()).toEqual(['participants-a', 'participants-b']);
     }
     const stores = {
