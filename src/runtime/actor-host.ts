@@ -215,6 +215,8 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   private readonly stmt;
   readonly journal: Journal;
   private readonly inspection: InspectionReporter;
+  /** The stored form of a snapshot, made by the journal when it checkpoints the actor (not at every transition). */
+  private readonly persist: (live: AnyMachineSnapshot) => PersistedSnapshot;
 
   constructor(
     readonly def: ActorDefinition<M>,
@@ -223,6 +225,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     this.kind = def.kind;
     this.maxCached = ctx.maxCached ?? HOT_ACTORS;
     this.machine = pureTransitions(def.machine);
+    this.persist = (live) => (def.machine as AnyStateMachine).getPersistedSnapshot(live) as unknown as PersistedSnapshot;
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
     this.journal = Journal.of(ctx.store, { clock: ctx.clock });
@@ -312,7 +315,6 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
         const effects: OutboundEffect[] = [];
         const fx = this.effects(id, seq, now, db, opts.cause, effects, timers, done);
         for (const action of all) this.execute(action, fx, next);
-        const persisted: PersistedSnapshot = (this.def.machine as AnyStateMachine).getPersistedSnapshot(next) as unknown as PersistedSnapshot;
         const pos = journal.append(
           {
             kind: this.kind, id, seq, at: now, event,
@@ -329,7 +331,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
             ...(effects.length ? { source: this.ctx.source, correlationId: opts.cause?.correlationId ?? id } : {}),
           },
           current?.pos,
-          persisted,
+          { live: next, persist: this.persist },
         );
         wroteEffects = effects.length > 0 || timers.length > 0;
         this.remember(id, { snapshot: next, seq, pos });
@@ -365,6 +367,14 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     if (hot) return hot;
     // Changed since the last checkpoint: the journal holds it; else the checkpointed row is current.
     const latest = this.journal.latest(this.kind, id);
+    if (latest?.live && latest.live.machine === this.def.machine) {
+      // Changed since the checkpoint by a host of this very machine: its live snapshot, as it was
+      // appended. A snapshot of another machine (a host registered again for the kind with another
+      // one) is restored into this one from its persisted form, as a stored one is.
+      const cached = { snapshot: latest.live, seq: latest.seq, pos: latest.pos };
+      this.remember(id, cached);
+      return cached;
+    }
     const row = latest
       ? { persisted: latest.persisted, seq: latest.seq, machine_version: latest.version, pos: latest.pos }
       : (this.stmt.load.get(this.kind, id) as { snapshot: string; seq: number; machine_version: string; pos: number } | undefined);

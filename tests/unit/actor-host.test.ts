@@ -104,6 +104,31 @@ describe('durable actor host', () => {
       expect(cold.context).toEqual(hot.context);
     });
 
+    it('makes an actor’s stored snapshot when it is checkpointed, once, from its latest transition', async () => {
+      await start();
+      const machine = jobs().def.machine;
+      const made: unknown[] = [];
+      const persisted = machine.getPersistedSnapshot.bind(machine);
+      machine.getPersistedSnapshot = ((s: Parameters<typeof persisted>[0]) => {
+        made.push(s);
+        return persisted(s);
+      }) as typeof machine.getPersistedSnapshot;
+      try {
+        await jobs().deliver('j1', { type: 'job.start', name: 'build' });
+        await until(() => String(jobs().peek('j1')?.value) === 'done'); // a second transition: the work's reply
+        expect(made).toHaveLength(0); // not at every transition
+        jobs().evict();
+        expect(jobs().peek('j1')?.value).toBe('done'); // the journal's live snapshot, unstored yet
+        await svc.rt.journal.checkpointNow();
+        expect(made).toHaveLength(1);
+        const stored = row(`SELECT snapshot, seq FROM actors WHERE kind = 'job' AND id = 'j1'`)!;
+        expect(JSON.parse(String(stored.snapshot))).toEqual(JSON.parse(JSON.stringify(persisted(jobs().peek('j1')!))));
+        expect(stored.seq).toBe(2);
+      } finally {
+        machine.getPersistedSnapshot = persisted;
+      }
+    });
+
     it('refuses a stored snapshot whose context does not parse', async () => {
       await start();
       await jobs().deliver('j1', { type: 'job.start', name: 'build' });
