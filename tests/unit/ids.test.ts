@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, uuidv5, uuidv7 } from '../../src/runtime/ids.ts';
+import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, traceparent, uuidv5, uuidv7, withUuidSource } from '../../src/runtime/ids.ts';
 import { isUuid } from '../../src/contracts/messages/common.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
 
@@ -62,6 +62,27 @@ describe('derived ids', () => {
       expect(ids.checkoutId).toBe(uuidv5(cart, IdNamespace.checkout));
       expect(ids.reservationId).toBe(uuidv5(ids.checkoutId, IdNamespace.reservation));
       expect(derivedId(cart, IdNamespace.message, `${cart}/x`)).toBe(uuidv5(`${cart}/x`, IdNamespace.message));
+    });
+  });
+
+  describe('traceparent', () => {
+    const TP = /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/;
+    it('is a W3C traceparent: a fresh trace, or a new span in the parent’s trace', () => {
+      const root = traceparent();
+      expect(root).toMatch(TP);
+      const child = traceparent(root);
+      expect(child).toMatch(TP);
+      expect(child.split('-')[1]).toBe(root.split('-')[1]);
+      expect(child.split('-')[2]).not.toBe(root.split('-')[2]);
+    });
+
+    it('takes its digits from the UUID source in order, its dashes left out', async () => {
+      const uuids = ['0af76519-16cd-43dd-8448-eb211c80319c', 'b7ad6b71-6920-4333-9b1c-0123456789ab', 'not-a-uuid-at-all-but-long-enough-0000'];
+      let i = 0;
+      await withUuidSource(() => uuids[i++]!, async () => {
+        expect(traceparent()).toBe('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169204333-01');
+        expect(traceparent('00-0123-x-01')).toBe('00-0123-notauuidatallbut-01');
+      });
     });
   });
 });
