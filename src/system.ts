@@ -21,7 +21,7 @@ import { startPromotionService } from './actors/promotion/service.ts';
 import { configFromEnv, type SystemConfig } from './config.ts';
 import { Bucket, JournalStream, journalSubject, type Service } from './contracts/subjects.ts';
 import { consumedEvents } from './contracts/channels.ts';
-import { backendServices, serviceMigrations, serviceSources, type BackendService } from './registry.ts';
+import { backendServices, serviceMigrations, servicePageSizes, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
 import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
@@ -112,6 +112,9 @@ function journalSlot(service: BackendService, rt: ServiceRuntime, config: System
   return slotNo === undefined ? '0' : slotName(slotNo);
 }
 
+/** The page size of a service's new store file, if not SQLite's default. */
+const pageSizeOf = (service: BackendService): { pageSize?: number } => (servicePageSizes[service] ? { pageSize: servicePageSizes[service] } : {});
+
 /** How many partitions a backend service runs (src/contracts/subjects.ts); the orchestrator's slots are CHECKOUT_SLOTS. */
 const partitionsOf = (service: BackendService, config: SystemConfig): number =>
   service === 'checkout' ? 1 : (config.partitions[service] ?? 1);
@@ -129,7 +132,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
   const lap = stopwatch();
   const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
-    const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service) });
+    const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service), ...pageSizeOf(service) });
     const partition = service !== 'checkout' && slotNo !== undefined ? { index: slotNo, count: partitionsOf(service, config) } : undefined;
     return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log, partitions: config.partitions, ...(partition ? { partition } : {}) });
   };
@@ -147,7 +150,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     rt.kill();
     phases.checkMs = lap();
     log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
-    const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking });
+    const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking, ...pageSizeOf(service) });
     phases.rebuildMs = lap();
     Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, records: rebuilt.records });
     log.info(rebuilt, 'store rebuilt from its replicated journal');

@@ -58,7 +58,7 @@ export async function rebuildStore(
   kit: RebuildKit,
   log: ReplicatedLog,
   subject: string,
-  storeOptions: Pick<StoreOptions, 'synchronous' | 'locking'> = {},
+  storeOptions: Pick<StoreOptions, 'synchronous' | 'locking' | 'pageSize'> = {},
   sliceMs = APPLY_SLICE_MS,
 ): Promise<Rebuilt> {
   let at = performance.now();

@@ -37,6 +37,9 @@ import type { StoreMetrics } from './metrics.ts';
 
 export type Db = Database.Database;
 
+/** WAL bytes between automatic checkpoints (see the constructor). */
+const WAL_CHECKPOINT_BYTES = 8192 * 4096;
+
 export interface Migration {
   version: number;
   name: string;
@@ -54,6 +57,12 @@ export interface StoreOptions {
   synchronous?: Synchronous;
   /** 'exclusive' (default): only this connection may open the file. 'shared': others may read it meanwhile. */
   locking?: Locking;
+  /**
+   * SQLite's page size for a new file, in bytes (default SQLite's 4,096); an existing file keeps its
+   * own. A store that is mostly its append-only journal writes fewer WAL frames with larger pages
+   * (system.ts sets it per service: registry.ts, servicePageSizes).
+   */
+  pageSize?: number;
   /** How long to wait at open for another holder of the file to let go (a restart's predecessor). Default 5 s. */
   openTimeoutMs?: number;
   /** Called at named points so tests can simulate a crash there by throwing. */
@@ -135,6 +144,8 @@ export class Store {
     this.db = new Database(opts.path, { timeout: opts.openTimeoutMs ?? 5_000 });
     // Before the first access: the WAL index of an exclusive connection then lives in the heap.
     if ((opts.locking ?? 'exclusive') === 'exclusive') this.db.pragma('locking_mode = EXCLUSIVE');
+    // Before the file is created; SQLite ignores it for a file that exists.
+    if (opts.pageSize !== undefined) this.db.pragma(`page_size = ${opts.pageSize}`);
     try {
       this.db.pragma('journal_mode = WAL');
     } catch (err) {
@@ -155,7 +166,8 @@ export class Store {
     // crosses the threshold. Every delivery dirties pages all over a dozen B-trees (random ids), so
     // at SQLite's default of 1,000 pages the stores checkpointed every few hundred checkouts; with
     // 8,192 (32 MiB at 4 KiB pages) a page rewritten many times between checkpoints is copied once.
-    this.db.pragma('wal_autocheckpoint = 8192');
+    // The threshold counts pages: 32 MiB of WAL whatever the file's page size.
+    this.db.pragma(`wal_autocheckpoint = ${Math.round(WAL_CHECKPOINT_BYTES / (this.db.pragma('page_size', { simple: true }) as number))}`);
     this.faults = opts.faults;
     this.metrics = opts.metrics;
     migrate(this.db, opts.migrations);

@@ -202,3 +202,28 @@ describe('Store ownership', () => {
     await store.close();
   });
 });
+
+describe('Store page size', () => {
+  it('gives a new file the page size asked for, with the same WAL bytes between checkpoints; a file that exists keeps its own', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poa-store-'));
+    dirs.push(dir);
+    const big = new Store({ path: join(dir, 'big.db'), migrations, pageSize: 16_384 });
+    await big.write(insert('a'));
+    expect(big.db.pragma('page_size', { simple: true })).toBe(16_384);
+    expect(big.db.pragma('wal_autocheckpoint', { simple: true })).toBe(2_048);
+    await big.close();
+
+    const plain = new Store({ path: join(dir, 'plain.db'), migrations });
+    await plain.write(insert('b'));
+    expect(plain.db.pragma('page_size', { simple: true })).toBe(4_096);
+    expect(plain.db.pragma('wal_autocheckpoint', { simple: true })).toBe(8_192);
+    await plain.close();
+
+    const reopened = new Store({ path: join(dir, 'plain.db'), migrations, pageSize: 16_384 });
+    expect(reopened.db.pragma('page_size', { simple: true })).toBe(4_096);
+    expect(reopened.db.prepare('SELECT text FROM notes').pluck().all()).toEqual(['b']);
+    await reopened.write(insert('c'));
+    expect(reopened.db.prepare('SELECT count(*) FROM notes').pluck().get()).toBe(2);
+    await reopened.close();
+  });
+});
