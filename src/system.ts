@@ -28,12 +28,12 @@ import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts'
 import { JournalDiverged, replicateJournal, type JournalReplicator } from './runtime/replication.ts';
 import { rebuildStore } from './runtime/rebuild.ts';
 import { LeasedSlot, type OpenPhases } from './runtime/leased-slot.ts';
-import { leaseKey, SlotLease } from './runtime/slot-lease.ts';
+import { LEASE_TIMING, leaseKey, SlotLease } from './runtime/slot-lease.ts';
 import { SlotSet, slotName } from './runtime/slot-set.ts';
 import { turns } from './runtime/turns.ts';
 
 /** A slot lease's TTL (slot-lease.ts): how long a dead owner's lease takes to expire. */
-const SLOT_LEASE_TTL_MS = 3_000;
+const SLOT_LEASE_TTL_MS = LEASE_TIMING.ttlMs;
 import { rebuildKit } from './rebuild-kits.ts';
 import { storedInstanceId } from './actors/checkout/service.ts';
 import { sampleAtScrape, storeMetrics } from './runtime/metrics.ts';
@@ -128,7 +128,7 @@ const slotConfig = (config: SystemConfig, service: BackendService, slot: number 
  * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
  * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
  */
-async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined }> {
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined; checkpointed?: number }> {
   const lap = stopwatch();
   const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
@@ -158,7 +158,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     phases.reopenMs = lap();
     const replicator = await replicateJournal(fresh, replicatedLog, slot, fence);
     phases.fenceMs = lap();
-    return { rt: fresh, replicator };
+    return { rt: fresh, replicator, checkpointed: rebuilt.checkpoint };
   }
 }
 
@@ -280,14 +280,22 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
     return openTurn(async () => {
       phases.turnMs = lap();
       const cfg = slotConfig(config, service, slotNo);
-      const { rt, replicator } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo, phases);
+      const { rt, replicator, checkpointed } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo, phases);
       lap();
       sampleRelay(rt);
       try {
         await startService(service, rt, cfg);
         phases.servicesMs = lap();
-        // Checkpoints start in the background: the slot is served meanwhile (replication.ts).
-        if (replicator) await replicator.startCheckpoints(undefined, (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'journal checkpoint failed; retrying at the next'));
+        // Checkpoints start in the background: the slot is served meanwhile (replication.ts). A
+        // slot just rebuilt from a checkpoint counts its records from that one.
+        if (replicator) {
+          await replicator.startCheckpoints(
+            undefined,
+            (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'journal checkpoint failed; retrying at the next'),
+            (cost) => rt.log.info({ ...(slotNo === undefined ? {} : { slot: slotNo }), ...cost }, 'journal checkpoint published'),
+            checkpointed,
+          );
+        }
         if (inspect) for (const host of rt.hosts.values()) host.inspect(inspect);
         await rt.start();
         phases.startMs = lap();

@@ -45,8 +45,21 @@ import { TransportClosedError } from './transport/errors.ts';
  */
 const gzip = promisify(gzipCb);
 
-/** How often a slot's checkpoint is published while its journal moves: a rebuild reads at most this much of the log. */
-export const CHECKPOINT_EVERY_MS = 30_000;
+/**
+ * When a slot's checkpoint is published while its journal moves: once `records` were appended since
+ * the last one, and at least every `everyMs`. A rebuild reads and applies what came after the latest
+ * checkpoint, so the count bounds a takeover's rebuild whatever the traffic. Each checkpoint uploads
+ * the whole SQLite image, though, so the next waits at least `minGapMs`, and at least `costFactor`
+ * times what the last one took (its image and upload): an owner spends at most about 1/costFactor of
+ * its time checkpointing, however large its store grows. By time alone (every 30 s) a new owner
+ * rebuilt 200-1,000 records, 0.5-4 s on a loaded machine (docs/benchmarks.md, "Failover in the
+ * cluster test").
+ */
+export const CHECKPOINT_POLICY = { records: 128, minGapMs: 2_000, costFactor: 10, everyMs: 30_000 } as const;
+export type CheckpointPolicy = { readonly records: number; readonly minGapMs: number; readonly costFactor: number; readonly everyMs: number };
+
+/** How often the policy is checked (a comparison of two numbers). */
+const CHECKPOINT_CHECK_MS = 250;
 
 export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence' } as const;
 
@@ -87,6 +100,17 @@ export function decodeRecords(body: string): ShippedRecord[] {
 
 /** The hash a message carries of its last record: the JSON as stored ('' for none). */
 export const recordHash = (json: string | undefined): string => (json === undefined ? '' : createHash('sha1').update(json).digest('base64url'));
+
+/** What a checkpoint took: the image's size raw and as sent (gzipped, base64), and each step's ms (imageMs includes serializeMs). */
+export interface CheckpointCost {
+  covered: number;
+  bytes: number;
+  sentBytes: number;
+  serializeMs: number;
+  imageMs: number;
+  publishMs: number;
+  trimMs: number;
+}
 
 export class JournalReplicator {
   private readonly waiting: Waiting[] = [];
@@ -165,13 +189,17 @@ export class JournalReplicator {
    * latest marker. Taken between batches (no transaction open), so the image holds exactly the
    * records up to the journal's head.
    */
-  async checkpoint(): Promise<void> {
+  async checkpoint(): Promise<CheckpointCost | undefined> {
     const store = this.journal.store;
     while (store.db.inTransaction) await new Promise((r) => setImmediate(r));
-    if (store.closed) return;
+    if (store.closed) return undefined;
+    const began = performance.now();
     const covered = this.journal.head;
     const head = recordHash(this.journal.recordJsonAt(covered));
-    const image = (await gzip(store.db.serialize())).toString('base64');
+    const raw = store.db.serialize();
+    const serializeMs = performance.now() - began;
+    const image = (await gzip(raw)).toString('base64');
+    const imagedAt = performance.now();
     const chunkSubject = checkpointSubject(this.opts.subject);
     const id = `${covered}:${randomUUID()}`;
     let first = 0;
@@ -185,12 +213,15 @@ export class JournalReplicator {
     // What the marker covers goes: every message whose records are all at or below its position.
     const keepFrom = Math.min(markerSeq, ...this.recent.filter(([, to]) => to > covered).map(([seq]) => seq));
     this.recent = this.recent.filter(([seq]) => seq >= keepFrom);
+    const markedAt = performance.now();
     await this.opts.log.trim(this.opts.subject, keepFrom);
     await this.opts.log.trim(chunkSubject, first);
+    const ms = (from: number, to: number) => Math.round(to - from);
+    return { covered, bytes: raw.length, sentBytes: image.length, serializeMs: Math.round(serializeMs), imageMs: ms(began, imagedAt), publishMs: ms(imagedAt, markedAt), trimMs: ms(markedAt, performance.now()) };
   }
 
   /**
-   * Checkpoints from now on: the first at once, then one every `everyMs` while the journal moves,
+   * Checkpoints from now on: the first at once, then as `policy` says while the journal moves,
    * until the store closes or the replicator stops. Resolves without waiting for the first: a
    * checkpoint only shortens a later rebuild (one without a marker starts from the seed and replays
    * the whole subject), while its chunks, marker and trim go through JetStream, which after a lost
@@ -198,19 +229,39 @@ export class JournalReplicator {
    * A new owner opens its slots one after another, so waiting for each first checkpoint kept the
    * later slots unserved past the saga's 30 s step deadlines. A failed checkpoint is retried at the
    * next tick (the records are safe in the log meanwhile; only the rebuild's starting point is older).
+   * `onDone` hears what each one cost. With `checkpointed` (the position the log's latest
+   * checkpoint covers, known when the store was just rebuilt from it), the first waits for the
+   * policy like any other: a new owner taking over several slots at once otherwise imaged and
+   * uploaded each of them while the others were still opening, for a checkpoint at most `records`
+   * newer than the one it had just read.
    */
-  startCheckpoints(everyMs = CHECKPOINT_EVERY_MS, onError: (err: unknown) => void = () => undefined): Promise<void> {
-    let covered: number | undefined;
+  startCheckpoints(
+    policy: CheckpointPolicy = CHECKPOINT_POLICY,
+    onError: (err: unknown) => void = () => undefined,
+    onDone: (cost: CheckpointCost) => void = () => undefined,
+    checkpointed?: number,
+  ): Promise<void> {
+    let covered: number | undefined = checkpointed;
+    let startedAt = checkpointed === undefined ? -Infinity : performance.now();
+    let gapMs = policy.minGapMs;
     let running = false;
     const tick = (): void => {
-      if (running || this.journal.head === covered || this.failed !== undefined || this.journal.store.closed) return;
-      running = true;
       const head = this.journal.head;
+      if (running || head === covered || this.failed !== undefined || this.journal.store.closed) return;
+      const since = performance.now() - startedAt;
+      if (since < policy.everyMs && (since < gapMs || head - (covered ?? 0) < policy.records)) return;
+      running = true;
+      startedAt = performance.now();
       this.checkpoint()
-        .then(() => void (covered = head), onError)
+        .then((cost) => {
+          covered = head;
+          if (!cost) return;
+          gapMs = Math.max(policy.minGapMs, policy.costFactor * (cost.imageMs + cost.publishMs));
+          onDone(cost);
+        }, onError)
         .finally(() => void (running = false));
     };
-    const timer = setInterval(tick, everyMs);
+    const timer = setInterval(tick, Math.min(CHECKPOINT_CHECK_MS, policy.minGapMs));
     timer.unref();
     this.stopCheckpoints = () => clearInterval(timer);
     this.journal.store.beforeClose(() => Promise.resolve(this.stopCheckpoints()));

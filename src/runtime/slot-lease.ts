@@ -30,19 +30,30 @@ export interface SlotLeaseOptions {
   key: string;
   /** This process's identity for the slot; stable across restarts on the same disk. */
   owner: string;
-  /** How long a revision must stand still before a contender may take the lease. Default 3 s. */
+  /** How long a revision must stand still before a contender may take the lease. Default LEASE_TIMING. */
   ttlMs?: number;
-  /** How often the owner renews. Default 1 s. */
+  /** How often the owner renews. Default LEASE_TIMING. */
   renewEveryMs?: number;
-  /** How much before the TTL the owner stops serving if it could not renew. Default 0.5 s. */
+  /** How much before the TTL the owner stops serving if it could not renew. Default LEASE_TIMING. */
   marginMs?: number;
-  /** How often a contender reads the key. Default 0.25 s. */
+  /** How often a contender reads the key. Default LEASE_TIMING. */
   pollEveryMs?: number;
   /** A monotonic clock in ms. Default performance.now. */
   now?: () => number;
   /** A KV call failed (it is retried). */
   onError?: (err: unknown, what: string) => void;
 }
+
+/**
+ * A lease's timing. A lost owner's slot is taken 1.5-2.5 s after its loss: the TTL, less the 0-0.5 s since its last renewal, plus up to two polls (the contender's first
+ * read of that revision, and the one that finds it a TTL old). The owner has TTL - margin = 1.5 s
+ * from sending a renewal to get one through, three renewals' worth, and sends them whether or not
+ * the one before was answered (hold). It was 3 s / 1 s: takeovers 2.2-3.4 s after the kill.
+ */
+export const LEASE_TIMING = { ttlMs: 2_000, renewEveryMs: 500, marginMs: 500, pollEveryMs: 250 } as const;
+
+/** At most this many renewals of one lease wait for their answers at once (hold). */
+const MAX_RENEWALS_IN_FLIGHT = 4;
 
 /** Why an owner let its lease go: another process took it, or it could not renew in time. */
 export type LeaseLoss = 'taken' | 'expired';
@@ -86,10 +97,10 @@ export class SlotLease {
   private onLost: ((why: LeaseLoss) => void) | undefined;
 
   constructor(private readonly opts: SlotLeaseOptions) {
-    this.ttlMs = opts.ttlMs ?? 3_000;
-    this.renewEveryMs = opts.renewEveryMs ?? 1_000;
-    this.marginMs = opts.marginMs ?? 500;
-    this.pollEveryMs = opts.pollEveryMs ?? 250;
+    this.ttlMs = opts.ttlMs ?? LEASE_TIMING.ttlMs;
+    this.renewEveryMs = opts.renewEveryMs ?? LEASE_TIMING.renewEveryMs;
+    this.marginMs = opts.marginMs ?? LEASE_TIMING.marginMs;
+    this.pollEveryMs = opts.pollEveryMs ?? LEASE_TIMING.pollEveryMs;
     this.now = opts.now ?? (() => performance.now());
     if (this.renewEveryMs >= this.ttlMs - this.marginMs) throw new Error('a lease must be renewed more often than its TTL less the margin');
   }
@@ -108,17 +119,16 @@ export class SlotLease {
    */
   async tryAcquire(take = true): Promise<boolean> {
     if (this.state !== 'free') return this.state === 'held';
-    const sentAt = this.now();
     const e = await this.opts.kv.get(this.opts.key);
-    if (!e) return take && this.won(sentAt, await this.write(0));
+    if (!e) return take && this.won(await this.write(0));
     const current = parse(e.value);
-    if (current.owner === '' || current.owner === this.opts.owner) return take && this.won(sentAt, await this.write(e.revision));
+    if (current.owner === '' || current.owner === this.opts.owner) return take && this.won(await this.write(e.revision));
     if (this.seen?.revision !== e.revision) {
       this.seen = { revision: e.revision, at: this.now() };
       return false;
     }
     if (this.now() - this.seen.at < this.ttlMs) return false;
-    return this.won(sentAt, await this.write(e.revision));
+    return this.won(await this.write(e.revision));
   }
 
   /**
@@ -141,18 +151,25 @@ export class SlotLease {
   /**
    * Keeps the lease: renews it and watches the self-fence deadline. `onLost` is called once, when
    * another process took the lease or this one could not renew in time: stop serving at once.
+   *
+   * A renewal goes out every `renewEveryMs` whether or not the one before has been answered (up to
+   * MAX_RENEWALS_IN_FLIGHT at once): a write that fell into a leader election waits out its whole
+   * request timeout (5 s), longer than the self-fence deadline, so an owner that waited for each
+   * answer before sending the next self-fenced on one lost request. Writes in flight together all
+   * expect the last confirmed revision and carry the same message id: at most one is stored, and the
+   * others come back as refusals that find this owner's own write (renew).
    */
   hold(onLost: (why: LeaseLoss) => void): void {
     if (this.state !== 'held') throw new Error(`${this.opts.key}: not held`);
     this.onLost = onLost;
-    const renew = async (): Promise<void> => {
-      while (this.state === 'held') {
-        await new Promise((r) => this.timers.push(setTimeout(r, this.renewEveryMs)));
-        if (this.state !== 'held') return;
-        await this.renew();
-      }
-    };
-    void renew();
+    let inFlight = 0;
+    const renew = setInterval(() => {
+      if (this.state !== 'held' || inFlight >= MAX_RENEWALS_IN_FLIGHT) return;
+      inFlight++;
+      void this.renew().finally(() => inFlight--);
+    }, this.renewEveryMs);
+    renew.unref();
+    this.timers.push(renew);
     const check = setInterval(() => {
       if (this.state === 'held' && this.now() - this.renewedAt >= this.ttlMs - this.marginMs) this.lose('expired');
     }, Math.max(10, Math.min(100, this.marginMs / 4)));
@@ -179,48 +196,55 @@ export class SlotLease {
   }
 
   private async renew(): Promise<void> {
-    const sentAt = this.now();
-    let revision: number | undefined;
+    let written: { n: number; revision: number | undefined };
     try {
-      revision = await this.write(this.revision);
-      if (revision === undefined) {
-        // Refused: either another process took the lease, or an earlier renewal of ours landed
-        // though its acknowledgement was lost. Only our own writes carry our name.
+      written = await this.write(this.revision);
+      if (written.revision === undefined) {
+        // Refused: either another process took the lease, or a renewal of ours landed though its
+        // acknowledgement was lost or is still on its way (renewals overlap). Only our own writes
+        // carry our name, and a value naming this owner is a write of this term (the counter
+        // starts afresh with each lease): one not yet confirmed moves the deadline on.
         const e = await this.opts.kv.get(this.opts.key);
         const v = e && parse(e.value);
-        const at = v && v.owner === this.opts.owner ? this.unconfirmed.get(v.n) : undefined;
-        if (e && at !== undefined) this.confirm(e.revision, at);
-        else this.lose('taken');
+        if (!e || !v || v.owner !== this.opts.owner) return this.lose('taken');
+        if (this.state === 'held') this.confirm(v.n, e.revision);
         return;
       }
     } catch (err) {
       this.opts.onError?.(err, `renew ${this.opts.key}`);
       return;
     }
-    if (this.state === 'held') this.confirm(revision, sentAt);
+    if (this.state === 'held') this.confirm(written.n, written.revision);
   }
 
   /** A compare-and-set write of this owner's value; remembers when it was sent until it is confirmed. */
-  private async write(expected: number): Promise<number | undefined> {
+  private async write(expected: number): Promise<{ n: number; revision: number | undefined }> {
     const n = ++this.n;
     this.unconfirmed.set(n, this.now());
-    return this.opts.kv.update(this.opts.key, JSON.stringify({ owner: this.opts.owner, n }), expected);
+    return { n, revision: await this.opts.kv.update(this.opts.key, JSON.stringify({ owner: this.opts.owner, n }), expected) };
   }
 
-  private won(sentAt: number, revision: number | undefined): boolean {
-    if (revision === undefined || this.state !== 'free') {
+  private won(written: { n: number; revision: number | undefined }): boolean {
+    if (written.revision === undefined || this.state !== 'free') {
       this.seen = undefined;
       return false;
     }
     this.state = 'held';
-    this.confirm(revision, sentAt);
+    this.confirm(written.n, written.revision);
     return true;
   }
 
-  private confirm(revision: number, sentAt: number): void {
-    this.revision = revision;
+  /**
+   * Write `n` of this owner stands at `revision`: the next renewal expects it, and the self-fence
+   * deadline counts from when it was sent. Answers may come back out of order (renewals overlap),
+   * so a write older than one already confirmed changes nothing.
+   */
+  private confirm(n: number, revision: number): void {
+    const sentAt = this.unconfirmed.get(n);
+    if (sentAt === undefined) return;
+    this.revision = Math.max(this.revision, revision);
     this.renewedAt = Math.max(this.renewedAt, sentAt);
-    this.unconfirmed.clear();
+    for (const k of this.unconfirmed.keys()) if (k <= n) this.unconfirmed.delete(k);
   }
 
   private lose(why: LeaseLoss): void {

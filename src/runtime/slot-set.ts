@@ -14,7 +14,7 @@
  */
 import { LeasedSlot, type OpenPhases } from './leased-slot.ts';
 import type { Logger, ServiceRuntime } from './service.ts';
-import { leaseKey, SlotLease, type SlotLeaseOptions } from './slot-lease.ts';
+import { LEASE_TIMING, leaseKey, SlotLease, type SlotLeaseOptions } from './slot-lease.ts';
 import type { Kv } from './transport/transport.ts';
 
 export interface SlotSetOptions {
@@ -47,7 +47,7 @@ export class SlotSet {
   private readonly ttlMs: number;
 
   constructor(private readonly opts: SlotSetOptions) {
-    this.ttlMs = opts.lease?.ttlMs ?? 3_000;
+    this.ttlMs = opts.lease?.ttlMs ?? LEASE_TIMING.ttlMs;
     const onError = (err: unknown, what: string) => opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`);
     this.slots = Array.from({ length: opts.count }, (_, k) => {
       const key = leaseKey(opts.service, slotName(k));
@@ -96,7 +96,7 @@ export class SlotSet {
         });
         return;
       }
-      await new Promise((r) => setTimeout(r, this.opts.lease?.pollEveryMs ?? 250));
+      await new Promise((r) => setTimeout(r, this.opts.lease?.pollEveryMs ?? LEASE_TIMING.pollEveryMs));
     }
   }
 

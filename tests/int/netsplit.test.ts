@@ -32,7 +32,7 @@ import { Bucket, Command, JournalStream, journalSubject } from '../../src/contra
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { JournalHeader } from '../../src/runtime/replication.ts';
-import { leaseKey } from '../../src/runtime/slot-lease.ts';
+import { LEASE_TIMING, leaseKey } from '../../src/runtime/slot-lease.ts';
 import { isTransient } from '../../src/runtime/transport/errors.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { credentialsFor } from '../support/nats-server.ts';
@@ -45,8 +45,8 @@ const PARTICIPANTS = ['order', 'inventory', 'payment', 'promotion', 'cart'] as c
 const PRODUCTS = ['ACME-BIRDSEED', 'ACME-GIANT-MAG', 'ACME-ROCKET-SK8'].map(productIdFor);
 const STOCK = 1_000;
 const CHECKOUT_SLOTS = 2;
-const TTL_MS = 3_000;
-const MARGIN_MS = 500;
+const TTL_MS = LEASE_TIMING.ttlMs;
+const MARGIN_MS = LEASE_TIMING.marginMs;
 const CUT_MS = Number(process.env.NETSPLIT_CUT_MS ?? 12_000);
 const SHOPPERS = 6;
 /** A customer whose authorizations the payment processor stalls for STALL_MS (see underLoad). */

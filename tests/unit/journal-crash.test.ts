@@ -257,6 +257,75 @@ describe('the journal is the commit', () => {
       await until(() => trimmed.length === 2);
       expect(trimmed).toEqual([subject, checkpointSubject(subject)]);
     });
+    it('a checkpoint that took long spaces the next out (costFactor times its duration), however many records come', async () => {
+      log = new (class extends MemoryLog {
+        override async put(...args: Parameters<MemoryLog['put']>): Promise<number> {
+          await new Promise((r) => setTimeout(r, 100)); // an upload of a large image
+          return super.put(...args);
+        }
+      })();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const doneAt: number[] = [];
+      await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 5, everyMs: 60_000 }, undefined, () => void doneAt.push(performance.now()));
+      await svc.rt.start();
+      for (let i = 0; i < 60; i++) {
+        await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // ~1.5 s of records, one each 25 ms: every 120 ms by the count and the gap alone, every 500 ms or more here.
+      expect(doneAt.length).toBeGreaterThanOrEqual(2);
+      expect(doneAt.length).toBeLessThanOrEqual(5);
+      for (let k = 1; k < doneAt.length; k++) expect(doneAt[k]! - doneAt[k - 1]!).toBeGreaterThanOrEqual(450);
+    });
+
+    it('a store just rebuilt from a checkpoint takes its first only as the policy says, not at once', async () => {
+      log = new MemoryLog();
+      svc = await openJobService(dir, bus, clock, faults);
+      await svc.rt.start();
+      for (let i = 0; i < 3; i++) await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const covered: number[] = [];
+      const rebuiltFrom = svc.rt.journal.head - 1; // a checkpoint one record behind the head
+      await replicator.startCheckpoints({ records: 3, minGapMs: 20, costFactor: 0, everyMs: 60_000 }, undefined, (c) => void covered.push(c.covered), rebuiltFrom);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(covered).toEqual([]);
+      for (let i = 3; i < 5; i++) await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+      await until(() => covered.length === 1);
+      expect(covered).toEqual([rebuiltFrom + 3]);
+    });
+
+    it('checkpoints once enough records came since the last (not before), whatever the time, so a rebuild starts near the head', async () => {
+      log = new MemoryLog();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const covered: number[] = [];
+      await replicator.startCheckpoints({ records: 6, minGapMs: 20, costFactor: 0, everyMs: 60_000 }, undefined, (c) => void covered.push(c.covered));
+      await svc.rt.start();
+      // The latest marker is the one left in the log (each trims what came before it).
+      const marker = () => shipped().findLast((e) => e.headers[JournalHeader.checkpoint] !== undefined);
+      await until(() => covered.length === 1); // the first, at once
+      for (let i = 0; i < 20; i++) {
+        await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+        await new Promise((r) => setTimeout(r, 40));
+        // Never more than the count (and the records of a delivery or two) behind the head.
+        expect(svc.rt.journal.head - covered.at(-1)!).toBeLessThan(6 + 3);
+      }
+      expect(covered.length).toBeGreaterThanOrEqual(3);
+      for (let k = 1; k < covered.length; k++) expect(covered[k]! - covered[k - 1]!).toBeGreaterThanOrEqual(6);
+      await until(() => Number(marker()?.headers[JournalHeader.to]) === covered.at(-1));
+      // Fewer records than the count, within everyMs: no checkpoint, however long. (One delivery is
+      // one record here: deliver until a checkpoint covers the head, then five.)
+      for (let i = 0; covered.at(-1) !== svc.rt.journal.head; i++) {
+        await jobs().deliver(`k${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `k${i}` });
+        await new Promise((r) => setTimeout(r, 60));
+      }
+      const before = covered.length;
+      for (let i = 0; i < 5; i++) await jobs().deliver(`l${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `l${i}` });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(svc.rt.journal.head - covered.at(-1)!).toBe(5);
+      expect(covered.length).toBe(before);
+    });
   });
 
   describe('the inbox window', () => {

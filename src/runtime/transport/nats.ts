@@ -320,9 +320,25 @@ export class NatsTransport implements Transport {
     await this.provisionStream(name, subjects, EVENT_RETENTION_MS);
   }
 
-  private async provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number): Promise<void> {
-    await this.whileDegraded(`stream ${name}`, ({ jsm }) => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
+  /**
+   * Once per stream and connection: every slot a process opens ensures its service's streams and
+   * the journal's, and a survivor taking over a lost machine's slots asked again for streams it had
+   * ensured at its own start, each a JetStream API round trip (seconds, on a loaded machine, while the
+   * slots waited to serve). A failed try is forgotten, so the next caller asks again.
+   */
+  private provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number): Promise<void> {
+    const key = JSON.stringify([name, subjects, maxAgeMs]);
+    let p = this.provisioned.get(key);
+    if (!p) {
+      p = this.whileDegraded(`stream ${name}`, ({ jsm }) => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
+      this.provisioned.set(key, p);
+      p.catch(() => this.provisioned.delete(key));
+    }
+    return p;
   }
+
+  /** Streams this connection has ensured (provisionStream), by name, subjects and age limit. */
+  private readonly provisioned = new Map<string, Promise<void>>();
 
   /**
    * Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). Each
