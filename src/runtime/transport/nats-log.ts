@@ -44,7 +44,8 @@ import {
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { retryWhileDegraded } from './nats-jetstream.ts';
-import { fromNatsHeaders, JetStreamRefused } from './nats-mapping.ts';
+import { JetStreamRefused } from './nats-mapping.ts';
+import { fromNatsHeaders } from './nats-headers.ts';
 import { LogFenced, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';

@@ -1,6 +1,5 @@
-/** Translations between nats.js and the transport contract: headers one way and the other, errors, and JetStream's PubAck. */
-import { errors as natsErrors, headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node';
-import type { Headers } from '../../contracts/headers.ts';
+/** Translations between nats.js and the transport contract: errors, and JetStream's PubAck (headers: nats-headers.ts). */
+import { errors as natsErrors } from '@nats-io/transport-node';
 import type { PublishAck } from './transport.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError, TransportError } from './errors.ts';
 
@@ -14,25 +13,6 @@ export class PermissionDeniedError extends TransportError {
   ) {
     super(`permission denied: ${operation} on ${subject}`, options);
   }
-}
-
-export function toNatsHeaders(h: Headers | undefined): MsgHdrs | undefined {
-  if (!h) return undefined;
-  const keys = Object.keys(h);
-  if (keys.length === 0) return undefined;
-  const out = natsHeaders();
-  for (const k of keys) out.set(k, h[k] ?? '');
-  return out;
-}
-
-export function fromNatsHeaders(h: MsgHdrs | undefined): Headers {
-  const out: Headers = {};
-  if (!h) return out;
-  for (const [k, v] of h) {
-    const first = v[0];
-    if (first !== undefined) out[k] = first;
-  }
-  return out;
 }
 
 /**

@@ -36,7 +36,8 @@ import { DEFAULT_MAX_ACK_PENDING, EVENT_RETENTION_MS, MAX_HOLD_MS, retryDelayOf 
 import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { LOG_REQUEST_TIMEOUTS_MS, NatsLog } from './nats-log.ts';
-import { fromNatsHeaders, mapNatsError, PermissionDeniedError, pubAckOf, toNatsHeaders } from './nats-mapping.ts';
+import { mapNatsError, PermissionDeniedError, pubAckOf } from './nats-mapping.ts';
+import { readHeaders, toNatsHeaders } from './nats-headers.ts';
 import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
 import { answer, checkReply } from './reply.ts';
 import { natsReconnects } from '../metrics.ts';
@@ -197,11 +198,11 @@ export class NatsTransport implements Transport {
     this.pending.delete(id);
     clearTimeout(p.timer);
     // With headers enabled the server answers a request nobody subscribes to with a 503 status message.
-    if (msg.headers?.hasError && msg.headers.code === 503) {
+    const { headers, code } = readHeaders(msg);
+    if (code === 503) {
       p.reject(new NoRespondersError(p.subject));
       return;
     }
-    const headers = fromNatsHeaders(msg.headers);
     const data = msg.string();
     try {
       checkReply(p.subject, headers, data);
@@ -223,7 +224,7 @@ export class NatsTransport implements Transport {
         const replyTo = msg.reply;
         const req: Message = {
           subject: msg.subject,
-          headers: fromNatsHeaders(msg.headers),
+          headers: readHeaders(msg).headers,
           data: msg.string(),
         };
         const p = answer(responder, req, (e) => this.onError(e, `responder ${subject}`)).then((r) => {
@@ -275,7 +276,7 @@ export class NatsTransport implements Transport {
         if (stopping) return this.settle(() => m.nak(), opts.durable);
         const delivery: Delivery = {
           subject: m.subject,
-          headers: fromNatsHeaders(m.headers),
+          headers: readHeaders(m).headers,
           data: m.string(),
           seq: m.seq,
           deliveryCount: m.info.deliveryCount,
@@ -394,7 +395,7 @@ export class NatsTransport implements Transport {
       callback: (err, msg) => {
         if (err) return;
         try {
-          onMsg({ subject: msg.subject, headers: fromNatsHeaders(msg.headers), data: msg.string() });
+          onMsg({ subject: msg.subject, headers: readHeaders(msg).headers, data: msg.string() });
         } catch (e) {
           this.onError(e, `subscriber ${subject}`);
         }
