@@ -80,6 +80,11 @@ export class Tracker {
     });
   }
 
+  /** Stops tracking checkouts whose results were taken: a long run keeps only the ones in flight. */
+  forget(tracks: readonly Track[]): void {
+    for (const t of tracks) this.tracks.delete(t.plan.checkoutId);
+  }
+
   async stop(): Promise<void> {
     await this.closer?.close();
   }

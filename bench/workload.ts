@@ -30,7 +30,13 @@ export interface CheckoutPlan {
 export interface Workload {
   seed: Seed;
   declineCustomers: string[];
-  plans: CheckoutPlan[];
+  /**
+   * The next `count` plans of the run, in order (fewer at its end). Made as the bench needs them,
+   * not all at once: a plan is about 0.7 KiB, and a long run must not hold all of them.
+   */
+  nextPlans(count: number): CheckoutPlan[];
+  /** Plans not made yet. */
+  remaining(): number;
   initialStock: Map<string, number>;
 }
 
@@ -65,8 +71,7 @@ export function makeWorkload(opts: { products: number; checkouts: number; failSh
   const seed: Seed = { products: [...ample, ...scarce], promotions: [] };
   const declineCustomers = Array.from({ length: DECLINE_CUSTOMERS }, (_, i) => uuidv5(`decline-${i}`, BENCH_NS));
 
-  const plans: CheckoutPlan[] = [];
-  for (let i = 0; i < opts.checkouts; i++) {
+  const nextPlan = (): CheckoutPlan => {
     const roll = rnd();
     const expect: Expectation = roll < opts.failShare / 2 ? 'decline' : roll < opts.failShare ? 'outOfStock' : 'confirm';
     const lines = new Map<string, number>();
@@ -76,15 +81,30 @@ export function makeWorkload(opts: { products: number; checkouts: number; failSh
     // New, not derived: a second run against kept data must not collide with the first's carts. A
     // v7, as the storefront makes them: time-ordered, in the order the carts are filled and checked out.
     const cartId = uuidv7();
-    plans.push({
+    return {
       cartId,
       checkoutId: checkoutIdsFor(cartId).checkoutId,
       customerId: expect === 'decline' ? declineCustomers[int(0, declineCustomers.length - 1)]! : randomUUID(),
       lines: [...lines],
       expect,
-    });
-  }
-  return { seed, declineCustomers, plans, initialStock: new Map(seed.products.map((p) => [p.productId, p.stock])) };
+    };
+  };
+  let made = 0;
+  const nextPlans = (count: number): CheckoutPlan[] => {
+    const out: CheckoutPlan[] = [];
+    while (out.length < count && made < opts.checkouts) {
+      out.push(nextPlan());
+      made++;
+    }
+    return out;
+  };
+  return {
+    seed,
+    declineCustomers,
+    nextPlans,
+    remaining: () => opts.checkouts - made,
+    initialStock: new Map(seed.products.map((p) => [p.productId, p.stock])),
+  };
 }
 
 /**

@@ -35,4 +35,15 @@ describe('bench', () => {
       expect((r.peakRssMiB as { total: number }).total).toBeGreaterThan(0);
     }, 150_000);
   });
+
+  describe('when the run is longer than the carts it fills ahead (--open-carts)', () => {
+    it('fills and checks out one segment after another, and counts every measured checkout once', async () => {
+      const { stdout, stderr, code } = await runBench(['--mode', 'embedded', '-n', '50', '--open-carts', '20', '--warmup', '10', '-c', '8', '--products', '100', '--sync', 'NORMAL', '--json']);
+      expect(code, stderr).toBe(0);
+      const r = JSON.parse(stdout.trim()) as Record<string, unknown>;
+      expect(r).toMatchObject({ n: 50, correct: true, problems: [], unfinished: 0, refused: 0 });
+      expect((r.confirmed as number) + (r.cancelled as number)).toBe(50);
+      expect(r.durationS).toBeGreaterThan(0);
+    }, 150_000);
+  });
 });

@@ -27,4 +27,10 @@ describe('bench options', () => {
     expect(() => parseArgs(['--partitions', '2'])).toThrow(/--partitions needs --mode nats/);
     expect(() => parseArgs(['--mode', 'nats', '--partitions', '9'])).toThrow(/--partitions must be a number from 1 to 8/);
   });
+
+  it('fills 5,000 measured carts ahead of their checkouts unless told otherwise (--open-carts)', () => {
+    expect(defaultOptions.openCarts).toBe(5_000);
+    expect(parseArgs(['-n', '100000', '--open-carts', '2000'])).toMatchObject({ n: 100_000, openCarts: 2_000 });
+    expect(() => parseArgs(['--open-carts', '0'])).toThrow(/--open-carts must be a number from 1/);
+  });
 });
