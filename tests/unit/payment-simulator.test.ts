@@ -32,4 +32,13 @@ describe('the simulated payment processor', () => {
     expect(await processor.authorize(req)).toEqual({ outcome: 'approved' });
     expect(processor.approvals(orderId)).toBe(1);
   });
+
+  it('forgets the order asked about longest ago past the orders it remembers, keeping the newer ones', async () => {
+    const processor = createSimulator(defaultSimulatorRules, noSleep, 3);
+    for (const orderId of ['o1', 'o2', 'o3', 'o4']) await processor.authorize({ orderId, customerId: 'c', amount: 1, currency: 'USD' });
+    await processor.authorize({ orderId: 'o2', customerId: 'c', amount: 1, currency: 'USD' });
+    expect(processor.attempts('o1')).toBe(0);
+    expect(['o2', 'o3', 'o4'].map((id) => processor.attempts(id))).toEqual([2, 1, 1]);
+    expect([...processor.approvalCounts()]).toEqual([['o2', 1], ['o3', 1], ['o4', 1]]);
+  });
 });

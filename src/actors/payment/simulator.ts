@@ -55,6 +55,12 @@ const realSleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms
  * answers a repeat with it: the Payment API asks again when it crashed between the processor's
  * answer and its own commit, and that must not charge twice. An outage decides nothing, so the
  * next attempt is decided afresh.
+ *
+ * It remembers the last `REMEMBERED_ORDERS` orders it was asked about, as a processor keeps its
+ * idempotency keys for a while and then forgets them: a repeat comes within seconds of the first
+ * ask (a crash between the answer and the commit), and afterwards the Payment API has the verdict
+ * in its own store and never asks again. Unbounded, the simulator held about 0.6 KiB for every
+ * order of the process's life, which a long run grew by (docs/benchmarks.md).
  */
 export interface Simulator extends PaymentProcessor {
   readonly rules: SimulatorRules;
@@ -62,9 +68,20 @@ export interface Simulator extends PaymentProcessor {
   attempts(orderId: string): number;
   /** How many times it approved this order afresh (a real processor charges each): at most 1. */
   approvals(orderId: string): number;
-  /** Every order approved so far, with its count of fresh approvals. */
+  /** Every order approved among those remembered, with its count of fresh approvals. */
   approvalCounts(): ReadonlyMap<string, number>;
 }
+
+/** How many orders the simulator remembers, the oldest asked about forgotten first. */
+export const REMEMBERED_ORDERS = 50_000;
+
+interface Remembered {
+  attempts: number;
+  approvals: number;
+  verdict: ProcessorVerdict | undefined;
+}
+
+const APPROVED: ProcessorVerdict = Object.freeze({ outcome: 'approved' });
 
 /**
  * The roll for one attempt, uniform in [0, 1): the attempt fails as an outage when it is below
@@ -77,10 +94,19 @@ export function simulatorRoll(orderId: string, attempt: number): number {
 export function createSimulator(
   rules: SimulatorRules = defaultSimulatorRules,
   sleep: Sleep = realSleep,
+  remembered: number = REMEMBERED_ORDERS,
 ): Simulator {
-  const attempts = new Map<string, number>();
-  const approvals = new Map<string, number>();
-  const verdicts = new Map<string, ProcessorVerdict>();
+  const orders = new Map<string, Remembered>();
+  const remember = (orderId: string): Remembered => {
+    let r = orders.get(orderId);
+    if (r === undefined) {
+      r = { attempts: 0, approvals: 0, verdict: undefined };
+      orders.set(orderId, r);
+      // A Map iterates in insertion order: its first key is the order asked about longest ago.
+      if (orders.size > remembered) orders.delete(orders.keys().next().value!);
+    }
+    return r;
+  };
   const customerIn = (list: readonly string[], customerId: string | undefined) =>
     customerId !== undefined && list.includes(customerId);
 
@@ -98,17 +124,17 @@ export function createSimulator(
         message: `amount ${req.amount} exceeds the limit of ${rules.declineAbove}`,
       };
     }
-    return { outcome: 'approved' };
+    return APPROVED;
   };
 
   return {
     rules,
-    attempts: (orderId) => attempts.get(orderId) ?? 0,
-    approvals: (orderId) => approvals.get(orderId) ?? 0,
-    approvalCounts: () => approvals,
+    attempts: (orderId) => orders.get(orderId)?.attempts ?? 0,
+    approvals: (orderId) => orders.get(orderId)?.approvals ?? 0,
+    approvalCounts: () => new Map([...orders].filter(([, r]) => r.approvals > 0).map(([id, r]) => [id, r.approvals])),
     async authorize(req) {
-      const attempt = (attempts.get(req.orderId) ?? 0) + 1;
-      attempts.set(req.orderId, attempt);
+      const memory = remember(req.orderId);
+      const attempt = ++memory.attempts;
       if (rules.latencyMs > 0) await sleep(rules.latencyMs);
       if (customerIn(rules.stallCustomers, req.customerId)) await sleep(rules.stallMs);
       if (
@@ -119,11 +145,10 @@ export function createSimulator(
           `simulated processor outage (order ${req.orderId}, attempt ${attempt})`,
         );
       }
-      const known = verdicts.get(req.orderId);
-      if (known) return known;
+      if (memory.verdict) return memory.verdict;
       const verdict = decide(req);
-      verdicts.set(req.orderId, verdict);
-      if (verdict.outcome === 'approved') approvals.set(req.orderId, (approvals.get(req.orderId) ?? 0) + 1);
+      memory.verdict = verdict;
+      if (verdict.outcome === 'approved') memory.approvals++;
       return verdict;
     },
   };
