@@ -61,6 +61,12 @@ function timePrefixOf(id: string): string | undefined {
   return `${id.slice(0, 8)}${id.slice(9, 13)}`.toLowerCase();
 }
 
+/** The time in milliseconds a UUID version 7 or 8 carries in its first 48 bits; undefined for any other. */
+export function timeOf(id: string): number | undefined {
+  const prefix = timePrefixOf(id);
+  return prefix === undefined ? undefined : parseInt(prefix, 16);
+}
+
 /**
  * An id derived from `source` (and `name`, by default the source itself) in `namespace`: the same
  * for every caller, as `uuidv5(name, namespace)`. When `source` is time-ordered (version 7, or a
@@ -132,11 +138,17 @@ export interface CheckoutIds {
 const recentCheckoutIds = new Map<string, CheckoutIds>();
 
 /**
+ * Carts made from this instant on (the time in a v7 cart id) get a time-ordered order id. An order
+ * of a cart made before it has the v5 id it was given then, and a cart's document, which derives
+ * its order's id again whenever it is read, must keep naming that one.
+ */
+export const ORDER_IDS_IN_TIME_ORDER_FROM = Date.UTC(2026, 11, 6, 21, 0);
+
+/**
  * The ids of one checkout, all derived from its cart: any instance, any redelivery, gets the same.
- * The checkout's and the reservation's keep a time-ordered cart's time (`derivedId`); the order's
- * stays a plain v5 whatever the cart, because its first 40 bits are the order number the shopper
- * reads (contracts/order-number.ts), which time bits would make the same for every order of a
- * quarter second.
+ * Each keeps a time-ordered cart's time (`derivedId`): the order's too for a cart made from
+ * `ORDER_IDS_IN_TIME_ORDER_FROM` on, whose short number is then read from its hash bits, not its
+ * first ones (contracts/order-number.ts).
  */
 export function checkoutIdsFor(cartId: string): CheckoutIds {
   const known = recentCheckoutIds.get(cartId);
@@ -144,7 +156,7 @@ export function checkoutIdsFor(cartId: string): CheckoutIds {
   const checkoutId = derivedId(cartId, IdNamespace.checkout);
   const ids = Object.freeze({
     checkoutId,
-    orderId: uuidv5(cartId, IdNamespace.order),
+    orderId: (timeOf(cartId) ?? 0) >= ORDER_IDS_IN_TIME_ORDER_FROM ? derivedId(cartId, IdNamespace.order) : uuidv5(cartId, IdNamespace.order),
     reservationId: derivedId(checkoutId, IdNamespace.reservation),
   });
   if (recentCheckoutIds.size >= 4096) recentCheckoutIds.clear();

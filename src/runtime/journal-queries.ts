@@ -66,7 +66,12 @@ export interface ActorListFilter {
   match?: ActorMatch[] | undefined;
 }
 
-export type ActorMatch = { id: string } | { field: string; equals: string } | { field: string; from: string; to: string };
+export type ActorMatch =
+  | { id: string }
+  | { field: string; equals: string }
+  | { field: string; from: string; to: string }
+  /** The field's characters from `at` (0-based) equal `equals`, e.g. the hash digits an order number stands for. */
+  | { field: string; at: number; equals: string };
 
 export interface ActorSummaryRow {
   id: string;
@@ -207,6 +212,7 @@ export function listActors(db: Db, kind: string, filter: ActorListFilter): Actor
       if ('id' in m) return (params[`m${i}`] = m.id), `id = @m${i}`;
       if (!/^[A-Za-z][A-Za-z0-9]*$/.test(m.field)) throw new Error(`not a context field: ${m.field}`);
       const field = `json_extract(snapshot, '$.context.${m.field}')`;
+      if ('at' in m) return Object.assign(params, { [`m${i}`]: m.equals, [`n${i}`]: m.at + 1, [`l${i}`]: m.equals.length }), `substr(${field}, @n${i}, @l${i}) = @m${i}`;
       if ('equals' in m) return (params[`m${i}`] = m.equals), `${field} = @m${i}`;
       Object.assign(params, { [`m${i}`]: m.from, [`n${i}`]: m.to });
       return `(${field} >= @m${i} AND ${field} < @n${i})`;

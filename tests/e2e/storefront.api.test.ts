@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
+import { uuidv7 } from '../../src/runtime/ids.ts';
 import { Bucket } from '../../src/contracts/subjects.ts';
 import { connectNats } from '../../src/runtime/transport/nats.ts';
 import { credentialsFor } from '../support/nats-server.ts';
@@ -53,8 +54,7 @@ describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeou
     await shop?.stop();
   });
 
-  async function checkedOut(items: { productId: string; quantity: number }[], customerId = randomUUID()): Promise<CartBody> {
-    const cartId = randomUUID();
+  async function checkedOut(items: { productId: string; quantity: number }[], customerId = randomUUID(), cartId: string = randomUUID()): Promise<CartBody> {
     for (const item of items) expect((await shop.http('POST', `/carts/${cartId}/items`, item)).status).toBe(200);
     const res = await shop.http<CartBody>('POST', `/carts/${cartId}/checkout`, { customerId });
     expect(res.status).toBe(200);
@@ -87,6 +87,15 @@ describe.each(['embedded', 'nats'] as const)('the storefront API (%s)', { timeou
       expect((await shop.http<{ orderId: string }>('GET', `/orders/${typed}`)).body.orderId).toBe(cart.orderId);
       // The order document by id carries its number too.
       expect((await shop.http<{ orderNumber: string }>('GET', `/orders/${cart.orderId}`)).body.orderNumber).toBe(cart.orderNumber);
+    });
+
+    it('finds the order of a time-ordered cart (a UUID v7, as the storefront makes them) by its number', async () => {
+      const cart = await checkedOut([{ productId: MAGNET, quantity: 1 }], randomUUID(), uuidv7());
+      expect(cart.orderId![14]).toBe('8');
+      expect((await finalStatus(cart.checkoutId!)).status).toBe('CONFIRMED');
+      const byNumber = await shop.http<{ orderId: string; orderNumber: string }>('GET', `/orders/${cart.orderNumber}`);
+      expect(byNumber.status).toBe(200);
+      expect(byNumber.body).toMatchObject({ orderId: cart.orderId, orderNumber: orderNumberOf(cart.orderId!) });
     });
 
     it('answers 404 for a number no order has', async () => {

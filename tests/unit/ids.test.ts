@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, traceparent, uuidv5, uuidv7, withUuidSource } from '../../src/runtime/ids.ts';
+import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, ORDER_IDS_IN_TIME_ORDER_FROM, timeOf, traceparent, uuidv5, uuidv7, withUuidSource } from '../../src/runtime/ids.ts';
 import { isUuid } from '../../src/contracts/messages/common.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
 
@@ -44,22 +44,38 @@ describe('derived ids', () => {
     it('an id derived from a time-ordered id keeps its 48 bits of time, and is still derived', () => {
       const cart = uuidv7();
       const ids = checkoutIdsFor(cart);
-      expect(ids.checkoutId).toMatch(V8);
-      expect(ids.reservationId).toMatch(V8);
-      expect(ids.checkoutId.slice(0, 13)).toBe(cart.slice(0, 13));
-      expect(ids.reservationId.slice(0, 13)).toBe(cart.slice(0, 13));
+      for (const id of [ids.checkoutId, ids.orderId, ids.reservationId]) {
+        expect(id).toMatch(V8);
+        expect(id.slice(0, 13)).toBe(cart.slice(0, 13));
+      }
       expect(derivedId(cart, IdNamespace.checkout)).toBe(ids.checkoutId);
       expect(derivedId(cart, IdNamespace.checkout)).not.toBe(derivedId(cart, IdNamespace.order));
       for (const id of [ids.checkoutId, ids.orderId, ids.reservationId]) expect(isUuid(id)).toBe(true);
-      // The order's id stays a v5: its first 40 bits are the order number, which time would make common.
-      expect(ids.orderId).toBe(uuidv5(cart, IdNamespace.order));
+      expect(ids.orderId).toBe(derivedId(cart, IdNamespace.order));
+      // The order number comes from the hash bits, so orders of the same millisecond differ.
       expect(orderNumberOf(ids.orderId)).not.toBe(orderNumberOf(checkoutIdsFor(uuidv7()).orderId));
+    });
+
+    it('an order of a time-ordered cart made before order ids were time-ordered keeps the v5 id it was given', () => {
+      // uuidv7 never goes back in time: a v7 of a given instant, its time digits set by hand.
+      const v7At = (ms: number) => {
+        const t = ms.toString(16).padStart(12, '0');
+        return `${t.slice(0, 8)}-${t.slice(8, 12)}${uuidv7().slice(13)}`;
+      };
+      const before = v7At(ORDER_IDS_IN_TIME_ORDER_FROM - 1);
+      const from = v7At(ORDER_IDS_IN_TIME_ORDER_FROM);
+      expect(checkoutIdsFor(before).orderId).toBe(uuidv5(before, IdNamespace.order));
+      expect(checkoutIdsFor(before).checkoutId).toMatch(V8);
+      expect(checkoutIdsFor(from).orderId).toBe(derivedId(from, IdNamespace.order));
+      expect(timeOf(from)).toBe(ORDER_IDS_IN_TIME_ORDER_FROM);
+      expect(timeOf('0b7f3c2e-9a41-4d6b-8e25-3f1a7c9d2e40')).toBeUndefined();
     });
 
     it('an id derived from any other cart id is the v5 it always was', () => {
       const cart = '0b7f3c2e-9a41-4d6b-8e25-3f1a7c9d2e40';
       const ids = checkoutIdsFor(cart);
       expect(ids.checkoutId).toBe(uuidv5(cart, IdNamespace.checkout));
+      expect(ids.orderId).toBe(uuidv5(cart, IdNamespace.order));
       expect(ids.reservationId).toBe(uuidv5(ids.checkoutId, IdNamespace.reservation));
       expect(derivedId(cart, IdNamespace.message, `${cart}/x`)).toBe(uuidv5(`${cart}/x`, IdNamespace.message));
     });

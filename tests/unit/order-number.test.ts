@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hasOrderNumber, isOrderNumber, orderIdRange, orderNumberOf } from '../../src/contracts/order-number.ts';
-import { checkoutIdsFor } from '../../src/runtime/ids.ts';
+import { hasOrderNumber, isOrderNumber, orderIdRange, orderNumberHex, orderNumberOf } from '../../src/contracts/order-number.ts';
+import { checkoutIdsFor, uuidv7 } from '../../src/runtime/ids.ts';
 
 describe('short order numbers', () => {
   const orderId = checkoutIdsFor('cart-1').orderId;
@@ -25,7 +25,7 @@ describe('short order numbers', () => {
     expect(orderIdRange('nope')).toBeNull();
   });
 
-  it('maps a number to exactly the ids that start with its 40 bits', () => {
+  it('maps the number of an order id made before time-ordered ones (a v5) to exactly the ids that start with its 40 bits', () => {
     for (let i = 0; i < 200; i++) {
       const id = checkoutIdsFor(`cart-${i}`).orderId;
       const range = orderIdRange(orderNumberOf(id))!;
@@ -34,5 +34,18 @@ describe('short order numbers', () => {
     }
     expect(orderIdRange('ACME-ZZZZ-ZZZZ')).toEqual({ from: 'ffffffff-ff', to: 'g' });
     expect(orderIdRange('ACME-0000-0001')).toEqual({ from: '00000000-01', to: '00000000-02' });
+  });
+
+  it('reads the number of a time-ordered order id (a v8) from the hash bits of its last group, not its time', () => {
+    const early = uuidv7();
+    const ids = Array.from({ length: 200 }, () => checkoutIdsFor(uuidv7()).orderId);
+    for (const id of ids) {
+      expect(id[14]).toBe('8');
+      expect(orderNumberHex(orderNumberOf(id))).toBe(id.slice(24, 34));
+      expect(hasOrderNumber(id, orderNumberOf(id))).toBe(true);
+    }
+    // Two hundred orders made within a millisecond or a few, two hundred numbers.
+    expect(new Set(ids.map(orderNumberOf)).size).toBe(200);
+    expect(hasOrderNumber(checkoutIdsFor(early).orderId, orderNumberOf(ids[0]!))).toBe(false);
   });
 });

@@ -15,7 +15,7 @@ import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
 import { ExplorerQuery, listAtInstance, traceAtInstance } from '../../contracts/subjects.ts';
 import { actorTrace, listActors, type ActorMatch, type ActorSummaryRow, type TraceLive } from '../../runtime/journal-queries.ts';
 import type { Db } from '../../runtime/store.ts';
-import { orderIdRange } from '../../contracts/order-number.ts';
+import { orderIdRange, orderNumberHex } from '../../contracts/order-number.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { ErrorCode, NoRespondersError, RemoteError, RequestTimeoutError } from '../../runtime/transport/errors.ts';
 import type { Kv, Reply } from '../../runtime/transport/transport.ts';
@@ -31,12 +31,14 @@ export const checkoutReplay = kindReplay({ kind: 'checkout', version: checkoutMa
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * What the explorer's search box matches: a short order number (ACME-XXXX-XXXX, its prefix range
- * of order ids), or an id that may be the checkout's, its order's, its cart's or its customer's.
+ * What the explorer's search box matches: a short order number (ACME-XXXX-XXXX: the hash digits of
+ * a time-ordered order id, or the prefix range of an older one), or an id that may be the
+ * checkout's, its order's, its cart's or its customer's.
  */
 export function searchFor(q: string): ActorMatch[] {
   const range = orderIdRange(q);
-  if (range) return [{ field: 'orderId', ...range }];
+  const hex = orderNumberHex(q);
+  if (range && hex !== null) return [{ field: 'orderId', ...range }, { field: 'orderId', at: 24, equals: hex }];
   const id = q.toLowerCase();
   return [{ id }, { field: 'orderId', equals: id }, { field: 'cartId', equals: q }, { field: 'customerId', equals: q }];
 }

@@ -6,7 +6,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { OrderContextSchema } from './schema.ts';
 import { Event } from '../../contracts/subjects.ts';
 import { MessageType, type GetOrderResponse, type OrderCancelled, type OrderCompleted, type OrderCreated } from '../../contracts/index.ts';
-import { orderNumberOf } from '../../contracts/order-number.ts';
+import { orderNumberHexOf, orderNumberOf } from '../../contracts/order-number.ts';
 import type { ActorDefinition, Effects } from '../../runtime/actor-host.ts';
 import type { Db } from '../../runtime/store.ts';
 import type { Statement } from 'better-sqlite3';
@@ -72,12 +72,12 @@ function index(fx: Effects, s: AnyMachineSnapshot): void {
   let stmt = indexStatements.get(fx.db);
   if (!stmt) {
     stmt = fx.db.prepare(
-      `INSERT INTO order_index (order_id, customer_id, status, updated_at) VALUES (?, ?, ?, ?)
+      `INSERT INTO order_index (order_id, customer_id, status, updated_at, number) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at`,
     );
     indexStatements.set(fx.db, stmt);
   }
-  stmt.run(view.orderId, view.customerId, view.status, fx.now);
+  stmt.run(view.orderId, view.customerId, view.status, fx.now, orderNumberHexOf(view.orderId));
 }
 
 export const orderDefinition: ActorDefinition<typeof orderMachine> = {

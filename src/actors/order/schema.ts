@@ -1,6 +1,7 @@
-/** The Order Service's store: the actor host's tables, plus an index of orders by customer. */
+/** The Order Service's store: the actor host's tables, plus an index of orders by customer and by number. */
 import { z } from 'zod';
-import type { Migration } from '../../runtime/store.ts';
+import type { Db, Migration } from '../../runtime/store.ts';
+import { orderIdRange, orderNumberHex } from '../../contracts/order-number.ts';
 import { runtimeMigrations } from '../../runtime/schema.ts';
 import { CancellationReason, Currency, PricedLineItem, Uuid } from '../../contracts/index.ts';
 
@@ -19,7 +20,35 @@ export const orderMigrations: readonly Migration[] = [
       CREATE INDEX order_index_customer ON order_index (customer_id, updated_at);
     `,
   },
+  {
+    // Order ids are time-ordered (v8) for carts made so: their number is no longer their prefix,
+    // so it is stored. Rows from before keep a null number and are found by their id's prefix.
+    version: 101,
+    name: 'order numbers',
+    sql: `
+      ALTER TABLE order_index ADD COLUMN number TEXT;
+      CREATE INDEX order_index_number ON order_index (number) WHERE number IS NOT NULL;
+    `,
+  },
 ];
+
+/**
+ * The ids of the orders (at most 10) an order number stands for. An order's number is in the index
+ * (contracts/order-number.ts); an order indexed before numbers were stored has a null one, and its
+ * number is its id's first 40 bits: a range of the index's key.
+ */
+export function orderIdsByNumber(db: Db): (orderNumber: string) => string[] {
+  const query = db.prepare(
+    `SELECT order_id FROM order_index WHERE number = ?
+     UNION SELECT order_id FROM order_index WHERE order_id >= ? AND order_id < ? AND number IS NULL
+     ORDER BY order_id LIMIT 10`,
+  ).pluck();
+  return (orderNumber) => {
+    const hex = orderNumberHex(orderNumber);
+    const range = orderIdRange(orderNumber);
+    return hex !== null && range ? (query.all(hex, range.from, range.to) as string[]) : [];
+  };
+}
 
 /** A stored order context must parse before the host uses it. */
 export const OrderContextSchema = z.object({

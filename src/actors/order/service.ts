@@ -18,7 +18,6 @@ import {
   type PricedLineItem,
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
-import { orderIdRange } from '../../contracts/order-number.ts';
 import type { Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -26,6 +25,7 @@ import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import { errorReply } from '../../runtime/transport/reply.ts';
 import type { OrderContext, OrderLine } from '../../machines/order.ts';
 import { orderCancelledPayload, orderCompletedPayload, orderCreatedPayload, orderDefinition, orderView } from './definition.ts';
+import { orderIdsByNumber } from './schema.ts';
 
 export interface OrderServiceConfig {
   /** Customers whose orders are refused (a stand-in for real order policy, used by failure tests). */
@@ -149,11 +149,9 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
   });
 
-  // A short order number is the first 40 bits of the id: its orders are a range of the index's key.
-  const byIdRange = rt.store.db.prepare('SELECT order_id FROM order_index WHERE order_id >= ? AND order_id < ? ORDER BY order_id LIMIT 10').pluck();
+  const byNumber = orderIdsByNumber(rt.store.db);
   await rt.query(Query.findOrdersByNumber, MessageType.findOrdersByNumberRequest, FindOrdersByNumberRequest, (p, meta) => {
-    const range = orderIdRange(p.orderNumber);
-    const ids = range ? (byIdRange.all(range.from, range.to) as string[]) : [];
+    const ids = byNumber(p.orderNumber);
     const list = ids
       .map((id) => orders.peek(id))
       .map((s) => s && orderView(s))

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { CheckoutTrace, type ListCheckoutsRequest, ListCheckoutsResponse } from '../../contracts/index.ts';
-import { orderIdRange } from '../../contracts/order-number.ts';
+import { hasOrderNumber, isOrderNumber } from '../../contracts/order-number.ts';
 import type { GetOrderResponse, GetPaymentResponse } from '../../contracts/index.ts';
 import type { Kv } from '../../runtime/transport/transport.ts';
 import { ExplorerUnavailableError, type ExplorerSource } from './data.ts';
@@ -27,8 +27,7 @@ const field = (t: CheckoutTrace, k: string): string | undefined => {
 
 const matches = (t: CheckoutTrace, q: string): boolean => {
   const orderId = field(t, 'orderId');
-  const range = orderIdRange(q);
-  if (range) return orderId !== undefined && orderId >= range.from && orderId < range.to;
+  if (isOrderNumber(q)) return orderId !== undefined && hasOrderNumber(orderId, q);
   const id = q.toLowerCase();
   return t.checkoutId === id || orderId === id || field(t, 'cartId') === q || field(t, 'customerId') === q;
 };
