@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, ORDER_IDS_IN_TIME_ORDER_FROM, timeOf, traceparent, uuidv5, uuidv7, withUuidSource } from '../../src/runtime/ids.ts';
+import { v7At } from '../support/v7.ts';
 import { isUuid } from '../../src/contracts/messages/common.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
 
@@ -57,11 +58,6 @@ describe('derived ids', () => {
     });
 
     it('an order of a time-ordered cart made before order ids were time-ordered keeps the v5 id it was given', () => {
-      // uuidv7 never goes back in time: a v7 of a given instant, its time digits set by hand.
-      const v7At = (ms: number) => {
-        const t = ms.toString(16).padStart(12, '0');
-        return `${t.slice(0, 8)}-${t.slice(8, 12)}${uuidv7().slice(13)}`;
-      };
       const before = v7At(ORDER_IDS_IN_TIME_ORDER_FROM - 1);
       const from = v7At(ORDER_IDS_IN_TIME_ORDER_FROM);
       expect(checkoutIdsFor(before).orderId).toBe(uuidv5(before, IdNamespace.order));

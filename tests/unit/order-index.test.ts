@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { orderIdsByNumber, orderMigrations } from '../../src/actors/order/schema.ts';
 import { orderNumberHexOf, orderNumberOf } from '../../src/contracts/order-number.ts';
-import { checkoutIdsFor, uuidv7 } from '../../src/runtime/ids.ts';
+import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { Store } from '../../src/runtime/store.ts';
+import { v7At } from '../support/v7.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -31,7 +32,7 @@ describe('the order index by number', () => {
     await before.close();
 
     const store = new Store({ path, migrations: orderMigrations, synchronous: 'NORMAL' });
-    const fresh = checkoutIdsFor(uuidv7()).orderId;
+    const fresh = checkoutIdsFor(v7At()).orderId;
     const v5 = checkoutIdsFor('0b7f3c2e-9a41-4d6b-8e25-3f1a7c9d2e42').orderId;
     insert(store, fresh, orderNumberHexOf(fresh));
     insert(store, v5, orderNumberHexOf(v5));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasOrderNumber, isOrderNumber, orderIdRange, orderNumberHex, orderNumberOf } from '../../src/contracts/order-number.ts';
-import { checkoutIdsFor, uuidv7 } from '../../src/runtime/ids.ts';
+import { checkoutIdsFor } from '../../src/runtime/ids.ts';
+import { v7At } from '../support/v7.ts';
 
 describe('short order numbers', () => {
   const orderId = checkoutIdsFor('cart-1').orderId;
@@ -37,8 +38,8 @@ describe('short order numbers', () => {
   });
 
   it('reads the number of a time-ordered order id (a v8) from the hash bits of its last group, not its time', () => {
-    const early = uuidv7();
-    const ids = Array.from({ length: 200 }, () => checkoutIdsFor(uuidv7()).orderId);
+    const early = v7At();
+    const ids = Array.from({ length: 200 }, () => checkoutIdsFor(v7At()).orderId);
     for (const id of ids) {
       expect(id[14]).toBe('8');
       expect(orderNumberHex(orderNumberOf(id))).toBe(id.slice(24, 34));
