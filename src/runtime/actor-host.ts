@@ -105,6 +105,13 @@ export const publishes =
   (_p, fx, snapshot) =>
     fx.publish({ subject, type, payload: payloadOf(snapshot) });
 
+/**
+ * `DeliverOptions.reply` for a delivery nobody answers (a reply, an event, a timer): the default
+ * reply without a function made per delivery (tsx's keepNames names each one at run time:
+ * docs/benchmarks.md, "Closures named at run time").
+ */
+export const noReply = (): undefined => undefined;
+
 /** The input a new actor of `def` starts from. */
 export const actorInput = (def: ActorDefinition, id: string): unknown => (def.input ? def.input(id) : { id });
 
@@ -398,35 +405,68 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     id: string, seq: number, now: number, db: Db, cause: MessageMeta | undefined,
     effects: OutboundEffect[], timers: TimerOp[], done: string[],
   ): Effects {
-    const kind = this.kind;
-    let n = 0;
-    // Headers are not stored: the relay builds them from the record (journal-record.ts, effectHeaders).
-    const trace = cause?.traceparent;
-    const cancel = (slot: string) => {
-      // A request written earlier in this same transition is simply not sent; one already pending is finished.
-      const i = effects.findIndex((e) => e.mode === 'request' && e.slot === slot);
-      if (i >= 0) effects.splice(i, 1);
-      if (this.journal.pendingRequest(kind, id, slot) && !done.includes(slot)) done.push(slot);
-    };
-    return {
-      now, db, actorId: id, cause,
-      request: (r) => {
-        const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${r.slot}`);
-        // A new request in a slot replaces the one pending there (journal.ts applies it so).
-        effects.push({ messageId, mode: 'request', subject: r.subject, type: r.type, idempotencyKey: r.idempotencyKey, traceparent: childTraceparent(trace), data: JSON.stringify(r.payload), slot: r.slot, timeoutMs: r.timeoutMs });
-      },
-      publish: (e) => {
-        const messageId = e.messageId ?? derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/${e.type}`);
-        effects.push({ messageId, mode: 'publish', subject: e.subject, type: e.type, traceparent: childTraceparent(trace), data: JSON.stringify(e.payload) });
-      },
-      kvPut: (bucket, key, value) => {
-        const messageId = derivedMessageId(`${kind}/${id}/${seq}`, `${n++}/kv/${bucket}/${key}`);
-        effects.push({ messageId, mode: 'kv', subject: `${bucket}/${key}`, data: JSON.stringify(value) });
-      },
-      cancelRequest: cancel,
-      setTimer: (name, delayMs, event) => void timers.push({ name, dueAt: now + delayMs, event }),
-      cancelTimer: (name) => void timers.push({ name }),
-    };
+    return new RecordEffects(this.journal, this.kind, id, seq, now, db, cause, effects, timers, done);
+  }
+}
+
+/**
+ * What one transition's executors may do, collected into its record. A class, not an object of
+ * arrow functions made per transition: tsx compiles with esbuild's keepNames, which names each
+ * such arrow with an `Object.defineProperty` at every call (docs/benchmarks.md, "Closures named at
+ * run time"); these methods are named once.
+ */
+class RecordEffects implements Effects {
+  /** Position of the next message within the record: part of its derived id. */
+  private n = 0;
+  private readonly base: string;
+  /** Headers are not stored: the relay builds them from the record (journal-record.ts, effectHeaders). */
+  private readonly trace: string | undefined;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly kind: string,
+    readonly actorId: string,
+    seq: number,
+    readonly now: number,
+    readonly db: Db,
+    readonly cause: MessageMeta | undefined,
+    private readonly effects: OutboundEffect[],
+    private readonly timers: TimerOp[],
+    private readonly done: string[],
+  ) {
+    this.base = `${kind}/${actorId}/${seq}`;
+    this.trace = cause?.traceparent;
+  }
+
+  request(r: OutboundRequest): void {
+    const messageId = derivedMessageId(this.base, `${this.n++}/${r.slot}`);
+    // A new request in a slot replaces the one pending there (journal.ts applies it so).
+    this.effects.push({ messageId, mode: 'request', subject: r.subject, type: r.type, idempotencyKey: r.idempotencyKey, traceparent: childTraceparent(this.trace), data: JSON.stringify(r.payload), slot: r.slot, timeoutMs: r.timeoutMs });
+  }
+
+  publish(e: OutboundEvent): void {
+    const messageId = e.messageId ?? derivedMessageId(this.base, `${this.n++}/${e.type}`);
+    this.effects.push({ messageId, mode: 'publish', subject: e.subject, type: e.type, traceparent: childTraceparent(this.trace), data: JSON.stringify(e.payload) });
+  }
+
+  kvPut(bucket: string, key: string, value: unknown): void {
+    const messageId = derivedMessageId(this.base, `${this.n++}/kv/${bucket}/${key}`);
+    this.effects.push({ messageId, mode: 'kv', subject: `${bucket}/${key}`, data: JSON.stringify(value) });
+  }
+
+  cancelRequest(slot: string): void {
+    // A request written earlier in this same transition is simply not sent; one already pending is finished.
+    const i = this.effects.findIndex((e) => e.mode === 'request' && e.slot === slot);
+    if (i >= 0) this.effects.splice(i, 1);
+    if (this.journal.pendingRequest(this.kind, this.actorId, slot) && !this.done.includes(slot)) this.done.push(slot);
+  }
+
+  setTimer(name: string, delayMs: number, event: { type: string; [key: string]: unknown }): void {
+    this.timers.push({ name, dueAt: this.now + delayMs, event });
+  }
+
+  cancelTimer(name: string): void {
+    this.timers.push({ name });
   }
 }
 

@@ -17,7 +17,7 @@
  * pending in the journal. Sending marks nothing durable: no write per message sent.
  */
 import { headersToMeta, type Headers } from '../contracts/headers.ts';
-import type { ActorHost, RequestOutcome } from './actor-host.ts';
+import { noReply, type ActorHost, type RequestOutcome } from './actor-host.ts';
 import { deferOn, setTimerOn, type Clock } from './clock.ts';
 import { isBroken } from './broken.ts';
 import { actorKey, Journal, type Committed, type Outbound, type PendingRequest } from './journal.ts';
@@ -295,7 +295,7 @@ export class OutboxRelay {
       const ended = await host.deliver(req.id, event ?? { type: 'xstate.relay.no-reply-event' }, {
         cause: span && meta ? { ...meta, traceparent: traceparentOf(span) } : meta,
         replyTo: { slot, messageId: e.messageId },
-        reply: () => undefined,
+        reply: noReply,
       });
       span?.end();
       if (ended.changed) stepDuration.observe({ kind: host.kind, step: slot, outcome: outcome.ok ? outcome.type : outcome.code }, (this.clock.now() - req.at) / 1000);

@@ -6,7 +6,7 @@
  * the host delivers it only while that arming is still armed, so a timer fires at most once. A
  * stale timer (the actor has moved on and ignores the event) changes nothing but is disarmed.
  */
-import type { ActorHost } from './actor-host.ts';
+import { noReply, type ActorHost } from './actor-host.ts';
 import { isBroken } from './broken.ts';
 import { setTimerOn, type Clock } from './clock.ts';
 import { Journal, type ArmedTimer, type Committed } from './journal.ts';
@@ -132,10 +132,10 @@ export class TimerScheduler {
     const inboxKey = `timer/${t.kind}/${t.id}/${t.name}/${t.seq}`;
     try {
       // Through the actor's mailbox: a timer must not slip between a handler's read and its write.
-      await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey, timer: { name: t.name, seq: t.seq }, reply: () => undefined }));
+      await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey, timer: { name: t.name, seq: t.seq }, reply: noReply }));
       if (isBroken('timerFiresTwice')) {
         // Broken on purpose (broken.ts): the event is delivered once more, as if nothing had disarmed it.
-        await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey: `${inboxKey}/again`, reply: () => undefined }));
+        await host.exclusive(t.id, () => host.deliver(t.id, t.event as never, { inboxKey: `${inboxKey}/again`, reply: noReply }));
       }
     } catch (err) {
       if (err instanceof SimulatedCrash) this.stop();

@@ -190,7 +190,9 @@ export class ServiceRuntime {
         // A synchronous toEvent is delivered in the same tick: facts it read (stock, say) cannot go stale.
         const made = spec.toEvent(payload, meta, id);
         const event = made instanceof Promise ? await made : made;
-        const r = await spec.host.deliver(id, event, { inboxKey, cause: meta, reply: (t) => spec.reply(t, payload, meta) });
+        // `reply` a method, not an arrow property: tsx's keepNames would name it at every message
+        // (docs/benchmarks.md, "Closures named at run time").
+        const r = await spec.host.deliver(id, event, { inboxKey, cause: meta, reply(t) { return spec.reply(t, payload, meta); } });
         return r.reply ?? errorReply('INTERNAL', 'no reply');
       });
     });

@@ -15,7 +15,7 @@
  */
 import { Durable, Event, Stream } from '../../contracts/subjects.ts';
 import { MessageType, OrderCancelled } from '../../contracts/index.ts';
-import type { ActorHost } from '../../runtime/actor-host.ts';
+import { noReply, type ActorHost } from '../../runtime/actor-host.ts';
 import { parseEventOrDrop } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
@@ -50,7 +50,7 @@ export async function reopenCartsOfCancelledCheckouts(
         restoredFrom: { cartId: from.cartId, reason: payload.reason, detail: payload.detail ?? null },
       };
       const id = reopenedCartId(from.cartId, rt.partition.count);
-      await carts.exclusive(id, () => carts.deliver(id, event, { inboxKey: `${durable}/${meta.id}`, cause: meta, reply: () => undefined }));
+      await carts.exclusive(id, () => carts.deliver(id, event, { inboxKey: `${durable}/${meta.id}`, cause: meta, reply: noReply }));
     },
   );
 }

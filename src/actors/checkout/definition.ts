@@ -158,41 +158,43 @@ export function checkoutDefinition(t: CheckoutTimeouts): ActorDefinition<typeof 
   };
 }
 
+/** A successful reply's payload if it is of `type` and parses. */
+function typedReply<T>(outcome: RequestOutcome & { ok: true }, type: string, schema: ZodType<T>): T | undefined {
+  if (outcome.type !== type) return undefined;
+  const r = schema.safeParse(JSON.parse(outcome.data));
+  return r.success ? r.data : undefined;
+}
+
 /** Maps a participant's reply to the saga's event. Business refusals are typed replies, not errors. */
 export function replyEvent(step: CheckoutStep, outcome: RequestOutcome): CheckoutEvent | undefined {
   if (!outcome.ok) return { type: 'step.failed', step, code: outcome.code };
-  const is = <T>(type: string, schema: ZodType<T>): T | undefined => {
-    if (outcome.type !== type) return undefined;
-    const r = schema.safeParse(JSON.parse(outcome.data));
-    return r.success ? r.data : undefined;
-  };
   let event: CheckoutEvent | undefined;
   switch (step) {
     case 'reserveInventory': {
-      const reserved = is(MessageType.inventoryReserved, InventoryReserved);
+      const reserved = typedReply(outcome, MessageType.inventoryReserved, InventoryReserved);
       if (reserved) event = { type: 'inventory.reserved', reservationId: reserved.reservationId };
-      else if (is(MessageType.inventoryUnavailable, InventoryUnavailable)) event = { type: 'inventory.unavailable' };
+      else if (typedReply(outcome, MessageType.inventoryUnavailable, InventoryUnavailable)) event = { type: 'inventory.unavailable' };
       break;
     }
     case 'authorizePayment': {
-      const authorized = is(MessageType.paymentAuthorized, PaymentAuthorized);
-      const declined = is(MessageType.paymentDeclined, PaymentDeclined);
+      const authorized = typedReply(outcome, MessageType.paymentAuthorized, PaymentAuthorized);
+      const declined = typedReply(outcome, MessageType.paymentDeclined, PaymentDeclined);
       if (authorized) event = { type: 'payment.authorized', authorizationId: authorized.authorizationId };
       else if (declined) event = { type: 'payment.declined', fraud: declined.reason === 'FRAUD' };
       break;
     }
     case 'createOrder':
-      if (is(MessageType.orderCreated, OrderCreated)) event = { type: 'order.created' };
-      else if (is(MessageType.orderRejected, OrderRejected)) event = { type: 'order.rejected' };
+      if (typedReply(outcome, MessageType.orderCreated, OrderCreated)) event = { type: 'order.created' };
+      else if (typedReply(outcome, MessageType.orderRejected, OrderRejected)) event = { type: 'order.rejected' };
       break;
     case 'voidPayment':
-      if (is(MessageType.paymentVoided, PaymentVoided)) event = { type: 'payment.voided' };
+      if (typedReply(outcome, MessageType.paymentVoided, PaymentVoided)) event = { type: 'payment.voided' };
       break;
     case 'releaseInventory':
-      if (is(MessageType.inventoryReleased, InventoryReleased)) event = { type: 'inventory.released' };
+      if (typedReply(outcome, MessageType.inventoryReleased, InventoryReleased)) event = { type: 'inventory.released' };
       break;
     case 'cancelOrder':
-      if (is(MessageType.orderCancelled, OrderCancelled)) event = { type: 'order.cancelled' };
+      if (typedReply(outcome, MessageType.orderCancelled, OrderCancelled)) event = { type: 'order.cancelled' };
       break;
     default: {
       const _exhaustive: never = step;

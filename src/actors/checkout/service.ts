@@ -16,6 +16,7 @@
  */
 import { CartCheckedOut, CheckoutStatus, GetCheckoutRequest, MessageType } from '../../contracts/index.ts';
 import { Bucket, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
+import { noReply } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -97,7 +98,7 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
           currency: cart.currency,
           deadlines: config.deadlines,
         },
-        { inboxKey: `start/${ids.checkoutId}`, cause: meta, reply: () => undefined },
+        { inboxKey: `start/${ids.checkoutId}`, cause: meta, reply: noReply },
       );
     },
   );

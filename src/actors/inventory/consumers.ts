@@ -10,7 +10,7 @@
 import type { ZodType } from 'zod';
 import { Durable, Event, Stream } from '../../contracts/subjects.ts';
 import { MessageType, OrderCancelled, OrderCompleted } from '../../contracts/index.ts';
-import type { DeliverOptions } from '../../runtime/actor-host.ts';
+import { noReply, type DeliverOptions } from '../../runtime/actor-host.ts';
 import { parseEventOrDrop } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
@@ -50,7 +50,7 @@ export async function consumeOrderEvents(
             reservations.deliver(id, eventFor(payload), {
               inboxKey: `${durable}/${meta.id}/${id}`,
               cause: meta,
-              reply: () => undefined,
+              reply: noReply,
             }),
           );
         }

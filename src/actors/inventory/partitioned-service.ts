@@ -17,7 +17,7 @@ import type { AnyMachineSnapshot } from 'xstate';
 import { Command, InventoryInternalCommand, partitionOf, Query, Stream } from '../../contracts/subjects.ts';
 import { GetStockLevelRequest, MessageType, ReserveInventory, requestContract } from '../../contracts/index.ts';
 import { InventoryInternalType, StockHoldCommand, type StockHeld, type StockHoldSettled, type StockRefused } from '../../contracts/messages/inventory-partitions.ts';
-import type { Transitioned } from '../../runtime/actor-host.ts';
+import { noReply, type Transitioned } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -154,7 +154,7 @@ export async function startPartitionedInventory(rt: ServiceRuntime, seed: Seed):
     const event: PartitionedReservationEvent = { type: 'reservation.reserve', at: req.at, orderId: req.orderId, cartId: req.cartId, items: req.items, parts: holdParts(req.items, count) };
     // No inbox key: the reply is not known when the reserve commits. A repeat changes nothing
     // (the machine accepts one reserve) and is answered from the state, like the first.
-    await reservations.exclusive(req.reservationId, () => reservations.deliver(req.reservationId, event, { cause: meta, reply: () => undefined }));
+    await reservations.exclusive(req.reservationId, () => reservations.deliver(req.reservationId, event, { cause: meta, reply: noReply }));
     return reserveReply(rt, await settled(req.reservationId), req, meta);
   });
 

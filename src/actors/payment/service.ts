@@ -28,7 +28,7 @@ import {
 } from '../../contracts/index.ts';
 import type { MessageMeta } from '../../contracts/headers.ts';
 import { Command, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
-import type { ActorHost } from '../../runtime/actor-host.ts';
+import { noReply, type ActorHost } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor, IdNamespace, uuidv5 } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
@@ -239,7 +239,7 @@ async function applyToExisting(
 ): Promise<{ value: unknown } | undefined> {
   return authorizations.exclusive(orderId, async () => {
     if (!authorizations.peek(orderId)) return undefined;
-    const r = await authorizations.deliver(orderId, event, { inboxKey, cause, reply: () => undefined });
+    const r = await authorizations.deliver(orderId, event, { inboxKey, cause, reply: noReply });
     return r.snapshot;
   });
 }

@@ -4,9 +4,13 @@ export class InFlight {
 
   track(p: Promise<unknown>): void {
     this.set.add(p);
-    const forget = (): void => void this.set.delete(p);
-    // Not finally(): that would re-raise a rejection nobody handles.
-    p.then(forget, forget);
+    // Not finally(): that would re-raise a rejection nobody handles. A function made per call
+    // without a name of its own: tsx's keepNames would name a `const forget = () => …` at every call.
+    const set = this.set;
+    p.then(
+      () => void set.delete(p),
+      () => void set.delete(p),
+    );
   }
 
   get size(): number {

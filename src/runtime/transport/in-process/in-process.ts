@@ -94,7 +94,7 @@ export class InProcessTransport implements Transport {
   private readonly consumerClosers = new Set<Closer>();
   private readonly subClosers = new Set<Closer>();
   private readonly kvs = new Map<string, InProcessKv>();
-  private readonly pendingRequests = new Set<() => void>();
+  private readonly pendingRequests = new Set<OpenRequest>();
   private nextReplyId = 0;
   private draining: Promise<void> | undefined;
   private closed = false;
@@ -133,8 +133,9 @@ export class InProcessTransport implements Transport {
     if (this.closed) throw new TransportClosedError();
     assertLiteralSubject(subject);
     const matching = this.subs.filter((s) => subjectMatches(s.pattern, subject));
-    const message = (): Message => ({ subject, headers: { ...opts.headers }, data });
-    this.tap(matching, message);
+    // Functions made per request are passed, not named: tsx's keepNames names a `const f = () => …`
+    // at every call (docs/benchmarks.md, "Closures named at run time").
+    this.tap(matching, () => ({ subject, headers: { ...opts.headers }, data }));
     const responders = this.pickResponders(matching);
     if (matching.length === 0) {
       // NATS reports no responders after a round trip, never synchronously.
@@ -143,24 +144,11 @@ export class InProcessTransport implements Transport {
     }
     const replySubject = `${INBOX_PREFIX}.${(this.nextReplyId++).toString(36)}`;
     return new Promise<Message>((resolve, reject) => {
-      let done = false;
-      const finish = (settle: () => void): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.pendingRequests.delete(abort);
-        settle();
-      };
-      const timer = setTimeout(
-        () => finish(() => reject(new RequestTimeoutError(subject, opts.timeoutMs))),
-        opts.timeoutMs,
-      );
-      const abort = (): void => finish(() => reject(new TransportClosedError()));
-      this.pendingRequests.add(abort);
+      const call = new OpenRequest(this.pendingRequests, reject, subject, opts.timeoutMs);
       for (const sub of responders) {
         const responder = sub.responder!;
         const p = new Promise((r) => setImmediate(r))
-          .then(() => answer(responder, message(), (err) => this.onError(err, `responder ${sub.pattern}`)))
+          .then(() => answer(responder, { subject, headers: { ...opts.headers }, data }, (err) => this.onError(err, `responder ${sub.pattern}`)))
           .then((reply) => {
             const headers: Headers = { ...reply.headers };
             this.tap(
@@ -171,7 +159,7 @@ export class InProcessTransport implements Transport {
                 data: reply.data,
               }),
             );
-            finish(() => {
+            call.finish(() => {
               try {
                 checkReply(subject, headers, reply.data);
                 resolve({ subject, headers, data: reply.data });
@@ -376,9 +364,38 @@ export class InProcessTransport implements Transport {
     await stopIntake(this.consumerClosers, this.subClosers, this.inflight);
     this.closed = true;
     clearInterval(this.pruning);
-    for (const abort of [...this.pendingRequests]) abort();
+    for (const call of [...this.pendingRequests]) call.abort();
     for (const g of this.groups.values()) g.stop();
     for (const kv of this.kvs.values()) kv.closeWatchers();
     await this.store.close();
+  }
+}
+
+/** A request waiting for its first reply, its deadline or the transport's close: whichever comes first settles it. */
+class OpenRequest {
+  private done = false;
+  private readonly timer: ReturnType<typeof setTimeout>;
+
+  constructor(
+    private readonly open: Set<OpenRequest>,
+    private readonly reject: (err: Error) => void,
+    subject: string,
+    timeoutMs: number,
+  ) {
+    this.timer = setTimeout(() => this.finish(() => reject(new RequestTimeoutError(subject, timeoutMs))), timeoutMs);
+    open.add(this);
+  }
+
+  /** Runs `settle` if nothing settled the request before. */
+  finish(settle: () => void): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.open.delete(this);
+    settle();
+  }
+
+  abort(): void {
+    this.finish(() => this.reject(new TransportClosedError()));
   }
 }
