@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { checkoutIdsFor, derivedId, derivedMessageId, IdNamespace, ORDER_IDS_IN_TIME_ORDER_FROM, timeOf, traceparent, uuidv5, uuidv7, withUuidSource } from '../../src/runtime/ids.ts';
 import { v7At } from '../support/v7.ts';
@@ -96,5 +97,14 @@ describe('derived ids', () => {
         expect(traceparent('00-0123-x-01')).toBe('00-0123-notauuidatallbut-01');
       });
     });
+  });
+
+  it('hashes a name longer than its scratch buffer as it hashes any other', () => {
+    const ns = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
+    for (const name of ['x'.repeat(1_024), 'x'.repeat(1_025), 'ü'.repeat(1_500)]) {
+      const h = createHash('sha1').update(Buffer.concat([Buffer.from(ns.replace(/-/g, ''), 'hex'), Buffer.from(name, 'utf8')])).digest('hex');
+      expect(uuidv5(name, ns).replace(/-/g, '').slice(20)).toBe(h.slice(20, 32));
+      expect(uuidv5(name, ns)).not.toBe(uuidv5(name.slice(1), ns));
+    }
   });
 });
