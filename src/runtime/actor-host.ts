@@ -34,7 +34,7 @@ import type { Db, Store } from './store.ts';
 import { Journal } from './journal.ts';
 import type { JournalRecord, OutboundEffect, TimerOp } from './journal-record.ts';
 import { errorReply } from './transport/reply.ts';
-import { checkStoredVersions, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
+import { checkStoredVersions, persistedSnapshotOf, type PersistedSnapshot, type SnapshotMigrations } from './versioning.ts';
 import { RECORD_FORMAT, replayerOf, restore } from './record-replay.ts';
 import type { Reply } from './transport/transport.ts';
 
@@ -232,7 +232,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
     this.kind = def.kind;
     this.maxCached = ctx.maxCached ?? HOT_ACTORS;
     this.machine = pureTransitions(def.machine);
-    this.persist = (live) => (def.machine as AnyStateMachine).getPersistedSnapshot(live) as unknown as PersistedSnapshot;
+    this.persist = (live) => persistedSnapshotOf(def.machine, live);
     const db = ctx.store.db;
     ctx.store.onRollback(() => this.cache.clear());
     this.journal = Journal.of(ctx.store, { clock: ctx.clock });

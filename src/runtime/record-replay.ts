@@ -17,7 +17,7 @@ import type { AnyMachineSnapshot, EventObject } from 'xstate';
 import type { JournalRecord } from './journal-record.ts';
 import type { Db } from './store.ts';
 import { pureTransitions } from './pure-transition.ts';
-import { MachineVersionError, upgradeSnapshot, type PersistedSnapshot, type Versioned } from './versioning.ts';
+import { MachineVersionError, persistedSnapshotOf, upgradeSnapshot, type PersistedSnapshot, type Versioned } from './versioning.ts';
 
 /** A record format 2 and later leaves the snapshot out; format 1 (absent) has it. */
 export const RECORD_FORMAT = 2;
@@ -110,7 +110,7 @@ export function replayerOf(def: Replayable): Replayer {
     if (record.snapshot) return { persisted: record.snapshot, version: record.version ?? def.version };
     const start = base ? (base.live ?? restore(def, record.id, base)) : machine.initialTransition(def.input ? def.input(record.id) : { id: record.id })[0];
     const [next] = machine.transition(start, record.event as EventObject);
-    const persisted = def.machine.getPersistedSnapshot(next) as unknown as PersistedSnapshot;
+    const persisted = persistedSnapshotOf(def.machine, next);
     // The state the record names, as this version names it (a migration may rename it).
     const to = record.version !== undefined && record.version !== def.version ? upgradeSnapshot(def, record.id, record.version, { ...persisted, value: record.to! }).value : record.to;
     const reached = JSON.stringify(next.value);

@@ -4,7 +4,7 @@
  * has, unless the definition registers a migration from that version; older snapshots whose state
  * still exists load as they are (their context is still parsed by the definition's schema).
  */
-import type { AnyStateMachine, StateValue } from 'xstate';
+import type { AnyMachineSnapshot, AnyStateMachine, StateValue } from 'xstate';
 import type { ZodType } from 'zod';
 import type { Db } from './store.ts';
 
@@ -14,6 +14,34 @@ export interface PersistedSnapshot {
   context: unknown;
   status?: string;
   [key: string]: unknown;
+}
+
+/**
+ * `machine.getPersistedSnapshot(snapshot)`, the same JSON, without its walk of the whole context.
+ * xstate's copies the snapshot's fields by rest destructuring and walks every object of the context
+ * looking for actor refs to replace; our machines spawn and invoke nothing (docs/architecture.md,
+ * "Machines decide; hosts act"), so their contexts hold none and their snapshots have no children.
+ * A snapshot that has children still goes through xstate's. The context is shared with the live
+ * snapshot, not copied: the machines never change a context they made, and nothing changes a
+ * stored one (a migration runs only on a snapshot of another version, read from JSON).
+ */
+export function persistedSnapshotOf(machine: AnyStateMachine, snapshot: AnyMachineSnapshot): PersistedSnapshot {
+  if (hasAny(snapshot.children as object)) return machine.getPersistedSnapshot(snapshot) as unknown as PersistedSnapshot;
+  const historyValue: Record<string, Array<{ id: string }>> = {};
+  const history = snapshot.historyValue as Record<string, unknown> | undefined;
+  for (const key in history) {
+    const nodes = history[key];
+    if (Array.isArray(nodes)) historyValue[key] = nodes.map((n: { id: string }) => ({ id: n.id }));
+  }
+  // xstate's key order: its snapshot's own (status, output, error, value, historyValue), then context, children.
+  const value = snapshot.value as StateValue;
+  const context: unknown = snapshot.context;
+  return { status: snapshot.status, output: snapshot.output, error: snapshot.error, value, historyValue, context, children: {} };
+}
+
+function hasAny(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /** By the version that stored a snapshot: turns it into one the current machine accepts. */
