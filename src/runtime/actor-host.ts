@@ -27,6 +27,7 @@ import type { MessageMeta } from '../contracts/headers.ts';
 import type { Clock } from './clock.ts';
 import { derivedMessageId } from './ids.ts';
 import { childTraceparent } from './tracing.ts';
+import { HotCache } from './hot-cache.ts';
 import { Mailboxes } from './mailbox.ts';
 import { pureTransitions, type PureTransitions } from './pure-transition.ts';
 import { InspectionReporter, type HostInspector } from './inspection.ts';
@@ -213,8 +214,8 @@ export const HOT_ACTORS = 2_000;
 
 export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   readonly kind: string;
-  /** Hot actors, least recently used first. */
-  private readonly cache = new Map<string, Cached>();
+  /** Hot actors: about the `maxCached` used last. */
+  private readonly cache: HotCache<Cached>;
   private readonly maxCached: number;
   private readonly mailboxes = new Mailboxes();
   private readonly observers: Array<(c: Committed) => void> = [];
@@ -231,6 +232,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   ) {
     this.kind = def.kind;
     this.maxCached = ctx.maxCached ?? HOT_ACTORS;
+    this.cache = new HotCache<Cached>(this.maxCached);
     this.machine = pureTransitions(def.machine);
     this.persist = (live) => persistedSnapshotOf(def.machine, live);
     const db = ctx.store.db;
@@ -361,12 +363,7 @@ export class ActorHost<M extends AnyStateMachine = AnyStateMachine> {
   }
 
   private remember(id: string, entry: Cached): void {
-    this.cache.delete(id);
     this.cache.set(id, entry);
-    if (this.cache.size > this.maxCached) {
-      const coldest = this.cache.keys().next().value;
-      if (coldest !== undefined) this.cache.delete(coldest);
-    }
   }
 
   private load(id: string): Cached | undefined {
