@@ -55,7 +55,7 @@ const gzip = promisify(gzipCb);
  * rebuilt 200-1,000 records, 0.5-4 s on a loaded machine (docs/benchmarks.md, "Failover in the
  * cluster test").
  */
-export const CHECKPOINT_POLICY = { records: 128, minGapMs: 2_000, costFactor: 10, everyMs: 30_000 } as const;
+export const CHECKPOINT_POLICY = { records: 64, minGapMs: 2_000, costFactor: 10, everyMs: 30_000 } as const;
 export type CheckpointPolicy = { readonly records: number; readonly minGapMs: number; readonly costFactor: number; readonly everyMs: number };
 
 /** How often the policy is checked (a comparison of two numbers). */
