@@ -4,7 +4,8 @@
  * JetStream's `max_age` keeps it on NATS (which does not wait for consumers). Both sides: a young
  * message stays even when acked, an old one stays while a consumer has not acked it, and the
  * sequence continues across a reopen after its messages were deleted. And a KV bucket's TTL: a key
- * expires that long after its last write, in a bucket that has one.
+ * expires that long after its last write, in a bucket that has one; with a step on the stored write
+ * time (KV_AGE_STEP_MS), no sooner than that and no later than a step after it.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,13 +21,13 @@ afterEach(() => {
 
 const RETENTION_MS = 60_000;
 
-function world() {
+function world(kvAgeStepMs = 0) {
   const dir = mkdtempSync(join(tmpdir(), 'poa-retention-'));
   dirs.push(dir);
   const path = join(dir, 'bus.db');
   const clock = { now: 1_000_000 };
   const open = () => {
-    const store = new BusStore(path, { retentionMs: RETENTION_MS, now: () => clock.now });
+    const store = new BusStore(path, { retentionMs: RETENTION_MS, now: () => clock.now, kvAgeStepMs });
     if (store.streams().length === 0) {
       store.addStream('S', ['s.>']);
       store.addStream('T', ['t.>']);
@@ -116,6 +117,55 @@ describe('kv bucket TTL', () => {
     clock.now += RETENTION_MS;
     expect(await store.prune()).toBe(1);
     expect(store.kvGet('short', 'rewritten')).toBeUndefined();
+    await store.close();
+  });
+});
+
+describe('kv bucket TTL with the write time kept to a step', () => {
+  const STEP_MS = 10_000;
+  const age = (path: string, key: string) => {
+    const db = new Database(path, { readonly: true });
+    try {
+      return db.prepare('SELECT at FROM kv WHERE key = ?').pluck().get(key);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('leaves the stored write time of a key rewritten within a step, and moves it once a step has passed', async () => {
+    const { open, clock, path } = world(STEP_MS);
+    const store = open();
+    store.ensureBucket('short', RETENTION_MS);
+    const t0 = clock.now;
+    await store.kvPut('short', 'k', '1');
+    clock.now += STEP_MS - 1;
+    await store.kvPut('short', 'k', '2');
+    expect(await store.kvUpdate('short', 'k', '3', 2)).toBe(3);
+    expect(store.kvGet('short', 'k')).toEqual({ key: 'k', value: '3', revision: 3 });
+    await store.close(); // the connection holds the file exclusively
+    expect(age(path, 'k')).toBe(t0);
+    const again = open();
+    again.ensureBucket('short', RETENTION_MS);
+    clock.now += 1;
+    await again.kvPut('short', 'k', '4');
+    expect(again.kvGet('short', 'k')).toMatchObject({ key: 'k', value: '4' });
+    await again.close();
+    expect(age(path, 'k')).toBe(t0 + STEP_MS);
+  });
+
+  it('keeps a key at least its TTL after its last write, and deletes it within a step after that', async () => {
+    const { open, clock } = world(STEP_MS);
+    const store = open();
+    store.ensureBucket('short', RETENTION_MS);
+    await store.kvPut('short', 'k', '1');
+    clock.now += STEP_MS - 1;
+    await store.kvPut('short', 'k', '2'); // its last write; the stored time stays a step - 1 ms older
+    clock.now += RETENTION_MS;
+    expect(await store.prune()).toBe(0);
+    expect(store.kvGet('short', 'k')).toMatchObject({ value: '2' });
+    clock.now += STEP_MS;
+    expect(await store.prune()).toBe(1);
+    expect(store.kvGet('short', 'k')).toBeUndefined();
     await store.close();
   });
 });

@@ -1,15 +1,16 @@
 /**
- * The in-process event log keeps its counters and a durable consumer's state in memory and writes
- * them once per batch, just before its commit, not once per append, KV write or ack: a reopen
- * continues every stream's sequence and every bucket's revision, and hands back a consumer's ack
- * floor, the acks above it and the highest sequence delivered, exactly as committed.
+ * The in-process event log keeps its counters and a durable consumer's state in memory. A consumer's
+ * state is written once per batch, just before its commit, not once per ack; a reopen hands back its
+ * ack floor, the acks above it and the highest sequence delivered, exactly as committed. A stream's
+ * sequence is its newest message's (written apart only by a prune), and a bucket's revisions continue
+ * above a reserve written once per KV_REVISION_BLOCK revisions: both only grow across a reopen.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusStore } from '../../src/runtime/transport/in-process/bus-store.ts';
+import { BusStore, KV_REVISION_BLOCK } from '../../src/runtime/transport/in-process/bus-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -36,7 +37,7 @@ function world() {
       db.close();
     }
   };
-  return { open, rows };
+  return { open, rows, path };
 }
 
 const publish = (store: BusStore, n: number) => Promise.all(Array.from({ length: n }, (_, i) => store.append('S', 's.x', {}, '{}', `m${i}`)));
@@ -87,9 +88,41 @@ describe('in-process durable consumer state', () => {
     const again = open();
     again.ensureBucket('B');
     expect(await again.append('S', 's.x', {}, '{}', 'another')).toEqual({ seq: 4, duplicate: false });
-    expect(await again.kvPut('B', 'k', 'v2')).toBe(3);
-    expect(again.kvGet('B', 'k')).toEqual({ key: 'k', value: 'v2', revision: 3 });
+    // A bucket continues above its stored reserve: its revisions grow, with a gap, as on NATS.
+    const rev = await again.kvPut('B', 'k', 'v2');
+    expect(rev).toBe(KV_REVISION_BLOCK + 1);
+    expect(again.kvGet('B', 'k')).toEqual({ key: 'k', value: 'v2', revision: rev });
     expect(again.msgsAfter('S', 0, 10).msgs.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
     await again.close();
+  });
+
+  it('writes a stream\'s sequence and a bucket\'s revision reserve only when needed, not in every batch', async () => {
+    const { open, path } = world();
+    const store = open();
+    store.ensureBucket('B');
+    for (let i = 0; i < 3; i++) {
+      await publish(store, 2 + i); // ids m0.. repeat: duplicates within the window are not stored
+      await store.kvPut('B', 'k', `v${i}`);
+    }
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    try {
+      // The stream's newest message holds its sequence; the reserve was written once, at revision 1.
+      expect(db.prepare('SELECT last_seq FROM streams').pluck().get()).toBe(0);
+      expect(db.prepare('SELECT max(seq) FROM stream_msgs').pluck().get()).toBe(4);
+      expect(db.prepare('SELECT last_rev FROM kv_buckets').pluck().get()).toBe(KV_REVISION_BLOCK);
+    } finally {
+      db.close();
+    }
+    // Past the reserve, a new one is written, and a reopen continues above it.
+    const again = open();
+    again.ensureBucket('B');
+    const first = await again.kvPut('B', 'k', 'w');
+    expect(first).toBe(KV_REVISION_BLOCK + 1);
+    await again.close();
+    const third = open();
+    third.ensureBucket('B');
+    expect(await third.kvPut('B', 'k', 'x')).toBe(2 * KV_REVISION_BLOCK + 1);
+    await third.close();
   });
 });
