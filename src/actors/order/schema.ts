@@ -30,7 +30,26 @@ export const orderMigrations: readonly Migration[] = [
       CREATE INDEX order_index_number ON order_index (number) WHERE number IS NOT NULL;
     `,
   },
+  {
+    // The index by customer held the time of the order's last change, so the order's completion or
+    // cancellation moved its entry: a second random-key write per order (the customer is random by
+    // nature), 13% of order.db's WAL frames. By customer alone (as the catalog's order-database
+    // indexes orders), an entry is written once, at creation; a customer's list is sorted by
+    // `updated_at` from the table, as it was.
+    version: 102,
+    name: 'order index by customer alone',
+    sql: `
+      DROP INDEX order_index_customer;
+      CREATE INDEX order_index_by_customer ON order_index (customer_id);
+    `,
+  },
 ];
+
+/** A customer's orders, most recently changed first, at most 100. */
+export function ordersOfCustomer(db: Db): (customerId: string) => string[] {
+  const query = db.prepare('SELECT order_id FROM order_index WHERE customer_id = ? ORDER BY updated_at DESC LIMIT 100').pluck();
+  return (customerId) => query.all(customerId) as string[];
+}
 
 /**
  * The ids of the orders (at most 10) an order number stands for. An order's number is in the index

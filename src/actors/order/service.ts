@@ -25,7 +25,7 @@ import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
 import { errorReply } from '../../runtime/transport/reply.ts';
 import type { OrderContext, OrderLine } from '../../machines/order.ts';
 import { orderCancelledPayload, orderCompletedPayload, orderCreatedPayload, orderDefinition, orderView } from './definition.ts';
-import { orderIdsByNumber } from './schema.ts';
+import { orderIdsByNumber, ordersOfCustomer } from './schema.ts';
 
 export interface OrderServiceConfig {
   /** Customers whose orders are refused (a stand-in for real order policy, used by failure tests). */
@@ -142,9 +142,9 @@ export async function startOrderService(rt: ServiceRuntime, config: OrderService
     return rt.reply(MessageType.getOrderResponse, view, meta);
   });
 
-  const byCustomer = rt.store.db.prepare('SELECT order_id FROM order_index WHERE customer_id = ? ORDER BY updated_at DESC LIMIT 100').pluck();
+  const byCustomer = ordersOfCustomer(rt.store.db);
   await rt.query(Query.listCustomerOrders, MessageType.listCustomerOrdersRequest, ListCustomerOrdersRequest, (p, meta) => {
-    const ids = byCustomer.all(p.customerId) as string[];
+    const ids = byCustomer(p.customerId);
     const list = ids.map((id) => orders.peek(id)).map((s) => s && orderView(s)).filter((v): v is GetOrderResponse => !!v);
     return rt.reply(MessageType.listCustomerOrdersResponse, { orders: list }, meta);
   });
