@@ -1,7 +1,8 @@
 /**
  * The in-process event log keeps its counters and a durable consumer's state in memory. A consumer's
- * state is written once per batch, just before its commit, not once per ack; a reopen hands back its
- * ack floor, the acks above it and the highest sequence delivered, exactly as committed. A stream's
+ * state is written just before a commit, at most once a second (CONSUMER_WRITE_EVERY_MS), and by a
+ * prune and a graceful close, not once per ack; a reopen hands back its ack floor, the acks above it
+ * and the highest sequence delivered, exactly as committed. A stream's
  * sequence is its newest message's (written apart only by a prune), and a bucket's revisions continue
  * above a reserve written once per KV_REVISION_BLOCK revisions: both only grow across a reopen.
  */
@@ -10,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BusStore, KV_REVISION_BLOCK } from '../../src/runtime/transport/in-process/bus-store.ts';
+import { BusStore, CONSUMER_WRITE_EVERY_MS, KV_REVISION_BLOCK } from '../../src/runtime/transport/in-process/bus-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -63,6 +64,36 @@ describe('in-process durable consumer state', () => {
       await again.close();
       expect(rows()).toEqual({ consumer: { ack_floor: 5, delivered_seq: 6 }, acks: [] });
     });
+  });
+
+  it('writes it at most once a second; a prune, or a second passing, writes what came since', async () => {
+    const { path, rows } = world();
+    const clock = { now: 1_000_000 };
+    // Shared: the test reads the file while the store has it open.
+    const store = new BusStore(path, { now: () => clock.now, locking: 'shared' });
+    store.addStream('S', ['s.>']);
+    await publish(store, 6);
+    const committed = (id: string) => store.append('S', 's.x', {}, '{}', id); // resolves once a batch committed
+    store.openConsumer('S', 'd');
+    store.ack('S', 'd', 1, 1);
+    await committed('a');
+    expect(rows().consumer).toEqual({ ack_floor: 1, delivered_seq: 0 });
+    clock.now += CONSUMER_WRITE_EVERY_MS / 2;
+    store.ack('S', 'd', 2, 2);
+    await committed('b');
+    expect(rows().consumer).toEqual({ ack_floor: 1, delivered_seq: 0 }); // not yet: a second has not passed
+    clock.now += CONSUMER_WRITE_EVERY_MS / 2;
+    await new Promise((r) => setTimeout(r, CONSUMER_WRITE_EVERY_MS / 2 + 200)); // the timer opens a batch
+    expect(rows().consumer).toEqual({ ack_floor: 2, delivered_seq: 0 });
+    store.ack('S', 'd', 3, 3);
+    store.ack('S', 'd', 5, undefined);
+    await committed('c');
+    expect(rows()).toEqual({ consumer: { ack_floor: 2, delivered_seq: 0 }, acks: [] });
+    await store.prune(); // its floors count the acks not yet written, so it writes them
+    expect(rows()).toEqual({ consumer: { ack_floor: 3, delivered_seq: 0 }, acks: [5] });
+    store.ack('S', 'd', 4, 5);
+    await store.close(); // and so does a graceful close
+    expect(rows()).toEqual({ consumer: { ack_floor: 5, delivered_seq: 0 }, acks: [] });
   });
 
   it('shows state not yet committed to a consumer opened again in the same turn', async () => {
