@@ -4,25 +4,44 @@
  *
  *   acquire   the key is absent, released, or names this owner (its earlier life on this disk):
  *             a compare-and-set write (Kv.update) takes it at once. Held by another: the
- *             contender watches the key's revision; once the same revision has stood for a whole
- *             TTL on its own clock, it takes the lease with a compare-and-set on that revision.
+ *             contender reads the key from the bucket's leader every poll; once the same revision
+ *             has stood for a whole TTL on its own clock, over reads that were all answered, it
+ *             takes the lease with a compare-and-set on that revision. A read or a take left
+ *             unanswered (no leader: an election, or a lost node) starts the count again, so a
+ *             contender never counts a time in which the owner could not have renewed either.
  *   renew     the owner rewrites its value every `renewEveryMs` with a compare-and-set on the
  *             revision it wrote last. A refusal whose latest value is not its own: the lease was
  *             taken, the owner stops serving the slot.
- *   self-fence  an owner that has not renewed within `ttlMs - marginMs` of SENDING its last
- *             successful write stops serving, whatever the network does. A contender counts its TTL
- *             from when it READ that write, which is after it was sent: so the old owner has stopped
- *             before anyone can take the lease, on clocks that only have to run at the same rate,
- *             never agree. (nats-server 2.9 has no per-key TTL; a lease that nobody renews simply
- *             stands still, and standing still for a TTL is what "expired" means here.)
+ *   overdue   an owner with no renewal confirmed within `ttlMs - marginMs` of SENDING it stops at
+ *             once ('expired') if it is cut off from its own server: the PING it sends with each
+ *             renewal (Kv.ping) went unanswered; others may be counting its TTL, as before.
+ *             Otherwise the cluster, not this process, is what does not answer: it reads the key
+ *             from the leader every poll: another owner named there, it stops at once ('taken');
+ *             its own name, it serves on (nobody took the lease, and a take is a write the leader
+ *             would show); no answer, it serves on for up to `patienceMs` from its last confirmed
+ *             renewal or answered read, then stops ('expired').
  *
- * A new owner also appends a fence marker to the slot's journal (replication.ts), so that an owner
- * that somehow still writes (a paused process) is refused by the stream itself.
+ * So a leases bucket without a leader for a few seconds (its leader's node lost: nats-server 2.9.10
+ * elects another in 4-9 s) costs no owner its slots: no write is possible then, renewal or take,
+ * and contenders count nothing until the leader answers again, when the owners' next renewals (every
+ * 0.5 s) come long before a contender's TTL (2 s). It was an owner that had not renewed within
+ * TTL - margin that stopped, whatever the reason: every slot of every service at once.
  *
- * Failed KV calls (a leader election, a lost node) are not fatal: the contender retries at its next
- * poll, the owner at its next renewal; only the self-fence deadline decides.
+ * What keeps two owners apart is not the lease but the journal: a new owner appends a fence marker
+ * to the slot's journal before it serves (replication.ts), every append carries the subject's
+ * expected last sequence and a message id made of it (nats-log.ts), so once the marker is in, the
+ * old owner's next append is refused and it stops, and an append of the old owner that came first
+ * makes the marker fail (the new owner rebuilds again). Nobody hears of a commit before its append
+ * (replication.ts). The lease only decides who should serve: an owner whose server still answers it
+ * but is cut off from the leader while others are not (a partition between nodes) may go on
+ * answering reads from its store until it learns of the take or its patience runs out, and commits
+ * nothing meanwhile (docs/architecture.md, "Deployment and failures").
+ *
+ * Every KV call waits at most `answerWithinMs` for its answer (nats.js's default is 5 s): a
+ * renewal or a read sent into a leader election is never answered, and waiting 5 s for it held the
+ * next renewals back.
  */
-import type { Kv } from './transport/transport.ts';
+import type { Kv, KvEntry } from './transport/transport.ts';
 
 export interface SlotLeaseOptions {
   kv: Kv;
@@ -36,8 +55,12 @@ export interface SlotLeaseOptions {
   renewEveryMs?: number;
   /** How much before the TTL the owner stops serving if it could not renew. Default LEASE_TIMING. */
   marginMs?: number;
-  /** How often a contender reads the key. Default LEASE_TIMING. */
+  /** How often a contender reads the key (and an overdue owner). Default LEASE_TIMING. */
   pollEveryMs?: number;
+  /** How long a KV call may wait for its answer before it counts as unanswered. Default LEASE_TIMING. */
+  answerWithinMs?: number;
+  /** How long an owner serves on when nothing it sends is answered. Default LEASE_TIMING. */
+  patienceMs?: number;
   /** A monotonic clock in ms. Default performance.now. */
   now?: () => number;
   /** A KV call failed (it is retried). */
@@ -46,16 +69,17 @@ export interface SlotLeaseOptions {
 
 /**
  * A lease's timing. A lost owner's slot is taken 1.5-2.5 s after its loss: the TTL, less the 0-0.5 s since its last renewal, plus up to two polls (the contender's first
- * read of that revision, and the one that finds it a TTL old). The owner has TTL - margin = 1.5 s
- * from sending a renewal to get one through, three renewals' worth, and sends them whether or not
- * the one before was answered (hold). It was 3 s / 1 s: takeovers 2.2-3.4 s after the kill.
+ * read of that revision, and the one that finds it a TTL old). The owner renews three times within
+ * TTL - margin = 1.5 s of a renewal, sending each whether or not the one before was answered
+ * (hold); past that it checks the leader (overdue, above). It was 3 s / 1 s: takeovers 2.2-3.4 s
+ * after the kill. `patienceMs` outlasts a leases bucket's leader election (4-9 s on 2.9.10).
  */
-export const LEASE_TIMING = { ttlMs: 2_000, renewEveryMs: 500, marginMs: 500, pollEveryMs: 250 } as const;
+export const LEASE_TIMING = { ttlMs: 2_000, renewEveryMs: 500, marginMs: 500, pollEveryMs: 250, answerWithinMs: 1_000, patienceMs: 12_000 } as const;
 
 /** At most this many renewals of one lease wait for their answers at once (hold). */
 const MAX_RENEWALS_IN_FLIGHT = 4;
 
-/** Why an owner let its lease go: another process took it, or it could not renew in time. */
+/** Why an owner let its lease go: another process took it, or nothing it sent was answered for `patienceMs`. */
 export type LeaseLoss = 'taken' | 'expired';
 
 interface LeaseValue {
@@ -77,16 +101,30 @@ const parse = (value: string): LeaseValue => {
 /** The key of a slot's lease. */
 export const leaseKey = (service: string, slot: string): string => `${service}.${slot.replace(/[^\w-]/g, '_')}`;
 
+/** A KV call that got no answer within `answerWithinMs` (it may still be applied). */
+export class LeaseCallUnanswered extends Error {
+  override readonly name = 'LeaseCallUnanswered';
+}
+
 export class SlotLease {
   readonly ttlMs: number;
   private readonly renewEveryMs: number;
   private readonly marginMs: number;
   private readonly pollEveryMs: number;
+  private readonly answerWithinMs: number;
+  private readonly patienceMs: number;
   private readonly now: () => number;
   /** The revision this owner wrote last (when held). */
   private revision = 0;
-  /** When the write behind `revision` was sent: the self-fence deadline counts from here. */
+  /** When the write behind `revision` was sent: an owner is overdue `ttlMs - marginMs` after it. */
   private renewedAt = 0;
+  /** When the last read sent by an overdue owner went out that the leader answered with its name. */
+  private affirmedAt = 0;
+  /** Round trips to this process's own server, one with each renewal (the latest few). */
+  private readonly pings: Array<{ at: number; answered: boolean }> = [];
+  /** An overdue owner's read of the leader is on its way; when the last one was sent. */
+  private checking = false;
+  private checkedAt = 0;
   /** The sending time of each write not yet confirmed, by its counter. */
   private readonly unconfirmed = new Map<number, number>();
   private n = 0;
@@ -101,8 +139,11 @@ export class SlotLease {
     this.renewEveryMs = opts.renewEveryMs ?? LEASE_TIMING.renewEveryMs;
     this.marginMs = opts.marginMs ?? LEASE_TIMING.marginMs;
     this.pollEveryMs = opts.pollEveryMs ?? LEASE_TIMING.pollEveryMs;
+    this.answerWithinMs = opts.answerWithinMs ?? LEASE_TIMING.answerWithinMs;
+    this.patienceMs = opts.patienceMs ?? LEASE_TIMING.patienceMs;
     this.now = opts.now ?? (() => performance.now());
     if (this.renewEveryMs >= this.ttlMs - this.marginMs) throw new Error('a lease must be renewed more often than its TTL less the margin');
+    if (this.patienceMs < this.ttlMs) throw new Error("an owner's patience must be at least its lease's TTL");
   }
 
   get held(): boolean {
@@ -119,16 +160,22 @@ export class SlotLease {
    */
   async tryAcquire(take = true): Promise<boolean> {
     if (this.state !== 'free') return this.state === 'held';
-    const e = await this.opts.kv.get(this.opts.key);
-    if (!e) return take && this.won(await this.write(0));
-    const current = parse(e.value);
-    if (current.owner === '' || current.owner === this.opts.owner) return take && this.won(await this.write(e.revision));
-    if (this.seen?.revision !== e.revision) {
-      this.seen = { revision: e.revision, at: this.now() };
-      return false;
+    try {
+      const e = await this.readLeader();
+      if (!e) return take && this.won(await this.write(0));
+      const current = parse(e.value);
+      if (current.owner === '' || current.owner === this.opts.owner) return take && this.won(await this.write(e.revision));
+      if (this.seen?.revision !== e.revision) {
+        this.seen = { revision: e.revision, at: this.now() };
+        return false;
+      }
+      if (this.now() - this.seen.at < this.ttlMs) return false;
+      return this.won(await this.write(e.revision));
+    } catch (err) {
+      // Unanswered: the owner may not have been able to renew either; count afresh once answered.
+      this.seen = undefined;
+      throw err;
     }
-    if (this.now() - this.seen.at < this.ttlMs) return false;
-    return this.won(await this.write(e.revision));
   }
 
   /**
@@ -149,32 +196,79 @@ export class SlotLease {
   }
 
   /**
-   * Keeps the lease: renews it and watches the self-fence deadline. `onLost` is called once, when
-   * another process took the lease or this one could not renew in time: stop serving at once.
+   * Keeps the lease: renews it and watches for it being overdue (above). `onLost` is called once,
+   * when another process took the lease or nothing was answered for `patienceMs`: stop serving at once.
    *
    * A renewal goes out every `renewEveryMs` whether or not the one before has been answered (up to
-   * MAX_RENEWALS_IN_FLIGHT at once): a write that fell into a leader election waits out its whole
-   * request timeout (5 s), longer than the self-fence deadline, so an owner that waited for each
-   * answer before sending the next self-fenced on one lost request. Writes in flight together all
-   * expect the last confirmed revision and carry the same message id: at most one is stored, and the
-   * others come back as refusals that find this owner's own write (renew).
+   * MAX_RENEWALS_IN_FLIGHT at once, each given up after `answerWithinMs`): a write that fell into a
+   * leader election is never answered, so an owner that waited for each answer before sending the
+   * next fell behind on one lost request. Writes in flight together all expect the last confirmed
+   * revision and carry the same message id: at most one is stored, and the others come back as
+   * refusals that find this owner's own write (renew).
    */
   hold(onLost: (why: LeaseLoss) => void): void {
     if (this.state !== 'held') throw new Error(`${this.opts.key}: not held`);
     this.onLost = onLost;
     let inFlight = 0;
     const renew = setInterval(() => {
-      if (this.state !== 'held' || inFlight >= MAX_RENEWALS_IN_FLIGHT) return;
+      if (this.state !== 'held') return;
+      void this.pingServer();
+      if (inFlight >= MAX_RENEWALS_IN_FLIGHT) return;
       inFlight++;
       void this.renew().finally(() => inFlight--);
     }, this.renewEveryMs);
     renew.unref();
     this.timers.push(renew);
-    const check = setInterval(() => {
-      if (this.state === 'held' && this.now() - this.renewedAt >= this.ttlMs - this.marginMs) this.lose('expired');
-    }, Math.max(10, Math.min(100, this.marginMs / 4)));
+    const check = setInterval(() => void this.checkOverdue(), Math.max(10, Math.min(100, this.marginMs / 4)));
     check.unref();
     this.timers.push(check);
+  }
+
+  /**
+   * No renewal confirmed within TTL - margin of sending it: read the key from the leader (one read
+   * at a time, one a poll). Its own name: serve on. Another's: stop. No answer: serve on while
+   * the last confirmed renewal or answered read is younger than `patienceMs`.
+   */
+  private async checkOverdue(): Promise<void> {
+    if (this.state !== 'held') return;
+    const now = this.now();
+    if (now - this.renewedAt < this.ttlMs - this.marginMs) return;
+    if (this.cutOff(now)) return this.lose('expired');
+    if (now - Math.max(this.renewedAt, this.affirmedAt) >= this.patienceMs) return this.lose('expired');
+    if (this.checking || now - this.checkedAt < this.pollEveryMs) return;
+    this.checking = true;
+    this.checkedAt = now;
+    try {
+      const e = await this.readLeader();
+      const v = e && parse(e.value);
+      if (this.state !== 'held') return;
+      if (!e || !v || v.owner !== this.opts.owner) return this.lose('taken');
+      this.affirmedAt = Math.max(this.affirmedAt, now);
+      this.confirm(v.n, e.revision);
+    } catch (err) {
+      this.opts.onError?.(err, `check ${this.opts.key}`);
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Sends a PING to this process's own server and notes whether it was answered in time. */
+  private async pingServer(): Promise<void> {
+    const ping = { at: this.now(), answered: false };
+    this.pings.push(ping);
+    if (this.pings.length > 8) this.pings.shift();
+    try {
+      await this.within(this.opts.kv.ping());
+      ping.answered = true;
+    } catch {
+      // unanswered: cutOff() reads it
+    }
+  }
+
+  /** The latest PING sent a renewal's interval ago or more is unanswered: this process, not the cluster, is cut off. */
+  private cutOff(now: number): boolean {
+    const ping = this.pings.findLast((p) => now - p.at >= this.renewEveryMs);
+    return ping !== undefined && !ping.answered;
   }
 
   /** Gives the lease up for whoever comes next (a graceful stop): they need not wait for a TTL. */
@@ -183,7 +277,7 @@ export class SlotLease {
     const revision = this.revision;
     this.stop();
     try {
-      await this.opts.kv.update(this.opts.key, JSON.stringify({ owner: '', n: ++this.n }), revision);
+      await this.within(this.opts.kv.update(this.opts.key, JSON.stringify({ owner: '', n: ++this.n }), revision));
     } catch (err) {
       this.opts.onError?.(err, `release ${this.opts.key}`);
     }
@@ -204,7 +298,7 @@ export class SlotLease {
         // acknowledgement was lost or is still on its way (renewals overlap). Only our own writes
         // carry our name, and a value naming this owner is a write of this term (the counter
         // starts afresh with each lease): one not yet confirmed moves the deadline on.
-        const e = await this.opts.kv.get(this.opts.key);
+        const e = await this.readLeader();
         const v = e && parse(e.value);
         if (!e || !v || v.owner !== this.opts.owner) return this.lose('taken');
         if (this.state === 'held') this.confirm(v.n, e.revision);
@@ -221,7 +315,21 @@ export class SlotLease {
   private async write(expected: number): Promise<{ n: number; revision: number | undefined }> {
     const n = ++this.n;
     this.unconfirmed.set(n, this.now());
-    return { n, revision: await this.opts.kv.update(this.opts.key, JSON.stringify({ owner: this.opts.owner, n }), expected) };
+    return { n, revision: await this.within(this.opts.kv.update(this.opts.key, JSON.stringify({ owner: this.opts.owner, n }), expected)) };
+  }
+
+  /** The key as the bucket's leader has it (a read no replica answers while nobody can write). */
+  private readLeader(): Promise<KvEntry | undefined> {
+    return this.within(this.opts.kv.get(this.opts.key, { fromLeader: true }));
+  }
+
+  /** `call`'s answer, or LeaseCallUnanswered after `answerWithinMs` (the call itself goes on). */
+  private within<T>(call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new LeaseCallUnanswered(`${this.opts.key}: no answer within ${this.answerWithinMs} ms`)), this.answerWithinMs);
+    });
+    return Promise.race([call, late]).finally(() => clearTimeout(timer));
   }
 
   private won(written: { n: number; revision: number | undefined }): boolean {

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Bucket } from '../../src/contracts/subjects.ts';
 import { SlotLease, type LeaseLoss, type SlotLeaseOptions } from '../../src/runtime/slot-lease.ts';
-import type { Kv } from '../../src/runtime/transport/transport.ts';
+import type { GetOptions, Kv } from '../../src/runtime/transport/transport.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
 import { sleep, until } from '../support/waiting.ts';
 import { inProcessWorlds, natsWorlds, portWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
@@ -20,23 +20,52 @@ afterAll(async () => {
 });
 
 const TTL = 800;
-const timing = { ttlMs: TTL, renewEveryMs: 150, marginMs: 200, pollEveryMs: 40 } as const;
+const timing = { ttlMs: TTL, renewEveryMs: 150, marginMs: 200, pollEveryMs: 40, answerWithinMs: 300, patienceMs: 3 * TTL } as const;
 const KEY = 'inventory.0';
 
-/** A Kv whose writes can be held back (a partitioned owner) or applied with the answer lost. */
-function flakyKv(kv: Kv) {
+/**
+ * A bucket without a leader (an election), as every client sees it: writes and reads from the
+ * leader go unanswered; plain reads are still answered (by any replica, as NATS's direct gets are).
+ */
+class Outage {
+  private gate: Promise<void> | undefined;
+  private open: () => void = () => undefined;
+  begin(): void {
+    this.gate = new Promise<void>((r) => (this.open = r));
+  }
+  end(): void {
+    this.gate = undefined;
+    this.open();
+  }
+  /** Waits out the outage; a call made during it is never answered (its client gave up on it). */
+  async pass(): Promise<void> {
+    if (this.gate) await new Promise<never>(() => undefined);
+  }
+}
+
+/** A Kv whose writes can be held back (a partitioned owner) or applied with the answer lost, in a bucket that may lose its leader. */
+function flakyKv(kv: Kv, outage = new Outage()) {
   let gate: Promise<void> | undefined;
   let open: () => void = () => undefined;
+  let cut = false;
   let loseNextAnswer = false;
   let dropNext = false;
   let delayNext = 0;
   return {
     kv: {
-      get: (key: string) => kv.get(key),
+      get: async (key: string, opts?: GetOptions) => {
+        if (opts?.fromLeader) await outage.pass();
+        return kv.get(key, opts);
+      },
+      ping: async () => {
+        if (cut) await new Promise<never>(() => undefined);
+        return kv.ping();
+      },
       put: (key: string, value: string) => kv.put(key, value),
       create: (key: string, value: string) => kv.create(key, value),
       watch: kv.watch.bind(kv),
       update: async (key: string, value: string, revision: number) => {
+        await outage.pass();
         if (gate) await gate;
         if (dropNext) {
           // Lost on its way (a request sent into a leader election): never applied, never answered.
@@ -59,6 +88,11 @@ function flakyKv(kv: Kv) {
       gate = undefined;
       open();
     },
+    /** This process is cut off from its server: nothing it sends from now on is answered (writes are held as by partition()). */
+    cut: () => {
+      cut = true;
+      gate = new Promise<void>((r) => (open = r));
+    },
     loseNextAnswer: () => void (loseNextAnswer = true),
     dropNext: () => void (dropNext = true),
     /** The next write is applied, its answer comes `ms` later (after later writes' answers). */
@@ -75,6 +109,14 @@ function leases(factory: WorldFactory): void {
       const l = new SlotLease({ kv, key: KEY, owner, ...timing, ...opts });
       started.push(l);
       return l;
+    };
+    /** `owner` takes the lease through `kv` and holds it; `loss` tells when and why it let go. */
+    const heldBy = async (owner: string, kv: Kv) => {
+      const a = await lease(owner, { kv });
+      expect(await a.tryAcquire()).toBe(true);
+      const loss: { at: number; why?: LeaseLoss } = { at: 0 };
+      a.hold((why) => Object.assign(loss, { at: performance.now(), why }));
+      return { a, loss };
     };
     beforeEach(async () => {
       world = await factory.world();
@@ -124,30 +166,71 @@ function leases(factory: WorldFactory): void {
       expect(await b2.tryAcquire()).toBe(true);
     });
 
-    it('a partitioned owner stops serving before anyone can take its lease, and its late renewal is refused', async () => {
+    it('a partitioned owner (its writes lost, the leader still answering its reads) lets go within a poll of the lease being taken, and its late renewal is refused', async () => {
       const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
-      const a = await lease('a', { kv: flaky.kv });
-      expect(await a.tryAcquire()).toBe(true);
-      let lostAt = 0;
-      let why: LeaseLoss | undefined;
-      a.hold((w) => {
-        lostAt = performance.now();
-        why = w;
-      });
+      const { a, loss } = await heldBy('a', flaky.kv);
       flaky.partition();
       const b = await lease('b');
       expect(await b.acquire()).toBe(true);
       const tookAt = performance.now();
-      expect(why).toBe('expired');
-      expect(lostAt).toBeGreaterThan(0);
-      expect(lostAt).toBeLessThan(tookAt);
       b.hold(() => undefined);
+      await until(() => loss.why !== undefined, 2_000);
+      expect(loss.why).toBe('taken');
+      // The overdue owner reads the leader every poll; the new owner has yet to open the slot and
+      // fence its journal (replication.ts), which is what stops the old one's appends.
+      expect(loss.at - tookAt).toBeLessThan(timing.pollEveryMs + timing.answerWithinMs);
       // The partition heals: the old owner's write in flight is refused, the new owner keeps it.
       flaky.heal();
       await sleep(2 * timing.renewEveryMs);
       expect(b.held).toBe(true);
       expect(a.held).toBe(false);
       expect(JSON.parse((await flaky.kv.get(KEY))!.value)).toMatchObject({ owner: 'b' });
+    });
+
+    it('an owner cut off from its own server (its PINGs unanswered too) stops within TTL - margin of its last renewal, before anyone can take its lease', async () => {
+      const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const { a, loss } = await heldBy('a', flaky.kv);
+      const cutAt = performance.now();
+      flaky.cut();
+      const b = await lease('b');
+      expect(await b.acquire()).toBe(true);
+      const tookAt = performance.now();
+      expect(loss.why).toBe('expired');
+      expect(loss.at).toBeLessThan(tookAt);
+      expect(loss.at - cutAt).toBeLessThan(TTL - timing.marginMs + 100);
+      expect(a.held).toBe(false);
+    });
+
+    it('a leases bucket without a leader for longer than a TTL (an election) costs its owner nothing: a contender counts no TTL while unanswered, and the owner renews first after', async () => {
+      const kv = await (await world.as('inventory')).kv(Bucket.journalLeases);
+      const outage = new Outage();
+      const a = await lease('a', { kv: flakyKv(kv, outage).kv });
+      expect(await a.tryAcquire()).toBe(true);
+      const lost: LeaseLoss[] = [];
+      a.hold((w) => lost.push(w));
+      const b = await lease('b', { kv: flakyKv(kv, outage).kv });
+      let took = false;
+      void b.acquire().then((t) => (took = t));
+      await sleep(TTL / 2);
+      outage.begin();
+      await sleep(2.5 * TTL);
+      expect(lost).toEqual([]);
+      expect(a.held).toBe(true);
+      outage.end();
+      await sleep(2 * TTL);
+      expect({ lost, aHeld: a.held, bTook: took }).toEqual({ lost: [], aHeld: true, bTook: false });
+      b.stop();
+    });
+
+    it('an owner that nothing answers for its whole patience (a leader that never comes back) lets go: expired', async () => {
+      const outage = new Outage();
+      const { loss } = await heldBy('a', flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases), outage).kv);
+      const from = performance.now();
+      outage.begin();
+      await until(() => loss.why !== undefined, 2 * timing.patienceMs);
+      expect(loss.why).toBe('expired');
+      expect(loss.at - from).toBeGreaterThanOrEqual(timing.patienceMs - timing.renewEveryMs);
+      outage.end();
     });
 
     it('a stale renewer: an owner whose lease another wrote over learns it at its next renewal and lets go', async () => {

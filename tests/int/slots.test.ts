@@ -5,6 +5,7 @@
  * the lease once it expires, rebuilds or catches up its store from the replicated journal, fences
  * the journal, and serves. Measured: from the kill to the first command the new owner answered.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,46 @@ describe('a participant slot with a standby, on a 3-node NATS cluster', () => {
       db.close();
     }
   }, 300_000);
+
+  it('the node leading the leases bucket is lost: the owner keeps its slot through the election, the standby takes nothing', async () => {
+    // The first case stopped the owner at its end: the standby serves once a command is answered.
+    for (const end = Date.now() + 30_000; ; ) {
+      try {
+        await release(randomUUID(), 1_000);
+        break;
+      } catch (err) {
+        if (Date.now() > end) throw err;
+      }
+    }
+    const from = await owner();
+    expect(['a', 'b']).toContain(from);
+    const jsm = await jetstreamManager(admin.nc, { checkAPI: false, timeout: 2_000 });
+    const leader = (await jsm.streams.info(`KV_${Bucket.journalLeases}`)).cluster?.leader;
+    const node = cluster.nodes.findIndex((n) => n.name === leader);
+    expect(node).toBeGreaterThanOrEqual(0);
+    const before = procs.get(from)!.output().length;
+    await cluster.kill(node);
+    // Commands keep being asked through the election (each answered once the journal's stream
+    // answers: its leader may have been on the lost node too).
+    const lostAt = performance.now();
+    const answered: number[] = [];
+    while (performance.now() - lostAt < 15_000) {
+      const id = randomUUID();
+      try {
+        await release(id, 1_000);
+        answered.push(Math.round(performance.now() - lostAt));
+      } catch {
+        // not yet: the journal's or the consumers' streams are electing too
+      }
+    }
+    const after = procs.get(from)!.output().slice(before);
+    const led = (await jsm.streams.info(`KV_${Bucket.journalLeases}`)).cluster?.leader;
+    console.log(JSON.stringify({ bench: 'leases-leader-lost', leader, newLeader: led, firstAnsweredMs: answered[0], answered: answered.length }));
+    expect(after).not.toContain('slot lease lost');
+    expect(await owner()).toBe(from);
+    expect(answered.length).toBeGreaterThan(0);
+    await cluster.restart(node);
+  }, 120_000);
 
   it('orchestrator slots and a participant\'s partitions: two processes share them fairly; a lost one\'s are adopted; a fresh one gets its share back', async () => {
     const SLOTS = 4;

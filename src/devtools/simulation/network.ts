@@ -374,6 +374,7 @@ export class SimNetwork {
   kv(conn: SimConnection, name: string): Kv {
     const b = this.bucket(name);
     return {
+      ping: () => this.roundTrip(conn, `kv ping ${name}`, () => undefined),
       get: (key) => this.roundTrip(conn, `kv get ${name}/${key}`, () => b.entries.get(key)),
       put: (key, value) => this.roundTrip(conn, `kv put ${name}/${key}`, () => this.write(name, b, key, value)),
       create: (key, value) =>
@@ -444,6 +445,7 @@ export class SimConnection implements Transport {
     const kv = this.net.kv(this, bucket);
     const closed = () => Promise.reject(new TransportClosedError());
     return {
+      ping: () => (this.alive ? kv.ping() : closed()),
       get: (key) => (this.alive ? kv.get(key) : closed()),
       put: (key, value) => (this.alive ? kv.put(key, value) : closed()),
       create: (key, value) => (this.alive ? kv.create(key, value) : closed()),

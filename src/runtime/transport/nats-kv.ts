@@ -4,12 +4,12 @@
  * JetStream publishes to the key's subject sent by the transport itself (as nats.js's KV does, but
  * without its per-call `nc.request()`); reads, watches and bucket creation use @nats-io/kv.
  */
-import { DeliverPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import { DeliverPolicy, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { BucketTtlMs, type Bucket } from '../../contracts/subjects.ts';
 import { isWrongLastSequence } from './nats-log.ts';
-import type { Closer, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
+import type { Closer, GetOptions, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
 
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
 export type JsPublish = (subject: string, data: string, headers: Headers) => Promise<PublishAck>;
@@ -26,12 +26,13 @@ export async function openNatsKv(
   publish: JsPublish,
   onError: (err: unknown, context: string) => void,
   replicas = 1,
+  ping: () => Promise<void> = () => Promise.resolve(),
 ): Promise<NatsKv> {
   // `Kvm.open` only binds without checking, so a missing bucket would surface later as a
   // confusing publish error; `create` looks the stream up and adds it only when missing.
   const ttl = BucketTtlMs[bucket as Bucket];
   const kv = await new Kvm(js).create(bucket, { history: 1, storage: StorageType.File, replicas, ...(ttl !== undefined ? { ttl } : {}) });
-  return new NatsKv(kv, js, bucket, publish, onError);
+  return new NatsKv(kv, js, bucket, publish, onError, ping);
 }
 
 const KV_OPERATION = 'KV-Operation';
@@ -42,6 +43,7 @@ const VALID_KEY = /^[-/=.\w]+$/;
 export class NatsKv implements Kv {
   private readonly watchers = new Set<Closer>();
   private readonly stream: string;
+  private jsm: Promise<JetStreamManager> | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -49,12 +51,20 @@ export class NatsKv implements Kv {
     private readonly bucket: string,
     private readonly publish: JsPublish,
     private readonly onError: (err: unknown, context: string) => void,
+    /** A round trip to this client's server (the connection's flush). */
+    readonly ping: () => Promise<void> = () => Promise.resolve(),
   ) {
     this.stream = `KV_${bucket}`;
   }
 
-  async get(key: string): Promise<KvEntry | undefined> {
-    return toEntry(await this.kv.get(key));
+  async get(key: string, opts: GetOptions = {}): Promise<KvEntry | undefined> {
+    if (!opts.fromLeader) return toEntry(await this.kv.get(key));
+    // A direct get (the bucket allows them) is answered by any replica; STREAM.MSG.GET only by the leader.
+    const subject = this.subjectOf(key);
+    const m = await (await (this.jsm ??= this.js.jetstreamManager(false))).streams.getMessage(this.stream, { last_by_subj: subject });
+    const op = m?.header?.get(KV_OPERATION);
+    if (!m || op === 'DEL' || op === 'PURGE') return undefined;
+    return { key, value: m.string(), revision: m.seq };
   }
 
   async put(key: string, value: string): Promise<number> {

@@ -382,7 +382,7 @@ export class NatsTransport implements Transport {
     let kv = this.kvs.get(bucket);
     if (!kv) {
       kv = this.whileDegraded(`kv ${bucket}`, () =>
-        openNatsKv(this.js, bucket, (subject, data, headers) => this.jsPublish(subject, data, headers), this.onError, this.replicas),
+        openNatsKv(this.js, bucket, (subject, data, headers) => this.jsPublish(subject, data, headers), this.onError, this.replicas, () => this.nc.flush()),
       );
       this.kvs.set(bucket, kv);
       kv.catch(() => this.kvs.delete(bucket));

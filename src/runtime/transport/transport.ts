@@ -74,7 +74,7 @@ export interface KvEntry {
 }
 
 export interface Kv {
-  get(key: string): Promise<KvEntry | undefined>;
+  get(key: string, opts?: GetOptions): Promise<KvEntry | undefined>;
   put(key: string, value: string): Promise<number>;
   /** Atomic create: resolves `undefined` if it created the key, or the existing entry if the key exists. */
   create(key: string, value: string): Promise<KvEntry | undefined>;
@@ -91,6 +91,22 @@ export interface Kv {
    * that needs a key's value reads it after that, and drops what its revision says it has.
    */
   watch(filter: string, onEntry: (e: KvEntry) => void, opts?: WatchOptions): Promise<Closer>;
+  /**
+   * A round trip to the server this client is connected to, not to the bucket's leader (NATS: a
+   * PING): it goes unanswered when this process is cut off from the cluster, and is answered while
+   * the bucket merely has no leader. In-process there is no server between, and it always resolves.
+   */
+  ping(): Promise<void>;
+}
+
+export interface GetOptions {
+  /**
+   * Read from the bucket's leader, the one replica that takes writes: the read fails (times out)
+   * while the bucket has no leader (an election) or the leader cannot be reached, as a write would.
+   * A plain read may be answered by any replica, also while nobody can write. In-process there is
+   * one copy, and every read is this one.
+   */
+  fromLeader?: boolean;
 }
 
 export interface WatchOptions {

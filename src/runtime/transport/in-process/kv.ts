@@ -29,6 +29,9 @@ export class InProcessKv implements Kv {
     store.ensureBucket(bucket, BucketTtlMs[bucket as Bucket]);
   }
 
+  /** One copy: every read is the latest, so GetOptions.fromLeader changes nothing. */
+  async ping(): Promise<void> {}
+
   async get(key: string): Promise<KvEntry | undefined> {
     assertKey(key);
     return this.store.kvGet(this.bucket, key);

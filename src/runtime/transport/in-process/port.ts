@@ -25,6 +25,7 @@ import type {
   ConsumeOptions,
   Delivery,
   EventHandler,
+  GetOptions,
   Kv,
   KvEntry,
   Message,
@@ -44,7 +45,7 @@ type Call =
   | { op: 'publish'; subject: string; data: string; headers: Headers; msgId: string }
   | { op: 'consume'; handle: number; opts: ConsumeOptions }
   | { op: 'ensureStream'; name: string; subjects: readonly string[] }
-  | { op: 'kv.get' | 'kv.create' | 'kv.put'; bucket: string; key: string; value?: string }
+  | { op: 'kv.get' | 'kv.create' | 'kv.put'; bucket: string; key: string; value?: string; opts?: GetOptions }
   | { op: 'kv.update'; bucket: string; key: string; value: string; revision: number }
   | { op: 'kv.watch'; handle: number; bucket: string; filter: string; opts: WatchOptions | undefined }
   | { op: 'close'; handle: number };
@@ -136,7 +137,7 @@ export function servePort(port: MessagePort, transport: Transport, onError: (err
       case 'ensureStream':
         return transport.ensureStream(call.name, call.subjects);
       case 'kv.get':
-        return (await kv(call.bucket)).get(call.key);
+        return (await kv(call.bucket)).get(call.key, call.opts);
       case 'kv.put':
         return (await kv(call.bucket)).put(call.key, call.value ?? '');
       case 'kv.create':
@@ -310,7 +311,9 @@ export class PortTransport implements Transport {
   async kv(bucket: string): Promise<Kv> {
     if (this.closed) throw new TransportClosedError();
     return {
-      get: (key) => this.call<KvEntry | undefined>({ op: 'kv.get', bucket, key }),
+      // The bus is in this process's parent, over a port: nothing between to be cut off.
+      ping: () => Promise.resolve(),
+      get: (key, opts) => this.call<KvEntry | undefined>({ op: 'kv.get', bucket, key, ...(opts ? { opts } : {}) }),
       put: (key, value) => this.call<number>({ op: 'kv.put', bucket, key, value }),
       create: (key, value) => this.call<KvEntry | undefined>({ op: 'kv.create', bucket, key, value }),
       update: (key, value, revision) => this.call<number | undefined>({ op: 'kv.update', bucket, key, value, revision }),
