@@ -44,6 +44,8 @@ export class SlotSet {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private lastHandOver = 0;
+  /** Since when this process has held more than its share (undefined: it does not). */
+  private overSince: number | undefined;
   private readonly ttlMs: number;
 
   constructor(private readonly opts: SlotSetOptions) {
@@ -122,9 +124,18 @@ export class SlotSet {
       this.opts.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'reading slot members failed; retrying');
       return;
     }
-    // Over its share (a process joined): hand one slot over, at most one a TTL, once settled in.
+    // Over its share (a process joined): hand one slot over, at most one a TTL, once settled in, and
+    // only once it has been over its share for a whole TTL. A process that adopts a lost one's slots
+    // is over its share for up to a TTL, until the lost one's member key has stood still long enough
+    // to count it gone: handing a slot over then took a slot it served away for the 3-4 s of a
+    // stop and a reopening, in the middle of the takeover (the cluster test, 2026-12-06 23:47).
     const now = performance.now();
-    if (this.member && now - this.memberSince > this.ttlMs && now - this.lastHandOver > this.ttlMs && this.held() > this.share()) {
+    if (!this.member || now - this.memberSince <= this.ttlMs || this.held() <= this.share()) {
+      this.overSince = undefined;
+      return;
+    }
+    this.overSince ??= now;
+    if (now - this.overSince >= this.ttlMs && now - this.lastHandOver > this.ttlMs) {
       const slot = this.slots.findLast((s) => s.runtime !== undefined);
       if (!slot) return;
       this.lastHandOver = now;
