@@ -32,7 +32,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     SEED_FILE: seedFile,
     SQLITE_SYNCHRONOUS: opts.sync,
     PAYMENT_DECLINE_CUSTOMERS: workload.declineCustomers.join(','),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: opts.logs ? 'info' : 'warn',
     ...(opts.mode === 'embedded' && opts.threads > 0 ? { EMBEDDED_THREADS: String(opts.threads) } : {}),
   };
   const say = (msg: string) => {

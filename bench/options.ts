@@ -42,6 +42,8 @@ export interface BenchOptions {
   settleTimeoutS: number;
   seed: number;
   keepData: boolean;
+  /** nats mode: every process logs at info into `<data dir>/<name>.log` (the checkpoints' costs, say); implies keepData. */
+  logs: boolean;
   /**
    * Measured carts filled ahead of their checkouts. A longer run fills and checks out one segment
    * of this many after another, so its open carts (and the memory they hold) do not grow with -n.
@@ -72,6 +74,7 @@ export const defaultOptions: BenchOptions = {
   settleTimeoutS: 60,
   seed: 42,
   keepData: false,
+  logs: false,
   openCarts: 5_000,
 };
 
@@ -97,6 +100,7 @@ export const usage = `npm run bench -- [options]
   --settle-timeout S       seconds to wait for unfinished checkouts (60)
   --seed S                 workload PRNG seed (42)
   --keep-data              keep the temp data dir
+  --logs                   nats mode: each process logs at info into <data dir>/<name>.log (implies --keep-data)
   --open-carts W           measured carts filled ahead of their checkouts; a longer run goes W at a time (5000)
   --json                   JSON lines only on stdout (always printed; this silences the table)`;
 
@@ -157,6 +161,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--settle-timeout': o.settleTimeoutS = num(flag, 1); break;
       case '--seed': o.seed = Math.round(num(flag, 0)); break;
       case '--keep-data': o.keepData = true; break;
+      case '--logs': o.logs = o.keepData = true; break;
       case '--open-carts': o.openCarts = Math.round(num(flag, 1)); break;
       case '--json': o.json = true; break;
       case '-h':

@@ -9,7 +9,7 @@
  * user, so nats.conf's permissions hold for it too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bucket, partitionedServices, pingSubject } from '../src/contracts/subjects.ts';
@@ -33,11 +33,13 @@ export interface Child {
   tail(): string;
 }
 
-export function spawnChild(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv): Child {
+/** With `logFile`, everything the process writes is appended to it as well. */
+export function spawnChild(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile?: string): Child {
   const proc = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   const keep = (chunk: string) => {
     log = (log + chunk).slice(-8_000);
+    if (logFile) appendFileSync(logFile, chunk);
   };
   proc.stdout?.setEncoding('utf8').on('data', keep);
   proc.stderr?.setEncoding('utf8').on('data', keep);
@@ -94,7 +96,7 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
       children.push(
         spawnChild(name, process.execPath, nodeArgs('src/main.ts'), {
           ...process.env, ...env, ...partitionEnv, NATS_URL: nats.url, SERVICES: services, DATA_DIR: dirOf(name),
-        }),
+        }, opts.logs ? join(dataDir, `${name}.log`) : undefined),
       );
     }
     const httpUrls: string[] = [];

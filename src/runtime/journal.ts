@@ -513,7 +513,7 @@ export class Journal {
   }
 
   /** The first position whose record was written at or after `t` (records are appended in time order, roughly). */
-  private firstAtOrAfter(t: number): number {
+  firstAtOrAfter(t: number): number {
     const first = this.stmt.first!.get() as number | undefined;
     const last = this.stmt.last!.get() as number | undefined;
     if (first === undefined || last === undefined) return 0;

@@ -32,6 +32,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import type { Headers } from '../contracts/headers.ts';
 import { journalSubject } from '../contracts/subjects.ts';
+import { checkpointImage } from './checkpoint-image.ts';
 import type { Journal, ShippedRecord } from './journal.ts';
 import type { ServiceRuntime } from './service.ts';
 import { LogFenced, type LogEntry, type ReplicatedLog } from './transport/transport.ts';
@@ -101,7 +102,7 @@ export function decodeRecords(body: string): ShippedRecord[] {
 /** The hash a message carries of its last record: the JSON as stored ('' for none). */
 export const recordHash = (json: string | undefined): string => (json === undefined ? '' : createHash('sha1').update(json).digest('base64url'));
 
-/** What a checkpoint took: the image's size raw and as sent (gzipped, base64), and each step's ms (imageMs includes serializeMs). */
+/** What a checkpoint took: the image's size raw and as sent (gzipped, base64), and each step's ms (serializeMs: making the image, on the event loop; imageMs includes it and the gzip). */
 export interface CheckpointCost {
   covered: number;
   bytes: number;
@@ -182,23 +183,26 @@ export class JournalReplicator {
   }
 
   /**
-   * Publishes a checkpoint: the store's whole SQLite image (every table: actors, the journal's
-   * retained records, and the services' own tables such as stock, reservations, payments, the order
-   * index), gzipped in chunks on `<subject>.checkpoint`, then a fenced marker naming them and the
-   * position they cover, then trims what the marker makes unneeded. A rebuild starts from the
-   * latest marker. Taken between batches (no transaction open), so the image holds exactly the
-   * records up to the journal's head.
+   * Publishes a checkpoint: an image of the store (checkpoint-image.ts: every table, actors and the
+   * services' own such as stock, reservations, payments, the order index, and of the journal the
+   * records a new owner needs, not its history), gzipped at level 1 in chunks on
+   * `<subject>.checkpoint`, then a fenced marker naming them and the position they cover, then
+   * trims what the marker makes unneeded. A rebuild starts from the latest marker. Taken between
+   * batches (no transaction open), so the image holds exactly the records up to the journal's head.
+   * Level 1: on these images it cost a third to a half of level 6's CPU for 8-10% more bytes
+   * (docs/benchmarks.md, "A checkpoint without the journal's history"). `imageOf` makes the image
+   * (tests pass `fullImage`, what earlier releases published, to rebuild from one).
    */
-  async checkpoint(): Promise<CheckpointCost | undefined> {
+  async checkpoint(imageOf: (journal: Journal) => Buffer = checkpointImage): Promise<CheckpointCost | undefined> {
     const store = this.journal.store;
     while (store.db.inTransaction) await new Promise((r) => setImmediate(r));
     if (store.closed) return undefined;
     const began = performance.now();
     const covered = this.journal.head;
     const head = recordHash(this.journal.recordJsonAt(covered));
-    const raw = store.db.serialize();
+    const raw = imageOf(this.journal);
     const serializeMs = performance.now() - began;
-    const image = (await gzip(raw)).toString('base64');
+    const image = (await gzip(raw, { level: 1 })).toString('base64');
     const imagedAt = performance.now();
     const chunkSubject = checkpointSubject(this.opts.subject);
     const id = `${covered}:${randomUUID()}`;
