@@ -307,9 +307,10 @@ describe('the journal is the commit', () => {
       await until(() => covered.length === 1); // the first, at once
       for (let i = 0; i < 20; i++) {
         await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
-        await new Promise((r) => setTimeout(r, 40));
-        // Never more than the count (and the records of a delivery or two) behind the head.
-        expect(svc.rt.journal.head - covered.at(-1)!).toBeLessThan(6 + 3);
+        // A checkpoint follows within the count (and the records of a delivery or two) of the head.
+        // Waited for, not slept on: on a starved machine the one running (its gzip queued in libuv's
+        // pool) may still be out when the next deliveries come, and the next waits for it.
+        await until(() => svc.rt.journal.head - covered.at(-1)! < 6 + 3, 5_000);
       }
       expect(covered.length).toBeGreaterThanOrEqual(3);
       for (let k = 1; k < covered.length; k++) expect(covered[k]! - covered[k - 1]!).toBeGreaterThanOrEqual(6);
