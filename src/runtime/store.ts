@@ -37,6 +37,15 @@ import type { StoreMetrics } from './metrics.ts';
 
 export type Db = Database.Database;
 
+/**
+ * SQLite's page cache per connection, in KiB: better-sqlite3's compile-time default, set here so that
+ * the bound does not rest on how the library was built. The embedded process has seven connections
+ * (six services and bus.db), so about 110 MiB of native memory once every cache is full, which takes
+ * the first minute of a bench (docs/benchmarks.md, "A long run's memory"). A quarter of it measured
+ * the same reads and writes per checkout at 20,000 checkouts.
+ */
+export const PAGE_CACHE_KIB = 16_000;
+
 /** WAL bytes between automatic checkpoints (see the constructor). */
 const WAL_CHECKPOINT_BYTES = 8192 * 4096;
 
@@ -162,6 +171,7 @@ export class Store {
     // to restore in a sub-journal. With temp files (the default) that is a pwrite per page to
     // /var/tmp, which measured 314 of the 505 write syscalls of a checkout; memory costs a memcpy.
     this.db.pragma('temp_store = MEMORY');
+    this.db.pragma(`cache_size = -${PAGE_CACHE_KIB}`); // negative: KiB, not pages
     // A checkpoint copies the WAL's pages into the database (and syncs it) inside whichever commit
     // crosses the threshold. Every delivery dirties pages all over a dozen B-trees (random ids), so
     // at SQLite's default of 1,000 pages the stores checkpointed every few hundred checkouts; with

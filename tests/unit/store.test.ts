@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { Store, StoreInUse } from '../../src/runtime/store.ts';
+import { PAGE_CACHE_KIB, Store, StoreInUse } from '../../src/runtime/store.ts';
 
 const migrations = [{ version: 1, name: 'notes', sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)' }];
 
@@ -211,6 +211,8 @@ describe('Store page size', () => {
     await big.write(insert('a'));
     expect(big.db.pragma('page_size', { simple: true })).toBe(16_384);
     expect(big.db.pragma('wal_autocheckpoint', { simple: true })).toBe(2_048);
+    // The page cache is bounded in bytes whatever the page size: about 1,000 pages of 16 KiB.
+    expect(big.db.pragma('cache_size', { simple: true })).toBe(-PAGE_CACHE_KIB);
     await big.close();
 
     const plain = new Store({ path: join(dir, 'plain.db'), migrations });
