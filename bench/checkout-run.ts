@@ -34,6 +34,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     PAYMENT_DECLINE_CUSTOMERS: workload.declineCustomers.join(','),
     LOG_LEVEL: opts.logs ? 'info' : 'warn',
     ...(opts.mode === 'embedded' && opts.threads > 0 ? { EMBEDDED_THREADS: String(opts.threads) } : {}),
+    ...(process.env.HEAP_GROWING_PERCENT !== undefined ? { HEAP_GROWING_PERCENT: process.env.HEAP_GROWING_PERCENT } : {}),
   };
   const say = (msg: string) => {
     if (!opts.json) process.stderr.write(`${msg}\n`);

@@ -4,6 +4,7 @@
  */
 import type { BackendService } from '../src/registry.ts';
 import { configFromEnv } from '../src/config.ts';
+import { boundHeapGrowth } from '../src/heap.ts';
 import { startServer, type RunningServer } from '../src/gateway/server.ts';
 import { startSystem } from '../src/system.ts';
 import type { Logger } from '../src/runtime/service.ts';
@@ -39,6 +40,8 @@ export interface SystemEnv {
   PAYMENT_DECLINE_CUSTOMERS: string;
   LOG_LEVEL: string;
   EMBEDDED_THREADS?: string;
+  /** Passed through from the bench's own environment (src/heap.ts), to compare heap policies. */
+  HEAP_GROWING_PERCENT?: string;
 }
 
 /** Errors only, to stderr: a run that logs errors is a run to look at. */
@@ -61,6 +64,8 @@ export const benchGatewayConfig = { rateLimit: { max: 1_000_000_000, timeWindowM
 
 export async function startEmbedded(dataDir: string, env: SystemEnv, entry: Entry): Promise<SystemUnderTest> {
   const config = configFromEnv({ ...env, DATA_DIR: dataDir });
+  // The bench's process is the embedded process: it sizes its heap as src/main.ts does.
+  boundHeapGrowth(config.heapGrowingPercent);
   const system = await startSystem({ config, log: stderrLogger });
   const transport = await system.transportFor('gateway');
   let server: RunningServer | undefined;

@@ -9,6 +9,7 @@ import type { OrderServiceConfig } from './actors/order/service.ts';
 import { defaultSimulatorRules, type SimulatorRules } from './actors/payment/simulator.ts';
 import { loadSeed, type Seed } from './actors/seed/seed.ts';
 import { ConfigError, parseEnv } from './env.ts';
+import { DEFAULT_HEAP_GROWING_PERCENT } from './heap.ts';
 import type { Locking, Synchronous } from './runtime/store.ts';
 import type { Partitions } from './contracts/subjects.ts';
 
@@ -20,6 +21,8 @@ export interface SystemConfig {
   natsReplicas: number;
   /** Embedded only: worker threads the services are spread over (0: all on the main thread). */
   threads: number;
+  /** V8 grows the old generation to (1 + this / 100) times the live heap (heap.ts); 0 (default): V8's own factor, 1.1-4 by load. */
+  heapGrowingPercent: number;
   /** SQLite durability. FULL (default) survives power loss; NORMAL survives a process crash. */
   synchronous: Synchronous;
   /** exclusive (default): a service's store has one owner and cheaper transactions; shared: other processes may read it. */
@@ -80,6 +83,7 @@ export function configFromEnv(raw: RawEnv = process.env): SystemConfig {
     natsUrl: env.NATS_URL,
     natsReplicas: env.NATS_REPLICAS ?? 1,
     threads: env.EMBEDDED_THREADS ?? 0,
+    heapGrowingPercent: env.HEAP_GROWING_PERCENT ?? DEFAULT_HEAP_GROWING_PERCENT,
     synchronous: env.SQLITE_SYNCHRONOUS ?? 'FULL',
     locking: env.SQLITE_LOCKING ?? 'exclusive',
     gateway: { host: env.HOST ?? '127.0.0.1', port: env.PORT ?? 3000 },

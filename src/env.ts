@@ -72,6 +72,7 @@ const variables = {
   CHECKOUT_SLOTS: [intFrom(0, 64), 'Set CHECKOUT_SLOTS to the number of orchestrator slots the checkout processes share under leases, from 0 (off: each process keeps its own sagas) to 64'],
   LOG_LEVEL: [oneOf(LogLevels, (s) => s.toLowerCase()), `Set LOG_LEVEL to one of ${LogLevels.join(', ')} (default info)`],
   LOG_FORMAT: [oneOf(['json', 'pretty'], (s) => s.toLowerCase()), 'Set LOG_FORMAT to json or pretty (default: pretty on a terminal, else json)'],
+  HEAP_GROWING_PERCENT: [intFrom(0, 300), 'Set HEAP_GROWING_PERCENT to how far V8 grows the heap past the live heap after a full GC, in percent from 0 (default: V8 chooses) to 300; 100 keeps the peak memory of a long run flat'],
   SQLITE_SYNCHRONOUS: [oneOf(['FULL', 'NORMAL'], (s) => s.toUpperCase()), 'Set SQLITE_SYNCHRONOUS to FULL or NORMAL (default FULL)'],
   SQLITE_LOCKING: [oneOf(['exclusive', 'shared'], (s) => s.toLowerCase()), 'Set SQLITE_LOCKING to exclusive or shared (default exclusive)'],
   SEED_FILE: [text, 'Set SEED_FILE to a readable JSON file {products, promotions}'],

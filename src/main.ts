@@ -41,6 +41,9 @@ try {
   exitWithConfigError(err);
 }
 
+// Before the system allocates anything: V8's heap growth, fixed for a flat long run (heap.ts).
+const { boundHeapGrowth } = await import('./heap.ts');
+boundHeapGrowth(config.heapGrowingPercent);
 const { forService, createLogger } = await import('./logging.ts');
 const { startMetricsServer } = await import('./runtime/metrics-server.ts');
 const { startTracing } = await import('./runtime/tracing.ts');
