@@ -172,6 +172,27 @@ export const BucketTtlMs: Readonly<Partial<Record<Bucket, number>>> = {
   [Bucket.checkouts]: 24 * 3_600_000,
 };
 
+/**
+ * The buckets that hold derived documents only, kept in memory by the embedded (in-process)
+ * transport instead of in bus.db, with at most `maxKeys` keys (the least recently written go
+ * first) and each key no longer than the bucket's TTL (BucketTtlMs). Over NATS every bucket stays
+ * a JetStream KV; this only says what embedded mode need not make durable.
+ *
+ * `checkouts`: a status document is rewritten four or five times per checkout, about 3.5 of
+ * bus.db's writes per checkout (docs/benchmarks.md, "Status documents in memory, embedded"), and
+ * what it says is durable in the saga's own store (checkout.db): a document that is gone (evicted,
+ * expired, or a restart emptied the bucket) is answered by the saga (get-checkout, publishedStatus),
+ * and the gateway asks it on a miss. Its revisions still only grow, across restarts as well (the
+ * bucket's reserve in bus.db, written once per KV_REVISION_BLOCK revisions), so an SSE stream's
+ * Last-Event-ID stays comparable after a restart. 10,000 documents (a document of about 350
+ * bytes with its key and entry, about 0.5 KiB of memory each: 5 MiB): ten seconds of checkouts at
+ * a thousand a second, hours at a shop's usual rates. The live ones reach their shoppers through
+ * the watch as they are written; the saga answers for older ones.
+ */
+export const BucketInMemoryEmbedded: Readonly<Partial<Record<Bucket, { maxKeys: number }>>> = {
+  [Bucket.checkouts]: { maxKeys: 10_000 },
+};
+
 /** Durable consumer names, one per (service, purpose). */
 export const Durable = {
   checkoutStartsSagas: 'checkout-api-cart-checked-out',

@@ -101,6 +101,12 @@ export const checkoutRoutes: FastifyPluginAsyncZod<RouteOptions> = async (app, {
         if (t.revision > last || (t.revision === 0 && last < 0)) {
           last = t.revision;
           stream.send({ event: 'status', id: String(t.revision), data: t.status });
+        } else if (t.revision === 0 && isTerminal(t.status)) {
+          // The saga's own answer (its document is gone: expired, or an embedded restart emptied
+          // the bucket before the relay wrote it again) ends the stream, so it is sent even to a
+          // client that names a revision: without an id, which leaves the client's Last-Event-ID
+          // as it is. At worst the client hears its final status twice.
+          stream.send({ event: 'status', data: t.status });
         }
         // Revisions only grow, so a final status is the last word even if the client had it already.
         if (isTerminal(t.status)) stream.end();

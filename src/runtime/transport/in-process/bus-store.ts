@@ -540,6 +540,22 @@ export class BusStore {
     }
   }
 
+  /**
+   * For a bucket kept in memory (in-process kv.ts, MemoryEntries): the revision its stored reserve
+   * stands at, above which it continues after a reopen (as a stored bucket does, `lastRev`).
+   */
+  kvReserve(bucket: string): number {
+    this.q.ensureBucket.run(bucket);
+    return this.q.lastRevs.all().find((r) => r.name === bucket)?.last_rev ?? 0;
+  }
+
+  /** Stores a bucket kept in memory's reserve: no revision up to `upTo` is handed out again after a reopen. Resolves once committed. */
+  kvSetReserve(bucket: string, upTo: number): Promise<void> {
+    return this.batches.write(() => {
+      this.q.setRev.run(upTo, bucket);
+    });
+  }
+
   kvGet(bucket: string, key: string): KvRow | undefined {
     return this.q.kvGet.get(bucket, key);
   }

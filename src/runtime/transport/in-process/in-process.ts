@@ -23,7 +23,7 @@ import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from '../errors.ts';
 import { InFlight, stopIntake } from '../in-flight.ts';
 import { DurableGroup } from './durable.ts';
-import { InProcessKv } from './kv.ts';
+import { entriesOf, InProcessKv } from './kv.ts';
 import { BusStore } from './bus-store.ts';
 import type { Locking } from '../../store.ts';
 import { answer, checkReply } from '../reply.ts';
@@ -86,6 +86,7 @@ const INBOX_PREFIX = '_INBOX.in-process';
 export class InProcessTransport implements Transport {
   private readonly store: BusStore;
   private readonly onError: (err: unknown, context: string) => void;
+  private readonly now: () => number;
   private readonly subs: Sub[] = [];
   private readonly queueTurns = new Map<string, number>();
   private readonly inflight = new InFlight();
@@ -105,6 +106,7 @@ export class InProcessTransport implements Transport {
   private readonly storedBySubject = new Map<string, boolean>();
 
   constructor(opts: InProcessOptions) {
+    this.now = opts.now ?? Date.now;
     this.store = new BusStore(opts.path, { duplicateWindowMs: opts.duplicateWindowMs, retentionMs: opts.retentionMs, now: opts.now, ...(opts.locking ? { locking: opts.locking } : {}) });
     this.onError =
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
@@ -349,7 +351,7 @@ export class InProcessTransport implements Transport {
     if (!/^[-\w]+$/.test(bucket)) throw new Error(`invalid bucket name "${bucket}"`);
     let kv = this.kvs.get(bucket);
     if (!kv) {
-      kv = new InProcessKv(this.store, bucket, this.onError);
+      kv = new InProcessKv(entriesOf(this.store, bucket, this.now), bucket, this.onError);
       this.kvs.set(bucket, kv);
     }
     return kv;
