@@ -74,7 +74,11 @@ export class Shopper {
     return cart as Cart & { orderId: string; checkoutId: string };
   }
 
-  /** Waits, by watching the checkouts bucket (no polling), until the checkout reaches `until`. */
+  /**
+   * Waits, by watching the checkouts bucket (no polling), until the checkout reaches `until`. A
+   * document that is not in the bucket once the watch is up (embedded, a restart empties it) is
+   * asked of the saga once, as the gateway does; what changes later comes through the watch.
+   */
   async settle(checkoutId: string, until: readonly string[] = FINAL, timeoutMs = 20_000): Promise<CheckoutStatus> {
     const kv = await this.transport.kv(Bucket.checkouts);
     return new Promise<CheckoutStatus>((resolve, reject) => {
@@ -93,11 +97,32 @@ export class Shopper {
             resolve(last);
           }
         })
-        .then((c) => {
+        .then(async (c) => {
           closer = c;
-          if (last && until.includes(last.status)) void c.close();
+          if (last && until.includes(last.status)) return void c.close();
+          if (last || (await kv.get(checkoutId))) return;
+          const kept = await this.savedStatus(checkoutId);
+          if (kept && until.includes(kept.status) && !last) {
+            clearTimeout(timer);
+            void c.close();
+            resolve(kept);
+          }
+        })
+        .catch((err: unknown) => {
+          clearTimeout(timer);
+          reject(err instanceof Error ? err : new Error(String(err)));
         });
     });
+  }
+
+  /** The checkout's status as its saga answers it (get-checkout), or undefined if no saga knows it. */
+  private async savedStatus(checkoutId: string): Promise<CheckoutStatus | undefined> {
+    try {
+      return await this.call(Query.getCheckout, MessageType.getCheckoutRequest, { checkoutId }, CheckoutStatus);
+    } catch (err) {
+      if (err instanceof RemoteError && err.code === 'NOT_FOUND') return undefined;
+      throw err;
+    }
   }
 
   async order(orderId: string): Promise<GetOrderResponse | undefined> {
