@@ -8,8 +8,12 @@
  *  - the service failed (INTERNAL), or answered something that does not parse:
  *    `UpstreamFailureError`, a 502 whose body says nothing about why.
  *
- * No retries happen here: a command that timed out may have happened, so only a client holding
- * an Idempotency-Key can safely ask again, and a query is cheap for the client to repeat.
+ * `ServiceClient` asks again, within the call's deadline, when the service answered UNAVAILABLE or
+ * nobody listened (a slot handing over to its next owner, a process restarting): the repeat carries
+ * the first attempt's message id and idempotency key, so the service's inbox answers a command it
+ * already did with the stored reply (call-retry.ts). A timeout is not asked again here: it used the
+ * whole deadline, and a command that timed out may have happened, so only a client holding an
+ * Idempotency-Key can safely ask again.
  */
 import { z, type ZodType } from 'zod';
 import type { MessageMeta } from '../contracts/headers.ts';
@@ -71,6 +75,8 @@ export interface CallSpec<T> {
   timeoutMs: number;
   cause: Cause;
   idempotencyKey?: string | undefined;
+  /** ServiceClient's retries (default); false: one attempt. */
+  retry?: false;
 }
 
 const refusals: Partial<Record<string, 400 | 404 | 409>> = {
@@ -111,6 +117,7 @@ export class ServiceCalls {
         timeoutMs: spec.timeoutMs,
         cause: spec.cause,
         idempotencyKey: spec.idempotencyKey,
+        ...(spec.retry === false ? { retry: false } : {}),
       });
       raw = r.payload;
     } catch (err) {
@@ -126,7 +133,8 @@ export class ServiceCalls {
   /** Pings a service's readiness subject; resolves with the round trip in ms, rejects if it is down. */
   async ping(service: Service, timeoutMs: number, cause: Cause): Promise<number> {
     const started = performance.now();
-    await this.call({ subject: pingSubject(service), type: 'ping', payload: {}, reply: z.unknown(), timeoutMs, cause });
+    // One attempt: a readiness check says "down" at once, not after its retries.
+    await this.call({ subject: pingSubject(service), type: 'ping', payload: {}, reply: z.unknown(), timeoutMs, cause, retry: false });
     return Math.round(performance.now() - started);
   }
 }

@@ -9,6 +9,7 @@
  *   outbox_backlog{service}, outbox_lag_seconds{service}
  *   store_commits_total{service}, store_commit_batch_size{service}, store_fsync_seconds{service}
  *   nats_reconnects_total{connection}
+ *   client_retries_total{type,reason}               a call outside an actor asked again (call-retry.ts)
  *   gateway_status_watches, gateway_status_streams   the SSE streams and the one watch they share
  *   http_request_duration_seconds{method,route,status_code}  (rate and errors are its counts)
  * plus prom-client's process metrics (CPU, memory, event loop lag, GC).
@@ -61,6 +62,12 @@ export const natsReconnects = new Counter({
   name: 'nats_reconnects_total',
   help: 'Reconnections of a NATS connection to the server.',
   labelNames: ['connection'] as const,
+  registers: [registry],
+});
+export const clientRetries = new Counter({
+  name: 'client_retries_total',
+  help: 'Calls outside an actor (gateway, service to service) asked again within their deadline, by message type and why (UNAVAILABLE, NO_RESPONDERS).',
+  labelNames: ['type', 'reason'] as const,
   registers: [registry],
 });
 const commits = new Counter({ name: 'store_commits_total', help: 'Store transactions committed (one per group-commit batch).', labelNames: ['service'] as const, registers: [registry] });

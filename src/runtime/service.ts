@@ -112,7 +112,8 @@ export class ServiceRuntime {
     this.scheduler = new TimerScheduler(this.store, this.hosts, this.clock, logErr);
     this.partition = opts.partition ?? { index: 0, count: 1 };
     this.partitions = opts.partitions ?? {};
-    this.client = new ServiceClient(this.transport, this.source, this.clock, this.partitions);
+    // The relay's source of jitter serves the client's retries too (the simulator's seeded one).
+    this.client = new ServiceClient(this.transport, this.source, this.clock, this.partitions, opts.relay?.random);
   }
 
   /** Whether this runtime's partition owns an entity's key (always, unpartitioned). */

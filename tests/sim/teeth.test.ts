@@ -23,7 +23,10 @@ async function firstFailure(broken: BrokenVariant): Promise<{ options: RunOption
 
 const expected: Record<BrokenVariant, RegExp> = {
   relayMarksSentFirst: /event lost|no saga exists|not settled/,
-  inboxForgets: /was told cart .* holds/,
+  // Either symptom of a forgotten inbox, both found among seeds 1-12 at c99cfce: a repeated add-item
+  // counted twice (seeds 5, 9), or a saga left compensating (seed 7). Since callers ask again on
+  // UNAVAILABLE (call-retry.ts), seed 5's run no longer fails and seed 7 is found first.
+  inboxForgets: /was told cart .* holds|ended in \{"compensating"/,
   compensationSkippedAfterTimeout: /was cancelled \(\w+_TIMEOUT\) without releaseInventory/,
   timerFiresTwice: /fired 2 times/,
 };

@@ -78,7 +78,7 @@ const MAX_ATTEMPTS = 40;
 /** A shopper; with a scenario, one who checks out exactly that scenario's customer and basket. */
 export function startShopper(name: string, ctx: ShopperContext, scenario?: Scenario): { record: ShopperRecord; done: Promise<void> } {
   const { loop, rng, trace } = ctx;
-  const client = new ServiceClient(ctx.transport, `urn:sim:${name}`, loop.clockFor(name));
+  const client = new ServiceClient(ctx.transport, `urn:sim:${name}`, loop.clockFor(name), {}, () => rng.next());
   const record: ShopperRecord = { name, cartId: rng.uuid(), lines: new Map(), checkout: undefined, cancelAcked: false, notes: [], done: false };
   const sleep = (ms: number) => new Promise<void>((resolve) => loop.schedule(name, ms, resolve));
 
