@@ -12,7 +12,7 @@
  * `apply` rules journal.ts uses at open.
  */
 import type { EventObject, StateValue } from 'xstate';
-import { metaToHeaders, type Headers } from '../contracts/headers.ts';
+import { Header, metaToHeaders, type Headers } from '../contracts/headers.ts';
 import type { Reply } from './transport/transport.ts';
 import type { PersistedSnapshot } from './versioning.ts';
 
@@ -79,8 +79,8 @@ export interface JournalRecord {
   done?: string[];
   /** The request slot whose reply this record handled (finished, whether or not the machine accepted it). */
   answered?: string;
-  /** The handled message's key and the reply a repeat of it gets. */
-  inbox?: { key: string; reply?: Reply | undefined };
+  /** The handled message's key and the reply a repeat of it gets (packed when its record gives most of it: `packReply`). */
+  inbox?: { key: string; reply?: Reply | PackedReply | undefined };
   /** The handled message's id and its own cause's: the effects' causation, and the explorer's trail. */
   messageId?: string;
   causationId?: string;
@@ -104,4 +104,66 @@ export function effectHeaders(record: JournalRecord, e: OutboundEffect): Headers
     traceparent: e.traceparent,
     subject: record.id,
   });
+}
+
+/**
+ * A stored reply whose CloudEvents headers follow from its record and `ce`, as `metaToHeaders`
+ * builds them: its id, type and traceparent are its own; its source, time, correlation and
+ * causation are the record's (`source`, `at`, `correlationId`, `messageId`) unless `ce` names
+ * others. Its body is `data`, or effect `dataOf`'s (a participant's reply is the event it
+ * publishes). A reply so stored is about 350-750 bytes shorter: its headers were 450-500 bytes
+ * of each participant's record, its body the effect's again (docs/benchmarks.md, "Bytes written per checkout").
+ */
+export interface PackedReply {
+  ce: { id: string; type: string; traceparent?: string; source?: string; time?: string; correlationId?: string; causationId?: string };
+  data?: string;
+  dataOf?: number;
+}
+
+const isPacked = (r: Reply | PackedReply): r is PackedReply => (r as PackedReply).ce !== undefined;
+
+function unpackHeaders(record: JournalRecord, ce: PackedReply['ce']): Headers {
+  return metaToHeaders({
+    id: ce.id,
+    type: ce.type,
+    source: ce.source ?? record.source ?? '',
+    time: ce.time ?? new Date(record.at).toISOString(),
+    correlationId: ce.correlationId ?? record.correlationId ?? '',
+    causationId: ce.causationId ?? record.messageId,
+    traceparent: ce.traceparent,
+  });
+}
+
+/**
+ * `reply` as `record` stores it: packed when unpacking gives exactly its headers and body again
+ * (a repeat of the message must get the very reply the first got), else whole. Records of earlier
+ * versions hold whole replies; `replyOf` reads both.
+ */
+export function packReply(record: JournalRecord, reply: Reply): Reply | PackedReply {
+  const h = reply.headers;
+  const id = h?.[Header.id];
+  const type = h?.[Header.type];
+  if (!h || id === undefined || type === undefined) return reply;
+  const ce: PackedReply['ce'] = { id, type };
+  if (h[Header.traceparent] !== undefined) ce.traceparent = h[Header.traceparent];
+  const source = h[Header.source];
+  if (source !== undefined && source !== record.source) ce.source = source;
+  const time = h[Header.time];
+  if (time !== undefined && time !== new Date(record.at).toISOString()) ce.time = time;
+  const correlationId = h[Header.correlationId];
+  if (correlationId !== undefined && correlationId !== record.correlationId) ce.correlationId = correlationId;
+  const causationId = h[Header.causationId];
+  if (causationId !== undefined && causationId !== record.messageId) ce.causationId = causationId;
+  const unpacked = unpackHeaders(record, ce);
+  const keys = Object.keys(h);
+  if (keys.length !== Object.keys(unpacked).length || keys.some((k) => unpacked[k] !== h[k])) return reply;
+  const dataOf = record.effects ? record.effects.findIndex((e) => e.data === reply.data) : -1;
+  return dataOf >= 0 ? { ce, dataOf } : { ce, data: reply.data };
+}
+
+/** The reply stored with `record` (whole or packed), if it holds one. */
+export function replyOf(record: JournalRecord): Reply | undefined {
+  const r = record.inbox?.reply;
+  if (!r || !isPacked(r)) return r;
+  return { headers: unpackHeaders(record, r.ce), data: r.data ?? record.effects?.[r.dataOf ?? -1]?.data ?? '{}' };
 }

@@ -22,7 +22,7 @@
  */
 import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
-import { effectHeaders, type JournalRecord, type OutboundEffect } from './journal-record.ts';
+import { effectHeaders, packReply, replyOf, type JournalRecord, type OutboundEffect } from './journal-record.ts';
 import { needsReplay, type ReplayBase, type Replayer } from './record-replay.ts';
 import type { Headers } from '../contracts/headers.ts';
 import type { PersistedSnapshot } from './versioning.ts';
@@ -318,6 +318,9 @@ export class Journal {
    * the same write: its effects on memory are not undone by a savepoint's rollback.
    */
   append(record: JournalRecord, prev: number | undefined, snapshot?: PersistedSnapshot | LiveSnapshot): number {
+    // Stored (and announced) with its reply packed: headers and a body its record gives again.
+    const inbox = record.inbox;
+    if (inbox?.reply && !('ce' in inbox.reply)) record.inbox = { key: inbox.key, reply: packReply(record, inbox.reply) };
     const json = JSON.stringify(record);
     const info = this.stmt.append!.run(record.kind, record.id, record.seq, prev ?? null, record.at, record.inbox?.key ?? null, json);
     const pos = Number(info.lastInsertRowid);
@@ -354,7 +357,7 @@ export class Journal {
   /** The reply stored for a message key handled within the inbox window. */
   storedReply(key: string): Reply | undefined {
     const record = this.inboxRecord(key);
-    return record ? (record.inbox?.reply ?? { data: '{}' }) : undefined;
+    return record ? (replyOf(record) ?? { data: '{}' }) : undefined;
   }
 
   hasInboxKey(key: string): boolean {
