@@ -152,7 +152,7 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
     log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
     const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking, ...pageSizeOf(service) });
     phases.rebuildMs = lap();
-    Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, records: rebuilt.records });
+    Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, covered: rebuilt.covered, records: rebuilt.records });
     log.info(rebuilt, 'store rebuilt from its replicated journal');
     const fresh = open();
     phases.reopenMs = lap();

@@ -45,6 +45,8 @@ export interface Rebuilt {
   records: number;
   /** Messages of the slot's subject read. */
   messages: number;
+  /** Of those, messages of records only that held none after the checkpoint (a trim not yet done). */
+  covered: number;
   /** How long each step took (ms): reading the subject, the checkpoint's image (of which reading its chunks, and unzipping them; the rest writes the file), applying the records. */
   phases: { readMs: number; imageMs: number; imageReadMs: number; imageUnzipMs: number; applyMs: number };
 }
@@ -88,6 +90,7 @@ export async function rebuildStore(
   const imageMs = imageReadMs + imageUnzipMs + lap();
   const store = new Store({ path, migrations: kit.migrations, ...storeOptions });
   let records = 0;
+  let coveredMessages = 0;
   try {
     if (!marker) await kit.seed(store);
     const defs = new Map(kit.definitions.map((d) => [d.kind, d]));
@@ -124,6 +127,10 @@ export async function rebuildStore(
     const pending = (function* () {
       for (const m of messages) {
         if (m.headers[JournalHeader.checkpoint] !== undefined || m.headers[JournalHeader.fence] !== undefined) continue;
+        if (Number(m.headers[JournalHeader.to] ?? Infinity) <= covered) {
+          coveredMessages++;
+          continue;
+        }
         for (const [pos, json] of decodeRecords(m.data)) if (pos > covered) yield [pos, json] as const;
       }
     })();
@@ -158,7 +165,7 @@ export async function rebuildStore(
   } finally {
     await store.close();
   }
-  return { checkpoint: covered, records, messages: messages.length, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
+  return { checkpoint: covered, records, messages: messages.length, covered: coveredMessages, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
 }
 
 /** The gzipped SQLite file a checkpoint marker names: its chunks (only those of its own checkpoint id), joined. */

@@ -4,6 +4,7 @@
  * service's own NATS user, and the whole system over NATS with every service's journal in the
  * JOURNAL stream, record for record, before anyone was told.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +13,7 @@ import { defaultSeed } from '../../src/actors/seed/seed.ts';
 import { JournalStream, journalSubject } from '../../src/contracts/subjects.ts';
 import { decodeRecords, JournalHeader } from '../../src/runtime/replication.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
-import { filteredPurgeIsSafe } from '../../src/runtime/transport/nats-log.ts';
+import { filteredPurgeIsSafe, NatsLog } from '../../src/runtime/transport/nats-log.ts';
 import { LogFenced, type LogEntry, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
 import { initialStock, startTestSystem, type TestSystem } from '../support/system-fixture.ts';
@@ -88,6 +89,24 @@ describe('the journal replicated through JetStream', () => {
     const bodies: string[] = [];
     await log.read(subject, 0, seq, (e) => bodies.push(e.data));
     expect(bodies).toEqual(mine.map((_, i) => `[${i + 1}]`));
+  });
+
+  it("reads by direct gets (the journal's stream allows them) give what the leader's gets give: the same messages, headers and bodies", async () => {
+    const jsm = await jetstreamManager(transport.nc, { checkAPI: false });
+    expect((await jsm.streams.info(JournalStream.name)).config.allow_direct).toBe(true);
+    const subject = journalSubject('inventory', 'direct');
+    let seq = 0;
+    for (let i = 1; i <= 20; i++) seq = await log.append(subject, `[${i}]`, { [JournalHeader.from]: String(i), [JournalHeader.to]: String(i) }, `d:${i}`, seq);
+    const leaderOnly = new NatsLog(JournalStream.name, transport.nc, () => Promise.reject(new Error('reads only')));
+    const readWith = async (l: ReplicatedLog) => {
+      const got: LogEntry[] = [];
+      await l.read(subject, 0, seq, (e) => got.push(e));
+      return got;
+    };
+    const direct = await readWith(log);
+    expect(direct.map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => `[${i + 1}]`));
+    expect(direct).toEqual(await readWith(leaderOnly));
+    expect(Object.keys(direct[0]!.headers).filter((h) => h.startsWith('Nats-Stream') || h === 'Nats-Sequence')).toEqual([]);
   });
 
   it('a trim (one filtered purge on this standalone server) takes only its subject, and only below the sequence kept', async () => {

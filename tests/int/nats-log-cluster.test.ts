@@ -49,4 +49,21 @@ describe('a journal on a 3-node cluster with one node down', () => {
     // With an ordered consumer per read, 12 reads all avoided the dead node with chance (2/3)^12 < 1 %.
     expect(waits).toEqual([]);
   }, 120_000);
+
+  it('a read right after an append gets every message through it, though a replica answering direct gets may not have it yet', async () => {
+    const log = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
+    const subject = journalSubject('inventory', 'read-after-append');
+    const other = journalSubject('inventory', 'read-after-append-other');
+    let seq = 0;
+    let otherSeq = 0;
+    for (let i = 1; i <= 30; i++) {
+      otherSeq = await log.append(other, '[]', {}, `o:${i}`, otherSeq);
+      seq = await log.append(subject, `[${i}]`, { [JournalHeader.to]: String(i) }, `r:${i}`, seq);
+      // The follower that answers may apply this append only after the leader acknowledged it.
+      const read: LogEntry[] = [];
+      await log.read(subject, 0, seq, (e) => read.push(e));
+      expect(read.map((e) => e.data)).toEqual(Array.from({ length: i }, (_, k) => `[${k + 1}]`));
+      expect(read.at(-1)?.seq).toBe(seq);
+    }
+  }, 120_000);
 });

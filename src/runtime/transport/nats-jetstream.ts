@@ -45,7 +45,10 @@ export async function upsertDurable(
  * cluster, messages kept `maxAgeMs` if given, else without an age limit) unless it exists with the
  * same subjects. An existing stream keeps its replica count and its age limit: the services may
  * create streams, not edit them (nats.conf), so a stream made before the retention was stated keeps
- * everything until an operator sets it (`nats stream edit <name> --max-age 24h`).
+ * everything until an operator sets it (`nats stream edit <name> --max-age 24h`). With `allowDirect`,
+ * a stream it creates answers direct gets (any replica answers; nats-log.ts). Resolves with whether
+ * the stream, as it is, allows them: one made earlier without keeps being read through its leader
+ * until an operator sets it (`nats stream edit <name> --allow-direct`).
  */
 export async function ensureNatsStream(
   jsm: JetStreamManager,
@@ -53,7 +56,8 @@ export async function ensureNatsStream(
   subjects: readonly string[],
   replicas = 1,
   maxAgeMs?: number,
-): Promise<void> {
+  allowDirect = false,
+): Promise<{ allowDirect: boolean }> {
   const check = (have: readonly string[]): void => {
     if ([...have].sort().join(' ') !== [...subjects].sort().join(' ')) {
       throw new Error(
@@ -62,8 +66,9 @@ export async function ensureNatsStream(
     }
   };
   try {
-    check((await jsm.streams.info(name)).config.subjects ?? []);
-    return;
+    const { config } = await jsm.streams.info(name);
+    check(config.subjects ?? []);
+    return { allowDirect: config.allow_direct === true };
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
   }
@@ -75,11 +80,15 @@ export async function ensureNatsStream(
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       max_age: maxAgeMs === undefined ? 0 : nanos(maxAgeMs),
       num_replicas: replicas,
+      ...(allowDirect ? { allow_direct: true } : {}),
     });
+    return { allowDirect };
   } catch (err) {
     // Another service created it between our lookup and our add: fine if it is the same stream.
     if (!(err instanceof JetStreamApiError && err.code === STREAM_NAME_IN_USE)) throw err;
-    check((await jsm.streams.info(name)).config.subjects ?? []);
+    const { config } = await jsm.streams.info(name);
+    check(config.subjects ?? []);
+    return { allowDirect: config.allow_direct === true };
   }
 }
 

@@ -2,8 +2,10 @@
  * The ReplicatedLog contract over a JetStream stream: an append is a publish carrying
  * `Nats-Expected-Last-Subject-Sequence` (the server refuses it if the subject moved on) and a
  * `Nats-Msg-Id` naming the subject and that expected sequence, `<subject>@<seq>`; the last message
- * is a `last_by_subj` get; a read is `next_by_subj` gets from a sequence, several chains of them
- * at once over disjoint ranges. Gets are answered by the stream's leader, so a read needs no consumer.
+ * is a `last_by_subj` get the stream's leader answers; a read is `next_by_subj` gets from a
+ * sequence, several chains of them at once over disjoint ranges, direct gets any replica answers
+ * where the stream allows them (the journal's does, since it is created so), else the leader's. A
+ * read needs no consumer.
  *
  * Why the message id is the expected sequence, not the caller's id: nats-server 2.9.10 (R3) checks
  * the expected sequence against what the stream's leader has applied, so two appends proposed
@@ -33,6 +35,7 @@
  */
 import {
   DeliverPolicy,
+  DirectMsgHeaders,
   JetStreamApiCodes,
   JetStreamApiError,
   jetstream,
@@ -41,7 +44,7 @@ import {
   type JetStreamManager,
   type MsgRequest,
 } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { retryWhileDegraded } from './nats-jetstream.ts';
 import { JetStreamRefused } from './nats-mapping.ts';
@@ -70,6 +73,8 @@ export class NatsLog implements ReplicatedLog {
     private readonly patienceMs = 60_000,
     /** Whether a filtered purge is applied as asked (see trim); by default from the server's INFO. */
     private readonly purgeIsSafe: () => boolean = () => filteredPurgeIsSafe(nc.info),
+    /** Whether the stream answers direct gets (`allow_direct`): a read's gets then go to any replica (see read). */
+    private readonly direct = false,
   ) {
     this.apis = LOG_REQUEST_TIMEOUTS_MS.map((timeout) => ({ js: jetstream(nc, { checkAPI: false, timeout }), jsm: jetstreamManager(nc, { checkAPI: false, timeout }) }));
   }
@@ -151,10 +156,25 @@ export class NatsLog implements ReplicatedLog {
     return out;
   }
 
-  /** The subject's first message at or after `seq`. */
-  private next(subject: string, seq: number): Promise<LogEntry | undefined> {
+  /**
+   * The subject's first message at or after `seq`. By a direct get where the stream allows them: any
+   * replica answers it from its own store, without the JetStream API's leader round (a read no longer
+   * queues behind every other request the leader serves). A replica may be behind the leader, but
+   * its store is a prefix of the leader's (it applies the same committed entries in order), so a
+   * message it returns is the right one: it holds everything before it. What it may lack is the
+   * newest messages, and a read never asks past its `throughSeq`, a message the leader had, so
+   * 'none' is never the right answer in a read: it is asked again of the leader, which is exact.
+   * (Messages a trim removed on the leader and not yet on that replica may come back too: they hold
+   * only records a later checkpoint covers, which a rebuild skips, as it does when a trim lags.)
+   */
+  private async next(subject: string, seq: number): Promise<LogEntry | undefined> {
     // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
-    return this.get(`read ${subject}`, { seq, next_by_subj: subject } as unknown as MsgRequest);
+    const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
+    if (this.direct) {
+      const m = await this.patiently(`read ${subject}`, ({ jsm }) => jsm.direct.getMessage(this.stream, query));
+      if (m) return { seq: m.seq, headers: storedHeaders(m.header), data: m.string() };
+    }
+    return this.get(`read ${subject}`, query);
   }
 
   private async get(what: string, query: MsgRequest): Promise<LogEntry | undefined> {
@@ -207,6 +227,16 @@ export class NatsLog implements ReplicatedLog {
       await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
     }
   }
+}
+
+/** A direct get's answer carries the message's own headers and these (stream, subject, sequence, time), which a leader's get gives as fields. */
+const DIRECT_GET_HEADERS: ReadonlySet<string> = new Set(Object.values(DirectMsgHeaders));
+
+/** The headers a message was stored with, from a direct get's answer. */
+function storedHeaders(h: MsgHdrs | undefined): Headers {
+  const all = fromNatsHeaders(h);
+  for (const k of DIRECT_GET_HEADERS) delete all[k];
+  return all;
 }
 
 /**

@@ -327,11 +327,11 @@ export class NatsTransport implements Transport {
    * ensured at its own start, each a JetStream API round trip (seconds, on a loaded machine, while the
    * slots waited to serve). A failed try is forgotten, so the next caller asks again.
    */
-  private provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number): Promise<void> {
-    const key = JSON.stringify([name, subjects, maxAgeMs]);
+  private provisionStream(name: string, subjects: readonly string[], maxAgeMs?: number, allowDirect = false): Promise<{ allowDirect: boolean }> {
+    const key = JSON.stringify([name, subjects, maxAgeMs, allowDirect]);
     let p = this.provisioned.get(key);
     if (!p) {
-      p = this.whileDegraded(`stream ${name}`, ({ jsm }) => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs));
+      p = this.whileDegraded(`stream ${name}`, ({ jsm }) => ensureNatsStream(jsm, name, subjects, this.replicas, maxAgeMs, allowDirect));
       this.provisioned.set(key, p);
       p.catch(() => this.provisioned.delete(key));
     }
@@ -339,7 +339,7 @@ export class NatsTransport implements Transport {
   }
 
   /** Streams this connection has ensured (provisionStream), by name, subjects and age limit. */
-  private readonly provisioned = new Map<string, Promise<void>>();
+  private readonly provisioned = new Map<string, Promise<{ allowDirect: boolean }>>();
 
   /**
    * Provisioning retried while a cluster elects a leader or misses a node (nats-jetstream.ts). Each
@@ -366,14 +366,17 @@ export class NatsTransport implements Transport {
   }
 
   async replicatedLog(stream: string, subjects: readonly string[]): Promise<ReplicatedLog> {
-    // No age limit: the journals are trimmed by their stores (nats-log.ts), never by time.
-    await this.provisionStream(stream, subjects);
+    // No age limit: the journals are trimmed by their stores (nats-log.ts), never by time. Direct
+    // gets: a new owner's rebuild reads through every replica, not only the stream's leader.
+    const { allowDirect } = await this.provisionStream(stream, subjects, undefined, true);
     return new NatsLog(
       stream,
       this.nc,
       (subject, data, headers) => this.jsPublish(subject, data, headers),
       (what, err) => this.onError(err, `${what}: JetStream is degraded; retrying`),
       PROVISIONING_PATIENCE_MS,
+      undefined,
+      allowDirect,
     );
   }
 
