@@ -1,8 +1,10 @@
 /**
  * Fast failover on nats-server: a consumer that is alive keeps what it is working on (progress
  * acks), however long past the ack wait; a consumer whose connection dies without acking hands
- * everything it held to the other member within one ack wait, not after the 30 s it once took.
+ * everything it held to the other member within one ack wait, not after the 30 s it once took. A
+ * member starting on a durable that exists as asked only looks it up.
  */
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Durable, Event, Stream } from '../../src/contracts/subjects.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../src/runtime/transport/consumer-policy.ts';
@@ -57,4 +59,32 @@ describe('consumer failover on nats-server', () => {
     await living.drain();
     await cart.drain();
   }, 30_000);
+
+  it('a durable that exists with the settings asked is only looked up (no create through the meta leader); with other settings it is updated', async () => {
+    const admin = await connectNats({ servers: server.url, user: 'admin', pass: 'admin-dev-secret', name: 'admin', onError: () => undefined });
+    const jsm = await jetstreamManager(admin.nc);
+    const apiRequests = async () => (await jsm.getAccountInfo()).api.total;
+    const cart = await as('cart', 'cart-2');
+    await cart.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
+    const opts = { stream: Stream.shopping.name, durable: Durable.checkoutStartsSagas, filterSubjects: [Event.cartCheckedOut], ackWaitMs: 7_000 };
+    /** The JetStream API requests one consume() made (each count asked costs one request itself). */
+    const requestsOf = async (o: typeof opts): Promise<number> => {
+      const member = await as('checkout', 'member');
+      const before = await apiRequests();
+      await member.consume(o, async () => undefined);
+      const after = await apiRequests();
+      await member.drain();
+      return after - before - 1;
+    };
+    const created = await requestsOf(opts);
+    expect((await jsm.consumers.info(opts.stream, opts.durable)).config.ack_wait).toBe(7_000 * 1_000_000);
+    const asAsked = await requestsOf(opts);
+    const changed = await requestsOf({ ...opts, ackWaitMs: 8_000 });
+    expect((await jsm.consumers.info(opts.stream, opts.durable)).config.ack_wait).toBe(8_000 * 1_000_000);
+    // Looked up once, against looked up, created (updated) and looked up again.
+    expect(changed - asAsked).toBe(2);
+    expect(created).toBe(changed);
+    await cart.drain();
+    await admin.drain();
+  });
 });

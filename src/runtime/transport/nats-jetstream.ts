@@ -16,14 +16,10 @@ import type { ConsumeOptions } from './transport.ts';
 const STREAM_NAME_IN_USE = 10058;
 const CONSUMER_ALREADY_EXISTS = 10148;
 
-/** Creates the durable, or updates it to these settings: the latest consume() wins. */
-export async function upsertDurable(
-  jsm: JetStreamManager,
-  opts: ConsumeOptions,
-  maxAckPending: number,
-): Promise<void> {
+/** The settings of a consume()'s durable. */
+function durableConfig(opts: ConsumeOptions, maxAckPending: number): Partial<ConsumerConfig> {
   const filter = singleFilter(opts.durable, opts.filterSubjects);
-  const cfg: Partial<ConsumerConfig> = {
+  return {
     durable_name: opts.durable,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(opts.ackWaitMs),
@@ -31,6 +27,33 @@ export async function upsertDurable(
     max_ack_pending: maxAckPending,
     ...(filter !== undefined ? { filter_subject: filter } : {}),
   };
+}
+
+/**
+ * Whether an existing durable already has a consume()'s settings, so that it need not be created
+ * or updated: a process opening a slot whose durables an earlier owner made (a takeover) then
+ * looks each up once, where a create (through the meta leader) and a lookup took two requests.
+ */
+export function durableIsAsAsked(have: ConsumerConfig, opts: ConsumeOptions, maxAckPending: number): boolean {
+  const want = durableConfig(opts, maxAckPending);
+  return (
+    have.durable_name === want.durable_name &&
+    have.ack_policy === want.ack_policy &&
+    have.ack_wait === want.ack_wait &&
+    have.deliver_policy === want.deliver_policy &&
+    have.max_ack_pending === want.max_ack_pending &&
+    (have.filter_subject ?? '') === (want.filter_subject ?? '') &&
+    (have.filter_subjects ?? []).length === 0
+  );
+}
+
+/** Creates the durable, or updates it to these settings: the latest consume() wins. */
+export async function upsertDurable(
+  jsm: JetStreamManager,
+  opts: ConsumeOptions,
+  maxAckPending: number,
+): Promise<void> {
+  const cfg = durableConfig(opts, maxAckPending);
   try {
     // Server 2.9 treats a create with a changed config as an update; newer servers refuse.
     await jsm.consumers.add(opts.stream, cfg);
@@ -38,6 +61,12 @@ export async function upsertDurable(
     if (!(err instanceof JetStreamApiError && err.code === CONSUMER_ALREADY_EXISTS)) throw err;
     await jsm.consumers.update(opts.stream, opts.durable, cfg);
   }
+}
+
+/** A lookup of a durable that does not exist yet answers undefined; any other failure is thrown. */
+export function ifConsumerMissing(err: unknown): undefined {
+  if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) return undefined;
+  throw err;
 }
 
 /**

@@ -33,7 +33,7 @@ import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
 import { InFlight, stopIntake } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, EVENT_RETENTION_MS, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
-import { ensureNatsStream, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
+import { durableIsAsAsked, ensureNatsStream, ifConsumerMissing, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { LOG_REQUEST_TIMEOUTS_MS, NatsLog } from './nats-log.ts';
 import { mapNatsError, PermissionDeniedError, pubAckOf } from './nats-mapping.ts';
@@ -261,8 +261,13 @@ export class NatsTransport implements Transport {
   async consume(opts: ConsumeOptions, handler: EventHandler): Promise<Closer> {
     if (this.draining) throw new TransportClosedError();
     const maxAckPending = opts.maxAckPending ?? DEFAULT_MAX_ACK_PENDING;
-    await this.whileDegraded(`consumer ${opts.durable}`, ({ jsm }) => upsertDurable(jsm, opts, maxAckPending));
-    const consumer = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable));
+    // A durable that exists as asked (an earlier owner's, on a takeover) is only looked up.
+    const existing = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable).catch(ifConsumerMissing));
+    let consumer = existing && durableIsAsAsked((await existing.info(true)).config, opts, maxAckPending) ? existing : undefined;
+    if (!consumer) {
+      await this.whileDegraded(`consumer ${opts.durable}`, ({ jsm }) => upsertDurable(jsm, opts, maxAckPending));
+      consumer = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable));
+    }
     const mine = new InFlight();
     let stopping = false;
     const progress = new ProgressAcks(opts.ackWaitMs, (err) => this.onError(err, `progress ack for ${opts.durable}`));
