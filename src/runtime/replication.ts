@@ -144,7 +144,9 @@ export class JournalReplicator {
       r.check(last);
       const marker = { [JournalHeader.to]: last.headers[JournalHeader.to] ?? '0', [JournalHeader.head]: last.headers[JournalHeader.head] ?? '', [JournalHeader.fence]: fence };
       r.lastSeq = await opts.log.append(opts.subject, '[]', marker, `${opts.subject}:fence:${fence}:${last.seq}`, last.seq);
-      last = await opts.log.last(opts.subject);
+      // The append took the place right after `last`, so the marker is the subject's last message
+      // now (a writer after it would fence this one's next append): no need to ask again.
+      last = { seq: r.lastSeq, headers: marker, data: '[]' };
     }
     const logHead = last ? r.check(last) : 0;
     const tail = journal.recordsAfter(logHead);
