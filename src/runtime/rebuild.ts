@@ -4,7 +4,8 @@
  * the log (a stale owner's unreplicated tail, which is dropped: nobody was told of it).
  *
  * The slot's subject, once trimmed, starts at its latest checkpoint marker (or at its first record,
- * if no checkpoint was ever taken). The rebuild
+ * if no checkpoint was ever taken); it is read from where the latest checkpoint says its uncovered
+ * records start (readFromOf), so a trim not yet done costs nothing. The rebuild
  *   1. writes the checkpoint's image (the whole SQLite file: actors, retained records, and every
  *      table the service's executors write) in place of the local files, or starts an empty store
  *      and loads the service's seed into it, as its first start did;
@@ -67,9 +68,9 @@ export async function rebuildStore(
     at = now;
     return ms;
   };
-  const last = await log.last(subject);
+  const [last, readFrom] = await Promise.all([log.last(subject), readFromOf(log, subject)]);
   const messages: LogEntry[] = [];
-  if (last) await log.read(subject, 0, last.seq, (e) => messages.push(e));
+  if (last) await log.read(subject, readFrom - 1, last.seq, (e) => messages.push(e));
   const readMs = lap();
   const marker = messages.findLast((m) => m.headers[JournalHeader.checkpoint] !== undefined);
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
@@ -166,6 +167,22 @@ export async function rebuildStore(
     await store.close();
   }
   return { checkpoint: covered, records, messages: messages.length, covered: coveredMessages, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
+}
+
+/**
+ * The sequence a read of the slot's journal may start at: a checkpoint's `readFrom`, if the last
+ * message beside its images is one (else 1, the whole subject: no checkpoint yet, or the owner was
+ * lost while it published an image). Every message holding a record that checkpoint's marker does
+ * not cover is at or above it (replication.ts), and so is every later marker (a later checkpoint
+ * whose `readFrom` is missing: lost between its marker and it), whose own uncovered records are a
+ * part of those; what lies below holds only covered records, and is there only while a trim lags.
+ * Another writer's late `readFrom` (a fenced owner's) names an earlier checkpoint: more is read,
+ * nothing is missed.
+ */
+async function readFromOf(log: ReplicatedLog, subject: string): Promise<number> {
+  const at = await log.last(checkpointSubject(subject));
+  const from = Number(at?.headers[JournalHeader.readFrom] ?? 1);
+  return Number.isSafeInteger(from) && from >= 1 ? from : 1;
 }
 
 /** The gzipped SQLite file a checkpoint marker names: its chunks (only those of its own checkpoint id), joined. */

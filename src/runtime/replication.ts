@@ -62,9 +62,13 @@ export type CheckpointPolicy = { readonly records: number; readonly minGapMs: nu
 /** How often the policy is checked (a comparison of two numbers). */
 const CHECKPOINT_CHECK_MS = 250;
 
-export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence' } as const;
+export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence', readFrom: 'Journal-Read-From' } as const;
 
-/** Where a slot's checkpoint images go: beside its journal, unfenced (only a fenced marker makes one count). */
+/**
+ * Where a slot's checkpoint images go: beside its journal, unfenced (only a fenced marker makes one
+ * count). After each image's chunks and its marker comes a message without a body whose
+ * `readFrom` header is the journal sequence a rebuild may start reading at (rebuild.ts).
+ */
 export const checkpointSubject = (subject: string): string => `${subject}.checkpoint`;
 
 /** The local store is behind its log, or has a tail the log does not have: it must be rebuilt from the log. */
@@ -219,6 +223,12 @@ export class JournalReplicator {
     // What the marker covers goes: every message whose records are all at or below its position.
     const keepFrom = Math.min(markerSeq, ...this.recent.filter(([, to]) => to > covered).map(([seq]) => seq));
     this.recent = this.recent.filter(([seq]) => seq >= keepFrom);
+    // Where a new owner starts reading, should the trims below not be done when it comes (they are
+    // one delete per message on a cluster before 2.9.18, retried through elections, and die with
+    // their process): every message with a record after `covered` is at `keepFrom` or above. Put
+    // before the trims, so that the chunks' trim leaves this image's chunks and it, and the next
+    // checkpoint's removes it.
+    await this.opts.log.put(chunkSubject, '', { [JournalHeader.checkpoint]: id, [JournalHeader.readFrom]: String(keepFrom) }, `${chunkSubject}:${id}:read-from`);
     const markedAt = performance.now();
     await this.opts.log.trim(this.opts.subject, keepFrom);
     await this.opts.log.trim(chunkSubject, first);
