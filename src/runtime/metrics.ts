@@ -17,7 +17,16 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry });
+/**
+ * How often the event-loop lag is sampled (prom-client's default is 10 ms). Its sampler is a libuv
+ * timer that wakes every process at that rate even when idle: at 10 ms it cost an idle process
+ * 5.0-5.4 ms of CPU a second, at 100 ms 0.7-2.8 ms (side by side on the shared 2-core machine);
+ * the distributed system's processes, idle, take about 0.1 of a core in all. A stall
+ * shorter than the interval may go unseen; one of a tenth of a second or more is always seen
+ * (docs/benchmarks.md, "The NATS path at C=32").
+ */
+const EVENT_LOOP_SAMPLE_MS = 100;
+collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
 
 const latencyBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
