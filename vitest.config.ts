@@ -2,10 +2,16 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * The multi-process fault tests: each starts a 3-node nats-server cluster and service processes,
- * and asserts lease deadlines (3 s TTL) and takeovers that CPU starvation would delay. They run
- * last, one file at a time, with nothing else beside them.
+ * and asserts lease deadlines (2 s TTL) and takeovers that CPU starvation would delay. They run
+ * after the rest, one file at a time, with nothing else beside them.
  */
-const faults = ['tests/int/cluster.test.ts', 'tests/int/slots.test.ts', 'tests/int/netsplit.test.ts', 'tests/int/slot-lease.test.ts', 'tests/int/nats-log-cluster.test.ts'];
+const faults = ['tests/int/cluster.test.ts', 'tests/int/slots.test.ts', 'tests/int/netsplit.test.ts', 'tests/int/nats-log-cluster.test.ts'];
+/**
+ * The slot-lease cases (0.8 s TTLs, deadlines within 100-300 ms) on each transport, one file each:
+ * they sleep through TTLs and barely compute, so they run last, the three at once, with nothing
+ * else beside them (they took 51 s one after another in one file).
+ */
+const leases = ['tests/int/slot-lease.*.test.ts'];
 
 /**
  * Vitest's default on 2 cores is one file at a time (maxWorkers = cores - 1), each in a fresh
@@ -27,11 +33,15 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'io', include: ['tests/int/**/*.test.ts', 'tests/e2e/**/*.test.ts', 'tests/model/paths-run.test.ts'], exclude: faults, maxWorkers: 2 },
+        test: { name: 'io', include: ['tests/int/**/*.test.ts', 'tests/e2e/**/*.test.ts', 'tests/model/paths-run.test.ts'], exclude: [...faults, ...leases], maxWorkers: 2 },
       },
       {
         extends: true,
         test: { name: 'faults', include: faults, maxWorkers: 1, sequence: { groupOrder: 1 } },
+      },
+      {
+        extends: true,
+        test: { name: 'leases', include: leases, maxWorkers: 3, sequence: { groupOrder: 2 } },
       },
     ],
   },

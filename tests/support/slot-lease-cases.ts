@@ -2,22 +2,17 @@
  * Slot leases (src/runtime/slot-lease.ts) on every transport whose Kv they run on: the in-process
  * bus, the bus over MessagePorts, and a real nats-server as a service's own user. Short TTLs keep
  * the cases quick; the rules are the same at any scale.
+ *
+ * The same cases for each transport, one file each (tests/int/slot-lease.*.test.ts): the cases
+ * sleep through TTLs and barely compute, so the three files run at once, in a group of their own
+ * after the fault tests (vitest.config.ts), instead of one after the other in one file.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Bucket } from '../../src/contracts/subjects.ts';
 import { SlotLease, type LeaseLoss, type SlotLeaseOptions } from '../../src/runtime/slot-lease.ts';
 import type { GetOptions, Kv } from '../../src/runtime/transport/transport.ts';
-import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
-import { sleep, until } from '../support/waiting.ts';
-import { inProcessWorlds, natsWorlds, portWorlds, type World, type WorldFactory } from '../support/transport-worlds.ts';
-
-let server: NatsServerHandle | undefined;
-beforeAll(async () => {
-  server = await startNatsServer();
-});
-afterAll(async () => {
-  await server?.stop();
-});
+import { sleep, until } from './waiting.ts';
+import type { World, WorldFactory } from './transport-worlds.ts';
 
 const TTL = 800;
 const timing = { ttlMs: TTL, renewEveryMs: 150, marginMs: 200, pollEveryMs: 40, answerWithinMs: 300, patienceMs: 3 * TTL } as const;
@@ -100,7 +95,8 @@ function flakyKv(kv: Kv, outage = new Outage()) {
   };
 }
 
-function leases(factory: WorldFactory): void {
+/** Every slot-lease case, on the transport `factory` opens. */
+export function slotLeaseCases(factory: WorldFactory): void {
   describe(`slot leases: ${factory.name}`, () => {
     let world: World;
     const started: SlotLease[] = [];
@@ -272,7 +268,3 @@ function leases(factory: WorldFactory): void {
     });
   });
 }
-
-leases(inProcessWorlds());
-leases(portWorlds());
-leases(natsWorlds(() => server!));
