@@ -25,7 +25,7 @@ import { checkoutModel } from '../../src/devtools/testing/models/checkout.ts';
 import { generatePaths } from '../../src/devtools/testing/paths.ts';
 import type { Mode, TestSystem } from '../support/system-fixture.ts';
 import { checkoutRunsById, recipeId } from '../../src/devtools/testing/checkout-plan.ts';
-import { testPlan } from '../../src/devtools/testing/plan.ts';
+import { planScenarios } from '../../src/devtools/testing/plan.ts';
 import { recipeCast, startRecipeSystem } from './support/recipe-system.ts';
 import { Observer } from './support/observe.ts';
 import { recipeText, runRecipe } from './support/run-recipe.ts';
@@ -67,7 +67,7 @@ describe('checkout saga paths', () => {
     });
 
     it('names every run by a scenario id of docs/test-plan/checkout/, which `npm run paths -- --run` takes', () => {
-      const runs = checkoutRunsById(testPlan(checkoutModel, generated));
+      const runs = checkoutRunsById({ scenarios: planScenarios(checkoutModel, generated) });
       const unknown = selected.map(recipeId).filter((id) => !runs.get(id)?.ok);
       expect(unknown).toEqual([]);
     });

@@ -11,7 +11,7 @@ import { createActor, type AnyMachineSnapshot, type EventObject } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { machineModels, machineNames } from '../../src/devtools/testing/models/index.ts';
 import { coverageReport, eventsOf, generatePaths, type Path } from '../../src/devtools/testing/paths.ts';
-import { describePath, testPlan } from '../../src/devtools/testing/plan.ts';
+import { describePath, planScenarios, testPlan } from '../../src/devtools/testing/plan.ts';
 import { planFilesOf } from '../../src/devtools/testing/plan-files.ts';
 import { scenarioId } from '../../src/devtools/testing/scenario-id.ts';
 import { PureRunner } from '../../src/devtools/testing/transitions.ts';
@@ -108,10 +108,10 @@ describe.each(machineNames)('the %s machine', (name) => {
   });
 
   it('names every scenario by a distinct id derived from its events', () => {
-    const plan = testPlan(model, g);
-    const ids = new Set(plan.scenarios.map((s) => s.id));
-    expect(ids.size).toBe(plan.scenarios.length);
-    for (const s of plan.scenarios) expect(s.id).toBe(scenarioId(name, s.events));
+    const scenarios = planScenarios(model, g);
+    const ids = new Set(scenarios.map((s) => s.id));
+    expect(ids.size).toBe(scenarios.length);
+    for (const s of scenarios) expect(s.id).toBe(scenarioId(name, s.events));
   });
 });
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { checkoutRunById } from '../../src/devtools/testing/checkout-plan.ts';
 import { checkoutModel } from '../../src/devtools/testing/models/checkout.ts';
-import { testPlan } from '../../src/devtools/testing/plan.ts';
+import { planScenarios } from '../../src/devtools/testing/plan.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -43,7 +43,7 @@ function paths(args: string[]): Promise<{ code: number | null; out: string }> {
 
 describe('npm run paths -- --run <id>', () => {
   it('knows the ids used below as scenarios of the plan, in their outcome groups', () => {
-    const plan = testPlan(checkoutModel);
+    const plan = { scenarios: planScenarios(checkoutModel) };
     const group = (id: string) => plan.scenarios.find((s) => s.id === id)?.outcome?.key;
     expect(group(ids.confirmed)).toBe('confirmed');
     expect(group(ids.cancelled)).toBe('cancelled-payment-failed');

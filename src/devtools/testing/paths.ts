@@ -133,6 +133,15 @@ export interface GeneratedPaths {
 export function generatePaths(model: MachineModel): GeneratedPaths {
   const shortest = getShortestPaths(model.machine, traversal(model)) as Path[];
   const simple = getSimplePaths(model.machine, traversal(model)) as Path[];
+  return { shortest, simple, ...planPaths(model) };
+}
+
+/**
+ * The test model's paths alone (what the plan's scenarios are made of), without xstate's own
+ * shortest and simple paths, which the plan only counts: `npm run paths -- --run <id>` needs no
+ * more to find a scenario, in about half the time.
+ */
+export function planPaths(model: MachineModel): Pick<GeneratedPaths, 'modelShortest' | 'plan'> {
   const tm = testModelOf(model);
   const tagged =
     (o: PlanPath['origin']) =>
@@ -150,7 +159,7 @@ export function generatePaths(model: MachineModel): GeneratedPaths {
     extra.push(path);
     for (const t of coveredBy(model, [path]).transitions) covered.add(t);
   }
-  return { shortest, simple, modelShortest, plan: [...fromModel, ...extra] };
+  return { modelShortest, plan: [...fromModel, ...extra] };
 }
 
 /** Wraps an event sequence as the test model's path, so that `path.test()` runs it like the others. */

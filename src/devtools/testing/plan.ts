@@ -16,6 +16,7 @@ import {
   eventsOf,
   explore,
   generatePaths,
+  planPaths,
   type CoverageReport,
   type GeneratedPaths,
   type Path,
@@ -70,24 +71,7 @@ function byTreeOrder(model: MachineModel) {
 }
 
 export function testPlan(model: MachineModel, generated: GeneratedPaths = generatePaths(model)): TestPlan {
-  const order = byTreeOrder(model);
-  const compact = [...generated.modelShortest].sort(order);
-  const compactKeys = new Set(compact.map((p) => JSON.stringify(eventsOf(p))));
-  const rest = generated.plan.filter((p) => !compactKeys.has(JSON.stringify(eventsOf(p))));
-  const simple = rest.filter((p) => p.origin !== 'cover').sort(order);
-  const cover = rest.filter((p) => p.origin === 'cover').sort(order);
-  const scenarios = [...compact, ...simple, ...cover].map((p): Scenario => ({
-    id: scenarioId(model.name, eventsOf(p)),
-    origin: compactKeys.has(JSON.stringify(eventsOf(p)))
-      ? 'shortest'
-      : p.origin === 'cover'
-        ? 'cover'
-        : 'simple',
-    ...describePath(model, p),
-    finalState: model.stateKey(p.state),
-    events: eventsOf(p),
-    ...(model.outcome ? { outcome: model.outcome(p.steps.map((step) => step.state)) } : {}),
-  }));
+  const scenarios = planScenarios(model, generated);
   return {
     machine: model.name,
     title: model.title,
@@ -99,6 +83,34 @@ export function testPlan(model: MachineModel, generated: GeneratedPaths = genera
     coverage: coverageReport(model, generated.plan, explore(model)),
     scenarios,
   };
+}
+
+/**
+ * The plan's scenarios, in the plan's order, without its counts and coverage: what finding a
+ * scenario by its id needs (`npm run paths -- --run <id>`).
+ */
+export function planScenarios(
+  model: MachineModel,
+  generated: Pick<GeneratedPaths, 'modelShortest' | 'plan'> = planPaths(model),
+): Scenario[] {
+  const order = byTreeOrder(model);
+  const compact = [...generated.modelShortest].sort(order);
+  const compactKeys = new Set(compact.map((p) => JSON.stringify(eventsOf(p))));
+  const rest = generated.plan.filter((p) => !compactKeys.has(JSON.stringify(eventsOf(p))));
+  const simple = rest.filter((p) => p.origin !== 'cover').sort(order);
+  const cover = rest.filter((p) => p.origin === 'cover').sort(order);
+  return [...compact, ...simple, ...cover].map((p): Scenario => ({
+    id: scenarioId(model.name, eventsOf(p)),
+    origin: compactKeys.has(JSON.stringify(eventsOf(p)))
+      ? 'shortest'
+      : p.origin === 'cover'
+        ? 'cover'
+        : 'simple',
+    ...describePath(model, p),
+    finalState: model.stateKey(p.state),
+    events: eventsOf(p),
+    ...(model.outcome ? { outcome: model.outcome(p.steps.map((step) => step.state)) } : {}),
+  }));
 }
 
 /** Something to say under a scenario, e.g. how to run it against the system. */

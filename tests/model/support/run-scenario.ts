@@ -9,7 +9,7 @@
  */
 import { checkoutRunById } from '../../../src/devtools/testing/checkout-plan.ts';
 import { checkoutModel } from '../../../src/devtools/testing/models/checkout.ts';
-import { testPlan } from '../../../src/devtools/testing/plan.ts';
+import { planScenarios } from '../../../src/devtools/testing/plan.ts';
 import { withBroken, type BrokenVariant } from '../../../src/runtime/broken.ts';
 import type { Mode } from '../../support/system-fixture.ts';
 import { Observer } from './observe.ts';
@@ -24,7 +24,7 @@ export interface RunScenarioOptions {
 }
 
 export async function runScenario(id: string, o: RunScenarioOptions): Promise<number> {
-  const plan = testPlan(checkoutModel);
+  const plan = { scenarios: planScenarios(checkoutModel) };
   const run = checkoutRunById(plan, id);
   if (!run) {
     o.print(`unknown scenario "${id}": the ids are in docs/test-plan/checkout/ (npm run paths -- --write)`);
