@@ -30,9 +30,17 @@ const ISSUER = 'https://login.acme.test/';
 const AUDIENCE = 'acme-shop';
 const LOGIN = 'https://login.acme.test/authorize';
 
+/** One chromium for both modes: every test opens a context of its own in it. */
+let browser: Browser;
+beforeAll(async () => {
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
 describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)', { timeout: 60_000 }, (mode) => {
   let shop: Shop;
-  let browser: Browser;
   let signingKey: CryptoKey;
 
   beforeAll(async () => {
@@ -49,7 +57,6 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
       },
       gateway: { auth },
     });
-    browser = await launchChromium();
   });
 
   /** What the shop's login would hand back: a token for a new customer. */
@@ -64,7 +71,6 @@ describe.each(['off', 'jwt'] as const)('storefront in a real browser (AUTH=%s)',
       .sign(signingKey);
 
   afterAll(async () => {
-    await browser?.close();
     await shop?.stop();
   });
 
