@@ -25,7 +25,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    reporters: ['default'],
+    // The default reporter, and every file's wall time (tests/support/timing-reporter.ts: test-results/timing.json).
+    reporters: ['default', './tests/support/timing-reporter.ts'],
     projects: [
       {
         extends: true,

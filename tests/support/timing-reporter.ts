@@ -1,11 +1,9 @@
 /**
- * Where the suite's time goes, per file: a vitest reporter (add it beside the default one) that
- * writes, at the end of a run, every file's wall time from its start to its end in the main
- * process (so its worker's start, imports, `beforeAll` hooks and cluster start-ups are counted,
- * which vitest's own per-file figures leave out), its import, its hooks and tests, and its slowest
- * tests. README.md's "Tests" section quotes its figures.
- *
- *   npx vitest run --reporter=default --reporter=./tests/support/timing-reporter.ts
+ * Where the suite's time goes, per file: a vitest reporter (vitest.config.ts runs it beside the
+ * default one) that writes, at the end of a run, every file's wall time from its start to its end
+ * in the main process (so its worker's start, imports, `beforeAll` hooks and cluster start-ups are
+ * counted, which vitest's own per-file figures leave out), its import, its hooks and tests, and
+ * its slowest tests. README.md's "Tests" section quotes its figures.
  *
  * The JSON goes to TIMING_OUT (default test-results/timing.json); the 25 slowest files are printed.
  */
