@@ -139,26 +139,36 @@ async function openRuntime(service: BackendService, config: SystemConfig, transp
   const rt = open();
   phases.storeMs = lap();
   if (!transport.replicatedLog) return { rt, replicator: undefined };
-  const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
-  const slot = journalSlot(service, rt, config, slotNo);
+  /** The runtime whose store is open now: a failed opening closes it. */
+  let current = rt;
   try {
-    const replicator = await replicateJournal(rt, replicatedLog, slot, fence);
-    phases.fenceMs = lap();
-    return { rt, replicator };
+    const replicatedLog = await transport.replicatedLog(JournalStream.name, JournalStream.subjects);
+    const slot = journalSlot(service, rt, config, slotNo);
+    try {
+      const replicator = await replicateJournal(rt, replicatedLog, slot, fence);
+      phases.fenceMs = lap();
+      return { rt, replicator };
+    } catch (err) {
+      if (!(err instanceof JournalDiverged)) throw err;
+      rt.kill();
+      phases.checkMs = lap();
+      log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
+      const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking, ...pageSizeOf(service) });
+      phases.rebuildMs = lap();
+      Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, covered: rebuilt.covered, records: rebuilt.records });
+      log.info(rebuilt, 'store rebuilt from its replicated journal');
+      current = open();
+      phases.reopenMs = lap();
+      const replicator = await replicateJournal(current, replicatedLog, slot, fence);
+      phases.fenceMs = lap();
+      return { rt: current, replicator, checkpointed: rebuilt.checkpoint };
+    }
   } catch (err) {
-    if (!(err instanceof JournalDiverged)) throw err;
-    rt.kill();
-    phases.checkMs = lap();
-    log.warn({ reason: err.message }, 'rebuilding the store from its replicated journal');
-    const rebuilt = await rebuildStore(path, rebuildKit(service, config, slotNo === undefined ? undefined : { index: slotNo, count: partitionsOf(service, config) }), replicatedLog, journalSubject(service, slot), { synchronous: config.synchronous, locking: config.locking, ...pageSizeOf(service) });
-    phases.rebuildMs = lap();
-    Object.assign(phases, rebuilt.phases, { messages: rebuilt.messages, covered: rebuilt.covered, records: rebuilt.records });
-    log.info(rebuilt, 'store rebuilt from its replicated journal');
-    const fresh = open();
-    phases.reopenMs = lap();
-    const replicator = await replicateJournal(fresh, replicatedLog, slot, fence);
-    phases.fenceMs = lap();
-    return { rt: fresh, replicator, checkpointed: rebuilt.checkpoint };
+    // Left open, the store's exclusive lock refused every later opening of the slot in this process
+    // ("held by another process"): after a fence lost to the killed term's last append, a single
+    // instance's participant never served again (docs/benchmarks.md, #15, 2026-12-07).
+    current.kill();
+    throw err;
   }
 }
 
