@@ -5,7 +5,7 @@
  * asked again within it, with the same message id and idempotency key (call-retry.ts).
  */
 import type { ZodType } from 'zod';
-import { metaToHeaders, headersToMeta, type MessageMeta } from '../contracts/headers.ts';
+import { metaToHeaders, headersToMeta, type Headers, type MessageMeta } from '../contracts/headers.ts';
 import { routeTo, type Partitions } from '../contracts/subjects.ts';
 import { CALL_RETRY, retryDelay, retryReason, type RetryPolicy } from './call-retry.ts';
 import { setTimerOn, type Clock } from './clock.ts';
@@ -13,7 +13,6 @@ import { newId } from './ids.ts';
 import { childTraceparent, endWith, serviceNameOf, SpanKind, startSpan, traceparentOf } from './tracing.ts';
 import { parseBody } from './inbound.ts';
 import { clientRetries } from './metrics.ts';
-import type { Headers } from '../contracts/headers.ts';
 import type { Message, Transport } from './transport/transport.ts';
 
 export interface CallOptions {
@@ -71,20 +70,25 @@ export class ServiceClient {
   /** The request, asked again (same headers: same message id and key) while call-retry.ts says so and the deadline allows. */
   private async attempts(subject: string, type: string, data: string, headers: Headers, opts: CallOptions): Promise<Message> {
     const policy = opts.retry ?? CALL_RETRY;
-    // The deadline runs on the clock that runs the pauses: the simulator's, or else real time (a
-    // test's hand-moved clock would never reach it).
-    const now = this.clock.setTimer ? () => this.clock.now() : () => performance.now();
-    const deadline = now() + opts.timeoutMs;
+    const deadline = this.now() + opts.timeoutMs;
     for (let retry = 0; ; retry++) {
       try {
-        return await this.transport.request(subject, data, { timeoutMs: Math.max(1, deadline - now()), headers });
+        return await this.transport.request(subject, data, { timeoutMs: Math.max(1, deadline - this.now()), headers });
       } catch (err) {
         const reason = policy === false ? undefined : retryReason(err);
-        const delay = reason === undefined || policy === false ? undefined : retryDelay(retry, deadline - now(), this.random(), policy);
+        const delay = reason === undefined || policy === false ? undefined : retryDelay(retry, deadline - this.now(), this.random(), policy);
         if (delay === undefined) throw err;
         clientRetries.inc({ type, reason });
         await new Promise<void>((resolve) => setTimerOn(this.clock, resolve, delay));
       }
     }
+  }
+
+  /**
+   * The time a deadline runs on: the clock that runs the pauses, so the simulator's, or else real
+   * time (a test's hand-moved clock would never reach a deadline).
+   */
+  private now(): number {
+    return this.clock.setTimer ? this.clock.now() : performance.now();
   }
 }
