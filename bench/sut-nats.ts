@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Bucket, partitionedServices, pingSubject } from '../src/contracts/subjects.ts';
 import { leaseKey } from '../src/runtime/slot-lease.ts';
 import { readFileSync } from 'node:fs';
+import { YOUNG_GENERATION_FLAG } from '../src/heap.ts';
 import { backendServices } from '../src/registry.ts';
 import { connectNats } from '../src/runtime/transport/nats.ts';
 import type { Transport } from '../src/runtime/transport/transport.ts';
@@ -73,6 +74,7 @@ export async function startNats(dataDir: string, env: SystemEnv, opts: BenchOpti
   const profileDir = opts.profile ? join(dataDir, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const nodeArgs = (entry: string) => [
+    YOUNG_GENERATION_FLAG, // as `npm start` (src/heap.ts)
     '--import', 'tsx',
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
     entry,

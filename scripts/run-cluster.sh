@@ -36,7 +36,7 @@ sleep 2
 export NATS_URL="$(IFS=,; echo "${urls[*]}")" NATS_REPLICAS=3 CHECKOUT_SLOTS="${CHECKOUT_SLOTS:-4}" PARTITIONS="${PARTITIONS:-2}"
 
 run() { # data dir, SERVICES, [PORT]
-  DATA_DIR="$1" SERVICES="$2" PORT="${3:-$HTTP_BASE}" node --import tsx src/main.ts &
+  DATA_DIR="$1" SERVICES="$2" PORT="${3:-$HTTP_BASE}" node --max-semi-space-size=64 --import tsx src/main.ts &  # src/heap.ts: the young generation
   pids+=($!)
 }
 for p in a b; do run "$DATA/participants-$p" order,inventory,payment,promotion,cart; done

@@ -19,7 +19,7 @@ sleep 0.5
 export NATS_URL="nats://127.0.0.1:$NATS_PORT"
 
 run() { # name, data dir, SERVICES
-  DATA_DIR="$1" SERVICES="$2" node --import tsx src/main.ts &
+  DATA_DIR="$1" SERVICES="$2" node --max-semi-space-size=64 --import tsx src/main.ts &  # src/heap.ts: the young generation
   pids+=($!)
 }
 for s in order inventory payment promotion cart; do run "$DATA/$s" "$s"; done

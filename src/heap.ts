@@ -15,9 +15,22 @@
  *
  * `--heap-growing-percent` is read by V8 at every GC, so it applies even though it is set after the
  * heap exists. The young generation (`--max-semi-space-size`) is sized at start-up and cannot be
- * set this way; it is left at V8's default (measured, docs/benchmarks.md).
+ * set this way: it is a flag on the command line of every way the process is started
+ * (`YOUNG_GENERATION_FLAG` below).
  */
 import { setFlagsFromString } from 'node:v8';
+
+/**
+ * The young generation's size, a start-up flag: `npm start`, `npm run bench`, the bench's service
+ * processes (bench/sut-nats.ts) and scripts/run-*.sh pass it (a unit test checks each). A
+ * checkout's state lives 100-800 ms; with V8's default 16 MiB semi-spaces an embedded process at
+ * 300 checkouts/s scavenged 7-8 times a second, so most of that state survived two scavenges and
+ * was promoted, to die in the old space. With 64 MiB it mostly dies young: 2.0-2.2 against
+ * 2.2-2.6 ms of CPU per checkout embedded, in four interleaved pairs, for about 55 MiB more peak
+ * resident memory at 5,000 checkouts, at most 96 MiB (docs/benchmarks.md, "A checkout's CPU: the
+ * young generation", #14).
+ */
+export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=64';
 
 /** 0: V8 chooses its factor. With N > 0 the old generation grows to (1 + N / 100) times the live heap after a full GC. */
 export const DEFAULT_HEAP_GROWING_PERCENT = 0;

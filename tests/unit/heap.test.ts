@@ -1,9 +1,10 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { configFromEnv } from '../../src/config.ts';
-import { DEFAULT_HEAP_GROWING_PERCENT } from '../../src/heap.ts';
+import { DEFAULT_HEAP_GROWING_PERCENT, YOUNG_GENERATION_FLAG } from '../../src/heap.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -32,4 +33,29 @@ describe('the heap growth bound (src/heap.ts)', () => {
     expect(configFromEnv({}).heapGrowingPercent).toBe(0);
     expect(configFromEnv({ HEAP_GROWING_PERCENT: '100' }).heapGrowingPercent).toBe(100);
   });
+});
+
+describe('the young generation (src/heap.ts)', () => {
+  const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+
+  it('is sized on the command line of every way the system is started', () => {
+    const scripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.start).toContain(`node ${YOUNG_GENERATION_FLAG} `);
+    expect(scripts.bench).toContain(`tsx ${YOUNG_GENERATION_FLAG} `);
+    for (const script of ['scripts/run-distributed.sh', 'scripts/run-cluster.sh']) {
+      for (const line of read(script).split('\n').filter((l) => l.includes('src/main.ts &'))) expect(line).toContain(`node ${YOUNG_GENERATION_FLAG} `);
+    }
+    expect(read('bench/sut-nats.ts')).toContain('YOUNG_GENERATION_FLAG, // as `npm start`');
+  });
+
+  it('lets the new space grow past V8\'s default when the flag is given', async () => {
+    const newSpaceMiB = async (flags: string[]) => {
+      const child = "const v8 = require('node:v8'); let keep = []; for (let i = 0; i < 2e6; i++) { keep.push({ i }); if (keep.length > 300000) keep = []; } console.log(v8.getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size / 1048576);";
+      const { stdout } = await promisify(execFile)(process.execPath, [...flags, '-e', child], { encoding: 'utf8' });
+      return Number(stdout.trim());
+    };
+    const [plain, sized] = await Promise.all([newSpaceMiB([]), newSpaceMiB([YOUNG_GENERATION_FLAG])]);
+    expect(plain).toBeLessThanOrEqual(32); // two 16 MiB semi-spaces
+    expect(sized).toBeGreaterThan(plain);
+  }, 60_000);
 });
