@@ -25,10 +25,10 @@ import { setFlagsFromString } from 'node:v8';
  * processes (bench/sut-nats.ts) and scripts/run-*.sh pass it (a unit test checks each). A
  * checkout's state lives 100-800 ms; with V8's default 16 MiB semi-spaces an embedded process at
  * 300 checkouts/s scavenged 7-8 times a second, so most of that state survived two scavenges and
- * was promoted, to die in the old space. With 64 MiB it mostly dies young: 2.0-2.2 against
- * 2.2-2.6 ms of CPU per checkout embedded, in four interleaved pairs, for about 55 MiB more peak
- * resident memory at 5,000 checkouts, at most 96 MiB (docs/benchmarks.md, "A checkout's CPU: the
- * young generation", #14).
+ * was promoted, to die in the old space. With 64 MiB more of it dies young: 8% less CPU per
+ * checkout embedded over four interleaved pairs of 20,000 checkouts (lower in all four), 5% over
+ * eight of 5,000, for 50-90 MiB more peak resident memory (docs/benchmarks.md, "A checkout's CPU,
+ * counted; the young generation", #14).
  */
 export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=64';
 
