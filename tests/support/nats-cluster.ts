@@ -144,7 +144,7 @@ export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: n
     },
   };
   try {
-    await waitForJetStream(handle.servers, opts.readyTimeoutMs ?? 30_000);
+    await waitForJetStream(handle.servers, opts.readyTimeoutMs ?? 30_000, size);
   } catch (err) {
     const logsNow = nodes.map((_, i) => handle.log(i)).join('\n');
     await handle.stop();
@@ -155,19 +155,28 @@ export async function startNatsCluster(opts: { size?: number; readyTimeoutMs?: n
 
 /**
  * Waits until the cluster's JetStream answers through these servers: a meta leader is elected and
- * the account's JetStream info comes back. Each try waits 1 s for its answer: asked before the
- * election (about 0.3 s after the start here), JetStream never answers, and with nats.js's default
- * 5 s API timeout every cluster start took 5.4 s instead of under 1 s.
+ * the account's JetStream info comes back and, when `replicas` is above 1, a stream of that many
+ * replicas can be placed (made in memory and deleted). The meta leader answers before every peer
+ * has reported to it, and a test's first R3 stream made in that window is refused with "no
+ * suitable peers for placement" (seen once in netsplit.test's setup). Each try waits 1 s for its
+ * answer: asked before the election (about 0.3 s after the start here), JetStream never answers,
+ * and with nats.js's default 5 s API timeout every cluster start took 5.4 s instead of under 1 s.
  */
-async function waitForJetStream(servers: string[], timeoutMs: number): Promise<void> {
+async function waitForJetStream(servers: string[], timeoutMs: number, replicas = 1): Promise<void> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {
     try {
       const t = await connectNats({ servers, user: 'admin', pass: 'admin-dev-secret', name: 'cluster-probe', onError: () => undefined });
       try {
-        const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(t.nc, { checkAPI: false, timeout: 1_000 });
+        const { jetstreamManager, StorageType } = await import('@nats-io/jetstream');
+        const jsm = await jetstreamManager(t.nc, { checkAPI: false, timeout: 1_000 });
         await jsm.getAccountInfo();
+        if (replicas > 1) {
+          // The same name and configuration each try, so a try whose answer was lost is harmless.
+          await jsm.streams.add({ name: 'cluster-probe', subjects: ['cluster-probe'], num_replicas: replicas, storage: StorageType.Memory });
+          await jsm.streams.delete('cluster-probe');
+        }
         return;
       } finally {
         await t.drain();
