@@ -92,6 +92,13 @@ export type ExplorerQuery = (typeof ExplorerQuery)[keyof typeof ExplorerQuery];
  */
 export const traceAtInstance = (instanceId: string): string => `checkout.qry.trace.${instanceId}`;
 
+/**
+ * One orchestrator instance's own status subject: get-checkout for a saga whose document is not in
+ * the `checkouts` bucket is answered by the saga, and an instance that does not hold it forwards
+ * the query there.
+ */
+export const statusAtInstance = (instanceId: string): string => `checkout.qry.status.${instanceId}`;
+
 /** One orchestrator instance's own list subject: the instance asked for a list gathers every instance's page. */
 export const listAtInstance = (instanceId: string): string => `checkout.qry.list.${instanceId}`;
 

@@ -3,9 +3,11 @@
  * mid-saga finishes its sagas after a restart, and two orchestrator instances share the work
  * without ever driving two sagas for one cart, while the explorer lists every instance's sagas and
  * its trace of any saga reaches its owner through either instance, and its search finds any saga by
- * short order number, cart or customer whichever instance holds it.
+ * short order number, cart or customer whichever instance holds it, and get-checkout reaches a
+ * saga's owner once its status document is gone from the bucket.
  */
 import { storedActors } from '../support/stored-actors.ts';
+import { Kvm } from '@nats-io/kv';
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,14 +16,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { CheckoutTrace, ExplorerMessageType, ListCheckoutsResponse } from '../../src/contracts/messages/checkout.ts';
-import { ExplorerQuery } from '../../src/contracts/subjects.ts';
+import { Bucket, ExplorerQuery, Query } from '../../src/contracts/subjects.ts';
+import { CheckoutStatus, MessageType } from '../../src/contracts/index.ts';
 import { orderNumberOf } from '../../src/contracts/order-number.ts';
 import { uuidv7 } from '../../src/runtime/ids.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { connectNats } from '../../src/runtime/transport/nats.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
-import { startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
 import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
 import { audit, Shopper } from '../support/shop.ts';
 import { initialStock } from '../support/system-fixture.ts';
@@ -136,6 +139,20 @@ describe('distributed over nats-server', () => {
       expect(await search(c.cartId)).toEqual([c.checkoutId]);
     }
     expect(await search(carts[0]!.customerId!)).toEqual([carts[0]!.checkoutId]);
+    // With their status documents gone from the bucket (expired, or lost with the servers' memory),
+    // get-checkout is answered by each saga, whichever instance the queue group picks: the one
+    // that does not hold it forwards to the one that does.
+    const admin = await connectNats({ servers: nats.url, ...credentialsFor('admin'), inboxPrefix: '_INBOX.admin' });
+    try {
+      const kv = await new Kvm(admin.nc).open(Bucket.checkouts);
+      for (const c of carts) await kv.purge(c.checkoutId);
+    } finally {
+      await admin.drain();
+    }
+    for (const c of carts) {
+      const { payload } = await explorer.call(Query.getCheckout, MessageType.getCheckoutRequest, { checkoutId: c.checkoutId }, CheckoutStatus, { timeoutMs: 5_000 });
+      expect(payload).toMatchObject({ checkoutId: c.checkoutId, orderId: c.orderId, status: 'CONFIRMED', step: 'DONE' });
+    }
     await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
     expect(invariants(['checkout-a', 'checkout-b'])).toEqual([]);
     const perInstance = ['checkout-a', 'checkout-b'].map((d) => countSagas(join(root, d)));

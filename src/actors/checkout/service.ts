@@ -15,16 +15,19 @@
  *    the owner crashed between claiming and starting.
  */
 import { CartCheckedOut, CheckoutStatus, GetCheckoutRequest, MessageType } from '../../contracts/index.ts';
-import { Bucket, Durable, Event, Query, Stream } from '../../contracts/subjects.ts';
+import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
+import { Bucket, Durable, Event, Query, statusAtInstance, Stream } from '../../contracts/subjects.ts';
 import { noReply } from '../../runtime/actor-host.ts';
 import { checkoutIdsFor, newId } from '../../runtime/ids.ts';
 import { parseMessage } from '../../runtime/inbound.ts';
 import type { ServiceRuntime } from '../../runtime/service.ts';
 import { DEFAULT_ACK_WAIT_MS } from '../../runtime/transport/consumer-policy.ts';
 import { ErrorCode, RemoteError } from '../../runtime/transport/errors.ts';
+import type { Reply } from '../../runtime/transport/transport.ts';
 import type { Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition, publishedStatus, statusDocument } from './definition.ts';
 import { serveExplorerQueries } from './explorer-queries.ts';
+import { forwardToHolder } from './holder.ts';
 import { registerInstance } from './instances.ts';
 import { countCheckouts } from './metrics.ts';
 import { serveOperatorCommands } from './operator.ts';
@@ -104,16 +107,33 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
   );
 
   // The status document lives in KV, written after each commit by whichever instance owns the saga;
-  // once it has expired (BucketTtlMs), the saga held here answers from its own state.
+  // once it is gone (BucketTtlMs), the saga answers from its own state: here if this instance holds
+  // it, else at the holder's own subject (the saga-owners claim names it), as the explorer's trace
+  // query is forwarded. Before, an instance not holding the saga answered 404, and with two
+  // instances the gateway's GET of an expired document found the saga only half the time.
   const updatedAt = rt.store.db.prepare(`SELECT updated_at FROM actors WHERE kind = 'checkout' AND id = ?`).pluck();
+  const localStatus = (checkoutId: string, meta: MessageMeta): Reply | undefined => {
+    const saga = sagas.peek(checkoutId);
+    const published = saga && publishedStatus(saga);
+    if (!saga || !published) return undefined;
+    const at = (updatedAt.get(checkoutId) as number | undefined) ?? rt.clock.now();
+    return rt.reply(MessageType.getCheckoutResponse, statusDocument(saga, published, at), meta);
+  };
+  const notFound = (checkoutId: string) => new RemoteError(ErrorCode.notFound, `checkout ${checkoutId} not found`);
+  await rt.query(statusAtInstance(instanceId), MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
+    const local = localStatus(p.checkoutId, meta);
+    if (!local) throw notFound(p.checkoutId);
+    return local;
+  });
   await rt.query(Query.getCheckout, MessageType.getCheckoutRequest, GetCheckoutRequest, async (p, meta) => {
     const entry = await statuses.get(p.checkoutId);
     if (entry) return rt.reply(MessageType.getCheckoutResponse, CheckoutStatus.parse(JSON.parse(entry.value)), meta);
-    const saga = sagas.peek(p.checkoutId);
-    const published = saga && publishedStatus(saga);
-    if (!saga || !published) throw new RemoteError(ErrorCode.notFound, `checkout ${p.checkoutId} not found`);
-    const at = (updatedAt.get(p.checkoutId) as number | undefined) ?? rt.clock.now();
-    return rt.reply(MessageType.getCheckoutResponse, statusDocument(saga, published, at), meta);
+    const local = localStatus(p.checkoutId, meta);
+    if (local) return local;
+    const msg = { subject: Query.getCheckout, headers: metaToHeaders(meta), data: JSON.stringify(p) };
+    const forwarded = await forwardToHolder(rt, owners, instanceId, p.checkoutId, statusAtInstance, msg);
+    if (!forwarded) throw notFound(p.checkoutId);
+    return forwarded;
   });
 
   await registerInstance(owners, instanceId);

@@ -121,12 +121,16 @@ const replyTypes = (): SchemaType[] => [
   ...new Set<SchemaType>([...requestChannels.flatMap((c) => c.replies), MessageType.error, ExplorerMessageType.listCheckoutsResponse, ExplorerMessageType.getCheckoutTraceResponse]),
 ];
 
-/** The explorer's diagnostic queries: developers' tools, answered by the orchestrator. */
-const explorerChannels: [string, ExplorerMessageType, ExplorerMessageType, string][] = [
+/**
+ * The explorer's diagnostic queries (developers' tools, answered by the orchestrator), and the
+ * instance subjects to which an orchestrator forwards a query for a saga another instance holds.
+ */
+const explorerChannels: [string, ExplorerMessageType | MessageType, ExplorerMessageType | MessageType, string][] = [
   [ExplorerQuery.listCheckouts, ExplorerMessageType.listCheckoutsRequest, ExplorerMessageType.listCheckoutsResponse, 'The explorer lists sagas.'],
   [ExplorerQuery.getCheckoutTrace, ExplorerMessageType.getCheckoutTraceRequest, ExplorerMessageType.getCheckoutTraceResponse, "The explorer reads one saga's trace."],
   ['checkout.qry.list.{instanceId}', ExplorerMessageType.listCheckoutsRequest, ExplorerMessageType.listCheckoutsResponse, "One orchestrator instance's own page of the list."],
   ['checkout.qry.trace.{instanceId}', ExplorerMessageType.getCheckoutTraceRequest, ExplorerMessageType.getCheckoutTraceResponse, 'Forwarded to the instance that owns the saga.'],
+  ['checkout.qry.status.{instanceId}', MessageType.getCheckoutRequest, MessageType.getCheckoutResponse, "get-checkout for a saga whose document is not in the checkouts bucket, forwarded to the instance that owns the saga."],
 ];
 
 function operations(): Record<string, JsonSchema> {
@@ -165,10 +169,11 @@ function channels(): Record<string, JsonSchema> {
   const out: Record<string, JsonSchema> = Object.fromEntries([...requestChannels.map(requestChannel), ...eventChannels.map(eventChannel)]);
   for (const [subject, request, , description] of explorerChannels) {
     const parameterized = subject.includes('{instanceId}');
+    const explorer = (Object.values(ExplorerMessageType) as string[]).includes(request);
     out[channelId(subject.replace(/\{instanceId\}/, 'instance'))] = {
       address: subject,
-      title: `Explorer: ${displayName(request)}`,
-      description: `${description} Diagnostics for developers, outside the shop's contract.`,
+      title: explorer ? `Explorer: ${displayName(request)}` : `${displayName(request)}, forwarded`,
+      description: explorer ? `${description} Diagnostics for developers, outside the shop's contract.` : `${description} Between orchestrator instances only.`,
       messages: messageRefs([request]),
       ...(parameterized ? { parameters: { instanceId: { description: 'An orchestrator instance id (INSTANCE_ID).' } } } : {}),
     };
