@@ -38,6 +38,7 @@ import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { LOG_REQUEST_TIMEOUTS_MS, NatsLog } from './nats-log.ts';
 import { mapNatsError, PermissionDeniedError, pubAckOf } from './nats-mapping.ts';
 import { readHeaders, toNatsHeaders } from './nats-headers.ts';
+import { flushOncePerTurn } from './nats-flush.ts';
 import { authenticatorFor, type NatsCredentials } from './nats-credentials.ts';
 import { answer, checkReply } from './reply.ts';
 import { natsReconnects } from '../metrics.ts';
@@ -97,6 +98,8 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsTranspo
     maxReconnectAttempts: -1,
     ...(opts.reconnectTimeWaitMs !== undefined ? { reconnectTimeWait: opts.reconnectTimeWaitMs } : {}),
   });
+  // One socket write per event-loop turn rather than per macrotask (nats-flush.ts).
+  flushOncePerTurn(nc);
   const t = new NatsTransport(nc, inboxPrefix, opts.onError ?? defaultOnError, opts.user ?? 'default', opts.replicas ?? 1);
   await t.start();
   return t;
