@@ -95,8 +95,11 @@ export class ServiceRuntime {
   /** How many partitions each service of the deployment has. */
   readonly partitions: Partitions;
   private readonly closers: Closer[] = [];
+  /** Subscriptions and consumers asked for and not yet confirmed by the transport: start() waits for them. */
+  private readonly subscribing: Promise<void>[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopping = false;
+  private killed = false;
 
   constructor(opts: ServiceRuntimeOptions) {
     this.service = opts.service;
@@ -140,7 +143,7 @@ export class ServiceRuntime {
    * CloudEvents like any other message (`ce-type: error`, the request's correlation id and a child
    * `traceparent`), so a refusal stays in its saga's trace.
    */
-  async respond(subject: string, responder: Responder): Promise<void> {
+  respond(subject: string, responder: Responder): Promise<void> {
     const onInternal = (err: unknown) => this.log.error({ err, service: this.service, subject }, 'request handler failed');
     // A runtime killed mid-request (its slot's lease lost, its journal fenced) must not say "failed":
     // nothing it did was released, so the caller is told to retry (another owner will answer).
@@ -156,7 +159,31 @@ export class ServiceRuntime {
     const tracked: Responder = (msg) => this.track(tracingOn() ? this.traced(msg, SpanKind.SERVER, stamped) : stamped(msg));
     // A partitioned subject is answered per partition: `<subject>.<partition>` (subjects.ts).
     const served = servedSubject(subject, this.partition.index, this.partition.count);
-    this.closers.push(await this.transport.respond(served, tracked, { queue: this.service }));
+    this.subscribe(this.transport.respond(served, tracked, { queue: this.service }));
+    return Promise.resolve();
+  }
+
+  /**
+   * Takes a subscription (or a consumer) the transport is making, without waiting for the transport
+   * to confirm it: a NATS subscription is confirmed by a flush (a round trip), a consumer by its
+   * durable's lookup, and a service that waited for each in turn before asking for the next took
+   * 1.0-1.3 s to start on a loaded survivor (the cluster test's `servicesMs`, docs/benchmarks.md,
+   * "Failover: one round trip for a service's subscriptions"). They are asked for at once (each
+   * subscription is sent to the server as it is asked for, in order) and {@link start} waits for all
+   * of them, so a failure still fails the start. One that comes after a kill or stop is closed.
+   */
+  private subscribe(made: Promise<Closer>): void {
+    const taken = made.then((c) => {
+      if (this.killed || this.stopping) void c.close().catch(() => undefined);
+      else this.closers.push(c);
+    });
+    taken.catch(() => undefined); // awaited by start() (or dropped with a runtime that never starts)
+    this.subscribing.push(taken);
+  }
+
+  /** Waits until every subscription and consumer asked for so far is confirmed (the first failure rejects). */
+  private async subscribed(): Promise<void> {
+    while (this.subscribing.length > 0) await Promise.all(this.subscribing.splice(0));
   }
 
   /** An error reply with the CloudEvents headers of {@link reply}; any other reply unchanged. */
@@ -213,9 +240,10 @@ export class ServiceRuntime {
    * handler acts only on the keys the partition owns ({@link owns}) and acks the others, so one
    * entity's events reach its partition in order.
    */
-  async consume(opts: ConsumeOptions, handler: EventHandler): Promise<void> {
+  consume(opts: ConsumeOptions, handler: EventHandler): Promise<void> {
     const own = { ...opts, durable: partitionDurable(opts.durable, this.partition.index, this.partition.count) };
-    this.closers.push(await this.transport.consume(own, (d) => this.track(tracingOn() ? this.traced(d, SpanKind.CONSUMER, handler) : handler(d))));
+    this.subscribe(this.transport.consume(own, (d) => this.track(tracingOn() ? this.traced(d, SpanKind.CONSUMER, handler) : handler(d))));
+    return Promise.resolve();
   }
 
   /**
@@ -249,9 +277,14 @@ export class ServiceRuntime {
     };
   }
 
-  /** Resumes what was in flight, and answers readiness pings. */
+  /**
+   * Once every subscription and consumer is confirmed: answers readiness pings (confirmed after the
+   * others, so a service that answers a ping answers its commands), and resumes what was in flight.
+   */
   async start(): Promise<void> {
+    await this.subscribed();
     await this.respond(pingSubject(this.service), () => ({ data: JSON.stringify({ service: this.service, ok: true }) }));
+    await this.subscribed();
     this.relay.kick();
     this.scheduler.arm();
   }
@@ -266,6 +299,7 @@ export class ServiceRuntime {
   async stop(graceMs = 2_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    await Promise.allSettled(this.subscribing.splice(0));
     await Promise.allSettled(this.closers.map((c) => c.close()));
     await Promise.allSettled([...this.inFlight]);
     const deadline = Date.now() + graceMs;
@@ -281,6 +315,7 @@ export class ServiceRuntime {
 
   /** Abrupt stop, as a crash: nothing is flushed. */
   kill(): void {
+    this.killed = true;
     this.relay.stop();
     this.scheduler.stop();
     this.store.kill();
