@@ -56,7 +56,7 @@ const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 const APPEND_ID = 'Journal-Append-Id';
 
 /** How many chains of gets a read runs at once, over disjoint ranges of sequences (NatsLog.read). */
-export const READ_CHAINS = 16;
+export const READ_CHAINS = 32;
 
 /** How long each try of a log read waits for its answer, by attempt (the last one for every later attempt). */
 export const LOG_REQUEST_TIMEOUTS_MS = [1_000, 2_000, 5_000] as const;
@@ -125,35 +125,17 @@ export class NatsLog implements ReplicatedLog {
    * The subject's messages after `afterSeq` up to `throughSeq`, in order, one get each (see above:
    * no consumer). A get answers one message, and the next one's sequence is known only from it, so
    * a single chain of gets costs a round trip per message (on a loaded 2-core machine 10-30 ms
-   * each: a new owner's rebuild of 120 messages took 2.4 s). So the range from the subject's first
-   * message on is cut into up to READ_CHAINS parts by sequence, and each part is read by its own
-   * chain of `next_by_subj` gets, all at once: the parts are disjoint and together cover the range,
-   * so every message is read exactly once; each chain costs one get more than its messages (the
-   * one that finds the next part's first message, or none).
+   * each, and 100-300 ms while a survivor opens five slots at once: a new owner's rebuild of 120
+   * messages took 2.4 s). So the range is cut into READ_CHAINS parts by sequence, each read by its
+   * own chain of `next_by_subj` gets, all at once; a chain that finds the end of its part takes the
+   * upper half of the part with the most sequences left (a chain's messages are as many as the
+   * slot appended in its part, so fixed parts left one chain with 9-10 gets in a row while the
+   * others were done). Every message is read exactly once: a part only shrinks from the top, past
+   * its chain's cursor, and a message a chain finds above its part's end (after a split) is
+   * dropped, its new owner finds it. Each chain costs one get more than its messages.
    */
   async read(subject: string, afterSeq: number, throughSeq: number, onEntry: (e: LogEntry) => void): Promise<void> {
-    const first = await this.next(subject, afterSeq + 1);
-    if (!first || first.seq > throughSeq) return;
-    const from = first.seq + 1;
-    const chains = Math.max(0, Math.min(READ_CHAINS, throughSeq - from + 1));
-    const step = Math.ceil((throughSeq - from + 1) / Math.max(1, chains));
-    const parts = await Promise.all(
-      Array.from({ length: chains }, (_, i) => this.chain(subject, from + i * step, Math.min(throughSeq, from + (i + 1) * step - 1))),
-    );
-    onEntry(first);
-    for (const part of parts) for (const e of part) onEntry(e);
-  }
-
-  /** The subject's messages from `fromSeq` through `throughSeq`, one get after another. */
-  private async chain(subject: string, fromSeq: number, throughSeq: number): Promise<LogEntry[]> {
-    const out: LogEntry[] = [];
-    for (let seq = fromSeq; seq <= throughSeq; ) {
-      const e = await this.next(subject, seq);
-      if (!e || e.seq > throughSeq) break;
-      out.push(e);
-      seq = e.seq + 1;
-    }
-    return out;
+    for (const e of await spreadRead((seq) => this.next(subject, seq), afterSeq + 1, throughSeq)) onEntry(e);
   }
 
   /**
@@ -227,6 +209,52 @@ export class NatsLog implements ReplicatedLog {
       await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
     }
   }
+}
+
+/**
+ * A subject's messages from `fromSeq` through `throughSeq`, in order, by up to `chains` chains of
+ * `next` calls at once (`next(seq)`: the subject's first message at or after `seq`), sharing the
+ * range as NatsLog.read says: fixed parts at first, then a chain done with its part takes the upper
+ * half of the part with the most sequences left.
+ */
+export async function spreadRead(next: (seq: number) => Promise<LogEntry | undefined>, fromSeq: number, throughSeq: number, chains = READ_CHAINS): Promise<LogEntry[]> {
+  const span = throughSeq - fromSeq + 1;
+  if (span <= 0) return [];
+  const count = Math.min(chains, span);
+  const step = Math.ceil(span / count);
+  type Part = { next: number; to: number };
+  /** Each part's cursor (the sequence its chain asks from next) and its last sequence. */
+  const parts: Part[] = Array.from({ length: count }, (_, i) => ({ next: fromSeq + i * step, to: Math.min(throughSeq, fromSeq + (i + 1) * step - 1) })).filter((p) => p.next <= p.to);
+  const found: LogEntry[] = [];
+  /** The upper half of the part with the most sequences left, taken from it (none left: undefined). */
+  const split = (): Part | undefined => {
+    let widest: Part | undefined;
+    for (const p of parts) if (p.to > p.next && (!widest || p.to - p.next > widest.to - widest.next)) widest = p;
+    if (!widest) return undefined;
+    // Strictly above the cursor: a call in flight from `next` answers a message below the split, or none of this part's.
+    const upper = { next: widest.next + Math.ceil((widest.to - widest.next + 1) / 2), to: widest.to };
+    widest.to = upper.next - 1;
+    parts.push(upper);
+    return upper;
+  };
+  const chain = async (first: Part): Promise<void> => {
+    for (let part: Part | undefined = first; part; part = split()) {
+      while (part.next <= part.to) {
+        const asked = part.next;
+        const e = await next(asked);
+        // No message of the subject lies in [asked, e.seq): every part whose cursor is in there
+        // skips to e (an empty stretch costs one get, not one for each part or half in it). A
+        // chain with a call in flight from such a cursor gets e too.
+        const upTo = e?.seq ?? Infinity;
+        for (const p of parts) if (p.next >= asked && p.next < upTo) p.next = Math.min(upTo, p.to + 1);
+        if (!e || e.seq > part.to) break;
+        found.push(e);
+        part.next = e.seq + 1;
+      }
+    }
+  };
+  await Promise.all([...parts].map(chain));
+  return found.sort((x, y) => x.seq - y.seq);
 }
 
 /** A direct get's answer carries the message's own headers and these (stream, subject, sequence, time), which a leader's get gives as fields. */
