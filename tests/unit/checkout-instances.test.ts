@@ -34,6 +34,25 @@ describe('orchestrator instances', () => {
     await bus.drain();
   });
 
+  it("an instance registered before (an orchestrator slot taken over) finds its own slot by reads alone, beyond the first keys read at once too", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poa-instances-'));
+    dirs.push(dir);
+    const bus = new InProcessTransport({ path: join(dir, 'bus.db') });
+    const owners = await bus.kv('saga-owners');
+    for (let k = 0; k < 11; k++) expect(await registerInstance(owners, `slot-${k}`)).toBe(k);
+    const creates: string[] = [];
+    const counted = Object.assign(Object.create(owners) as typeof owners, {
+      create: (key: string, value: string) => (creates.push(key), owners.create(key, value)),
+    });
+    expect(await registerInstance(counted, 'slot-3')).toBe(3);
+    expect(await registerInstance(counted, 'slot-10')).toBe(10);
+    // Before: slot-3 wrote instance.0 to instance.3, one after another, each refused but its own.
+    expect(creates).toEqual([]);
+    expect(await registerInstance(counted, 'new')).toBe(11);
+    expect(creates).toEqual(['instance.11']);
+    await bus.drain();
+  });
+
   it('merge pages newest first, cut at the limit, with a cursor after the last row and facets summed', () => {
     const a: ListCheckoutsResponse = {
       checkouts: [summary(id(5), '2026-11-29T10:00:05.000Z'), summary(id(3), '2026-11-29T10:00:03.000Z')],

@@ -16,11 +16,28 @@ const slotKey = (n: number): string => `instance.${n}`;
 /** More instances of one orchestrator than any deployment here would run; a guard against a runaway loop. */
 const MAX_SLOTS = 1_000;
 
-/** Takes this instance's slot: its own from an earlier start, else the lowest free one. */
+/** How many instance keys registerInstance reads at once. */
+const READ_AT_ONCE = 8;
+
+/**
+ * Takes this instance's slot: its own from an earlier start, else the lowest free one. The keys are
+ * read several at once, and one is written only when this instance has none: an orchestrator slot
+ * taken over (its instance `slot-<k>` registered by its earlier owner) wrote one key after another
+ * until it found its own, a KV round trip through the bucket's leader each, up to 1 s of a
+ * takeover under load for slot-3. A create that finds the key taken (a stale read, another
+ * instance registering at the same moment) moves on to the next.
+ */
 export async function registerInstance(owners: Kv, instanceId: string): Promise<number> {
-  for (let n = 0; n < MAX_SLOTS; n++) {
-    const existing = await owners.create(slotKey(n), instanceId);
-    if (!existing || existing.value === instanceId) return n;
+  for (let base = 0; base < MAX_SLOTS; base += READ_AT_ONCE) {
+    const entries = await Promise.all(Array.from({ length: READ_AT_ONCE }, (_, i) => owners.get(slotKey(base + i))));
+    const mine = entries.findIndex((e) => e?.value === instanceId);
+    if (mine >= 0) return base + mine;
+    const free = entries.findIndex((e) => e === undefined);
+    if (free < 0) continue;
+    for (let n = base + free; n < MAX_SLOTS; n++) {
+      const existing = await owners.create(slotKey(n), instanceId);
+      if (!existing || existing.value === instanceId) return n;
+    }
   }
   throw new Error(`no free orchestrator instance slot in the first ${MAX_SLOTS}`);
 }
