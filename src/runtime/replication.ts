@@ -51,7 +51,9 @@ const gzip = promisify(gzipCb);
  * the last one, and at least every `everyMs`. A rebuild reads and applies what came after the latest
  * checkpoint, so the count bounds a takeover's rebuild whatever the traffic. Each checkpoint uploads
  * the whole SQLite image, though, so the next waits at least `minGapMs`, and at least `costFactor`
- * times what the last one took (its image and upload): an owner spends at most about 1/costFactor of
+ * times what the cheapest of its last three took (its image and upload; one that waited out an
+ * election does not count alone, and a term's first three are spaced by `minGapMs` alone): an
+ * owner spends at most about 1/costFactor of
  * its time checkpointing, however large its store grows. By time alone (every 30 s) a new owner
  * rebuilt 200-1,000 records, 0.5-4 s on a loaded machine (docs/benchmarks.md, "Failover in the
  * cluster test").
@@ -62,18 +64,26 @@ export type CheckpointPolicy = { readonly records: number; readonly minGapMs: nu
 /** How often the policy is checked (a comparison of two numbers). */
 const CHECKPOINT_CHECK_MS = 250;
 
-export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence', readFrom: 'Journal-Read-From' } as const;
+export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence', readFrom: 'Journal-Read-From', chunks: 'Journal-Chunks' } as const;
 
 /**
  * Where a slot's checkpoint images go: beside its journal, unfenced (only a fenced marker makes one
  * count). After each image's chunks and its marker comes a message without a body whose
- * `readFrom` header is the journal sequence a rebuild may start reading at (rebuild.ts).
+ * `readFrom` header is the journal sequence a rebuild may start reading at (rebuild.ts), and whose
+ * `chunks` header names the image's chunks as the marker does.
  */
 export const checkpointSubject = (subject: string): string => `${subject}.checkpoint`;
 
 /** The local store is behind its log, or has a tail the log does not have: it must be rebuilt from the log. */
 export class JournalDiverged extends Error {
   override readonly name = 'JournalDiverged';
+  constructor(
+    message: string,
+    /** The log's last message that showed it (a rebuild starts from what it knows). */
+    readonly last?: LogEntry,
+  ) {
+    super(message);
+  }
 }
 
 export interface ReplicatorOptions {
@@ -115,6 +125,16 @@ export interface CheckpointCost {
   imageMs: number;
   publishMs: number;
   trimMs: number;
+  /** Whether its trims ran (not: left to a later checkpoint's, or the replicator had stopped). */
+  trimmed: boolean;
+}
+
+/** A checkpoint published, its trims to do: what it cost so far, where its journal may be trimmed from, its first chunk, its number. */
+interface PublishedCheckpoint {
+  cost: Omit<CheckpointCost, 'trimMs' | 'trimmed'>;
+  keepFrom: number;
+  firstChunk: number;
+  number: number;
 }
 
 export class JournalReplicator {
@@ -139,9 +159,11 @@ export class JournalReplicator {
    * local commit and the stream's ack), then holds every later batch until it is shipped. Throws
    * `JournalDiverged` if the log is ahead of the local store or its head is not the store's record.
    * With `fence`, first appends a fence marker, so that a previous owner can append no more.
+   * `known.last`: the subject's last message as a rebuild just read it (one round trip fewer; had
+   * another writer appended since, the fence's append is refused, as it would be after a fresh read).
    */
-  static async open(journal: Journal, opts: ReplicatorOptions, fence?: string): Promise<JournalReplicator> {
-    let last = await opts.log.last(opts.subject);
+  static async open(journal: Journal, opts: ReplicatorOptions, fence?: string, known?: { last: LogEntry | undefined }): Promise<JournalReplicator> {
+    let last = known ? known.last : await opts.log.last(opts.subject);
     const r = new JournalReplicator(journal, opts, last?.seq ?? 0);
     if (fence !== undefined && last) {
       // The previous owner's last word is the log's: this store must hold exactly that head.
@@ -162,10 +184,10 @@ export class JournalReplicator {
   /** The log's head position, if the local store holds that record as it is in the log; else JournalDiverged. */
   private check(last: LogEntry): number {
     const logHead = Number(last.headers[JournalHeader.to] ?? 0);
-    if (logHead > this.journal.head) throw new JournalDiverged(`${this.opts.subject} holds records up to ${logHead}, the local store up to ${this.journal.head}`);
+    if (logHead > this.journal.head) throw new JournalDiverged(`${this.opts.subject} holds records up to ${logHead}, the local store up to ${this.journal.head}`, last);
     const ours = this.journal.recordJsonAt(logHead);
     if (logHead > 0 && ours !== undefined && recordHash(ours) !== last.headers[JournalHeader.head]) {
-      throw new JournalDiverged(`${this.opts.subject}: record ${logHead} differs from the local store's`);
+      throw new JournalDiverged(`${this.opts.subject}: record ${logHead} differs from the local store's`, last);
     }
     return logHead;
   }
@@ -200,6 +222,12 @@ export class JournalReplicator {
    * (tests pass `fullImage`, what earlier releases published, to rebuild from one).
    */
   async checkpoint(imageOf: (journal: Journal) => Buffer = checkpointImage): Promise<CheckpointCost | undefined> {
+    const published = await this.publishCheckpoint(imageOf);
+    return published && this.trimAfter(published);
+  }
+
+  /** A checkpoint's image, marker and `readFrom`, published; its trims not yet done (trimAfter). */
+  private async publishCheckpoint(imageOf: (journal: Journal) => Buffer): Promise<PublishedCheckpoint | undefined> {
     const store = this.journal.store;
     while (store.db.inTransaction) await new Promise((r) => setImmediate(r));
     if (store.closed) return undefined;
@@ -210,11 +238,14 @@ export class JournalReplicator {
     const serializeMs = performance.now() - began;
     const image = (await gzip(raw, { level: 1 })).toString('base64');
     const imagedAt = performance.now();
+    // A replicator stopped meanwhile (its runtime killed, or fenced) publishes nothing more.
+    if (this.failed !== undefined) return undefined;
     const chunkSubject = checkpointSubject(this.opts.subject);
     const id = `${covered}:${randomUUID()}`;
     let first = 0;
     let lastChunk = 0;
     for (let i = 0; i * this.maxBytes < image.length; i++) {
+      if (this.failed !== undefined) return undefined;
       lastChunk = await this.opts.log.put(chunkSubject, image.slice(i * this.maxBytes, (i + 1) * this.maxBytes), { [JournalHeader.checkpoint]: id }, `${chunkSubject}:${id}:${i}`);
       first ||= lastChunk;
     }
@@ -228,13 +259,39 @@ export class JournalReplicator {
     // their process): every message with a record after `covered` is at `keepFrom` or above. Put
     // before the trims, so that the chunks' trim leaves this image's chunks and it, and the next
     // checkpoint's removes it.
-    await this.opts.log.put(chunkSubject, '', { [JournalHeader.checkpoint]: id, [JournalHeader.readFrom]: String(keepFrom) }, `${chunkSubject}:${id}:read-from`);
-    const markedAt = performance.now();
-    await this.opts.log.trim(this.opts.subject, keepFrom);
-    await this.opts.log.trim(chunkSubject, first);
+    // It names the image's chunks too (as its marker does), so that a rebuild reads them while it reads the journal.
+    await this.opts.log.put(chunkSubject, '', { [JournalHeader.checkpoint]: id, [JournalHeader.readFrom]: String(keepFrom), [JournalHeader.chunks]: `${first}-${lastChunk}` }, `${chunkSubject}:${id}:read-from`);
     const ms = (from: number, to: number) => Math.round(to - from);
-    return { covered, bytes: raw.length, sentBytes: image.length, serializeMs: Math.round(serializeMs), imageMs: ms(began, imagedAt), publishMs: ms(imagedAt, markedAt), trimMs: ms(markedAt, performance.now()) };
+    const cost = { covered, bytes: raw.length, sentBytes: image.length, serializeMs: Math.round(serializeMs), imageMs: ms(began, imagedAt), publishMs: ms(imagedAt, performance.now()) };
+    return { cost, keepFrom, firstChunk: first, number: ++this.published };
   }
+
+  /**
+   * A published checkpoint's trims: what its marker made unneeded in the journal, and the earlier
+   * images' chunks. One checkpoint's trims at a time, in order; a checkpoint's trims not started
+   * when a later one was published are left to that one's (which remove at least as much), and a
+   * stopped replicator (its runtime killed or fenced) trims nothing more. No read depends on them
+   * (a rebuild reads from `readFrom`); they only keep the stream small.
+   */
+  private trimAfter(p: PublishedCheckpoint): Promise<CheckpointCost> {
+    const run = this.trimming.then(async (): Promise<CheckpointCost> => {
+      if (this.failed !== undefined || p.number < this.published) return { ...p.cost, trimMs: 0, trimmed: false };
+      const began = performance.now();
+      await this.opts.log.trim(this.opts.subject, p.keepFrom);
+      await this.opts.log.trim(checkpointSubject(this.opts.subject), p.firstChunk);
+      return { ...p.cost, trimMs: Math.round(performance.now() - began), trimmed: true };
+    });
+    this.trimming = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /** Checkpoints published by this writer so far. */
+  private published = 0;
+  /** The trims of the checkpoints published so far, one after another (trimAfter). */
+  private trimming: Promise<void> = Promise.resolve();
 
   /**
    * Checkpoints from now on: the first at once, then as `policy` says while the journal moves,
@@ -260,6 +317,8 @@ export class JournalReplicator {
     let covered: number | undefined = checkpointed;
     let startedAt = checkpointed === undefined ? -Infinity : performance.now();
     let gapMs = policy.minGapMs;
+    /** What the last few checkpoints took (image and upload), newest last. */
+    const costs: number[] = [];
     let running = false;
     const tick = (): void => {
       const head = this.journal.head;
@@ -268,12 +327,24 @@ export class JournalReplicator {
       if (since < policy.everyMs && (since < gapMs || head - (covered ?? 0) < policy.records)) return;
       running = true;
       startedAt = performance.now();
-      this.checkpoint()
-        .then((cost) => {
+      // The next may start once this one's marker and readFrom are out: its trims (one delete per
+      // message on nats-server 2.9.10 in a cluster, 0.04-1.7 s each in the cluster test, retried
+      // through elections) run behind it, and while they held this one running, a slot under load
+      // went 10 s and more without a checkpoint, and a takeover applied 400 records.
+      this.publishCheckpoint(checkpointImage)
+        .then((published) => {
           covered = head;
-          if (!cost) return;
-          gapMs = Math.max(policy.minGapMs, policy.costFactor * (cost.imageMs + cost.publishMs));
-          onDone(cost);
+          if (!published) return;
+          // By the least of the last three, once three were measured: an upload that waited out a
+          // leader election (3.3 s in the cluster test, its puts answered 'no responders' until
+          // the stream had a leader) is not what a checkpoint costs, and spaced by it the next came
+          // 30 s later, the first after a takeover: the slot's next takeover applied 633 records.
+          // A store that grows costs more at every checkpoint; the least of three follows it a
+          // little behind.
+          costs.push(published.cost.imageMs + published.cost.publishMs);
+          if (costs.length > 3) costs.shift();
+          gapMs = costs.length < 3 ? policy.minGapMs : Math.max(policy.minGapMs, policy.costFactor * Math.min(...costs));
+          this.trimAfter(published).then(onDone, onError);
         }, onError)
         .finally(() => void (running = false));
     };
@@ -380,7 +451,7 @@ export class JournalReplicator {
  * slot is fenced (another owner wrote to it), the service stops at once: nobody hears of what it
  * committed since, and its subscriptions close.
  */
-export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, slot: string, fence?: string): Promise<JournalReplicator> {
+export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, slot: string, fence?: string, known?: { last: LogEntry | undefined }): Promise<JournalReplicator> {
   const subject = journalSubject(rt.service, slot);
   const replicator = await JournalReplicator.open(rt.journal, {
     log,
@@ -390,7 +461,9 @@ export async function replicateJournal(rt: ServiceRuntime, log: ReplicatedLog, s
       rt.kill();
     },
     onRetry: (err) => rt.log.warn({ err: err instanceof Error ? err.message : String(err), subject }, 'journal append not taken yet; retrying'),
-  }, fence);
+  }, fence, known);
   rt.store.onReleaseFailed(() => replicator.stop());
+  // A killed term (its lease lost, its process's slot handed on) ships, retries and trims no more.
+  rt.store.onKill(() => replicator.stop());
   return replicator;
 }

@@ -136,6 +136,7 @@ export class Store {
   private readonly rollbackListeners: Array<() => void> = [];
   private readonly beforeCommitHooks: Array<() => void> = [];
   private readonly beforeCloseHooks: Array<() => Promise<void>> = [];
+  private readonly killListeners: Array<() => void> = [];
   /** The WAL's file descriptor, synced after each commit under FULL; undefined under NORMAL. */
   private walFd: number | undefined;
   private readonly syncFile: (fd: number, done: (err: Error | null) => void) => void;
@@ -245,6 +246,11 @@ export class Store {
   /** Runs inside every batch's transaction just before its COMMIT (a journal checkpoint joins it there). */
   beforeCommit(hook: () => void): void {
     this.beforeCommitHooks.push(hook);
+  }
+
+  /** Called once when the store is killed (as a crash: its runtime's term ended). */
+  onKill(listener: () => void): void {
+    this.killListeners.push(listener);
   }
 
   /** Runs at a graceful close, before the last flush (the journal's final checkpoint). */
@@ -380,6 +386,7 @@ export class Store {
     if (this.db.inTransaction) this.db.exec('ROLLBACK');
     this.db.close();
     this.closeWal();
+    for (const listener of this.killListeners.splice(0)) listener();
   }
 
   async close(): Promise<void> {

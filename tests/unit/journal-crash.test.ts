@@ -15,7 +15,8 @@ import type { JournalOptions } from '../../src/runtime/journal.ts';
 import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
-import { checkpointSubject, JournalDiverged, JournalHeader, replicateJournal } from '../../src/runtime/replication.ts';
+import { checkpointSubject, JournalDiverged, JournalHeader, replicateJournal, type CheckpointCost } from '../../src/runtime/replication.ts';
+import { TransportClosedError } from '../../src/runtime/transport/errors.ts';
 import { LogFenced } from '../../src/runtime/transport/transport.ts';
 import { openJobService, type JobService } from '../support/host-fixture.ts';
 import { MemoryLog } from '../support/memory-log.ts';
@@ -269,14 +270,38 @@ describe('the journal is the commit', () => {
       const doneAt: number[] = [];
       await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 5, everyMs: 60_000 }, undefined, () => void doneAt.push(performance.now()));
       await svc.rt.start();
-      for (let i = 0; i < 60; i++) {
+      for (let i = 0; i < 100; i++) {
         await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
         await new Promise((r) => setTimeout(r, 25));
       }
-      // ~1.5 s of records, one each 25 ms: every 120 ms by the count and the gap alone, every 500 ms or more here.
-      expect(doneAt.length).toBeGreaterThanOrEqual(2);
-      expect(doneAt.length).toBeLessThanOrEqual(5);
-      for (let k = 1; k < doneAt.length; k++) expect(doneAt[k]! - doneAt[k - 1]!).toBeGreaterThanOrEqual(450);
+      // ~2.5 s of records, one each 25 ms: every 220 ms by the count and the gap alone (each
+      // takes 200 ms), every 1 s here once three were measured (the first three by the gap).
+      expect(doneAt.length).toBeGreaterThanOrEqual(4);
+      expect(doneAt.length).toBeLessThanOrEqual(7);
+      for (let k = 3; k < doneAt.length; k++) expect(doneAt[k]! - doneAt[k - 1]!).toBeGreaterThanOrEqual(450);
+    });
+
+    it('one checkpoint whose upload waited out an election does not space the next out by its wait', async () => {
+      let puts = 0;
+      log = new (class extends MemoryLog {
+        override async put(...args: Parameters<MemoryLog['put']>): Promise<number> {
+          // The fourth checkpoint's image (two puts each: a chunk, then its readFrom) waits 1 s for a leader.
+          if (++puts === 7) await new Promise((r) => setTimeout(r, 1_000));
+          return super.put(...args);
+        }
+      })();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const doneAt: number[] = [];
+      await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 5, everyMs: 60_000 }, undefined, () => void doneAt.push(performance.now()));
+      await svc.rt.start();
+      for (let i = 0; doneAt.length < 6 && i < 200; i++) {
+        await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      // Before: the next waited 5 times the slow one, 5 s.
+      expect(doneAt.length).toBe(6);
+      expect(doneAt[4]! - doneAt[3]!).toBeLessThan(1_000);
     });
 
     it('a store just rebuilt from a checkpoint takes its first only as the policy says, not at once', async () => {
@@ -326,6 +351,54 @@ describe('the journal is the commit', () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(svc.rt.journal.head - covered.at(-1)!).toBe(5);
       expect(covered.length).toBe(before);
+    });
+    it("a checkpoint's trims do not hold the next back; trims left waiting behind a later checkpoint are left to its own", async () => {
+      let releaseTrims: () => void = () => undefined;
+      const held = new Promise<void>((r) => (releaseTrims = r));
+      const trims: string[] = [];
+      log = new (class extends MemoryLog {
+        override async trim(s: string, keepFromSeq: number): Promise<void> {
+          await held; // a trim held up (one delete per message, through an election)
+          trims.push(s);
+          return super.trim(s, keepFromSeq);
+        }
+      })();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const done: CheckpointCost[] = [];
+      await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 0, everyMs: 60_000 }, undefined, (c) => void done.push(c));
+      await svc.rt.start();
+      const markers = () => shipped().filter((e) => e.headers[JournalHeader.checkpoint] !== undefined);
+      // Before: the first checkpoint's trims held it running, and no other was taken until they were done.
+      for (let i = 0; i < 4; i++) {
+        await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+        await until(() => Number(markers().at(-1)?.headers[JournalHeader.to]) === svc.rt.journal.head, 2_000);
+      }
+      const published = markers().length;
+      expect(published).toBeGreaterThanOrEqual(4);
+      expect(trims).toEqual([]);
+      releaseTrims();
+      await until(() => done.length === published);
+      // The first's trims (they had begun) and the latest's ran; those between were left to the latest.
+      expect(done.map((c) => c.trimmed)).toEqual(Array.from({ length: published }, (_, k) => k === 0 || k === published - 1));
+      expect(trims).toEqual([subject, checkpointSubject(subject), subject, checkpointSubject(subject)]);
+    });
+
+    it("a killed term's replicator stops with it: it ships, checkpoints and trims nothing more", async () => {
+      log = new MemoryLog();
+      svc = await openJobService(dir, bus, clock, faults);
+      const replicator = await replicateJournal(svc.rt, log, '0');
+      const covered: number[] = [];
+      await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 0, everyMs: 60_000 }, undefined, (c) => void covered.push(c.covered));
+      await svc.rt.start();
+      await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' });
+      await until(() => covered.at(-1) === svc.rt.journal.head);
+      svc.rt.kill();
+      const before = log.entries.length;
+      // Before: a killed term's replicator went on shipping what it was given, and its checkpoints' timer ticked on.
+      await expect(replicator.ship([[svc.rt.journal.head + 1, '{}']])).rejects.toBeInstanceOf(TransportClosedError);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(log.entries.length).toBe(before);
     });
   });
 
