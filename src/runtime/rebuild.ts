@@ -44,6 +44,8 @@ export interface Rebuilt {
   checkpoint: number;
   /** Records applied after it. */
   records: number;
+  /** The subject's last message as the rebuild read it (the fence that follows appends after it). */
+  last: LogEntry | undefined;
   /** Messages of the slot's subject read. */
   messages: number;
   /** Of those, messages of records only that held none after the checkpoint (a trim not yet done). */
@@ -58,8 +60,10 @@ export async function rebuildStore(
   kit: RebuildKit,
   log: ReplicatedLog,
   subject: string,
-  storeOptions: Pick<StoreOptions, 'synchronous' | 'locking' | 'pageSize'> = {},
+  storeOptions: Pick<StoreOptions, 'locking' | 'pageSize'> = {},
   sliceMs = APPLY_SLICE_MS,
+  /** What the opening already asked: the subject's last message (the check that found the store behind), where to read from (readFromOf, asked beside it). */
+  known: { last?: LogEntry | undefined; readFrom?: Promise<ReadStart> | undefined } = {},
 ): Promise<Rebuilt> {
   let at = performance.now();
   const lap = (): number => {
@@ -68,9 +72,13 @@ export async function rebuildStore(
     at = now;
     return ms;
   };
-  const [last, readFrom] = await Promise.all([log.last(subject), readFromOf(log, subject)]);
+  const [last, start] = await Promise.all([known.last ?? log.last(subject), known.readFrom ?? readFromOf(log, subject)]);
+  // The latest checkpoint's image, read beside the journal: it is almost always the one whose
+  // marker the read finds (not: its owner was lost between the marker and the `readFrom`).
+  const prefetched = start.chunks === undefined ? undefined : { chunks: start.chunks, image: checkpointChunks(log, subject, start.chunks) };
+  prefetched?.image.catch(() => undefined); // awaited below if its marker is the one found
   const messages: LogEntry[] = [];
-  if (last) await log.read(subject, readFrom - 1, last.seq, (e) => messages.push(e));
+  if (last) await log.read(subject, start.from - 1, last.seq, (e) => messages.push(e));
   const readMs = lap();
   const marker = messages.findLast((m) => m.headers[JournalHeader.checkpoint] !== undefined);
   for (const suffix of ['', '-wal', '-shm']) rmSync(`${path}${suffix}`, { force: true });
@@ -79,7 +87,8 @@ export async function rebuildStore(
   let imageReadMs = 0;
   let imageUnzipMs = 0;
   if (marker) {
-    const zipped = await checkpointChunks(log, subject, marker);
+    const chunks = marker.headers[JournalHeader.checkpoint] ?? '';
+    const zipped = await (prefetched?.chunks === chunks ? prefetched.image : checkpointChunks(log, subject, chunks));
     imageReadMs = lap();
     // On this thread: a few MB unzip in milliseconds, while zlib's asynchronous calls wait in
     // libuv's pool of four threads behind every checkpoint's gzip in the process (a survivor's
@@ -89,7 +98,14 @@ export async function rebuildStore(
     writeFileSync(path, image);
   }
   const imageMs = imageReadMs + imageUnzipMs + lap();
-  const store = new Store({ path, migrations: kit.migrations, ...storeOptions });
+  // synchronous=NORMAL whatever the service runs with: no fdatasync per slice (each one queued in
+  // libuv's four threads behind the process's other commits' syncs and its checkpoints' gzips, while
+  // the survivor serves and takes over at once), and the close's checkpoint syncs the WAL and then
+  // the file (SQLite's NORMAL in WAL mode), so the store is on disk before the slot reopens it. A
+  // crash or power loss before that leaves a store behind its log (NORMAL in WAL mode loses commits,
+  // never the file's integrity), which the next opening rebuilds again: nobody was told of anything
+  // a rebuild writes, it is all in the log already.
+  const store = new Store({ path, migrations: kit.migrations, ...storeOptions, synchronous: 'NORMAL' });
   let records = 0;
   let coveredMessages = 0;
   try {
@@ -166,7 +182,7 @@ export async function rebuildStore(
   } finally {
     await store.close();
   }
-  return { checkpoint: covered, records, messages: messages.length, covered: coveredMessages, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
+  return { checkpoint: covered, last, records, messages: messages.length, covered: coveredMessages, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
 }
 
 /**
@@ -179,15 +195,21 @@ export async function rebuildStore(
  * Another writer's late `readFrom` (a fenced owner's) names an earlier checkpoint: more is read,
  * nothing is missed.
  */
-async function readFromOf(log: ReplicatedLog, subject: string): Promise<number> {
+export async function readFromOf(log: ReplicatedLog, subject: string): Promise<ReadStart> {
   const at = await log.last(checkpointSubject(subject));
   const from = Number(at?.headers[JournalHeader.readFrom] ?? 1);
-  return Number.isSafeInteger(from) && from >= 1 ? from : 1;
+  return { from: Number.isSafeInteger(from) && from >= 1 ? from : 1, chunks: at?.headers[JournalHeader.readFrom] === undefined ? undefined : at.headers[JournalHeader.chunks] };
 }
 
-/** The gzipped SQLite file a checkpoint marker names: its chunks (only those of its own checkpoint id), joined. */
-async function checkpointChunks(log: ReplicatedLog, subject: string, marker: LogEntry): Promise<Buffer> {
-  const [first, lastChunk] = (marker.headers[JournalHeader.checkpoint] ?? '').split('-').map(Number) as [number, number];
+/** Where a rebuild's read of the journal starts, and the chunks of the checkpoint that said so (if it named them). */
+export interface ReadStart {
+  from: number;
+  chunks: string | undefined;
+}
+
+/** The gzipped SQLite file a checkpoint marker names (`chunks`: first-last sequence): its chunks (only those of its own checkpoint id), joined. */
+async function checkpointChunks(log: ReplicatedLog, subject: string, chunks: string): Promise<Buffer> {
+  const [first, lastChunk] = chunks.split('-').map(Number) as [number, number];
   const parts: string[] = [];
   let id: string | undefined;
   await log.read(checkpointSubject(subject), first - 1, lastChunk, (e) => {
