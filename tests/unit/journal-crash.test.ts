@@ -258,10 +258,13 @@ describe('the journal is the commit', () => {
       await until(() => trimmed.length === 2);
       expect(trimmed).toEqual([subject, checkpointSubject(subject)]);
     });
-    it('a checkpoint that took long spaces the next out (costFactor times its duration), however many records come', async () => {
+    /** The service replicated to a log whose n-th put takes `putMs(n)`, checkpointing by records 1 and costFactor 5: when each checkpoint was done. */
+    const checkpointingWithPuts = async (putMs: (n: number) => number): Promise<number[]> => {
+      let puts = 0;
       log = new (class extends MemoryLog {
         override async put(...args: Parameters<MemoryLog['put']>): Promise<number> {
-          await new Promise((r) => setTimeout(r, 100)); // an upload of a large image
+          const ms = putMs(++puts);
+          if (ms > 0) await new Promise((r) => setTimeout(r, ms));
           return super.put(...args);
         }
       })();
@@ -270,6 +273,11 @@ describe('the journal is the commit', () => {
       const doneAt: number[] = [];
       await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 5, everyMs: 60_000 }, undefined, () => void doneAt.push(performance.now()));
       await svc.rt.start();
+      return doneAt;
+    };
+
+    it('a checkpoint that took long spaces the next out (costFactor times its duration), however many records come', async () => {
+      const doneAt = await checkpointingWithPuts(() => 100); // each an upload of a large image
       for (let i = 0; i < 100; i++) {
         await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
         await new Promise((r) => setTimeout(r, 25));
@@ -282,25 +290,14 @@ describe('the journal is the commit', () => {
     });
 
     it('one checkpoint whose upload waited out an election does not space the next out by its wait', async () => {
-      let puts = 0;
-      log = new (class extends MemoryLog {
-        override async put(...args: Parameters<MemoryLog['put']>): Promise<number> {
-          // The fourth checkpoint's image (two puts each: a chunk, then its readFrom) waits 1 s for a leader.
-          if (++puts === 7) await new Promise((r) => setTimeout(r, 1_000));
-          return super.put(...args);
-        }
-      })();
-      svc = await openJobService(dir, bus, clock, faults);
-      const replicator = await replicateJournal(svc.rt, log, '0');
-      const doneAt: number[] = [];
-      await replicator.startCheckpoints({ records: 1, minGapMs: 20, costFactor: 5, everyMs: 60_000 }, undefined, () => void doneAt.push(performance.now()));
-      await svc.rt.start();
+      // The fourth checkpoint's image (two puts each: a chunk, then its readFrom) waits 1 s for a leader.
+      const doneAt = await checkpointingWithPuts((n) => (n === 7 ? 1_000 : 0));
       for (let i = 0; doneAt.length < 6 && i < 200; i++) {
         await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
         await new Promise((r) => setTimeout(r, 25));
       }
       // Before: the next waited 5 times the slow one, 5 s.
-      expect(doneAt.length).toBe(6);
+      expect(doneAt.length).toBeGreaterThanOrEqual(6);
       expect(doneAt[4]! - doneAt[3]!).toBeLessThan(1_000);
     });
 
