@@ -278,11 +278,12 @@ export class ServiceRuntime {
   }
 
   /**
-   * Once every subscription and consumer is confirmed: answers readiness pings (confirmed after the
-   * others, so a service that answers a ping answers its commands), and resumes what was in flight.
+   * Answers readiness pings, and once every subscription and consumer is confirmed, resumes what was
+   * in flight. The ping's subscription is sent after every other one on the same connection, and a
+   * server takes a connection's subscriptions in order, so a service that answers a ping answers its
+   * commands; the two are confirmed by one round trip (0.3-0.5 s each for a survivor at load 20).
    */
   async start(): Promise<void> {
-    await this.subscribed();
     await this.respond(pingSubject(this.service), () => ({ data: JSON.stringify({ service: this.service, ok: true }) }));
     await this.subscribed();
     this.relay.kick();
