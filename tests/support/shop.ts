@@ -121,6 +121,8 @@ export class Shopper {
       return await this.call(Query.getCheckout, MessageType.getCheckoutRequest, { checkoutId }, CheckoutStatus);
     } catch (err) {
       if (err instanceof RemoteError && err.code === 'NOT_FOUND') return undefined;
+      // The saga's holder may be cut off for now (a netsplit, a takeover): the watch goes on.
+      if (isTransient(err)) return undefined;
       throw err;
     }
   }
