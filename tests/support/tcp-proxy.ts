@@ -21,8 +21,11 @@ export interface TcpProxy {
   cut(mode: CutMode): void;
   /** Forwards again; what a silent cut held is delivered now. */
   heal(): void;
-  /** Bytes held by silent cuts so far (both directions), and connections reset. */
-  readonly stats: { heldBytes: number; resets: number };
+  /**
+   * Bytes held by silent cuts so far (both directions), connections reset, and the subjects of the
+   * NATS publishes (PUB, HPUB) the client side sent during a silent cut, delivered late at heal.
+   */
+  readonly stats: { heldBytes: number; resets: number; heldPublishes: string[] };
   close(): Promise<void>;
 }
 
@@ -43,7 +46,7 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
   let state: 'open' | CutMode = 'open';
   const pairs = new Set<Pair>();
   const silentlyAccepted = new Set<Socket>();
-  const stats = { heldBytes: 0, resets: 0 };
+  const stats = { heldBytes: 0, resets: 0, heldPublishes: [] as string[] };
 
   const deliver = (to: Side, chunk: Buffer): void => {
     if (state === 'silent') {
@@ -68,6 +71,9 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
       if (to.socket.destroyed) pairs.delete(pair);
     });
   };
+  /** The subjects of the publishes in what a silent cut held for the server (NATS's text protocol). */
+  const publishesIn = (chunks: Buffer[]): string[] =>
+    [...Buffer.concat(chunks).toString('latin1').matchAll(/(?:^|\r\n)H?PUB (\S+) /g)].map((m) => m[1]!);
   const flush = (side: Side): void => {
     for (const chunk of side.pending.splice(0)) if (!side.socket.destroyed) side.socket.write(chunk);
     if (side.destroyed) side.socket.destroy();
@@ -120,6 +126,7 @@ export async function startTcpProxy(target: { host?: string; port: number }): Pr
     heal() {
       state = 'open';
       for (const p of [...pairs]) {
+        stats.heldPublishes.push(...publishesIn(p.b.pending));
         flush(p.a);
         flush(p.b);
       }
