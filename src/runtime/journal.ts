@@ -23,6 +23,7 @@
 import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
 import { effectHeaders, packReply, replyOf, type JournalRecord, type OutboundEffect } from './journal-record.ts';
+import { InboxWindow } from './inbox-window.ts';
 import { needsReplay, type ReplayBase, type Replayer } from './record-replay.ts';
 import type { Headers } from '../contracts/headers.ts';
 import type { PersistedSnapshot } from './versioning.ts';
@@ -147,19 +148,24 @@ interface PendingJson {
 export const actorKey = (kind: string, id: string): string => `${kind}/${id}`;
 
 /**
- * A 53-bit hash of an inbox key (two 32-bit FNV-1a), so that the window holds a number per key
- * instead of a string of about 90 characters: 300,000 keys in two minutes at 250 checkouts/s.
+ * A 30-bit hash of an inbox key (FNV-1a, folded), so that the window holds a hash and a position
+ * per key (inbox-window.ts) instead of a string of about 90 characters: 300,000 keys in two minutes
+ * at 250 checkouts/s. Two keys of such a window share a hash about 40 times (36-44 measured): the
+ * record's own key tells them apart (`inboxRecord`), so a shared hash costs a disk read, never a
+ * wrong reply.
  */
-function keyHash(key: string): number {
-  let a = 0x811c9dc5;
-  let b = 0x01000193 ^ 0x5bd1e995;
-  for (let i = 0; i < key.length; i++) {
-    const c = key.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x5bd1e995);
-  }
-  return (a >>> 0) * 0x200000 + ((b >>> 0) & 0x1fffff);
+export function inboxKeyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 30)) & 0x3fffffff;
 }
+
+/**
+ * The span of time one entry of the inbox window's clock covers (`Journal.inboxTimes`): a key is
+ * forgotten when the newest record of its span is older than the window, so at most this much
+ * later than its own age says, and the clock has about 120 entries whatever the rate.
+ */
+const INBOX_TIME_GRAIN_MS = 1_000;
 
 export class Journal {
   private static readonly byStore = new WeakMap<Store, Journal>();
@@ -191,13 +197,19 @@ export class Journal {
   private readonly replayers = new Map<string, { version: string; replay: Replayer }>();
   readonly requests = new Map<string, Map<string, PendingRequest>>();
   /**
-   * The inbox window: each key handled in the last two minutes (by its hash, keyHash), with the
-   * position of the record that holds it and its reply. Replies stay on disk: a repeat is rare, and at hundreds of messages a
-   * second two minutes of replies would be hundreds of MiB in memory.
+   * The inbox window: each key handled in the last two minutes, by its hash (inboxKeyHash), to the
+   * position of the record that holds it and its reply. Replies stay on disk: a repeat is rare, and
+   * at hundreds of messages a second two minutes of replies would be hundreds of MiB in memory.
    */
-  private readonly inbox = new Map<number, { pos: number; at: number }>();
-  /** Keys whose hash another key in the window already has (rare): by the whole key. */
-  private readonly inboxOverflow = new Map<string, { pos: number; at: number }>();
+  private readonly inbox = new InboxWindow();
+  /** Keys whose hash a later key of the window took (rare): by the whole key, to their positions. */
+  private readonly inboxOverflow = new Map<string, number>();
+  /**
+   * The window's clock, oldest first: per span of INBOX_TIME_GRAIN_MS from its first record with a
+   * key (`from`), that record's position and the time of the span's newest (`at`). The keys' times
+   * are read from here, not kept per key.
+   */
+  private readonly inboxTimes: Array<{ pos: number; from: number; at: number }> = [];
   /** Position of the last record appended (committed or not). */
   head = 0;
   /** Position of the last record whose commit is durable and was announced. */
@@ -366,11 +378,11 @@ export class Journal {
 
   /** The record that handled `key` within the window: found by the key's hash, confirmed by the key it stores. */
   private inboxRecord(key: string): JournalRecord | undefined {
-    const hit = this.inbox.get(keyHash(key));
-    const found = hit && this.recordAt(hit.pos);
+    const hit = this.inbox.get(inboxKeyHash(key));
+    const found = hit !== undefined ? this.recordAt(hit) : undefined;
     if (found?.inbox?.key === key) return found;
     const spilled = this.inboxOverflow.get(key);
-    return spilled ? this.recordAt(spilled.pos) : undefined;
+    return spilled !== undefined ? this.recordAt(spilled) : undefined;
   }
 
   private recordAt(pos: number): JournalRecord | undefined {
@@ -378,16 +390,33 @@ export class Journal {
     return row ? (JSON.parse(row) as JournalRecord) : undefined;
   }
 
-  /** Remembers a handled key; a different key already under its hash moves to the overflow map. */
+  /** Remembers a handled key (in position order); a different key already under its hash moves to the overflow map. */
   private remember(key: string, pos: number, at: number): void {
-    const h = keyHash(key);
+    const h = inboxKeyHash(key);
     const other = this.inbox.get(h);
-    if (other) {
-      const otherKey = this.recordAt(other.pos)?.inbox?.key;
+    if (other !== undefined) {
+      const otherKey = this.recordAt(other)?.inbox?.key;
       if (otherKey !== undefined && otherKey !== key) this.inboxOverflow.set(otherKey, other);
-      this.inbox.delete(h); // re-inserted last, so the Map stays in time order
     }
-    this.inbox.set(h, { pos, at });
+    this.inbox.set(h, pos);
+    const span = this.inboxTimes[this.inboxTimes.length - 1];
+    if (span && at < span.from + INBOX_TIME_GRAIN_MS) span.at = Math.max(span.at, at);
+    else this.inboxTimes.push({ pos, from: at, at });
+  }
+
+  /**
+   * Forgets the keys older than the window: those of every span whose newest record is older (the
+   * spans are in position order, which is time order but for a clock stepping back, which only
+   * keeps a key longer).
+   */
+  private forgetInboxKeys(now: number): void {
+    let spans = 0;
+    while (spans < this.inboxTimes.length && this.inboxTimes[spans]!.at < now - INBOX_WINDOW_MS) spans++;
+    if (spans === 0) return;
+    const keep = this.inboxTimes[spans]?.pos ?? Infinity;
+    this.inboxTimes.splice(0, spans);
+    this.inbox.forgetBefore(keep);
+    for (const [key, pos] of this.inboxOverflow) if (pos < keep) this.inboxOverflow.delete(key);
   }
 
   /** The latest state of an actor changed since the last checkpoint (else the `actors` row is current). */
@@ -500,12 +529,7 @@ export class Journal {
     this.watermark = watermark;
     this.sinceCheckpoint = 0;
     this.lastCheckpointAt = now;
-    // Forget inbox keys older than the window (the Map is in insertion order, which is time order).
-    for (const [key, v] of this.inbox) {
-      if (v.at >= now - INBOX_WINDOW_MS) break;
-      this.inbox.delete(key);
-    }
-    for (const [key, v] of this.inboxOverflow) if (v.at < now - INBOX_WINDOW_MS) this.inboxOverflow.delete(key);
+    this.forgetInboxKeys(now);
   }
 
   /** The highest position at or below `limit` whose record is older than the retention and the inbox window. */
@@ -655,6 +679,7 @@ export class Journal {
     this.requests.clear();
     this.inbox.clear();
     this.inboxOverflow.clear();
+    this.inboxTimes.length = 0;
     this.truncateThrough = 0;
     this.toShip = undefined;
     if (!this.store.closed) this.load();

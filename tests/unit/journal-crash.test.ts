@@ -3,7 +3,7 @@
  * at a named point (nothing uncommitted survives); the restart opens a fresh runtime on the same
  * files, which loads the checkpoint and applies the journal after it. After each: nothing that was
  * acknowledged is lost, no effect is doubled, and a timer fires once. Then the inbox window, on
- * both sides of its two minutes.
+ * both sides of its two minutes, to the millisecond, and with two keys of the same hash.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { metaToHeaders } from '../../src/contracts/headers.ts';
 import { ManualClock } from '../../src/runtime/clock.ts';
-import type { JournalOptions } from '../../src/runtime/journal.ts';
+import { inboxKeyHash, type JournalOptions } from '../../src/runtime/journal.ts';
 import { SimulatedCrash, type CrashPoint } from '../../src/runtime/store.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Delivery, Message } from '../../src/runtime/transport/transport.ts';
@@ -427,6 +427,87 @@ describe('the journal is the commit', () => {
       expect(svc.rt.journal.hasInboxKey('m1')).toBe(false);
       await settle();
       expect([published.length, workCalls.length, transitions('j1')]).toEqual([1, 1, 2]);
+    });
+
+    it('at its edge: a key is kept two minutes to the millisecond, across a restart, and forgotten one millisecond later', async () => {
+      await withWorker();
+      await start();
+      const first = await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1', reply: () => ({ data: '{"n":1}' }) });
+      await until(() => state('j1') === 'done');
+      clock.advance(60_000);
+      const second = await jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: 'm2', reply: () => ({ data: '{"n":2}' }) });
+      await until(() => state('j2') === 'done');
+      clock.advance(60_000); // m1 handled exactly two minutes ago
+      await svc.rt.journal.checkpointNow();
+      expect(await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).toMatchObject({ duplicate: true, reply: first.reply });
+      await restart();
+      expect(await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: 'm1' })).toMatchObject({ duplicate: true, reply: first.reply });
+      clock.advance(1);
+      await svc.rt.journal.checkpointNow();
+      expect([svc.rt.journal.hasInboxKey('m1'), svc.rt.journal.hasInboxKey('m2')]).toEqual([false, true]);
+      clock.advance(59_999); // m2 handled exactly two minutes ago
+      await svc.rt.journal.checkpointNow();
+      expect(await jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: 'm2' })).toMatchObject({ duplicate: true, reply: second.reply });
+      clock.advance(1);
+      await svc.rt.journal.checkpointNow();
+      expect(svc.rt.journal.hasInboxKey('m2')).toBe(false);
+    });
+
+    it('under steady traffic: a key is kept at least two minutes and at most a second more, while newer keys keep coming', async () => {
+      await withWorker();
+      await start();
+      const handled: number[] = [];
+      for (let i = 0; i <= 140; i++) {
+        if (i > 0) clock.advance(900); // a key every 0.9 s: the window's clock never sits a second idle
+        await jobs().deliver(`j${i}`, { type: 'job.start', name: 'a' }, { inboxKey: `m${i}` });
+        await until(() => state(`j${i}`) === 'done');
+        handled.push(clock.now());
+      }
+      await svc.rt.journal.checkpointNow();
+      const now = clock.now();
+      for (const [i, at] of handled.entries()) {
+        if (now - at <= 120_000) expect([i, svc.rt.journal.hasInboxKey(`m${i}`)]).toEqual([i, true]);
+        if (now - at > 121_000) expect([i, svc.rt.journal.hasInboxKey(`m${i}`)]).toEqual([i, false]);
+      }
+      expect(handled.filter((at) => now - at > 121_000).length).toBe(6); // m0-m5: not vacuous
+    });
+
+    /** Two keys whose 30-bit hashes are equal (about 40,000 tries: the birthday bound). */
+    const sameHash = (): [string, string] => {
+      const seen = new Map<number, string>();
+      for (let i = 0; ; i++) {
+        const key = `order.cmd.create-order/c-${i}:create-order`;
+        const other = seen.get(inboxKeyHash(key));
+        if (other !== undefined) return [other, key];
+        seen.set(inboxKeyHash(key), key);
+      }
+    };
+
+    it('two keys of the same hash: each gets its own reply, across a restart too, and neither is taken for the other', async () => {
+      const [a, b] = sameHash();
+      expect(inboxKeyHash(a)).toBe(inboxKeyHash(b));
+      await withWorker();
+      await start();
+      const first = await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: a, reply: () => ({ data: '{"n":1}' }) });
+      await until(() => state('j1') === 'done');
+      expect(svc.rt.journal.hasInboxKey(b)).toBe(false); // its hash is held, by a's record: a disk read says no
+      const second = await jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: b, reply: () => ({ data: '{"n":2}' }) });
+      expect(second.duplicate).toBe(false);
+      await until(() => state('j2') === 'done');
+      clock.advance(100_000);
+      await svc.rt.journal.checkpointNow();
+      const repeats = async () => [
+        await jobs().deliver('j1', { type: 'job.start', name: 'a' }, { inboxKey: a }),
+        await jobs().deliver('j2', { type: 'job.start', name: 'b' }, { inboxKey: b }),
+      ];
+      expect(await repeats()).toMatchObject([{ duplicate: true, reply: first.reply }, { duplicate: true, reply: second.reply }]);
+      await restart(); // the window rebuilt from the journal: the same two answers
+      expect(await repeats()).toMatchObject([{ duplicate: true, reply: first.reply }, { duplicate: true, reply: second.reply }]);
+      clock.advance(21_000);
+      await svc.rt.journal.checkpointNow(); // both past the window, the one moved aside by the other too
+      expect([svc.rt.journal.hasInboxKey(a), svc.rt.journal.hasInboxKey(b)]).toEqual([false, false]);
+      await settle();
+      expect([workCalls.length, transitions('j1'), transitions('j2')]).toEqual([2, 2, 2]);
     });
   });
 });
