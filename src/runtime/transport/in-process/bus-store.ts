@@ -28,7 +28,14 @@
  * That write time is kept to a step (`kvAgeStepMs`, a minute): a rewrite within a step of the time
  * stored leaves it, and its index entry, as they are, so a key lives from its TTL to its TTL plus a
  * step after its last write. A checkout's status document is rewritten four or five times within
- * seconds; each rewrite had moved its entry in `kv_by_age`, 18% of this file's WAL frames.
+ * seconds; each rewrite had moved its entry in `kv_by_age`, 18% of this file's WAL frames. Only a
+ * key that can expire has a write time and an index entry (`kv_expiring`, migration 5): in a bucket
+ * without a TTL `at` is NULL. Every key had been indexed, though no bucket kept in this file has a
+ * TTL since the status documents moved to memory: a saga's ownership claim (saga-owners, one new key
+ * per checkout) wrote a page of `kv_by_age` beside its own, 16% of this file's WAL bytes and 0.5 of
+ * its 3.0 write syscalls per checkout (docs/benchmarks.md, "A checkout's bytes, by file and
+ * B-tree"). Which TTL a bucket's stored keys were written under is kept with the bucket
+ * (`kv_buckets.ttl_ms`), so that a bucket opened with another one is brought in line once.
  */
 import type { Headers } from '../../../contracts/headers.ts';
 import { Store as BatchStore, type Db, type Locking, type Migration } from '../../store.ts';
@@ -111,6 +118,27 @@ const migrations: readonly Migration[] = [
       DROP TABLE stream_msgs;
       ALTER TABLE stream_msgs_v4 RENAME TO stream_msgs;
       CREATE UNIQUE INDEX stream_msgs_by_seq ON stream_msgs (stream, seq);`,
+  },
+  {
+    // `at` becomes NULL-able (a table rebuilt: SQLite cannot drop a NOT NULL), and the index holds
+    // only the keys that have one. The keys keep their write times: `ttl_ms` NULL (not known) makes
+    // the first `ensureBucket` of each bucket clear them where its bucket has no TTL.
+    version: 5,
+    name: 'only keys of a bucket with a TTL have a write time and an index entry',
+    sql: `DROP INDEX kv_by_age;
+      CREATE TABLE kv_v5 (
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        at INTEGER,
+        PRIMARY KEY (bucket, key)
+      ) WITHOUT ROWID;
+      INSERT INTO kv_v5 (bucket, key, value, revision, at) SELECT bucket, key, value, revision, at FROM kv;
+      DROP TABLE kv;
+      ALTER TABLE kv_v5 RENAME TO kv;
+      CREATE INDEX kv_expiring ON kv (bucket, at) WHERE at IS NOT NULL;
+      ALTER TABLE kv_buckets ADD COLUMN ttl_ms INTEGER;`,
   },
 ];
 
@@ -271,12 +299,19 @@ export class BusStore {
       kvAll: db.prepare<[string], KvRow>(
         'SELECT key, value, revision FROM kv WHERE bucket = ? ORDER BY revision',
       ),
-      kvPut: db.prepare<[string, string, string, number, number]>(
+      bucketTtl: db.prepare<[string], number | null>('SELECT ttl_ms FROM kv_buckets WHERE name = ?').pluck(),
+      setBucketTtl: db.prepare<[number, string]>('UPDATE kv_buckets SET ttl_ms = ? WHERE name = ?'),
+      kvAgesNow: db.prepare<[number, string]>('UPDATE kv SET at = ? WHERE bucket = ? AND at IS NULL'),
+      kvAgesCleared: db.prepare<[string]>('UPDATE kv SET at = NULL WHERE bucket = ? AND at IS NOT NULL'),
+      kvPut: db.prepare<[string, string, string, number, number | null]>(
         'INSERT INTO kv (bucket, key, value, revision, at) VALUES (?, ?, ?, ?, ?) ' +
           'ON CONFLICT (bucket, key) DO UPDATE SET value = excluded.value, revision = excluded.revision, at = excluded.at',
       ),
       kvRewrite: db.prepare<[string, number, string, string, number]>(
         'UPDATE kv SET value = ?, revision = ? WHERE bucket = ? AND key = ? AND at > ?',
+      ),
+      kvRewriteAgeless: db.prepare<[string, number, string, string]>(
+        'UPDATE kv SET value = ?, revision = ? WHERE bucket = ? AND key = ? AND at IS NULL',
       ),
       kvExpire: db.prepare<[string, string, number, number]>(
         'DELETE FROM kv WHERE bucket = ? AND key IN (SELECT key FROM kv WHERE bucket = ? AND at < ? ORDER BY at LIMIT ?)',
@@ -529,10 +564,25 @@ export class BusStore {
     return lowest;
   }
 
-  /** Creates the bucket if it is new; with `ttlMs`, its keys expire that long after their last write (`prune`). */
+  /**
+   * Creates the bucket if it is new; with `ttlMs`, its keys expire that long after their last write
+   * (`prune`). A bucket whose stored keys were written under no TTL or another one (or before
+   * migration 5) is brought in line here, once: given a TTL, its keys without a write time count as
+   * written now (their age is unknown, as at migration 3); without one, its keys lose theirs and
+   * their index entries.
+   */
   ensureBucket(bucket: string, ttlMs?: number): void {
     this.q.ensureBucket.run(bucket);
-    if (ttlMs !== undefined) this.ttls.set(bucket, ttlMs);
+    if (ttlMs === undefined) this.ttls.delete(bucket);
+    else this.ttls.set(bucket, ttlMs);
+    const ttl = ttlMs ?? 0;
+    if (this.q.bucketTtl.get(bucket) !== ttl) {
+      this.db.transaction(() => {
+        if (ttl > 0) this.q.kvAgesNow.run(this.now(), bucket);
+        else this.q.kvAgesCleared.run(bucket);
+        this.q.setBucketTtl.run(ttl, bucket);
+      })();
+    }
     if (!this.lastRev.has(bucket)) {
       const reserve = this.q.lastRevs.all().find((r) => r.name === bucket)?.last_rev ?? 0;
       this.lastRev.set(bucket, reserve);
@@ -574,12 +624,22 @@ export class BusStore {
   }
 
   /**
-   * Writes a key's value and revision; its write time (and so its `kv_by_age` entry) only if it is
-   * new or its stored time is a step or more old (KV_AGE_STEP_MS).
+   * Writes a key's value and revision; in a bucket with a TTL its write time (and so its
+   * `kv_expiring` entry) only if it is new or its stored time is a step or more old
+   * (KV_AGE_STEP_MS); in a bucket without one, no write time and no index entry.
    */
   private writeKey(bucket: string, key: string, value: string, rev: number): void {
+    if (!this.ttls.has(bucket)) {
+      if (this.q.kvRewriteAgeless.run(value, rev, bucket, key).changes === 0) this.q.kvPut.run(bucket, key, value, rev, null);
+      return;
+    }
     const now = this.now();
     if (this.q.kvRewrite.run(value, rev, bucket, key, now - this.kvAgeStepMs).changes === 0) this.q.kvPut.run(bucket, key, value, rev, now);
+  }
+
+  /** A new key's write time: none in a bucket without a TTL. */
+  private writtenAt(bucket: string): number | null {
+    return this.ttls.has(bucket) ? this.now() : null;
   }
 
   /** Inserts unless the key exists (uncommitted writes included); resolves once committed. */
@@ -588,7 +648,7 @@ export class BusStore {
       const existing = this.q.kvGet.get(bucket, key);
       if (existing) return { existing };
       const rev = this.next(this.lastRev, bucket);
-      this.q.kvPut.run(bucket, key, value, rev, this.now());
+      this.q.kvPut.run(bucket, key, value, rev, this.writtenAt(bucket));
       return { created: rev };
     });
   }
