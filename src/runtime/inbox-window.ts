@@ -14,10 +14,24 @@
  * docs/benchmarks.md, "The inbox window's memory"), in two buffers outside the JS heap that the
  * garbage collector does not mark.
  *
+ * The embedded bus's duplicate windows hold a message id's hash to its sequence in it too
+ * (transport/in-process/duplicate-window.ts).
+ *
  * One position per hash: `set` replaces the position of a hash already held (the journal first
  * moves a different key of the same hash to its overflow map). Positions are set in increasing
  * order; `forgetBefore` drops every key below a position.
  */
+
+/**
+ * A key's 30-bit hash (FNV-1a, folded): a small integer on every V8 build, which the table holds in
+ * an Int32Array. The journal's inbox keys (`inboxKeyHash`) and the embedded bus's message ids
+ * (transport/in-process/duplicate-window.ts) are hashed by it.
+ */
+export function keyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h ^ (h >>> 30)) & 0x3fffffff;
+}
 
 export class InboxWindow {
   private hashes: Int32Array;

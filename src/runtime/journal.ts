@@ -23,7 +23,7 @@
 import type Database from 'better-sqlite3';
 import { setTimerOn, systemClock, type Clock } from './clock.ts';
 import { effectHeaders, packReply, replyOf, type JournalRecord, type OutboundEffect } from './journal-record.ts';
-import { InboxWindow } from './inbox-window.ts';
+import { InboxWindow, keyHash } from './inbox-window.ts';
 import { needsReplay, type ReplayBase, type Replayer } from './record-replay.ts';
 import type { Headers } from '../contracts/headers.ts';
 import type { PersistedSnapshot } from './versioning.ts';
@@ -154,11 +154,7 @@ export const actorKey = (kind: string, id: string): string => `${kind}/${id}`;
  * record's own key tells them apart (`inboxRecord`), so a shared hash costs a disk read, never a
  * wrong reply.
  */
-export function inboxKeyHash(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h ^ (h >>> 30)) & 0x3fffffff;
-}
+export const inboxKeyHash: (key: string) => number = keyHash;
 
 /**
  * The span of time one entry of the inbox window's clock covers (`Journal.inboxTimes`): a key is

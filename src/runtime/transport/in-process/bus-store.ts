@@ -19,7 +19,9 @@
  * A publish is de-duplicated by its message id within a window, as JetStream does (its default
  * duplicate window is two minutes). The window is kept in memory, per stream, and rebuilt from the
  * log's tail at open; the unique index on message ids it replaces put every publication at a random
- * place in a B-tree: 132 -> 119 write syscalls per checkout, embedded.
+ * place in a B-tree: 132 -> 119 write syscalls per checkout, embedded. In memory an id is its hash
+ * and its message's sequence, confirmed on a hit by the id the message stores (duplicate-window.ts,
+ * which states the window's guarantee exactly).
  *
  * Retention (`prune`): a message is deleted once it is older than the stream's retention
  * (EVENT_RETENTION_MS, JetStream's `max_age` on NATS) and every consumer of its stream has acked it,
@@ -40,6 +42,7 @@
 import type { Headers } from '../../../contracts/headers.ts';
 import { Store as BatchStore, type Db, type Locking, type Migration } from '../../store.ts';
 import { DUPLICATE_WINDOW_MS, EVENT_RETENTION_MS } from '../consumer-policy.ts';
+import { DuplicateWindow, type StoredId } from './duplicate-window.ts';
 
 /** A stream message's columns (migration 2 added `at`). */
 const MSG_COLUMNS = `stream TEXT NOT NULL,
@@ -209,8 +212,8 @@ export class BusStore {
   private readonly q;
   /** Per stream, the last sequence committed: what consumers may read. */
   private readonly visible = new Map<string, number>();
-  /** Per stream, message ids stored within the duplicate window, oldest first (insertion order). */
-  private readonly recent = new Map<string, Map<string, { seq: number; at: number }>>();
+  /** Per stream, the message ids stored within the duplicate window. */
+  private readonly recent = new Map<string, DuplicateWindow>();
   private readonly windowMs: number;
   private readonly retentionMs: number;
   private readonly now: () => number;
@@ -255,6 +258,10 @@ export class BusStore {
       addStream: db.prepare<[string, string]>('INSERT INTO streams (name, subjects) VALUES (?, ?)'),
       newestFirst: db.prepare<[string], { seq: number; msg_id: string; at: number }>(
         'SELECT seq, msg_id, at FROM stream_msgs WHERE stream = ? ORDER BY seq DESC',
+      ),
+      storedId: db.prepare<[string, number], StoredId>('SELECT msg_id AS msgId, at FROM stream_msgs WHERE stream = ? AND seq = ?'),
+      inWindow: db.prepare<[string, number, number, number, number], { seq: number; msg_id: string; at: number }>(
+        'SELECT seq, msg_id, at FROM stream_msgs WHERE stream = ? AND seq >= ? AND seq <= ? AND at < ? AND at >= ?',
       ),
       setSeq: db.prepare<[number, string]>('UPDATE streams SET last_seq = ? WHERE name = ?'),
       headSeq: db.prepare<[string], number>('SELECT seq FROM stream_msgs WHERE stream = ? ORDER BY seq LIMIT 1').pluck(),
@@ -378,24 +385,26 @@ export class BusStore {
     this.recent.clear();
     const since = this.now() - this.windowMs;
     for (const { name } of this.q.lastSeqs.all()) {
-      const newest: Array<[string, { seq: number; at: number }]> = [];
+      const newest: Array<{ seq: number; msg_id: string; at: number }> = [];
       for (const r of this.q.newestFirst.iterate(name)) {
         if (r.at < since) break; // appended in time order: everything older is outside too
-        newest.push([r.msg_id, { seq: r.seq, at: r.at }]);
+        newest.push(r);
       }
-      this.recent.set(name, new Map(newest.reverse()));
+      const ids = this.windowOf(name);
+      for (let i = newest.length - 1; i >= 0; i--) ids.remember(newest[i]!.msg_id, newest[i]!.seq, newest[i]!.at);
     }
   }
 
-  /** The stream's window, with ids older than the window dropped. */
-  private windowOf(stream: string, now: number): Map<string, { seq: number; at: number }> {
+  /** The stream's window. */
+  private windowOf(stream: string): DuplicateWindow {
     let ids = this.recent.get(stream);
-    if (!ids) this.recent.set(stream, (ids = new Map<string, { seq: number; at: number }>()));
-    for (const [id, m] of ids) {
-      if (m.at >= now - this.windowMs) break;
-      ids.delete(id);
-    }
+    if (!ids) this.recent.set(stream, (ids = new DuplicateWindow(this.windowMs, (seq) => this.q.storedId.get(stream, seq))));
     return ids;
+  }
+
+  /** How many message ids the stream's duplicate window holds in memory (up to a second past the window; for the tests). */
+  duplicateIds(stream: string): number {
+    return this.recent.get(stream)?.size ?? 0;
   }
 
   /** A write nobody waits for (an ack, a delivery mark): a crash that loses it only redelivers. */
@@ -423,12 +432,12 @@ export class BusStore {
     return this.batches.write(
       () => {
         const now = this.now();
-        const ids = this.windowOf(stream, now);
-        const existing = ids.get(msgId);
-        if (existing) return { seq: existing.seq, duplicate: true };
+        const ids = this.windowOf(stream);
+        const existing = ids.find(msgId, now);
+        if (existing !== undefined) return { seq: existing, duplicate: true };
         const seq = this.next(this.lastSeq, stream);
         this.q.insertMsg.run(stream, seq, subject, JSON.stringify(headers), data, msgId, now);
-        ids.set(msgId, { seq, at: now });
+        ids.remember(msgId, seq, now);
         return { seq, duplicate: false };
       },
       (r) => {
@@ -539,6 +548,7 @@ export class BusStore {
     return this.batches.write(() => {
       this.consumersDue = true;
       const cutoff = this.now() - this.retentionMs;
+      const windowFrom = this.now() - this.windowMs;
       let deleted = 0;
       for (const [stream] of this.lastSeq) {
         const head = this.q.headSeq.get(stream);
@@ -548,6 +558,8 @@ export class BusStore {
         if (through < head) continue;
         // Its sequence outlives the messages deleted (loadCounters): written before they go.
         this.q.setSeq.run(this.lastSeq.get(stream)!, stream);
+        // A retention shorter than the window (tests only): the ids of those still within it stay.
+        if (cutoff > windowFrom) for (const r of this.q.inWindow.iterate(stream, head, through, cutoff, windowFrom)) this.windowOf(stream).pruned(r.msg_id, r.seq, r.at);
         deleted += this.q.dropOld.run(stream, head, through, cutoff).changes;
       }
       for (const [bucket, ttl] of this.ttls) deleted += this.q.kvExpire.run(bucket, bucket, this.now() - ttl - this.kvAgeStepMs, PRUNE_CHUNK).changes;
