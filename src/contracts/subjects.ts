@@ -171,12 +171,20 @@ export type Bucket = (typeof Bucket)[keyof typeof Bucket];
 /**
  * How long a bucket keeps a key after its last write (the bucket's TTL, `max_age` of its stream;
  * nats-server 2.9 has no TTL per key). A checkout's status document is read by its shopper within
- * minutes; after a day an expired one is answered from the saga's own store (get-checkout). The
- * other buckets keep their keys: saga-owners holds the instances' registrations beside the claims,
- * and journal-leases is renewed by its holders.
+ * minutes; after a day an expired one is answered from the saga's own store (get-checkout).
+ *
+ * `saga-owners`: a claim is written once, when its cart-checked-out is first handled, and decides
+ * the saga's start only while that event can be delivered again: on NATS no longer than the
+ * stream keeps it (EVENT_RETENTION_MS, a day from its publication, which came before the claim),
+ * so a claim kept a day outlives every redelivery of its event. After that it only spares
+ * `forwardToHolder` asking every instance in turn for a saga whose status document (a day after
+ * its last write) is gone. Without a TTL the bucket grew by a claim per checkout for good. The
+ * instances' registrations in the same bucket are rewritten every hour while their instance runs
+ * (instances.ts, `keepRegistered`). journal-leases keeps its keys: one per slot, renewed by its holders.
  */
 export const BucketTtlMs: Readonly<Partial<Record<Bucket, number>>> = {
   [Bucket.checkouts]: 24 * 3_600_000,
+  [Bucket.sagaOwners]: 24 * 3_600_000,
 };
 
 /**

@@ -181,6 +181,14 @@ export class ServiceRuntime {
     this.subscribing.push(taken);
   }
 
+  /**
+   * Closes `c` when this runtime stops or is killed (at once if it already has): a service's own
+   * timers, such as the orchestrator's registration refresh (src/actors/checkout/instances.ts).
+   */
+  closeOnStop(c: Closer): void {
+    this.subscribe(Promise.resolve(c));
+  }
+
   /** Waits until every subscription and consumer asked for so far is confirmed (the first failure rejects). */
   private async subscribed(): Promise<void> {
     while (this.subscribing.length > 0) await Promise.all(this.subscribing.splice(0));

@@ -293,7 +293,7 @@ describe('nats.conf permissions', () => {
 });
 
 describe('stream retention on NATS', () => {
-  it("creates a domain stream with the event retention as its max_age, the journals' stream without one, and the checkouts bucket with its TTL", async () => {
+  it("creates a domain stream with the event retention as its max_age, the journals' stream without one, and the checkouts and saga-owners buckets with their TTLs", async () => {
     const world = await natsWorlds(() => server!).world();
     const admin = await connectNats({ servers: server!.url, ...credentialsFor('admin'), inboxPrefix: '_INBOX.admin' });
     try {
@@ -307,7 +307,7 @@ describe('stream retention on NATS', () => {
       await checkout.kv(Bucket.checkouts);
       await checkout.kv(Bucket.sagaOwners);
       expect((await jsm.streams.info(`KV_${Bucket.checkouts}`)).config.max_age).toBe(nanos(BucketTtlMs[Bucket.checkouts]!));
-      expect((await jsm.streams.info(`KV_${Bucket.sagaOwners}`)).config.max_age).toBe(0);
+      expect((await jsm.streams.info(`KV_${Bucket.sagaOwners}`)).config.max_age).toBe(nanos(BucketTtlMs[Bucket.sagaOwners]!));
     } finally {
       await admin.drain();
       await world.close();

@@ -28,7 +28,7 @@ import type { Deadlines } from '../../machines/checkout.ts';
 import { checkoutDefinition, publishedStatus, statusDocument } from './definition.ts';
 import { serveExplorerQueries } from './explorer-queries.ts';
 import { forwardToHolder } from './holder.ts';
-import { registerInstance } from './instances.ts';
+import { keepRegistered } from './instances.ts';
 import { countCheckouts } from './metrics.ts';
 import { serveOperatorCommands } from './operator.ts';
 
@@ -136,7 +136,8 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
     return forwarded;
   });
 
-  await registerInstance(owners, instanceId);
+  // Rewritten every hour, within the bucket's TTL, while this service runs (instances.ts).
+  rt.closeOnStop(await keepRegistered(owners, instanceId, rt.clock, (err) => rt.log.warn({ err, instanceId }, 'refreshing the instance registration failed; retrying')));
   await serveExplorerQueries(rt, instanceId, owners);
   await serveOperatorCommands(rt, sagas, instanceId, owners);
   return { instanceId };

@@ -32,11 +32,13 @@
  * step after its last write. A checkout's status document is rewritten four or five times within
  * seconds; each rewrite had moved its entry in `kv_by_age`, 18% of this file's WAL frames. Only a
  * key that can expire has a write time and an index entry (`kv_expiring`, migration 5): in a bucket
- * without a TTL `at` is NULL. Every key had been indexed, though no bucket kept in this file has a
- * TTL since the status documents moved to memory: a saga's ownership claim (saga-owners, one new key
+ * without a TTL `at` is NULL. Every key had been indexed, though no bucket kept in this file had a
+ * TTL once the status documents moved to memory: a saga's ownership claim (saga-owners, one new key
  * per checkout) wrote a page of `kv_by_age` beside its own, 16% of this file's WAL bytes and 0.5 of
  * its 3.0 write syscalls per checkout (docs/benchmarks.md, "A checkout's bytes, by file and
- * B-tree"). Which TTL a bucket's stored keys were written under is kept with the bucket
+ * B-tree"). saga-owners has a TTL since (a day, so that its claims stop piling up), and each claim
+ * has its entry again: 0.41 writes and 0.81 KiB per checkout in this file (docs/benchmarks.md,
+ * "saga-owners forgets its claims"). Which TTL a bucket's stored keys were written under is kept with the bucket
  * (`kv_buckets.ttl_ms`), so that a bucket opened with another one is brought in line once.
  */
 import type { Headers } from '../../../contracts/headers.ts';
