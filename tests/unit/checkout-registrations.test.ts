@@ -127,6 +127,9 @@ describe('the saga-owners bucket, embedded', () => {
     const a = await keepRegistered(owners, 'a', clock, (err) => {
       throw err;
     });
+    // Rewritten right after, not awaited by the start (a takeover waits for no more round trips).
+    expect(clock.pending()).toBe(1);
+    await clock.advance(0);
     clock.t += 2 * HOUR; // before its first hourly refresh
     await bus.prune();
     expect(await registeredInstances(owners)).toEqual(['a']);

@@ -116,8 +116,9 @@ export async function refreshRegistration(owners: Kv, instanceId: string, held: 
 
 /**
  * Registers this instance and keeps it registered: at once (a key found from an earlier start may
- * be nearly a TTL old), then every REFRESH_EVERY_MS on `clock`'s timers, until closed. A failed
- * refresh goes to `onError` and is tried again REFRESH_RETRY_MS later.
+ * be nearly a TTL old, so it is rewritten right after, in the background), then every
+ * REFRESH_EVERY_MS on `clock`'s timers, until closed. A failed refresh goes to `onError` and is
+ * tried again REFRESH_RETRY_MS later.
  */
 export async function keepRegistered(
   owners: Kv,
@@ -126,7 +127,9 @@ export async function keepRegistered(
   onError: (err: unknown) => void,
 ): Promise<Closer & { slot: () => number }> {
   const taken = await takeSlot(owners, instanceId);
-  let held: Registration = taken.created ? taken : await refreshRegistration(owners, instanceId, taken);
+  // A key found from an earlier start is rewritten at once, but not awaited: the service serves
+  // meanwhile (an orchestrator slot's takeover waits for no more round trips than before).
+  let held: Registration = taken;
   let closed = false;
   let cancel = (): void => undefined;
   const schedule = (ms: number): void => {
@@ -144,7 +147,7 @@ export async function keepRegistered(
       );
     }, ms);
   };
-  schedule(REFRESH_EVERY_MS);
+  schedule(taken.created ? REFRESH_EVERY_MS : 0);
   return {
     slot: () => held.slot,
     close: async () => {
