@@ -3,7 +3,8 @@
  * cuttable proxies, tests/support/tcp-proxy.ts), two processes of the participants, each reaching
  * NATS only through proxies of its own (one serves every participant's slot under its lease, the
  * other stands by), two orchestrators sharing CHECKOUT_SLOTS=2, and shoppers checking out all along.
- * The serving process's link is cut for CUT_MS while checkouts run, then healed:
+ * The serving process's link is cut for CUT_MS while checkouts run (they pause just before the
+ * cut, see underLoad, and start again with it), then healed:
  *
  *   1. silent  its proxies stop forwarding and close nothing (silence, not a reset): what it sends
  *              is held and delivered late, at heal;
@@ -54,11 +55,13 @@ const SHOPPERS = 6;
 /** A customer whose authorizations the payment processor stalls for STALL_MS (see underLoad). */
 const STALLER = randomUUID();
 /**
- * Short enough that the stalled authorization commits (at STALL_MS * 3/4 after the cut) before the
- * cut owner lets its leases go (TTL − margin after its last renewal, at least 1 s after the cut):
- * at 1 s it committed at 0.75 s, and in one run of four the owner had stopped first.
+ * The stalled authorization reaches the owner STALL_LEAD_MS before the cut (its arrival's commit
+ * and append done by then, the shoppers paused) and is decided STALL_MS after: its commit comes
+ * about 0.3 s into the cut, before the cut owner lets its leases go (TTL − margin after its last
+ * renewal: at least 1 s after the cut, unless its renewals lagged under load).
  */
-const STALL_MS = 500;
+const STALL_MS = 600;
+const STALL_LEAD_MS = 300;
 
 interface Checkout {
   cartId: string;
@@ -178,21 +181,42 @@ describe('network partitions', () => {
   const underLoad = async (phase: string, fault: { cut(): void; heal(): void }, newOwner: string) => {
     const from = all.length;
     let running = true;
+    /** While set, no shopper starts a new checkout; `waiting` counts the shoppers stopped at it. */
+    let gate: Promise<void> | undefined;
+    let open = (): void => undefined;
+    let waiting = 0;
     const shoppers = Array.from({ length: SHOPPERS }, async () => {
-      while (running) await checkOut();
+      while (running) {
+        if (gate) {
+          waiting++;
+          await gate;
+          waiting--;
+        }
+        await checkOut();
+      }
     });
     await sleep(2_000);
     // An authorization the owner is still working on when the cut comes (its processor stalls on
     // this customer): its commit's journal append goes out during the cut, is held (silent) or
     // retried (reset), and reaches the stream after the heal, where the new owner's fence refuses
     // it. Left to chance (an append in flight at the instant of the cut), the last test found no
-    // refused append in 2 of 2 full runs. Nobody waits for its answer.
+    // refused append in 2 of 2 full runs. A journal has one append in flight at a time, and one
+    // sent just before the cut, whose answer the cut holds, keeps every later one from going out
+    // (seen in 1 run in 3, or 2 of 3 with stalls 50 ms apart: each arrival is a commit too). So
+    // the shoppers pause first, until their checkouts are final, the stalled request goes alone,
+    // and the shoppers start again at the cut. Nobody waits for the stall's answer.
+    gate = new Promise<void>((resolve) => (open = resolve));
+    const quietBy = Date.now() + 10_000;
+    while (waiting < SHOPPERS && Date.now() < quietBy) await sleep(50);
+    await sleep(200);
     const staller = new ServiceClient(admin, 'urn:test:netsplit-staller', systemClock);
     const stalled = { cartId: randomUUID(), orderId: randomUUID(), customerId: STALLER, amount: 1_000, currency: 'USD' };
     void staller.call(Command.authorizePayment, MessageType.authorizePayment, stalled, z.unknown(), { timeoutMs: 1_000, idempotencyKey: randomUUID() }).catch(() => undefined);
-    await sleep(STALL_MS / 4); // received, not yet answered
+    await sleep(STALL_LEAD_MS);
     const cutAt = Date.now();
     fault.cut();
+    gate = undefined;
+    open();
     let takenAt = 0;
     while (Date.now() - cutAt < CUT_MS) {
       if (!takenAt && (await holdsAll(newOwner))) takenAt = Date.now();
@@ -322,7 +346,7 @@ describe('network partitions', () => {
     // which go beside it unfenced and count only once a fenced marker names them.
     const journals = new Set(PARTICIPANTS.map((s) => journalSubject(s, '0')));
     const late = links.get('a')!.flatMap((p) => p.stats.heldPublishes).filter((s) => journals.has(s));
-    console.log(JSON.stringify({ bench: 'netsplit-late-appends', subjects: late }));
+    console.log(JSON.stringify({ bench: 'netsplit-late-appends', subjects: late, proxies: links.get('a')!.map((p) => ({ heldBytes: p.stats.heldBytes, publishes: p.stats.heldPublishes.length, subjects: [...new Set(p.stats.heldPublishes)].slice(0, 12) })) }));
     lateAppends.push(...late);
   }, 120_000);
 
