@@ -19,14 +19,18 @@ async function oldSpaceUnder(percent: number): Promise<{ maxOldMiB: number; live
 }
 
 describe('the heap growth bound (src/heap.ts)', () => {
-  it('keeps the old space within a small multiple of the live heap, set after the heap exists', async () => {
+  // Two fresh processes of about 2 s of CPU each, on a shared machine. retry: V8 sizes the loose
+  // process's old space by its own factor, which on a loaded machine came out small once (45 MiB at
+  // 300%, the bounded one 119: the fresh-clone CI of 1d08e2a); a second pair is measured before the
+  // comparison counts as failed.
+  it('keeps the old space within a small multiple of the live heap, set after the heap exists', { timeout: 120_000, retry: 1 }, async () => {
     const bounded = await oldSpaceUnder(100);
     const loose = await oldSpaceUnder(300); // V8's largest factor, 4, which it picks itself on a starved thread
     expect(bounded.liveOldMiB).toBeGreaterThan(30);
     // A factor of 2, plus what is promoted while a concurrent mark runs.
     expect(bounded.maxOldMiB).toBeLessThan(3.2 * bounded.liveOldMiB);
     expect(bounded.maxOldMiB).toBeLessThan(0.75 * loose.maxOldMiB);
-  }, 120_000); // two fresh processes of about 2 s of CPU each, on a shared machine
+  });
 
   it('is off by default: V8 keeps its own factor unless HEAP_GROWING_PERCENT is set', () => {
     expect(DEFAULT_HEAP_GROWING_PERCENT).toBe(0);
