@@ -1,0 +1,69 @@
+/**
+ * A process's start, when opening a slot it took fails (src/runtime/leased-slot.ts): a failure that
+ * a retry may cure (NATS without responders, a timeout: a stream without a leader while a node is
+ * lost) is retried as a running process retries it, and the start goes on; any other fails the
+ * start, as before. The fresh-clone CI saw a participants process exit ('could not start') on
+ * "no responders on journal.promotion.slot-1" while a cluster node was being lost. Real leases, on
+ * the in-process transport's KV over a SQLite file.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LeasedSlot } from '../../src/runtime/leased-slot.ts';
+import type { ServiceRuntime } from '../../src/runtime/service.ts';
+import { SlotLease } from '../../src/runtime/slot-lease.ts';
+import { NoRespondersError } from '../../src/runtime/transport/errors.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
+import type { Kv } from '../../src/runtime/transport/transport.ts';
+
+const dirs: string[] = [];
+const buses: InProcessTransport[] = [];
+afterEach(async () => {
+  for (const b of buses.splice(0)) await b.drain();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const silent = { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never;
+const timing = { ttlMs: 600, renewEveryMs: 100, marginMs: 200, pollEveryMs: 50, answerWithinMs: 300, patienceMs: 1_200 };
+
+async function leases(): Promise<Kv> {
+  const dir = mkdtempSync(join(tmpdir(), 'poa-leased-slot-'));
+  dirs.push(dir);
+  const bus = new InProcessTransport({ path: join(dir, 'bus.db') });
+  buses.push(bus);
+  return bus.kv('journal-leases');
+}
+
+/** A slot whose first `failures` openings throw what `fail` makes, then serve. */
+function slot(kv: Kv, failures: number, fail: () => Error) {
+  let opened = 0;
+  const rt = { kill: () => undefined, stop: async () => undefined } as unknown as ServiceRuntime;
+  const s = new LeasedSlot({
+    name: 'payment.slot-1',
+    lease: () => new SlotLease({ kv, key: 'payment.slot-1', owner: 'p', ...timing }),
+    serve: async () => {
+      if (opened++ < failures) throw fail();
+      return rt;
+    },
+    log: silent,
+    retryAfterMs: 20,
+  });
+  return { s, rt, openings: () => opened };
+}
+
+describe('a slot opened during a process start', () => {
+  it('retries an opening that failed for want of responders, and the start goes on to serve', async () => {
+    const { s, rt, openings } = slot(await leases(), 2, () => new NoRespondersError('journal.promotion.slot-1'));
+    await expect(s.start(5_000)).resolves.toBe(rt);
+    expect(openings()).toBe(3);
+    s.kill();
+  });
+
+  it('fails the start on any other failure to open, as before', async () => {
+    const { s, openings } = slot(await leases(), 1, () => new Error('the store is corrupt'));
+    await expect(s.start(5_000)).rejects.toThrow('the store is corrupt');
+    expect(openings()).toBe(1);
+    s.kill();
+  });
+});
