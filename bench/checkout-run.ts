@@ -11,6 +11,7 @@ import { benchPartitions, busEntry, drive, fillCarts, httpEntry, Tracker, type L
 import type { BenchOptions } from './options.ts';
 import { cpuBetween, cpuSnapshot, ioSnapshot, peakRss, round, type IoCounters } from './procstat.ts';
 import { monotonicUs, startCpuProfile, startJsonMeter, summarizeProfileDir, type ProfileSummary } from './profile.ts';
+import { startMemoryTrace, type MemoryTrace } from './memory-trace.ts';
 import { Progress } from './report.ts';
 import { machineInfo, type RunResult } from './result.ts';
 import { summarize } from './stats.ts';
@@ -46,7 +47,18 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
   const sut: SystemUnderTest = opts.mode === 'embedded' ? await startEmbedded(join(dataDir, 'system'), env, opts.entry) : await startNats(dataDir, env, opts);
   let stopped = false;
   const tracker = new Tracker();
+  const totals = new MeasuredTotals();
+  let trace: MemoryTrace | undefined;
   try {
+    if (opts.memoryTrace !== undefined) {
+      trace = startMemoryTrace({
+        file: opts.memoryTrace,
+        dataDir: join(dataDir, 'system'),
+        finals: () => tracker.finals,
+        driver: () => ({ tracks: tracker.size, latencies: totals.latencies.length, problems: totals.problems.length }),
+        snapshotsAt: opts.heapSnapshots,
+      });
+    }
     await tracker.start(sut.transport);
     const fill = async (plans: readonly CheckoutPlan[]) => {
       let filled = 0;
@@ -71,7 +83,6 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       bar.done();
     }
 
-    const totals = new MeasuredTotals();
     const fromUs = monotonicUs();
     const profiler = opts.profile && opts.mode === 'embedded' ? await startCpuProfile() : undefined;
     // Worker threads have their own JSON: the meter sees the main thread's only, so only without them.
@@ -100,6 +111,8 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     const embeddedProfile = await profiler?.stop();
     if (embeddedProfile && json) embeddedProfile.json = { ...json, pct: Math.round((json.ms / embeddedProfile.busyMs) * 1000) / 10 };
     const rss = peakRss(sut.processes);
+    trace?.stop();
+    trace = undefined;
     entry.close();
     await tracker.stop();
 
@@ -152,6 +165,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
     };
     return { result, profile };
   } finally {
+    trace?.stop();
     if (!stopped) await sut.stop().catch(() => undefined);
     if (!opts.keepData) rmSync(dataDir, { recursive: true, force: true });
   }

@@ -80,6 +80,11 @@ export class Tracker {
     });
   }
 
+  /** Checkouts tracked now. */
+  get size(): number {
+    return this.tracks.size;
+  }
+
   /** Stops tracking checkouts whose results were taken: a long run keeps only the ones in flight. */
   forget(tracks: readonly Track[]): void {
     for (const t of tracks) this.tracks.delete(t.plan.checkoutId);

@@ -49,6 +49,10 @@ export interface BenchOptions {
    * of this many after another, so its open carts (and the memory they hold) do not grow with -n.
    */
   openCarts: number;
+  /** Embedded: a file for a JSON line of the process's memory every 10 s (bench/memory-trace.ts). */
+  memoryTrace: string | undefined;
+  /** With memoryTrace: checkouts final at which to write a heap snapshot beside the trace. */
+  heapSnapshots: number[];
 }
 
 export const defaultOptions: BenchOptions = {
@@ -76,6 +80,8 @@ export const defaultOptions: BenchOptions = {
   keepData: false,
   logs: false,
   openCarts: 5_000,
+  memoryTrace: undefined,
+  heapSnapshots: [],
 };
 
 export const usage = `npm run bench -- [options]
@@ -102,6 +108,8 @@ export const usage = `npm run bench -- [options]
   --keep-data              keep the temp data dir
   --logs                   nats mode: each process logs at info into <data dir>/<name>.log (implies --keep-data)
   --open-carts W           measured carts filled ahead of their checkouts; a longer run goes W at a time (5000)
+  --memory-trace FILE      embedded: the process's memory every 10 s, as JSON lines into FILE (node --expose-gc: the live heap every minute)
+  --heap-snapshots N,M     with --memory-trace: a heap snapshot beside FILE when N, then M checkouts are final
   --json                   JSON lines only on stdout (always printed; this silences the table)`;
 
 export function parseArgs(argv: readonly string[]): BenchOptions {
@@ -163,6 +171,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
       case '--keep-data': o.keepData = true; break;
       case '--logs': o.logs = o.keepData = true; break;
       case '--open-carts': o.openCarts = Math.round(num(flag, 1)); break;
+      case '--memory-trace': o.memoryTrace = value(flag); break;
+      case '--heap-snapshots': o.heapSnapshots = value(flag).split(',').map((v) => Math.round(Number(v))); break;
       case '--json': o.json = true; break;
       case '-h':
       case '--help':
@@ -177,6 +187,8 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
   if (o.partitions > 1 && (o.mode !== 'nats' || o.procs !== 'per-service')) {
     throw new Error('--partitions needs --mode nats with one process per service (--procs per-service)');
   }
+  if (o.memoryTrace !== undefined && o.mode !== 'embedded') throw new Error('--memory-trace needs --mode embedded: the bench process is the system');
+  if (o.heapSnapshots.some((v) => !Number.isFinite(v) || v < 0)) throw new Error('--heap-snapshots takes checkout counts, N,M');
   return o;
 }
 
