@@ -14,7 +14,7 @@ import { monotonicUs, startCpuProfile, startJsonMeter, summarizeProfileDir, type
 import { startMemoryTrace, type MemoryTrace } from './memory-trace.ts';
 import { Progress } from './report.ts';
 import { machineInfo, type RunResult } from './result.ts';
-import { summarize } from './stats.ts';
+import { LatencyHistogram } from './stats.ts';
 import { startNats } from './sut-nats.ts';
 import { startEmbedded, type SystemEnv, type SystemUnderTest } from './sut.ts';
 import { makeWorkload, verdict, type CheckoutPlan } from './workload.ts';
@@ -55,7 +55,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
         file: opts.memoryTrace,
         dataDir: join(dataDir, 'system'),
         finals: () => tracker.finals,
-        driver: () => ({ tracks: tracker.size, latencies: totals.latencies.length, problems: totals.problems.length }),
+        driver: () => ({ tracks: tracker.size, latencies: totals.latencies.count, problems: totals.problems.length }),
         snapshotsAt: opts.heapSnapshots,
       });
     }
@@ -144,9 +144,9 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
       failShare: opts.failShare,
       products: opts.products,
       durationS: round(elapsedS, 3),
-      checkoutsPerSecond: round(totals.latencies.length / elapsedS, 1),
-      latencyMs: summarize(totals.latencies),
-      acceptMs: summarize(totals.accepts),
+      checkoutsPerSecond: round(totals.latencies.count / elapsedS, 1),
+      latencyMs: totals.latencies.summary(),
+      acceptMs: totals.accepts.summary(),
       ...totals.counts,
       cpuSeconds,
       coresBusy: Object.fromEntries(Object.entries(cpuSeconds).map(([k, v]) => [k, round(v / elapsedS, 2)])),
@@ -176,10 +176,13 @@ const FILL_SETTLE_MS = 1_500;
 
 type Counts = Pick<RunResult, 'confirmed' | 'cancelled' | 'needsAttention' | 'deadlineCancelled' | 'unfinished' | 'refused'>;
 
-/** The measured segments added up: what a run reports, without keeping every checkout's track. */
+/**
+ * The measured segments added up: what a run reports, without keeping every checkout's track, or
+ * its latency: in embedded mode this is the measured process, and its size must not follow -n.
+ */
 class MeasuredTotals {
-  readonly latencies: number[] = [];
-  readonly accepts: number[] = [];
+  readonly latencies = new LatencyHistogram();
+  readonly accepts = new LatencyHistogram();
   readonly problems: string[] = [];
   readonly counts: Counts = { confirmed: 0, cancelled: 0, needsAttention: 0, deadlineCancelled: 0, unfinished: 0, refused: 0 };
   readonly cpuSeconds: Record<string, number> = {};
@@ -194,8 +197,8 @@ class MeasuredTotals {
     this.io.writtenBytes += io1.writtenBytes - io0.writtenBytes;
     const c = this.counts;
     for (const t of phase.tracks) {
-      if (t.acceptedAt !== undefined) this.accepts.push(t.acceptedAt - t.startedAt);
-      if (t.acceptedAt !== undefined && t.finalAt !== undefined) this.latencies.push(Math.max(0, t.finalAt - t.acceptedAt));
+      if (t.acceptedAt !== undefined) this.accepts.add(t.acceptedAt - t.startedAt);
+      if (t.acceptedAt !== undefined && t.finalAt !== undefined) this.latencies.add(t.finalAt - t.acceptedAt);
       if (t.status === 'CONFIRMED') c.confirmed++;
       else if (t.status === 'CANCELLED') c.cancelled++;
       else if (t.status === 'NEEDS_ATTENTION') c.needsAttention++;
