@@ -33,4 +33,11 @@ describe('bench options', () => {
     expect(parseArgs(['-n', '100000', '--open-carts', '2000'])).toMatchObject({ n: 100_000, openCarts: 2_000 });
     expect(() => parseArgs(['--open-carts', '0'])).toThrow(/--open-carts must be a number from 1/);
   });
+
+  it('traces the memory of the embedded process only when asked (--memory-trace), with heap snapshots at given counts', () => {
+    expect(defaultOptions.memoryTrace).toBeUndefined();
+    expect(parseArgs(['--memory-trace', '/tmp/m.jsonl', '--heap-snapshots', '100000,250000'])).toMatchObject({ memoryTrace: '/tmp/m.jsonl', heapSnapshots: [100_000, 250_000] });
+    expect(() => parseArgs(['--mode', 'nats', '--memory-trace', '/tmp/m.jsonl'])).toThrow(/--memory-trace needs --mode embedded/);
+    expect(() => parseArgs(['--heap-snapshots', '10k'])).toThrow(/--heap-snapshots takes checkout counts/);
+  });
 });
