@@ -9,7 +9,8 @@
  *   1. writes the checkpoint's image (the whole SQLite file: actors, retained records, and every
  *      table the service's executors write) in place of the local files, or starts an empty store
  *      and loads the service's seed into it, as its first start did;
- *   2. appends every record after the checkpoint's position, at its own position, and re-runs its
+ *   2. appends every record after the checkpoint's position, at its own position (each one from there
+ *      to the log's head: one missing from what was read fails the rebuild, JournalGap), and re-runs its
  *      executors' table writes (actor-host.ts, replayTableWrites): the stock a reservation held,
  *      the payment row, the order index; the machines are pure and the executors depend on the
  *      record alone, so the tables come out as they were (a record that leaves its snapshot out,
@@ -141,15 +142,27 @@ export async function rebuildStore(
       }
       replayTableWrites(def, r, db, after, live);
     };
+    // The records must run on from the position the image covers to the log's head, one by one: a
+    // message missing from what was read would leave a store that passes the head's check (its last
+    // record is there) yet lacks records, and would serve without them. The rebuild fails instead
+    // (JournalGap): the slot's opening fails, its lease is let go, and the opening is tried again.
+    const head = last ? Number(last.headers[JournalHeader.to] ?? 0) : 0;
     const pending = (function* () {
+      let next = covered + 1;
       for (const m of messages) {
         if (m.headers[JournalHeader.checkpoint] !== undefined || m.headers[JournalHeader.fence] !== undefined) continue;
         if (Number(m.headers[JournalHeader.to] ?? Infinity) <= covered) {
           coveredMessages++;
           continue;
         }
-        for (const [pos, json] of decodeRecords(m.data)) if (pos > covered) yield [pos, json] as const;
+        for (const [pos, json] of decodeRecords(m.data)) {
+          if (pos <= covered) continue;
+          if (pos !== next) throw new JournalGap(subject, next, pos);
+          next++;
+          yield [pos, json] as const;
+        }
       }
+      if (next - 1 < head) throw new JournalGap(subject, next, undefined);
     })();
     // Applied in slices of about `sliceMs` (at least one record each), each its own transaction, the event loop let go
     // between them: a rebuild of hundreds of records replays each actor's machine and re-runs its
@@ -199,6 +212,24 @@ export async function readFromOf(log: ReplicatedLog, subject: string): Promise<R
   const at = await log.last(checkpointSubject(subject));
   const from = Number(at?.headers[JournalHeader.readFrom] ?? 1);
   return { from: Number.isSafeInteger(from) && from >= 1 ? from : 1, chunks: at?.headers[JournalHeader.readFrom] === undefined ? undefined : at.headers[JournalHeader.chunks] };
+}
+
+/**
+ * A rebuild read the slot's records with one missing (a message of the journal not in what was
+ * read): the store it would make lacks that record. Not a transient failure of NATS, but one a
+ * later read may not share, nor another process whose own store holds the record.
+ */
+export class JournalGap extends Error {
+  override readonly name = 'JournalGap';
+  constructor(
+    readonly subject: string,
+    /** The position due next. */
+    readonly expected: number,
+    /** The position read in its place (undefined: the read ended before the log's head). */
+    readonly found: number | undefined,
+  ) {
+    super(`${subject}: the rebuild read record ${found === undefined ? 'nothing more' : found} where ${expected} was due`);
+  }
 }
 
 /** Where a rebuild's read of the journal starts, and the chunks of the checkpoint that said so (if it named them). */

@@ -1,0 +1,141 @@
+/**
+ * A rebuild (src/runtime/rebuild.ts) whose read of the slot's journal misses a message of records:
+ * it fails (JournalGap) rather than make a store that lacks them. Missing in the middle, the store
+ * it made would have passed the new owner's check of the log's head (its last record is there) and
+ * served without them; missing at the end, the opening failed on that check as if the store were
+ * only behind. Real stores: a job service replicates its journal into the in-memory log, and the
+ * rebuilds read it through a view that leaves messages out.
+ */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/runtime/clock.ts';
+import { JournalGap, rebuildStore, type RebuildKit } from '../../src/runtime/rebuild.ts';
+import { decodeRecords, JournalHeader, replicateJournal, type JournalReplicator } from '../../src/runtime/replication.ts';
+import { runtimeMigrations } from '../../src/runtime/schema.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
+import type { ReplicatedLog } from '../../src/runtime/transport/transport.ts';
+import { jobDefinition, openJobService, type JobService } from '../support/host-fixture.ts';
+import { MemoryLog } from '../support/memory-log.ts';
+import { until } from '../support/waiting.ts';
+
+const kit: RebuildKit = { migrations: runtimeMigrations, definitions: [jobDefinition], seed: () => Promise.resolve() };
+const subject = 'journal.order.0';
+
+describe('a rebuild whose read of the journal misses records', () => {
+  let dir = '';
+  let clock = new ManualClock();
+  let log = new MemoryLog();
+  let bus: InProcessTransport;
+  let svc: JobService;
+  let replicator: JournalReplicator;
+  let n = 0;
+
+  const deliver = async (count: number) => {
+    const jobs = svc.rt.hosts.get('job')!;
+    const ids = Array.from({ length: count }, () => `j${n++}`);
+    for (const id of ids) await jobs.deliver(id, { type: 'job.start', name: id }, { inboxKey: `k-${id}` });
+    await until(() => ids.every((id) => String(jobs.peek(id)?.value) === 'done'));
+    await svc.store.flushed();
+  };
+  /** The subject's messages that hold records (not checkpoint markers, not fences), oldest first. */
+  const recordMessages = () =>
+    log.entries.filter((e) => e.subject === subject && e.headers[JournalHeader.checkpoint] === undefined && e.headers[JournalHeader.fence] === undefined && decodeRecords(e.data).length > 0);
+  /** The log, as a read that leaves the messages `seqs` of the slot's subject out returns it (its last message still answered). */
+  const missing = (...seqs: number[]): ReplicatedLog => ({
+    append: (...a) => log.append(...a),
+    put: (...a) => log.put(...a),
+    last: (s) => log.last(s),
+    trim: (s, k) => log.trim(s, k),
+    read: (s, after, through, onEntry) => log.read(s, after, through, (e) => (s === subject && seqs.includes(e.seq) ? undefined : onEntry(e))),
+  });
+  const rebuild = (name: string, from: ReplicatedLog) => rebuildStore(join(dir, name, 'jobs.db'), kit, from, subject);
+  /** The journal's positions in a rebuilt store. */
+  const positions = (name: string): number[] => {
+    const db = new Database(join(dir, name, 'jobs.db'), { readonly: true });
+    try {
+      return db.prepare('SELECT pos FROM journal ORDER BY pos').pluck().all() as number[];
+    } finally {
+      db.close();
+    }
+  };
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'rebuild-gap-'));
+    bus = new InProcessTransport({ path: join(dir, 'bus.db') });
+    clock = new ManualClock();
+    log = new MemoryLog();
+    n = 0;
+    await bus.respond('worker.cmd.do-work', () => ({ data: JSON.stringify({ result: 'ok' }) }), { queue: 'worker' });
+    svc = await openJobService(dir, bus, clock);
+    await svc.rt.start();
+    replicator = await replicateJournal(svc.rt, log, '0');
+  });
+
+  afterEach(async () => {
+    if (!svc.store.closed) await svc.rt.stop(200);
+    await bus.drain();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('fails with JournalGap when a message after the checkpoint is missing in the middle, naming the record due and the one read', async () => {
+    await deliver(6);
+    await replicator.checkpoint();
+    await deliver(6);
+    const after = recordMessages().slice(-4);
+    const gone = after[1]!;
+    const due = decodeRecords(gone.data)[0]![0];
+    const read = decodeRecords(after[2]!.data)[0]![0];
+    const failure = rebuild('middle', missing(gone.seq));
+    await expect(failure).rejects.toBeInstanceOf(JournalGap);
+    await expect(failure).rejects.toMatchObject({ subject, expected: due, found: read });
+  });
+
+  it('fails with JournalGap when the last messages are missing, though the log still answers its head', async () => {
+    await deliver(6);
+    await replicator.checkpoint();
+    await deliver(6);
+    const tail = recordMessages().slice(-2);
+    const failure = rebuild('end', missing(...tail.map((m) => m.seq)));
+    await expect(failure).rejects.toBeInstanceOf(JournalGap);
+    await expect(failure).rejects.toThrow(/nothing more/);
+    await expect(failure).rejects.toMatchObject({ expected: decodeRecords(tail[0]!.data)[0]![0], found: undefined });
+    // The last message alone, holding the head's record only.
+    const last = tail[1]!;
+    expect(decodeRecords(last.data).map(([pos]) => pos)).toEqual([svc.rt.journal.head]);
+    await expect(rebuild('head', missing(last.seq))).rejects.toMatchObject({ name: 'JournalGap', expected: svc.rt.journal.head, found: undefined });
+  });
+
+  it('fails with JournalGap when no checkpoint was taken and the first message is missing', async () => {
+    await deliver(4);
+    const first = recordMessages()[0]!;
+    await expect(rebuild('first', missing(first.seq))).rejects.toMatchObject({ name: 'JournalGap', expected: 1 });
+  });
+
+  it('rebuilds the whole log as before, also over the store a failed rebuild left behind', async () => {
+    await deliver(6);
+    await replicator.checkpoint();
+    await deliver(6);
+    const head = svc.rt.journal.head;
+    await expect(rebuild('again', missing(recordMessages().at(-3)!.seq))).rejects.toBeInstanceOf(JournalGap);
+    const whole = await rebuild('whole', log);
+    const again = await rebuild('again', log);
+    expect(whole.records).toBeGreaterThan(0);
+    expect(again.records).toBe(whole.records);
+    // Every position from the checkpoint's on to the owner's head, none missing.
+    const expected = Array.from({ length: head - whole.checkpoint }, (_, i) => whole.checkpoint + 1 + i);
+    expect(positions('whole').filter((p) => p > whole.checkpoint)).toEqual(expected);
+    expect(positions('again')).toEqual(positions('whole'));
+    // Opened (not started: nothing is sent), each holds every job as the owner does (those after the checkpoint done).
+    const stateIn = (o: JobService): string[] => Array.from({ length: n }, (_, i) => String(o.rt.hosts.get('job')!.peek(`j${i}`)?.value));
+    const opened = await Promise.all(['whole', 'again'].map((name) => openJobService(join(dir, name), bus, clock)));
+    try {
+      for (const o of opened) expect(stateIn(o)).toEqual(stateIn(svc));
+      expect(stateIn(svc).slice(6)).toEqual(Array(6).fill('done'));
+    } finally {
+      for (const o of opened) await o.store.close();
+    }
+  });
+});
