@@ -14,6 +14,7 @@
  * (a leader election), it retakes its own lease as soon as the cluster answers again.
  */
 import type { Logger } from './service.ts';
+import { JournalGap } from './rebuild.ts';
 import { isTransient } from './transport/errors.ts';
 import type { ServiceRuntime } from './service.ts';
 import type { SlotLease } from './slot-lease.ts';
@@ -123,8 +124,11 @@ export class LeasedSlot {
         // failure of NATS (no responders, a timeout: a stream without a leader while a node is
         // lost), which a running process retries: the fresh-clone CI saw a participants process
         // exit ('could not start') when the JOURNAL stream's leader went with a killed node while
-        // the process was still taking its partitions.
-        if (this.waiters.size > 0 && !isTransient(err)) {
+        // the process was still taking its partitions. Nor for a rebuild that read the journal with
+        // a record missing (JournalGap): a later read may find it, and another process whose store
+        // holds it may take the lease let go meanwhile; failing the start would take this process's
+        // other slots down with it, and its restart would meet the same gap.
+        if (this.waiters.size > 0 && !isTransient(err) && !(err instanceof JournalGap)) {
           this.stopped = true;
           this.tell(err);
           return;

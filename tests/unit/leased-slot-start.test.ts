@@ -1,8 +1,9 @@
 /**
  * A process's start, when opening a slot it took fails (src/runtime/leased-slot.ts): a failure that
  * a retry may cure (NATS without responders, a timeout: a stream without a leader while a node is
- * lost) is retried as a running process retries it, and the start goes on; any other fails the
- * start, as before. The fresh-clone CI saw a participants process exit ('could not start') on
+ * lost) is retried as a running process retries it, and the start goes on, as is a rebuild that
+ * read the journal with a record missing (JournalGap: a later read, or another process, may have
+ * it); any other fails the start, as before. The fresh-clone CI saw a participants process exit ('could not start') on
  * "no responders on journal.promotion.slot-1" while a cluster node was being lost. Real leases, on
  * the in-process transport's KV over a SQLite file.
  */
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeasedSlot } from '../../src/runtime/leased-slot.ts';
+import { JournalGap } from '../../src/runtime/rebuild.ts';
 import type { ServiceRuntime } from '../../src/runtime/service.ts';
 import { SlotLease } from '../../src/runtime/slot-lease.ts';
 import { NoRespondersError } from '../../src/runtime/transport/errors.ts';
@@ -55,6 +57,13 @@ function slot(kv: Kv, failures: number, fail: () => Error) {
 describe('a slot opened during a process start', () => {
   it('retries an opening that failed for want of responders, and the start goes on to serve', async () => {
     const { s, rt, openings } = slot(await leases(), 2, () => new NoRespondersError('journal.promotion.slot-1'));
+    await expect(s.start(5_000)).resolves.toBe(rt);
+    expect(openings()).toBe(3);
+    s.kill();
+  });
+
+  it('retries an opening whose rebuild read the journal with a record missing (JournalGap), and the start goes on to serve', async () => {
+    const { s, rt, openings } = slot(await leases(), 2, () => new JournalGap('journal.payment.slot-1', 7, 9));
     await expect(s.start(5_000)).resolves.toBe(rt);
     expect(openings()).toBe(3);
     s.kill();
