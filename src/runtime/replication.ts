@@ -226,8 +226,23 @@ export class JournalReplicator {
     return published && this.trimAfter(published);
   }
 
-  /** A checkpoint's image, marker and `readFrom`, published; its trims not yet done (trimAfter). */
-  private async publishCheckpoint(imageOf: (journal: Journal) => Buffer): Promise<PublishedCheckpoint | undefined> {
+  /**
+   * A checkpoint's image, marker and `readFrom`, published; its trims not yet done (trimAfter). One
+   * at a time, each after the one asked for before it is published: overlapping, a slow upload let a
+   * later checkpoint's marker land first, and the earlier one's marker then came last with the lower
+   * position and a `readFrom` past records its image does not hold (its list of messages already cut
+   * by the later one), so a rebuild from the log found a gap (tests/unit/rebuild-gap.test.ts).
+   */
+  private publishCheckpoint(imageOf: (journal: Journal) => Buffer): Promise<PublishedCheckpoint | undefined> {
+    const run = this.publishing.then(() => this.publishOne(imageOf));
+    this.publishing = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The checkpoints being published, one after another (publishCheckpoint). */
+  private publishing: Promise<unknown> = Promise.resolve();
+
+  private async publishOne(imageOf: (journal: Journal) => Buffer): Promise<PublishedCheckpoint | undefined> {
     const store = this.journal.store;
     while (store.db.inTransaction) await new Promise((r) => setImmediate(r));
     if (store.closed) return undefined;
