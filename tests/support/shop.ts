@@ -189,6 +189,17 @@ export function audit(dataDirs: { inventory: string; payment: string | readonly 
       payments.set(a.id, String(a.state));
     }
     const orders = all(dataDirs.order, 'order', 'order').map((o) => ({ id: o.id, state: String(o.state) }));
+    // What the inventory store holds of an order's reservation, for a problem's message: its rows'
+    // statuses and its reservation actors' states (a row missing beside an actor that is held would
+    // be a table write lost; both missing, a record lost; a row RELEASED, a release that came).
+    let actorsByOrder: Map<string, string[]> | undefined;
+    const reservationTrail = (orderId: string): string => {
+      actorsByOrder ??= storedActors(inv, 'reservation').reduce((m, a) => {
+        const order = String(a.snapshot.context.orderId);
+        return m.set(order, [...(m.get(order) ?? []), `${a.id} ${JSON.stringify(a.state)}`]);
+      }, new Map<string, string[]>());
+      return `rows: ${JSON.stringify(reservations.get(orderId) ?? [])}; reservation actors: ${JSON.stringify(actorsByOrder.get(orderId) ?? [])}; payment: ${payments.get(orderId) ?? 'none'}`;
+    };
     for (const o of orders) {
       const holds = reservations.get(o.id) ?? [];
       const payment = payments.get(o.id);
@@ -198,7 +209,7 @@ export function audit(dataDirs: { inventory: string; payment: string | readonly 
       }
       if (o.state === 'created' || o.state === 'completed') {
         const live = holds.filter((h) => h === 'HELD' || h === 'CONSUMED');
-        if (live.length !== 1) problems.push(`order ${o.id} (${o.state}) has ${live.length} live reservations`);
+        if (live.length !== 1) problems.push(`order ${o.id} (${o.state}) has ${live.length} live reservations (${reservationTrail(o.id)})`);
         if (payment !== 'authorized' && payment !== 'captured') problems.push(`order ${o.id} (${o.state}) has payment ${payment}`);
       }
     }
