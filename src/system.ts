@@ -272,7 +272,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
             log.warn({ service, natsUrl, attempt, retryInMs: delayMs, err: err instanceof Error ? err.message : String(err) }, `NATS at ${natsUrl} is not reachable; retrying`),
         );
       } else {
-        bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), locking: config.locking, storeOnlyConsumed: consumedEvents, onError: (err, context) => log.error({ err }, context) });
+        bus ??= new InProcessTransport({ path: join(config.dataDir, 'bus.db'), locking: config.locking, storeOnlyConsumed: consumedEvents, holdConsumed: true, onError: (err, context) => log.error({ err }, context) });
         t = Promise.resolve(bus);
       }
       transports.set(service, t);

@@ -38,7 +38,7 @@ export interface ServiceThreads {
 
 export async function startServiceThreads(config: SystemConfig, services: readonly BackendService[], log: Logger, logLevel: string): Promise<ServiceThreads> {
   mkdirSync(config.dataDir, { recursive: true });
-  const bus = new InProcessTransport({ path: join(config.dataDir, 'bus.db'), storeOnlyConsumed: consumedEvents, onError: (err, context) => log.error({ err }, context) });
+  const bus = new InProcessTransport({ path: join(config.dataDir, 'bus.db'), storeOnlyConsumed: consumedEvents, holdConsumed: true, onError: (err, context) => log.error({ err }, context) });
   const entry = new URL('./service-thread.ts', import.meta.url).href;
   const threads: Array<{ worker: Worker; services: BackendService[]; served: Promise<void> }> = [];
   let stopping: Promise<void> | undefined;

@@ -463,7 +463,13 @@ export class BusStore {
     return { msgs, lastSeq: rows[rows.length - 1]?.seq };
   }
 
+  /** The durable consumers the stream has ever had, by name (opened in any run, this one or before). */
+  durables(stream: string): string[] {
+    return this.q.floors.all(stream).map((r) => r.durable);
+  }
+
   /** Ack state of a durable: everything up to `ackFloor` is acked, plus `ackedAbove`. */
+
   openConsumer(
     stream: string,
     durable: string,

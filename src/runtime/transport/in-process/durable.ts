@@ -10,12 +10,19 @@
  * Only acks are persisted (an ack floor plus the acks above it), and the highest sequence ever
  * delivered, so that after a restart everything unacked comes again, flagged as redelivered if it had
  * gone out before. The exact delivery count is not persisted: after a restart it restarts at 2.
+ *
+ * A **held** message (`hold`, embedded: in-process.ts) is not in the store at all: its publisher
+ * holds it, in its own journal, until this group acks it, and the promise `hold` returns settles
+ * then. It is delivered, redelivered and nak'ed like a stored one, after the stored ones, and its ack
+ * writes nothing. When the group's last member leaves (or the transport closes) the held messages
+ * are given back: their promises reject, and the publisher sends them again later.
  */
 import { MAX_HOLD_MS, retryDelayOf } from '../consumer-policy.ts';
 import { InFlight } from '../in-flight.ts';
 import type { BusStore, StoredMsg } from './bus-store.ts';
 import { subjectMatches } from './subject-match.ts';
 import type { Delivery, EventHandler } from '../transport.ts';
+import { TransportClosedError } from '../errors.ts';
 
 export interface DurableConfig {
   filter: string | undefined;
@@ -38,6 +45,8 @@ interface Entry {
   /** The attempt whose handler is running, if any, and since when. */
   running?: number | undefined;
   runningSince?: number;
+  /** A held message (not stored): how its publisher hears of the ack, or of its return. */
+  held?: { acked: () => void; returned: (err: Error) => void } | undefined;
 }
 
 const FETCH_BATCH = 256;
@@ -55,6 +64,10 @@ export class DurableGroup {
   private ackFloor: number;
   private deliveredSeq: number;
   private readonly ackedAbove: Set<number>;
+  /** Held messages not yet delivered, in publication order. */
+  private heldQueue: Entry[] = [];
+  /** Held messages delivered and unacked. */
+  private readonly heldPending = new Set<Entry>();
   private scheduled = false;
   private stopped = false;
 
@@ -85,12 +98,60 @@ export class DurableGroup {
     return m;
   }
 
-  /** Stops giving the member work and waits for what it has; its unacked deliveries stay pending. */
+  /**
+   * Stops giving the member work and waits for what it has; its unacked deliveries stay pending.
+   * If it was the last member, the held messages go back to their publishers.
+   */
   async removeMember(m: Member): Promise<void> {
     m.active = false;
     const i = this.members.indexOf(m);
     if (i >= 0) this.members.splice(i, 1);
     await m.inflight.settled();
+    if (this.members.length === 0) this.returnHeld(new ConsumerGone(this.durable));
+  }
+
+  /** Whether some member is consuming: a held message would be delivered. */
+  get consuming(): boolean {
+    return this.members.length > 0 && !this.stopped;
+  }
+
+  /** Whether a message of `subject` is for this consumer. */
+  reads(subject: string): boolean {
+    return this.cfg.filter === undefined || subjectMatches(this.cfg.filter, subject);
+  }
+
+  /**
+   * Delivers a message that is not stored, after the stored ones; resolves when it is acked, and
+   * rejects if it is given back unacked (the last member left, the transport closed).
+   */
+  hold(msg: Omit<StoredMsg, 'seq'>): Promise<void> {
+    return new Promise<void>((acked, returned) => {
+      if (!this.consuming) {
+        returned(new ConsumerGone(this.durable));
+        return;
+      }
+      this.heldQueue.push({ msg: { ...msg, seq: 0 }, count: 0, timer: undefined, queued: false, held: { acked, returned } });
+      this.schedule();
+    });
+  }
+
+  /** Held messages (queued and delivered unacked), for the tests. */
+  get heldCount(): number {
+    return this.heldQueue.length + this.heldPending.size;
+  }
+
+  private returnHeld(err: Error): void {
+    const entries = [...this.heldQueue, ...this.heldPending];
+    this.heldQueue = [];
+    this.heldPending.clear();
+    for (const e of entries) {
+      clearTimeout(e.timer);
+      e.held?.returned(err);
+    }
+  }
+
+  private isPending(e: Entry): boolean {
+    return e.held ? this.heldPending.has(e) : this.pending.get(e.msg.seq) === e;
   }
 
   /** The stream has a new message. */
@@ -101,6 +162,7 @@ export class DurableGroup {
   stop(): void {
     this.stopped = true;
     for (const e of this.pending.values()) clearTimeout(e.timer);
+    this.returnHeld(new TransportClosedError());
   }
 
   private schedule(): void {
@@ -123,15 +185,20 @@ export class DurableGroup {
       let e = this.ready.shift();
       if (e) {
         e.queued = false;
-        if (this.pending.get(e.msg.seq) !== e) continue; // acked meanwhile
+        if (!this.isPending(e)) continue; // acked (or given back) meanwhile
       } else {
-        if (this.pending.size >= this.cfg.maxAckPending) break;
+        if (this.pending.size + this.heldPending.size >= this.cfg.maxAckPending) break;
         const msg = this.nextNew();
-        if (!msg) break;
-        // Sent before a restart if at or below the persisted high-water mark.
-        e = { msg, count: msg.seq <= this.deliveredSeq ? 1 : 0, timer: undefined, queued: false };
-        this.pending.set(msg.seq, e);
-        delivered = Math.max(delivered, msg.seq);
+        if (msg) {
+          // Sent before a restart if at or below the persisted high-water mark.
+          e = { msg, count: msg.seq <= this.deliveredSeq ? 1 : 0, timer: undefined, queued: false };
+          this.pending.set(msg.seq, e);
+          delivered = Math.max(delivered, msg.seq);
+        } else {
+          e = this.heldQueue.shift();
+          if (!e) break;
+          this.heldPending.add(e);
+        }
       }
       const member = this.members[this.rr++ % this.members.length]!;
       this.dispatch(e, member);
@@ -193,7 +260,7 @@ export class DurableGroup {
   }
 
   private expire(e: Entry, attempt: number): void {
-    if (this.pending.get(e.msg.seq) !== e || e.count !== attempt) return;
+    if (!this.isPending(e) || e.count !== attempt) return;
     if (e.running === attempt && !this.stopped && Date.now() - (e.runningSince ?? 0) < MAX_HOLD_MS) {
       e.timer = setTimeout(() => this.expire(e, attempt), this.cfg.ackWaitMs);
       e.timer.unref();
@@ -212,6 +279,13 @@ export class DurableGroup {
 
   /** Any attempt's ack counts, even a late one after a redelivery went out, as on NATS. */
   private ack(e: Entry): void {
+    if (e.held) {
+      if (!this.heldPending.delete(e)) return;
+      clearTimeout(e.timer);
+      e.held.acked();
+      this.schedule();
+      return;
+    }
     const seq = e.msg.seq;
     if (this.pending.get(seq) !== e) return;
     clearTimeout(e.timer);
@@ -227,7 +301,7 @@ export class DurableGroup {
 
   /** Only the current attempt may nak; an older attempt failing late changes nothing. */
   private nak(e: Entry, attempt: number, delayMs: number): void {
-    if (this.pending.get(e.msg.seq) !== e || e.count !== attempt) return;
+    if (!this.isPending(e) || e.count !== attempt) return;
     clearTimeout(e.timer);
     e.timer = undefined;
     if (delayMs <= 0) {
@@ -239,5 +313,13 @@ export class DurableGroup {
       this.enqueue(e);
     }, delayMs);
     e.timer.unref();
+  }
+}
+
+/** A held message given back because its consumer has no member left: its publisher sends it again. */
+export class ConsumerGone extends Error {
+  override readonly name = 'ConsumerGone';
+  constructor(durable: string) {
+    super(`consumer ${durable} has no member to take a held message`);
   }
 }

@@ -17,6 +17,16 @@
  * checkout's 5 events) reach live subscribers and are not written: in one process nobody could read
  * them later. A durable consumer created later reads from its creation on, not the 24 hours
  * JetStream would have kept.
+ *
+ * With `holdConsumed` as well (embedded, system.ts), a publication of a declared consumed subject
+ * is not stored either, when every durable consumer the stream has ever had is consuming now: it is
+ * handed to them (DurableGroup.hold) and the publish resolves once each of them acked it. Its
+ * publisher is a service's relay, whose journal already holds the event (the record that produced
+ * it is committed) and whose watermark does not pass it before the publish resolves, so the
+ * journal keeps it until its consumers have committed what it caused, and resends it after a crash
+ * (the consumers' inboxes drop a copy they handled). It saves the event log's append, about two of
+ * its writes per checkout. Otherwise (a consumer not started yet, or stopping) it is stored as
+ * before. De-duplication by id covers a held message only while it is held.
  */
 import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
@@ -62,6 +72,12 @@ export interface InProcessOptions {
    * as JetStream stores it.
    */
   storeOnlyConsumed?: readonly string[];
+  /**
+   * With `storeOnlyConsumed`: a publication of one of its subjects is held by its publisher instead
+   * of stored, when every durable consumer of its stream is consuming (see the file's comment). Only
+   * for publishers that keep what they publish until the publish resolves (a service's relay).
+   */
+  holdConsumed?: boolean;
 }
 
 /** How often the event log deletes what its retention no longer keeps. */
@@ -104,6 +120,12 @@ export class InProcessTransport implements Transport {
   private readonly storedFilters: string[] | undefined;
   /** Whether a subject is stored, by subject; cleared when a filter is added. */
   private readonly storedBySubject = new Map<string, boolean>();
+  /** With `holdConsumed`: the subjects that may be held (the declared ones); undefined: none. */
+  private readonly heldFilters: readonly string[] | undefined;
+  /** Per stream, the durables it has ever had (read from the store once, then kept). */
+  private readonly durablesOf = new Map<string, Set<string>>();
+  /** Held publications by message id, while held: a second publish of one gets the first's ack. */
+  private readonly heldById = new Map<string, Promise<PublishAck>>();
 
   constructor(opts: InProcessOptions) {
     this.now = opts.now ?? Date.now;
@@ -112,6 +134,7 @@ export class InProcessTransport implements Transport {
       opts.onError ?? ((err, context) => console.error(`[in-process transport] ${context}:`, err));
     this.streams = this.store.streams();
     this.storedFilters = opts.storeOnlyConsumed ? [...opts.storeOnlyConsumed] : undefined;
+    this.heldFilters = opts.holdConsumed && opts.storeOnlyConsumed ? [...opts.storeOnlyConsumed] : undefined;
     this.pruning = setInterval(() => {
       this.prune().catch((err: unknown) => this.onError(err, 'pruning the event log'));
     }, PRUNE_EVERY_MS).unref();
@@ -263,6 +286,8 @@ export class InProcessTransport implements Transport {
       );
       return { stream: stream.name, seq: 0, duplicate: false };
     }
+    const held = this.heldById.get(msgId) ?? this.hold(stream.name, subject, stored, data, msgId);
+    if (held) return held;
     const { seq, duplicate } = await this.store.append(stream.name, subject, stored, data, msgId); // once committed
     this.tap(
       this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
@@ -272,6 +297,37 @@ export class InProcessTransport implements Transport {
       for (const g of this.groups.values()) if (g.stream === stream.name) g.notify();
     }
     return { stream: stream.name, seq, duplicate };
+  }
+
+  /**
+   * Hands the message to the stream's consumers if it may be held and all of them are consuming:
+   * resolves once every consumer that reads it acked it. Undefined: it is to be stored.
+   */
+  private hold(stream: string, subject: string, headers: Headers, data: string, msgId: string): Promise<PublishAck> | undefined {
+    if (!this.heldFilters?.some((f) => subjectMatches(f, subject))) return undefined;
+    let durables = this.durablesOf.get(stream);
+    if (!durables) {
+      durables = new Set(this.store.durables(stream));
+      this.durablesOf.set(stream, durables);
+    }
+    const readers: DurableGroup[] = [];
+    for (const durable of durables) {
+      const g = this.groups.get(`${stream}\u0000${durable}`);
+      if (!g?.consuming) return undefined;
+      if (g.reads(subject)) readers.push(g);
+    }
+    if (readers.length === 0) return undefined;
+    this.tap(
+      this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
+      () => ({ subject, headers: { ...headers }, data }),
+    );
+    const acked = Promise.all(readers.map((g) => g.hold({ subject, headers, data })))
+      .then((): PublishAck => ({ stream, seq: 0, duplicate: false }))
+      .finally(() => this.heldById.delete(msgId));
+    const again = acked.then((a) => ({ ...a, duplicate: true }));
+    again.catch(() => undefined); // a copy's publisher hears of the rejection; none may be waiting
+    this.heldById.set(msgId, again);
+    return acked;
   }
 
   private isStored(subject: string): boolean {
@@ -312,6 +368,7 @@ export class InProcessTransport implements Transport {
         this.onError,
       );
       this.groups.set(key, group);
+      this.durablesOf.get(opts.stream)?.add(opts.durable);
     }
     const g = group;
     const member = g.addMember(handler);
