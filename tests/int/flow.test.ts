@@ -91,6 +91,8 @@ describe.each<Mode>(['embedded', 'nats'])('place an order (%s)', (mode) => {
     await t.shopper.cancelOrder(cart.orderId);
     expect(await t.shopper.order(cart.orderId)).toMatchObject({ status: 'CANCELLED' });
     await expect.poll(async () => (await t.shopper.stock(BIRDSEED)).available, { timeout: 5_000 }).toBe(before.available);
+    // The payment is voided by its own consumer of order-cancelled, not before the stock comes back.
+    await expect.poll(() => t.invariants(), { timeout: 5_000 }).toEqual([]);
   });
 
   it('completes an order, capturing the payment; a completed order cannot be cancelled', async () => {
