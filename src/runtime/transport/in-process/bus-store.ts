@@ -469,7 +469,6 @@ export class BusStore {
   }
 
   /** Ack state of a durable: everything up to `ackFloor` is acked, plus `ackedAbove`. */
-
   openConsumer(
     stream: string,
     durable: string,

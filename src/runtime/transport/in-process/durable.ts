@@ -135,11 +135,6 @@ export class DurableGroup {
     });
   }
 
-  /** Held messages (queued and delivered unacked), for the tests. */
-  get heldCount(): number {
-    return this.heldQueue.length + this.heldPending.size;
-  }
-
   private returnHeld(err: Error): void {
     const entries = [...this.heldQueue, ...this.heldPending];
     this.heldQueue = [];
