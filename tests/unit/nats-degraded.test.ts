@@ -1,7 +1,7 @@
 /** Which JetStream answers mean "the cluster is degraded, try again", and the retry loop around provisioning. */
 import { JetStreamApiError } from '@nats-io/jetstream';
 import { describe, expect, it } from 'vitest';
-import { isDegraded, retryWhileDegraded } from '../../src/runtime/transport/nats-jetstream.ts';
+import { ifJustCreated, isDegraded, retryWhileDegraded } from '../../src/runtime/transport/nats-jetstream.ts';
 import { RequestTimeoutError } from '../../src/runtime/transport/errors.ts';
 
 const apiError = (code: number, err_code: number, description: string) => new JetStreamApiError({ code, err_code, description });
@@ -36,5 +36,22 @@ describe('retryWhileDegraded', () => {
 
   it('gives up with the last failure once its patience is spent', async () => {
     await expect(retryWhileDegraded('x', () => Promise.reject(apiError(503, 10008, 'unavailable')), 50)).rejects.toThrow(/unavailable/);
+  });
+});
+
+describe('the lookup of a durable just created', () => {
+  it('retries a "not found" (a cluster whose consumer group is still forming), and only that', async () => {
+    let calls = 0;
+    const lookup = async (): Promise<string> => {
+      if (++calls < 3) throw apiError(404, 10014, 'consumer not found');
+      return 'found';
+    };
+    await expect(retryWhileDegraded('consumer D', () => lookup().catch(ifJustCreated('D')), 5_000)).resolves.toBe('found');
+    expect(calls).toBe(3);
+    await expect(retryWhileDegraded('consumer D', () => Promise.reject(apiError(404, 10059, 'stream not found')).catch(ifJustCreated('D')), 5_000)).rejects.toThrow('stream not found');
+  });
+
+  it('gives up with a named failure if the durable never shows', async () => {
+    await expect(retryWhileDegraded('consumer D', () => Promise.reject(apiError(404, 10014, 'consumer not found')).catch(ifJustCreated('D')), 50)).rejects.toThrow('durable D was created but its lookup does not find it yet');
   });
 });

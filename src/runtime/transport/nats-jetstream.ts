@@ -70,6 +70,28 @@ export function ifConsumerMissing(err: unknown): undefined {
 }
 
 /**
+ * A durable this process has just created or updated that a lookup answers as missing: on a
+ * cluster, the consumer's own group forms after the meta leader confirmed the create, and a lookup
+ * answered meanwhile says "not found". That is a cluster catching up, retried as degraded, not a
+ * refusal: thrown as one, it ended a second orchestrator at its start in a cluster-test run
+ * (docs/benchmarks.md, "Failover under load 15-24, measured").
+ */
+export class DurableNotVisibleYet extends Error {
+  override readonly name = 'DurableNotVisibleYet';
+  constructor(durable: string, cause: unknown) {
+    super(`durable ${durable} was created but its lookup does not find it yet`, { cause });
+  }
+}
+
+/** For the lookup of a durable just created: a "not found" is DurableNotVisibleYet (degraded); any other failure is thrown as it is. */
+export function ifJustCreated(durable: string): (err: unknown) => never {
+  return (err) => {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound) throw new DurableNotVisibleYet(durable, err);
+    throw err;
+  };
+}
+
+/**
  * Creates the stream (file storage, 2-minute duplicate window, `replicas` copies: 3 on a 3-node
  * cluster, messages kept `maxAgeMs` if given, else without an age limit) unless it exists with the
  * same subjects. An existing stream keeps its replica count and its age limit: the services may
@@ -132,7 +154,7 @@ const DEGRADED_CODES: ReadonlySet<number> = new Set([10005, 10008, 10009, 10023,
 export function isDegraded(err: unknown): boolean {
   if (err instanceof JetStreamApiError) return DEGRADED_CODES.has(err.code) || err.status === 503;
   if (!(err instanceof Error)) return false;
-  if (['TimeoutError', 'NoRespondersError', 'JetStreamNotEnabled', 'RequestTimeoutError'].includes(err.name)) return true;
+  if (['TimeoutError', 'NoRespondersError', 'JetStreamNotEnabled', 'RequestTimeoutError', 'DurableNotVisibleYet'].includes(err.name)) return true;
   return err.cause !== undefined && err.cause !== err && isDegraded(err.cause);
 }
 

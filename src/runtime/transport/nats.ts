@@ -33,7 +33,7 @@ import { Header, type Headers } from '../../contracts/headers.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from './errors.ts';
 import { InFlight, stopIntake } from './in-flight.ts';
 import { DEFAULT_MAX_ACK_PENDING, EVENT_RETENTION_MS, MAX_HOLD_MS, retryDelayOf } from './consumer-policy.ts';
-import { durableIsAsAsked, ensureNatsStream, ifConsumerMissing, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
+import { durableIsAsAsked, ensureNatsStream, ifConsumerMissing, ifJustCreated, retryWhileDegraded, upsertDurable } from './nats-jetstream.ts';
 import { openNatsKv, type NatsKv } from './nats-kv.ts';
 import { LOG_REQUEST_TIMEOUTS_MS, NatsLog } from './nats-log.ts';
 import { mapNatsError, PermissionDeniedError, pubAckOf } from './nats-mapping.ts';
@@ -269,7 +269,7 @@ export class NatsTransport implements Transport {
     let consumer = existing && durableIsAsAsked((await existing.info(true)).config, opts, maxAckPending) ? existing : undefined;
     if (!consumer) {
       await this.whileDegraded(`consumer ${opts.durable}`, ({ jsm }) => upsertDurable(jsm, opts, maxAckPending));
-      consumer = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable));
+      consumer = await this.whileDegraded(`consumer ${opts.durable}`, ({ js }) => js.consumers.get(opts.stream, opts.durable).catch(ifJustCreated(opts.durable)));
     }
     const mine = new InFlight();
     let stopping = false;
