@@ -57,6 +57,7 @@ export async function runCheckouts(opts: BenchOptions, load: Load, n: number): P
         finals: () => tracker.finals,
         driver: () => ({ tracks: tracker.size, latencies: totals.latencies.count, problems: totals.problems.length }),
         snapshotsAt: opts.heapSnapshots,
+        ...(sut.timers ? { timers: sut.timers } : {}),
       });
     }
     await tracker.start(sut.transport);

@@ -3,7 +3,8 @@
  * run's memory flat once the caches are full). Embedded mode only, where the bench's process is the
  * system. Every 10 s one JSON line: checkouts final so far, the resident set split into anonymous
  * and file-backed memory (`/proc/self/status`, `/proc/self/smaps_rollup`), `process.memoryUsage()`,
- * V8's heap spaces, the stores' files and WALs, and the bench driver's own per-checkout bookkeeping.
+ * V8's heap spaces, the stores' files and WALs, the bench driver's own per-checkout bookkeeping, and
+ * the timers the system's journals hold in memory and have parked.
  * With `node --expose-gc` every sixth sample first forces a full GC and records the live heap after
  * it; `--heap-snapshots 100000,250000` writes a heap snapshot (a GC first) when that many checkouts
  * are final. Nothing of this is in the bench's JSON line: the trace has its own file.
@@ -21,6 +22,8 @@ export interface MemoryTraceOptions {
   finals: () => number;
   /** The bench driver's own bookkeeping, by name (entries held). */
   driver: () => Record<string, number>;
+  /** The system's timers: held in memory, queued for parking, parked (journal.ts). */
+  timers?: () => Record<string, number>;
   /** Write a heap snapshot once this many checkouts are final (each once). */
   snapshotsAt?: readonly number[];
 }
@@ -98,6 +101,7 @@ export function startMemoryTrace(o: MemoryTraceOptions): MemoryTrace {
       spaces,
       stores: storeSizes(o.dataDir),
       driver: o.driver(),
+      ...(o.timers ? { timers: o.timers() } : {}),
     };
     appendFileSync(o.file, `${JSON.stringify(line)}\n`);
     while (pending.length > 0 && finals >= pending[0]!) {

@@ -30,6 +30,8 @@ export interface SystemUnderTest {
   auditDirs: AuditDirs;
   /** Profiles written by children (nats mode with --profile), available after stop(). */
   profileDir: string | undefined;
+  /** Embedded: the timers the stores' journals hold, summed (the memory trace's `timers`). */
+  timers?: () => Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -78,6 +80,13 @@ export async function startEmbedded(dataDir: string, env: SystemEnv, entry: Entr
     processes: [],
     auditDirs: { inventory: dataDir, payment: dataDir, order: dataDir, checkout: [dataDir] },
     profileDir: undefined,
+    timers: () => {
+      const out: Record<string, number> = {};
+      for (const journal of new Set([...system.runtimes.values()].map((rt) => rt.journal))) {
+        for (const [k, v] of Object.entries({ ...journal.timersHeld(), ...journal.parking })) out[k] = (out[k] ?? 0) + v;
+      }
+      return out;
+    },
     async stop() {
       await server?.close();
       await system.stop();

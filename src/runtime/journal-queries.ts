@@ -305,7 +305,7 @@ export function actorTrace(db: Db, kind: string, id: string, live?: TraceLive, r
     at: j.at,
   }));
   const armed = live
-    ? [...(live.journal.timers.get(`${kind}/${id}`)?.values() ?? [])].map((t) => ({ name: t.name, dueAt: t.dueAt, event: t.event, armedAtSeq: t.seq }))
+    ? live.journal.armedTimersOf(kind, id).map((t) => ({ name: t.name, dueAt: t.dueAt, event: t.event, armedAtSeq: t.seq }))
     : Object.entries((parse(newest.pending) as { timers?: Record<string, { dueAt: number; event: unknown; seq: number }> } | undefined)?.timers ?? {}).map(
         ([name, t]) => ({ name, dueAt: t.dueAt, event: t.event, armedAtSeq: t.seq }),
       );

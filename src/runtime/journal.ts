@@ -5,7 +5,8 @@
  * insert at the end of the `journal` B-tree, nothing else. What the records imply is held here in
  * memory and materialised from them:
  *   - each changed actor's latest snapshot (until it is checkpointed into `actors`),
- *   - the armed timers and the pending requests of every actor,
+ *   - the pending requests of every actor, and its armed timers unless it is parked (TIMER_HORIZON_MS,
+ *     TIMER_IDLE_MS),
  *   - the inbox window: the keys (and replies) of the messages handled in the last two minutes,
  *   - the relay's watermark: every publication and KV write in a record at or below it was sent.
  * A record of format 2 holds the event, not the snapshot: at append the host hands the snapshot
@@ -34,6 +35,29 @@ import type { AnyMachineSnapshot, EventObject } from 'xstate';
 /** JetStream's duplicate window: a repeat within it gets the stored reply without asking any machine. */
 export const INBOX_WINDOW_MS = 120_000;
 
+/**
+ * Armed timers due within this much of now are held in memory (the journal's map and the
+ * scheduler's heap); an actor whose every timer is due later, that has no pending request and that
+ * has not changed for TIMER_IDLE_MS is "parked": its timers are only in its row (`pending`), found
+ * again by `timer_due` as the horizon moves (`loadHorizon`). A cart's 24-hour abandon timer held in
+ * memory cost 0.4-0.5 KiB a cart.
+ */
+export const TIMER_HORIZON_MS = 10 * 60_000;
+
+/**
+ * How long an actor with only far timers must be left unchanged before it is parked. Parking costs
+ * a write of its row's `timer_due`, and a change while parked a read of the row and a merge: an
+ * actor that changes again within this (a cart checked out within the minute) is never parked.
+ */
+export const TIMER_IDLE_MS = 60_000;
+
+/**
+ * Slots of the filter of parked rows (`Journal.parked`): one byte each, so 4 MiB. With P rows
+ * parked, about 1 - e^(-P / 4M) of the actors not parked cost a row read at their next checkpoint
+ * (0.7% at 30,000 parked, 21% at a million); the parked ones always do.
+ */
+const PARKED_FILTER_BITS = 22;
+
 /** Actors' rows written per batch by the spread checkpoint (journal.maybeCheckpoint). */
 const CHECKPOINT_SLICE = 256;
 
@@ -45,6 +69,10 @@ export interface JournalOptions {
   checkpointMs?: number;
   /** How long records are kept (the explorer's and `npm run replay`'s history). Default 24 h. */
   retentionMs?: number;
+  /** Timers due within this much of now are held in memory, the rest only in their rows. Default TIMER_HORIZON_MS. */
+  timerHorizonMs?: number;
+  /** An actor with only far timers is parked once unchanged for this long. Default TIMER_IDLE_MS. */
+  timerIdleMs?: number;
 }
 
 /** An actor's latest state as the journal knows it (the checkpoint writes it to `actors`). */
@@ -187,7 +215,44 @@ export class Journal {
    * below the first of them: everything before it is in the rows.
    */
   private readonly firstDirty = new Map<string, { pos: number; at: number }>();
+  /**
+   * The armed timers held in memory, by actor: all of an actor's timers or none. None while the
+   * actor is parked (see TIMER_HORIZON_MS); its timers armed or disarmed by records after its row
+   * are here and in `touchedTimers` until the checkpoint merges them with the row.
+   */
   readonly timers = new Map<string, Map<string, ArmedTimer>>();
+  /**
+   * Per actor that may be parked (`parked`) and changed since its row was written: the names of
+   * the timers its records armed or disarmed since, which its row's `pending` no longer tells.
+   */
+  private readonly touchedTimers = new Map<string, Set<string>>();
+  /**
+   * The actors holding timers that are all beyond the horizon, by the time of their latest record,
+   * oldest first (a Map keeps insertion order; each record moves its actor to the end): the
+   * candidates for parking, taken from the front once older than `timerIdleMs` (`parkIdle`).
+   */
+  private readonly idle = new Map<string, number>();
+  /**
+   * A counting filter of the rows whose `timer_due` is set (parked, or taken back by the horizon and
+   * not written since), by the hash of their key: 0 says "not parked" without reading the row, so a
+   * checkpoint reads a row only for an actor that may be parked. Counts saturate at 255 (then stay).
+   * Rebuilt at open from the rows.
+   */
+  private readonly parked = new Uint8Array(1 << PARKED_FILTER_BITS);
+  /** Counts since open (tests, the bench's memory trace): actors parked, and rows a checkpoint read back to merge. */
+  readonly parking = { parked: 0, rowReads: 0 };
+
+  /** What the timers hold now (the bench's memory trace): timers and actors in memory, actors queued for parking. */
+  timersHeld(): { timers: number; actors: number; idle: number } {
+    let timers = 0;
+    for (const t of this.timers.values()) timers += t.size;
+    return { timers, actors: this.timers.size, idle: this.idle.size };
+  }
+  /** Every timer due at or before this is in memory (or parked in no row); it only moves forward. */
+  frontier = 0;
+  readonly timerHorizonMs: number;
+  readonly timerIdleMs: number;
+  private readonly loadedListeners: Array<(t: ArmedTimer[]) => void> = [];
   /** Records read at open whose snapshots await their kind's replayer, by actor, oldest first. */
   private readonly unresolved = new Map<string, Array<{ record: JournalRecord; pos: number }>>();
   private readonly replayers = new Map<string, { version: string; replay: Replayer }>();
@@ -236,16 +301,28 @@ export class Journal {
     this.checkpointEvery = opts.checkpointEvery ?? 2_000;
     this.checkpointMs = opts.checkpointMs ?? 1_000;
     this.retentionMs = opts.retentionMs ?? 24 * 3_600_000;
+    this.timerHorizonMs = opts.timerHorizonMs ?? TIMER_HORIZON_MS;
+    this.timerIdleMs = opts.timerIdleMs ?? TIMER_IDLE_MS;
     this.lastCheckpointAt = this.clock.now();
     const db = store.db;
     this.stmt = {
       append: db.prepare('INSERT INTO journal (kind, id, seq, prev, at, inbox_key, record) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      // A row written with its timers is not parked (parkIdle parks it later, if it stays unchanged).
       save: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos, pending)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
           state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at,
-          pos = excluded.pos, pending = excluded.pending`),
-      savePending: db.prepare('UPDATE actors SET pending = ? WHERE kind = ? AND id = ?'),
+          pos = excluded.pos, pending = excluded.pending, timer_due = NULL`),
+      // An actor whose timers and requests did not change: its row's `pending` (maybe parked timers) stays.
+      saveState: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
+          state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at,
+          pos = excluded.pos`),
+      savePending: db.prepare('UPDATE actors SET pending = ?, timer_due = NULL WHERE kind = ? AND id = ?'),
+      park: db.prepare('UPDATE actors SET timer_due = ? WHERE kind = ? AND id = ? AND timer_due IS NULL AND pending IS NOT NULL'),
+      parkedPending: db.prepare('SELECT pending FROM actors WHERE kind = ? AND id = ? AND timer_due IS NOT NULL').pluck(),
+      dueRows: db.prepare('SELECT kind, id, pending FROM actors WHERE timer_due > ? AND timer_due <= ? AND pending IS NOT NULL'),
       meta: db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
       getMeta: db.prepare('SELECT value FROM meta WHERE key = ?').pluck(),
       truncate: db.prepare('DELETE FROM journal WHERE pos <= ?'),
@@ -429,8 +506,59 @@ export class Journal {
     return this.requests.get(actorKey(kind, id))?.get(slot);
   }
 
+  /** A timer held in memory (a parked one is not: it cannot fire before the horizon loads it). */
   armedTimer(kind: string, id: string, name: string): ArmedTimer | undefined {
     return this.timers.get(actorKey(kind, id))?.get(name);
+  }
+
+  /** Every armed timer of an actor, held in memory or parked in its row (for the views that list them). */
+  armedTimersOf(kind: string, id: string): ArmedTimer[] {
+    const key = actorKey(kind, id);
+    const held = this.timers.get(key);
+    const out = [...(held?.values() ?? [])];
+    const parked = this.mayBeParked(key) ? (this.stmt.parkedPending!.get(kind, id) as string | undefined) : undefined;
+    if (parked) out.push(...this.fromRow(key, kind, id, parked, held));
+    return out;
+  }
+
+  /** The timers a row holds that are still armed: not re-armed or disarmed since (touched) and not held already. */
+  private fromRow(key: string, kind: string, id: string, pending: string, held: Map<string, ArmedTimer> | undefined): ArmedTimer[] {
+    const timers = (JSON.parse(pending) as PendingJson).timers ?? {};
+    const touched = this.touchedTimers.get(key);
+    const out: ArmedTimer[] = [];
+    for (const [name, t] of Object.entries(timers)) if (!touched?.has(name) && !held?.has(name)) out.push({ kind, id, name, ...t });
+    return out;
+  }
+
+  /** Takes a row's still-armed timers into memory; returns those it added. */
+  private unpark(key: string, kind: string, id: string, pending: string): ArmedTimer[] {
+    let held = this.timers.get(key);
+    const added = this.fromRow(key, kind, id, pending, held);
+    if (added.length && !held) this.timers.set(key, (held = new Map<string, ArmedTimer>()));
+    for (const t of added) held!.set(t.name, t);
+    return added;
+  }
+
+  /** Called with timers taken into memory from the rows (the horizon moved, or a checkpoint merged a row). */
+  onTimersLoaded(listener: (t: ArmedTimer[]) => void): void {
+    this.loadedListeners.push(listener);
+  }
+
+  /**
+   * Moves the horizon to now + timerHorizonMs: the parked actors whose earliest timer it reaches
+   * are taken into memory, all their timers. A row re-armed or disarmed since it was written
+   * (touched) gives only what is still armed; a timer already held stays as held.
+   */
+  loadHorizon(): void {
+    if (this.store.closed) return;
+    const to = this.clock.now() + this.timerHorizonMs;
+    if (to <= this.frontier) return;
+    const loaded: ArmedTimer[] = [];
+    for (const r of this.stmt.dueRows!.iterate(this.frontier, to) as IterableIterator<{ kind: string; id: string; pending: string }>) {
+      loaded.push(...this.unpark(actorKey(r.kind, r.id), r.kind, r.id, r.pending));
+    }
+    this.frontier = to;
+    if (loaded.length) for (const l of this.loadedListeners) l(loaded);
   }
 
   /** Records after `pos` carrying publications or KV writes (what a restarted relay resends). */
@@ -480,9 +608,10 @@ export class Journal {
    * within the interval is still written once.
    */
   private maybeCheckpoint(): void {
+    const now = this.clock.now();
+    this.parkIdle(now);
     const first = this.firstDirty.values().next().value;
     if (!first) return;
-    const now = this.clock.now();
     if (first.at > now - this.checkpointMs && first.pos > this.head - this.checkpointEvery) return;
     this.checkpoint(this.store.db, (f) => f.at <= now - this.checkpointMs || f.pos <= this.head - this.checkpointEvery);
   }
@@ -502,14 +631,21 @@ export class Journal {
       if (due && (written >= CHECKPOINT_SLICE || !due(first))) break;
       if (this.unresolved.has(key)) continue; // not replayed yet (no host of its kind): its records stay uncovered
       const a = this.dirty.get(key);
-      if (a) {
+      const slash = key.indexOf('/');
+      // Timers or requests changed: the row gets them all, a parked row's still armed ones merged in first.
+      const pending = this.pendingDirty.has(key);
+      const unparked = pending && this.mayBeParked(key) && this.unparkRow(key, key.slice(0, slash), key.slice(slash + 1));
+      if (a && pending) {
         this.stmt.save!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos, this.pendingJson(key));
-      } else if (this.pendingDirty.has(key)) {
-        const slash = key.indexOf('/');
+      } else if (a) {
+        this.stmt.saveState!.run(a.kind, a.id, a.version, a.status, JSON.stringify(a.persisted.value), JSON.stringify(a.persisted), a.seq, a.createdAt, a.updatedAt, a.pos);
+      } else if (pending) {
         this.stmt.savePending!.run(this.pendingJson(key), key.slice(0, slash), key.slice(slash + 1));
       }
+      if (unparked) this.countParked(key, -1); // written with timer_due NULL
       this.dirty.delete(key);
       this.pendingDirty.delete(key);
+      this.touchedTimers.delete(key);
       this.firstDirty.delete(key);
       written++;
     }
@@ -549,6 +685,73 @@ export class Journal {
       else lo = row.pos + 1;
     }
     return lo;
+  }
+
+  /**
+   * Before a checkpoint writes the timers of an actor that may be parked: if its row is (its
+   * `timer_due` set), the row's still armed timers are taken into memory, so that the write holds
+   * them all. Returns whether the row was parked (the write then clears its `timer_due`).
+   */
+  private unparkRow(key: string, kind: string, id: string): boolean {
+    this.parking.rowReads++;
+    const parked = this.stmt.parkedPending!.get(kind, id) as string | undefined;
+    if (parked === undefined) return false;
+    const added = this.unpark(key, kind, id, parked);
+    if (added.length) for (const l of this.loadedListeners) l(added);
+    return true;
+  }
+
+  /** The earliest due time of an actor's timers held in memory (Infinity if none). */
+  private earliestTimer(key: string): number {
+    let min = Infinity;
+    for (const t of this.timers.get(key)?.values() ?? []) min = Math.min(min, t.dueAt);
+    return min;
+  }
+
+  /** After a record of `key` at `at`: an actor whose timers are all beyond the horizon queues for parking, at the end. */
+  private noteChange(key: string, at: number): void {
+    this.idle.delete(key);
+    if (this.timers.has(key) && this.earliestTimer(key) > at + this.timerHorizonMs) this.idle.set(key, at);
+  }
+
+  /**
+   * In every batch, before the checkpoint: parks the actors at the front of `idle` left unchanged
+   * for `timerIdleMs`, at most CHECKPOINT_SLICE of them. One that cannot be parked now leaves the
+   * queue: its next record queues it again (a pending request answered, a timer fired or re-armed).
+   * Its row holds its timers already (its changes are checkpointed), so parking writes `timer_due`
+   * only; its timers then leave memory (the scheduler's heap drops them as they surface).
+   */
+  private parkIdle(now: number): void {
+    let parked = 0;
+    let later: string[] | undefined;
+    for (const [key, at] of this.idle) {
+      if (at > now - this.timerIdleMs || parked >= CHECKPOINT_SLICE) break;
+      this.idle.delete(key);
+      if (this.firstDirty.has(key)) {
+        (later ??= []).push(key); // its row is not written yet: queued again, at the end
+        continue;
+      }
+      const due = this.earliestTimer(key);
+      if (due === Infinity || due <= this.frontier || this.requests.get(key)?.size) continue;
+      const slash = key.indexOf('/');
+      if (this.stmt.park!.run(due, key.slice(0, slash), key.slice(slash + 1)).changes !== 1) continue;
+      this.timers.delete(key);
+      this.countParked(key, 1);
+      this.parking.parked++;
+      parked++;
+    }
+    for (const key of later ?? []) this.idle.set(key, now);
+  }
+
+  /** Whether `key`'s row may be parked: false means it is not. */
+  private mayBeParked(key: string): boolean {
+    return this.parked[inboxKeyHash(key) & ((1 << PARKED_FILTER_BITS) - 1)]! > 0;
+  }
+
+  private countParked(key: string, by: 1 | -1): void {
+    const slot = inboxKeyHash(key) & ((1 << PARKED_FILTER_BITS) - 1);
+    const n = this.parked[slot]!;
+    if (n < 255 && (by > 0 || n > 0)) this.parked[slot] = n + by;
   }
 
   private pendingJson(key: string): string | null {
@@ -598,7 +801,10 @@ export class Journal {
       }
     }
     if (record.timers?.length) {
+      let touched = this.touchedTimers.get(key);
+      if (!touched && this.mayBeParked(key)) this.touchedTimers.set(key, (touched = new Set<string>()));
       for (const op of record.timers) {
+        touched?.add(op.name);
         let timers = this.timers.get(key);
         if (op.dueAt === undefined || !op.event) timers?.delete(op.name);
         else {
@@ -609,6 +815,7 @@ export class Journal {
       }
       this.pendingDirty.add(key);
     }
+    this.noteChange(key, record.at);
     if (record.inbox) this.remember(record.inbox.key, pos, record.at);
     this.head = pos;
     this.sinceCheckpoint++;
@@ -619,10 +826,23 @@ export class Journal {
     const db = this.store.db;
     this.checkpointPos = Number(this.stmt.getMeta!.get('journal_checkpoint') ?? 0);
     this.watermark = Number(this.stmt.getMeta!.get('relay_watermark') ?? 0);
-    for (const r of db.prepare('SELECT kind, id, pending FROM actors WHERE pending IS NOT NULL').iterate() as IterableIterator<{ kind: string; id: string; pending: string }>) {
-      const p = JSON.parse(r.pending) as PendingJson;
+    // The actors not parked, and the parked ones whose earliest timer is within the horizon (a row
+    // taken into memory since it was parked keeps its `timer_due`, which is then within it too);
+    // every row with `timer_due` counted in the filter of parked rows.
+    const now = this.clock.now();
+    this.frontier = Math.max(this.frontier, now + this.timerHorizonMs);
+    const rows = db
+      .prepare('SELECT kind, id, timer_due, CASE WHEN timer_due IS NULL OR timer_due <= ? THEN pending END AS pending FROM actors WHERE pending IS NOT NULL')
+      .iterate(this.frontier) as IterableIterator<{ kind: string; id: string; timer_due: number | null; pending: string | null }>;
+    for (const r of rows) {
       const key = actorKey(r.kind, r.id);
-      if (p.timers) this.timers.set(key, new Map<string, ArmedTimer>(Object.entries(p.timers).map(([name, t]) => [name, { kind: r.kind, id: r.id, name, ...t }])));
+      if (r.timer_due !== null) this.countParked(key, 1);
+      if (r.pending === null) continue;
+      const p = JSON.parse(r.pending) as PendingJson;
+      if (p.timers) {
+        this.timers.set(key, new Map<string, ArmedTimer>(Object.entries(p.timers).map(([name, t]) => [name, { kind: r.kind, id: r.id, name, ...t }])));
+        if (r.timer_due === null && !p.requests) this.noteChange(key, now); // unchanged since the open, it may be parked
+      }
       if (p.requests) {
         this.requests.set(key, new Map<string, PendingRequest>(Object.entries(p.requests).map(([slot, q]) => [slot, { kind: r.kind, id: r.id, effect: q.effect, headers: q.headers ?? q.effect.headers ?? {}, at: q.at, attempts: 0, nextAttemptAt: q.at }])));
       }
@@ -672,6 +892,9 @@ export class Journal {
     this.firstDirty.clear();
     this.unresolved.clear();
     this.timers.clear();
+    this.touchedTimers.clear();
+    this.idle.clear();
+    this.parked.fill(0);
     this.requests.clear();
     this.inbox.clear();
     this.inboxOverflow.clear();

@@ -5,6 +5,9 @@
  * delivery's record disarms it. The firing names the timer *and the sequence that armed it*, and
  * the host delivers it only while that arming is still armed, so a timer fires at most once. A
  * stale timer (the actor has moved on and ignores the event) changes nothing but is disarmed.
+ * Only the timers within the journal's horizon are held (journal.ts, TIMER_HORIZON_MS): each wake
+ * first moves the horizon (`loadHorizon`), and the scheduler wakes at least every
+ * min(MAX_SLEEP_MS, horizon / 2), so a parked timer is in the heap well before it is due.
  */
 import { noReply, type ActorHost } from './actor-host.ts';
 import { isBroken } from './broken.ts';
@@ -42,6 +45,10 @@ export class TimerScheduler {
   ) {
     this.journal = Journal.of(store, { clock });
     this.journal.onCommitted((records) => this.take(records));
+    this.journal.onTimersLoaded((timers) => {
+      for (const t of timers) this.heap.push(t);
+      this.arm();
+    });
     store.onRollback(() => this.reload());
     this.reload();
   }
@@ -77,13 +84,8 @@ export class TimerScheduler {
   arm(): void {
     if (this.stopped || this.store.closed) return;
     while (this.heap.size > 0 && !this.isArmed(this.heap.peek()!)) this.heap.pop();
-    const next = this.heap.peek()?.dueAt;
-    if (next === undefined) {
-      this.cancelTimer?.();
-      this.cancelTimer = undefined;
-      this.wakeAt = Infinity;
-      return;
-    }
+    // With nothing due sooner, the next wake moves the horizon.
+    const next = Math.min(this.heap.peek()?.dueAt ?? Infinity, this.clock.now() + Math.max(1, Math.floor(this.journal.timerHorizonMs / 2)));
     if (this.cancelTimer && this.wakeAt <= next) return;
     this.cancelTimer?.();
     const delay = Math.min(MAX_SLEEP_MS, Math.max(0, next - this.clock.now()));
@@ -104,6 +106,7 @@ export class TimerScheduler {
     } catch {
       return 0; // that batch failed (the store may be dead): a restart re-arms from the journal
     }
+    this.journal.loadHorizon();
     const now = this.clock.now();
     // A set: a rebuild (compactAbove) while a batch is open may hold a timer that batch armed, which
     // its commit then pushes again.

@@ -197,4 +197,18 @@ export const runtimeMigrations: readonly Migration[] = [
       DROP TABLE timers;
     `,
   },
+  {
+    // Timers beyond the horizon (journal.ts, TIMER_HORIZON_MS) stay only in their actor's row:
+    // `timer_due` is the earliest of them, set while the actor is parked (every timer beyond the
+    // horizon, no pending request). An old row with timers and no request is parked by its earliest
+    // timer; opening the store takes it into memory when that is within the horizon.
+    version: 4,
+    name: 'timers beyond the horizon',
+    sql: `
+      ALTER TABLE actors ADD COLUMN timer_due INTEGER;
+      UPDATE actors SET timer_due = (SELECT min(json_extract(t.value, '$.dueAt')) FROM json_each(actors.pending, '$.timers') t)
+        WHERE pending IS NOT NULL AND json_extract(pending, '$.requests') IS NULL AND json_extract(pending, '$.timers') IS NOT NULL;
+      CREATE INDEX actors_timer_due ON actors (timer_due) WHERE timer_due IS NOT NULL;
+    `,
+  },
 ];

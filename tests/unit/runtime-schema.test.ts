@@ -63,6 +63,34 @@ describe('runtime tables', () => {
     await v3.close();
   });
 
+  it('convert a version-3 store: a row with timers and no pending request is parked by its earliest timer; the open holds only those within the horizon', async () => {
+    const path = freshPath();
+    const now = Date.now();
+    const v3 = new Store({ path, migrations: runtimeMigrations.filter((m) => m.version <= 3), synchronous: 'NORMAL' });
+    const row = (id: string, pending: string | null) =>
+      `INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos, pending)
+         VALUES ('cart', '${id}', '1', 'active', '"open"', '{"value":"open","context":{},"status":"active"}', 1, ${now}, ${now}, 0, ${pending === null ? 'NULL' : `'${pending}'`});`;
+    const timer = (dueAt: number) => `{"dueAt":${dueAt},"event":{"type":"cart.abandoned"},"seq":1}`;
+    v3.db.exec(
+      row('far', `{"timers":{"abandon":${timer(now + 86_400_000)},"remind":${timer(now + 3_600_000)}}}`) +
+        row('near', `{"timers":{"abandon":${timer(now + 60_000)}}}`) +
+        row('asking', `{"timers":{"abandon":${timer(now + 86_400_000)}},"requests":{"s":{"at":${now},"effect":{"messageId":"q","mode":"request","subject":"x.cmd.y","headers":{},"data":"{}","slot":"s"}}}}`) +
+        row('none', null),
+    );
+    await v3.close();
+
+    const v4 = new Store({ path, migrations: runtimeMigrations, synchronous: 'NORMAL' });
+    const due = (id: string) => v4.db.prepare(`SELECT timer_due FROM actors WHERE id = ?`).pluck().get(id);
+    expect([due('far'), due('near'), due('asking'), due('none')]).toEqual([now + 3_600_000, now + 60_000, null, null]);
+    const journal = Journal.of(v4);
+    expect(journal.armedTimer('cart', 'far', 'abandon')).toBeUndefined(); // parked: due beyond the horizon
+    expect(journal.armedTimersOf('cart', 'far').map((t) => t.name).sort()).toEqual(['abandon', 'remind']);
+    expect(journal.armedTimer('cart', 'near', 'abandon')?.dueAt).toBe(now + 60_000);
+    expect(journal.armedTimer('cart', 'asking', 'abandon')?.dueAt).toBe(now + 86_400_000); // a pending request keeps the actor held
+    expect(v4.db.prepare(`SELECT 1 FROM sqlite_master WHERE name = 'actors_timer_due'`).pluck().get()).toBe(1);
+    await v4.close();
+  });
+
   it('write one journal row per handled message and nothing else between checkpoints', async () => {
     const store = new Store({ path: freshPath(), migrations: runtimeMigrations, synchronous: 'NORMAL' });
     const journal = Journal.of(store, { checkpointEvery: 1_000_000, checkpointMs: 3_600_000 });
