@@ -192,6 +192,36 @@ describe('timers beyond the horizon', () => {
     expect(rung('a')).toEqual(['r']);
   });
 
+  it('an actor left unchanged but whose latest change is not in its row yet is not parked until it is: the timer of that change fires', async () => {
+    await send('a', { type: 'arm', name: 'r', ms: 60_000 });
+    await rt.journal.checkpointNow();
+    await send('a', { type: 'arm', name: 'r', ms: 120_000 }); // its row still says the first arming
+    const due = clock.now() + 120_000;
+    clock.advance(IDLE);
+    await send('b', { type: 'poke' }); // a batch that parks the idle actors, without a checkpoint
+    expect(held('a')?.dueAt).toBe(due);
+    expect(timerDue('a')).toBeNull();
+    await idleOut();
+    expect(timerDue('a')).toBe(due);
+    clock.advance(due - clock.now());
+    expect(await rt.scheduler.runDue()).toBe(1);
+    expect(rung('a')).toEqual(['r']);
+  });
+
+  it('an actor queued while its timer was beyond the horizon, which the horizon has reached by the time it is idle, is not parked: it fires', async () => {
+    await send('a', { type: 'arm', name: 'r', ms: HORIZON + IDLE / 2 });
+    const due = clock.now() + HORIZON + IDLE / 2;
+    await rt.journal.checkpointNow();
+    expect(rt.journal.timersHeld().idle).toBe(1);
+    clock.advance(IDLE);
+    expect(await rt.scheduler.runDue()).toBe(0); // the horizon moves past its due time
+    await rt.journal.checkpointNow();
+    expect(timerDue('a')).toBeNull();
+    expect(held('a')?.dueAt).toBe(due);
+    clock.advance(due - clock.now());
+    expect(await rt.scheduler.runDue()).toBe(1);
+  });
+
   it('cancelled while parked, then a crash before the checkpoint: the open applies the cancel over the row, and it never fires', async () => {
     await send('a', { type: 'arm', name: 'r', ms: 60_000 });
     await rt.journal.checkpointNow();
@@ -216,6 +246,7 @@ describe('timers beyond the horizon', () => {
     await send('a', { type: 'arm', name: 's', ms: 1_000 }); // near: the actor is no longer parked, all its timers are held
     await rt.journal.checkpointNow();
     expect(timerDue('a')).toBeNull();
+    expect(rt.journal.timersHeld()).toEqual({ timers: 2, actors: 1, idle: 0 }); // a near timer: not queued for parking
     expect(held('a', 'r')).toBeDefined();
     await idleOut(); // its timer `s` is within the horizon: it stays
     expect(held('a', 'r')).toBeDefined();
