@@ -307,19 +307,20 @@ export class Journal {
     const db = store.db;
     this.stmt = {
       append: db.prepare('INSERT INTO journal (kind, id, seq, prev, at, inbox_key, record) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      // A row written with its timers is not parked (parkIdle parks it later, if it stays unchanged).
       save: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos, pending)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
           state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at,
-          pos = excluded.pos, pending = excluded.pending, timer_due = NULL`),
+          pos = excluded.pos, pending = excluded.pending`),
       // An actor whose timers and requests did not change: its row's `pending` (maybe parked timers) stays.
       saveState: db.prepare(`INSERT INTO actors (kind, id, machine_version, status, state, snapshot, seq, created_at, updated_at, pos)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (kind, id) DO UPDATE SET machine_version = excluded.machine_version, status = excluded.status,
           state = excluded.state, snapshot = excluded.snapshot, seq = excluded.seq, updated_at = excluded.updated_at,
           pos = excluded.pos`),
-      savePending: db.prepare('UPDATE actors SET pending = ?, timer_due = NULL WHERE kind = ? AND id = ?'),
+      savePending: db.prepare('UPDATE actors SET pending = ? WHERE kind = ? AND id = ?'),
+      // A parked row written with its timers merged is parked no more (parkIdle parks it again, if it stays unchanged).
+      unpark: db.prepare('UPDATE actors SET timer_due = NULL WHERE kind = ? AND id = ?'),
       park: db.prepare('UPDATE actors SET timer_due = ? WHERE kind = ? AND id = ? AND timer_due IS NULL AND pending IS NOT NULL'),
       parkedPending: db.prepare('SELECT pending FROM actors WHERE kind = ? AND id = ? AND timer_due IS NOT NULL').pluck(),
       dueRows: db.prepare('SELECT kind, id, pending FROM actors WHERE timer_due > ? AND timer_due <= ? AND pending IS NOT NULL'),
@@ -642,7 +643,11 @@ export class Journal {
       } else if (pending) {
         this.stmt.savePending!.run(this.pendingJson(key), key.slice(0, slash), key.slice(slash + 1));
       }
-      if (unparked) this.countParked(key, -1); // written with timer_due NULL
+      if (unparked) {
+        // Apart from the write: the rows not parked (nearly all) are written as before, not touching `timer_due`'s index.
+        this.stmt.unpark!.run(key.slice(0, slash), key.slice(slash + 1));
+        this.countParked(key, -1);
+      }
       this.dirty.delete(key);
       this.pendingDirty.delete(key);
       this.touchedTimers.delete(key);
