@@ -836,8 +836,12 @@ export class Journal {
     // every row with `timer_due` counted in the filter of parked rows.
     const now = this.clock.now();
     this.frontier = Math.max(this.frontier, now + this.timerHorizonMs);
+    // A parked row is held too if its `pending` no longer matches its `timer_due` (a request, or an
+    // earlier timer): the code before this writes `pending` and leaves `timer_due` as it was.
     const rows = db
-      .prepare('SELECT kind, id, timer_due, CASE WHEN timer_due IS NULL OR timer_due <= ? THEN pending END AS pending FROM actors WHERE pending IS NOT NULL')
+      .prepare(`SELECT kind, id, timer_due, CASE WHEN timer_due IS NULL OR timer_due <= ? OR json_extract(pending, '$.requests') IS NOT NULL
+          OR timer_due IS NOT (SELECT min(json_extract(t.value, '$.dueAt')) FROM json_each(pending, '$.timers') t) THEN pending END AS pending
+        FROM actors WHERE pending IS NOT NULL`)
       .iterate(this.frontier) as IterableIterator<{ kind: string; id: string; timer_due: number | null; pending: string | null }>;
     for (const r of rows) {
       const key = actorKey(r.kind, r.id);

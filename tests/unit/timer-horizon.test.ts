@@ -90,6 +90,15 @@ describe('timers beyond the horizon', () => {
     await rt.journal.checkpointNow();
   };
 
+  /** Actors `a` and `b` arm a timer a minute away, and are parked. */
+  const parkTwo = async () => {
+    await send('a', { type: 'arm', name: 'r', ms: 60_000 });
+    await send('b', { type: 'arm', name: 'r', ms: 60_000 });
+    await rt.journal.checkpointNow();
+    await idleOut();
+    expect([timerDue('a'), timerDue('b')]).not.toContain(null);
+  };
+
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'horizon-'));
     bus = new InProcessTransport({ path: join(dir, 'bus.db') });
@@ -152,11 +161,7 @@ describe('timers beyond the horizon', () => {
   });
 
   it('cancelled while parked, before and after the checkpoint that records it: never loaded, never fires', async () => {
-    await send('a', { type: 'arm', name: 'r', ms: 60_000 });
-    await send('b', { type: 'arm', name: 'r', ms: 60_000 });
-    await rt.journal.checkpointNow();
-    await idleOut();
-    expect([timerDue('a'), timerDue('b')]).not.toContain(null);
+    await parkTwo();
     await send('a', { type: 'disarm', name: 'r' });
     await send('b', { type: 'disarm', name: 'r' });
     await rt.journal.checkpointNow();
@@ -293,6 +298,22 @@ describe('timers beyond the horizon', () => {
     clock.advance(60_000);
     expect(await rt.scheduler.runDue()).toBe(0);
     expect(rung('a')).toEqual(['r']);
+  });
+
+  it('a parked row that code before this wrote since (an earlier timer, a request, its timer_due left as it was) is held at open', async () => {
+    await parkTwo();
+    rt.kill();
+    // What the code before this would write: `pending` only.
+    const near = clock.now() + 30_000;
+    const db = new Store({ path: join(dir, 'r.db'), migrations: runtimeMigrations, synchronous: 'NORMAL' });
+    db.db.prepare(`UPDATE actors SET pending = ? WHERE kind = 'reminder' AND id = 'a'`).run(JSON.stringify({ timers: { r: { dueAt: near, event: { type: 'ring', name: 'r' }, seq: 9 } } }));
+    const effect = { messageId: 'q', mode: 'request', subject: 'nobody.cmd.answer', headers: {}, data: '{}', slot: 'q' };
+    db.db.prepare(`UPDATE actors SET pending = json_set(pending, '$.requests', json(?)) WHERE kind = 'reminder' AND id = 'b'`).run(JSON.stringify({ q: { at: clock.now(), effect } }));
+    await db.close();
+    await open();
+    expect(held('a')?.dueAt).toBe(near);
+    expect(held('b')).toBeDefined();
+    expect(rt.journal.pendingRequest('reminder', 'b', 'q')).toBeDefined();
   });
 
   it('what is held stays bounded under a stream of far arms: the actors changed within the idle time', async () => {
