@@ -25,7 +25,7 @@ import { replayTableWrites, type ActorDefinition } from './actor-host.ts';
 import type { JournalRecord } from './journal-record.ts';
 import { kindReplay, latestAfterCheckpoint, needsReplay, type ReplayBase } from './record-replay.ts';
 import type { PersistedSnapshot } from './versioning.ts';
-import { checkpointSubject, decodeRecords, JournalHeader } from './replication.ts';
+import { checkpointSubject, decodeRecords, JournalHeader, logHeadOf } from './replication.ts';
 import { Store, type Migration, type StoreOptions } from './store.ts';
 import type { LogEntry, ReplicatedLog } from './transport/transport.ts';
 
@@ -51,6 +51,8 @@ export interface Rebuilt {
   messages: number;
   /** Of those, messages of records only that held none after the checkpoint (a trim not yet done). */
   covered: number;
+  /** Records read a second time at their position, the same record (a tail shipped twice), skipped. */
+  repeated: number;
   /** How long each step took (ms): reading the subject, the checkpoint's image (of which reading its chunks, and unzipping them; the rest writes the file), applying the records. */
   phases: { readMs: number; imageMs: number; imageReadMs: number; imageUnzipMs: number; applyMs: number };
 }
@@ -109,6 +111,8 @@ export async function rebuildStore(
   const store = new Store({ path, migrations: kit.migrations, ...storeOptions, synchronous: 'NORMAL' });
   let records = 0;
   let coveredMessages = 0;
+  /** Records read again, the same, at a position already applied (see below). */
+  let repeated = 0;
   try {
     if (!marker) await kit.seed(store);
     const defs = new Map(kit.definitions.map((d) => [d.kind, d]));
@@ -146,9 +150,16 @@ export async function rebuildStore(
     // message missing from what was read would leave a store that passes the head's check (its last
     // record is there) yet lacks records, and would serve without them. The rebuild fails instead
     // (JournalGap): the slot's opening fails, its lease is let go, and the opening is tried again.
-    const head = last ? Number(last.headers[JournalHeader.to] ?? 0) : 0;
+    //
+    // A record read again at its position, the same record, is skipped: a log written before
+    // markers carried the log's head (replication.ts, logHeadOf) may hold a tail shipped twice by a
+    // new owner that took a checkpoint's marker for the head. The same position with another record
+    // is two histories, which no rebuild may pick between: JournalGap.
+    const head = last ? logHeadOf(last).pos : 0;
     const pending = (function* () {
       let next = covered + 1;
+      /** The records this rebuild applied, by position (a copy read later is compared with them). */
+      const applied = new Map<number, string>();
       for (const m of messages) {
         if (m.headers[JournalHeader.checkpoint] !== undefined || m.headers[JournalHeader.fence] !== undefined) continue;
         if (Number(m.headers[JournalHeader.to] ?? Infinity) <= covered) {
@@ -157,7 +168,12 @@ export async function rebuildStore(
         }
         for (const [pos, json] of decodeRecords(m.data)) {
           if (pos <= covered) continue;
+          if (pos < next && applied.get(pos) === json) {
+            repeated++;
+            continue;
+          }
           if (pos !== next) throw new JournalGap(subject, next, pos);
+          applied.set(pos, json);
           next++;
           yield [pos, json] as const;
         }
@@ -195,7 +211,7 @@ export async function rebuildStore(
   } finally {
     await store.close();
   }
-  return { checkpoint: covered, last, records, messages: messages.length, covered: coveredMessages, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
+  return { checkpoint: covered, last, records, messages: messages.length, covered: coveredMessages, repeated, phases: { readMs, imageMs, imageReadMs, imageUnzipMs, applyMs: lap() } };
 }
 
 /**

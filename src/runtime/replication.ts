@@ -43,6 +43,14 @@ import { TransportClosedError } from './transport/errors.ts';
  * last record's JSON (so that a store can tell whether the log's head is its own). A checkpoint
  * marker also names its chunks (`checkpoint`: first-last sequence on `<subject>.checkpoint`); a
  * new owner's fence marker carries `fence`. Markers carry no records.
+ *
+ * A checkpoint marker's `to` and `head` are the position its image covers, which may be behind the
+ * log: the records committed while the image was uploaded were shipped before the marker. So a
+ * marker also carries the log's head as it stands after it (`logTo`, `logHead`: the last record
+ * shipped before it), and whoever reads the log's last message to learn its head reads those
+ * (logHeadOf). Taken for the head, a marker's `to` once made a new owner fence "after" it and ship
+ * its rebuilt store's records above it a second time; every later rebuild then failed the gap
+ * check (docs/benchmarks.md, "The cluster test's liveness failure").
  */
 const gzip = promisify(gzipCb);
 
@@ -64,7 +72,28 @@ export type CheckpointPolicy = { readonly records: number; readonly minGapMs: nu
 /** How often the policy is checked (a comparison of two numbers). */
 const CHECKPOINT_CHECK_MS = 250;
 
-export const JournalHeader = { from: 'Journal-From', to: 'Journal-To', head: 'Journal-Head', checkpoint: 'Journal-Checkpoint', fence: 'Journal-Fence', readFrom: 'Journal-Read-From', chunks: 'Journal-Chunks' } as const;
+export const JournalHeader = {
+  from: 'Journal-From',
+  to: 'Journal-To',
+  head: 'Journal-Head',
+  logTo: 'Journal-Log-To',
+  logHead: 'Journal-Log-Head',
+  checkpoint: 'Journal-Checkpoint',
+  fence: 'Journal-Fence',
+  readFrom: 'Journal-Read-From',
+  chunks: 'Journal-Chunks',
+} as const;
+
+/**
+ * The log's head after `entry` (a slot's last message, say): the position of the last record
+ * shipped up to it, and that record's hash. A records message or a fence says so in `to` and
+ * `head`; a checkpoint marker in `logTo` and `logHead` (its `to` is what its image covers). A marker
+ * written before markers carried them gives its `to`, as readers took it then.
+ */
+export function logHeadOf(entry: LogEntry): { pos: number; hash: string } {
+  const h = entry.headers;
+  return h[JournalHeader.logTo] !== undefined ? { pos: Number(h[JournalHeader.logTo]), hash: h[JournalHeader.logHead] ?? '' } : { pos: Number(h[JournalHeader.to] ?? 0), hash: h[JournalHeader.head] ?? '' };
+}
 
 /**
  * Where a slot's checkpoint images go: beside its journal, unfenced (only a fenced marker makes one
@@ -144,6 +173,9 @@ export class JournalReplicator {
   private readonly maxBytes: number;
   /** The messages this writer appended since its last checkpoint: [sequence, last position]. */
   private recent: Array<[seq: number, to: number]> = [];
+  /** The log's head as this writer left it: the last record's position and hash (a marker carries them, logHeadOf). */
+  private shippedTo = 0;
+  private shippedHash = '';
 
   private constructor(
     private readonly journal: Journal,
@@ -168,13 +200,16 @@ export class JournalReplicator {
     if (fence !== undefined && last) {
       // The previous owner's last word is the log's: this store must hold exactly that head.
       r.check(last);
-      const marker = { [JournalHeader.to]: last.headers[JournalHeader.to] ?? '0', [JournalHeader.head]: last.headers[JournalHeader.head] ?? '', [JournalHeader.fence]: fence };
+      const head = logHeadOf(last);
+      const marker = { [JournalHeader.to]: String(head.pos), [JournalHeader.head]: head.hash, [JournalHeader.fence]: fence };
       r.lastSeq = await opts.log.append(opts.subject, '[]', marker, `${opts.subject}:fence:${fence}:${last.seq}`, last.seq);
       // The append took the place right after `last`, so the marker is the subject's last message
       // now (a writer after it would fence this one's next append): no need to ask again.
       last = { seq: r.lastSeq, headers: marker, data: '[]' };
     }
     const logHead = last ? r.check(last) : 0;
+    r.shippedTo = logHead;
+    r.shippedHash = last ? logHeadOf(last).hash : '';
     const tail = journal.recordsAfter(logHead);
     if (tail.length > 0) await r.ship(tail);
     journal.replicateWith((records) => r.ship(records));
@@ -183,10 +218,10 @@ export class JournalReplicator {
 
   /** The log's head position, if the local store holds that record as it is in the log; else JournalDiverged. */
   private check(last: LogEntry): number {
-    const logHead = Number(last.headers[JournalHeader.to] ?? 0);
+    const { pos: logHead, hash } = logHeadOf(last);
     if (logHead > this.journal.head) throw new JournalDiverged(`${this.opts.subject} holds records up to ${logHead}, the local store up to ${this.journal.head}`, last);
     const ours = this.journal.recordJsonAt(logHead);
-    if (logHead > 0 && ours !== undefined && recordHash(ours) !== last.headers[JournalHeader.head]) {
+    if (logHead > 0 && ours !== undefined && recordHash(ours) !== hash) {
       throw new JournalDiverged(`${this.opts.subject}: record ${logHead} differs from the local store's`, last);
     }
     return logHead;
@@ -399,7 +434,8 @@ export class JournalReplicator {
         let seq = 0;
         try {
           const marker = taken[0]!.marker;
-          if (marker) seq = await this.append('[]', marker, `${this.opts.subject}:marker:${marker[JournalHeader.to]}:${marker[JournalHeader.checkpoint]}`);
+          // Every batch queued before the marker is in the log now: the marker says where its head stands.
+          if (marker) seq = await this.append('[]', { ...marker, [JournalHeader.logTo]: String(this.shippedTo), [JournalHeader.logHead]: this.shippedHash }, `${this.opts.subject}:marker:${marker[JournalHeader.to]}:${marker[JournalHeader.checkpoint]}`);
           for (const chunk of this.chunks(records)) seq = await this.appendRecords(chunk);
         } catch (err) {
           for (const w of taken) w.reject(err);
@@ -434,6 +470,8 @@ export class JournalReplicator {
     const headers = { [JournalHeader.from]: String(from), [JournalHeader.to]: String(to), [JournalHeader.head]: recordHash(records[records.length - 1]![1]) };
     const seq = await this.append(encodeRecords(records), headers, `${this.opts.subject}:${from}-${to}`);
     this.recent.push([seq, to]);
+    this.shippedTo = to;
+    this.shippedHash = headers[JournalHeader.head];
     return seq;
   }
 

@@ -190,4 +190,77 @@ describe('a rebuild whose read of the journal misses records', () => {
     expect(markers[1]).toBeGreaterThan(markers[0]!);
     expect(rebuilt.checkpoint).toBe(markers[1]);
   });
+
+  /**
+   * A checkpoint's marker goes out after the records committed while its image was uploaded, and
+   * names the position the image covers: the log's last message can then be a marker whose position
+   * is behind records shipped before it. The cluster test's liveness failure (docs/benchmarks.md,
+   * 2026-12-07): a new owner took the slot with such a marker last, fenced "after" its position and
+   * shipped its rebuilt store's records above it again; the log then held those positions twice,
+   * and every later rebuild failed the gap check, so the slot never served again.
+   */
+  const markerBehindRecords = async (): Promise<number> => {
+    await deliver(4);
+    let release: () => void = () => undefined;
+    holdNextChunk = new Promise((r) => (release = r));
+    const checkpoint = replicator.checkpoint();
+    await deliver(4);
+    release();
+    await checkpoint;
+    const last = await log.last(subject);
+    expect(last?.headers[JournalHeader.checkpoint]).toBeDefined();
+    expect(Number(last?.headers[JournalHeader.to])).toBeLessThan(svc.rt.journal.head);
+    return svc.rt.journal.head;
+  };
+  /** Every position the slot's messages hold, in log order. */
+  const loggedPositions = (): number[] => recordMessages().flatMap((m) => decodeRecords(m.data).map(([pos]) => pos));
+
+  it('a new owner after a marker that came last behind records: it ships nothing again, and the log rebuilds', async () => {
+    const head = await markerBehindRecords();
+    await svc.rt.stop(200);
+    const shipped = loggedPositions();
+    const rebuilt = await rebuild('new-owner', log);
+    expect(rebuilt.checkpoint + rebuilt.records).toBe(head);
+    const owner = await openJobService(join(dir, 'new-owner'), bus, clock);
+    try {
+      await replicateJournal(owner.rt, replicatedTo, '0', 'new-owner', { last: rebuilt.last });
+      expect(loggedPositions()).toEqual(shipped);
+      const fence = (await log.last(subject))!;
+      expect(fence.headers[JournalHeader.fence]).toBe('new-owner');
+      expect(Number(fence.headers[JournalHeader.to])).toBe(head);
+    } finally {
+      await owner.store.close();
+    }
+    expect((await rebuild('after-fence', log)).checkpoint + (await rebuild('after-fence', log)).records).toBe(head);
+  });
+
+  it('a log that already holds a tail twice (written so before the fix): the same records are skipped, other records at those positions fail', async () => {
+    const head = await markerBehindRecords();
+    await svc.rt.stop(200);
+    const tail = recordMessages().at(-1)!;
+    const positions = decodeRecords(tail.data).map(([pos]) => pos);
+    // What the new owner of the failure shipped: its rebuilt store's records above the marker, again.
+    await log.put(subject, tail.data, tail.headers, 'again');
+    const rebuilt = await rebuild('twice', log);
+    expect(rebuilt.checkpoint + rebuilt.records).toBe(head);
+    expect(rebuilt.repeated).toBe(positions.length);
+    // Another record at a position already applied: two histories.
+    const [pos, json] = decodeRecords(tail.data)[0]!;
+    await log.put(subject, `[[${pos},${JSON.stringify({ ...JSON.parse(json), at: 'another' })}]]`, { ...tail.headers, [JournalHeader.from]: String(pos), [JournalHeader.to]: String(pos) }, 'other');
+    await expect(rebuild('other', log)).rejects.toMatchObject({ name: 'JournalGap', expected: head + 1, found: pos });
+  });
+
+  it('the owner reopened on its own disk after such a marker: it ships nothing again', async () => {
+    const head = await markerBehindRecords();
+    await svc.rt.stop(200);
+    const shipped = loggedPositions();
+    svc = await openJobService(dir, bus, clock);
+    replicator = await replicateJournal(svc.rt, replicatedTo, '0', 'again');
+    expect(loggedPositions()).toEqual(shipped);
+    expect(Number((await log.last(subject))!.headers[JournalHeader.to])).toBe(head);
+    await svc.rt.start();
+    await deliver(2);
+    const rebuilt = await rebuild('reopened', log);
+    expect(rebuilt.checkpoint + rebuilt.records).toBe(svc.rt.journal.head);
+  });
 });
