@@ -16,6 +16,7 @@
 import type { Logger } from './service.ts';
 import { JournalGap } from './rebuild.ts';
 import { isTransient } from './transport/errors.ts';
+import { LogFenced } from './transport/transport.ts';
 import type { ServiceRuntime } from './service.ts';
 import type { SlotLease } from './slot-lease.ts';
 
@@ -127,8 +128,10 @@ export class LeasedSlot {
         // the process was still taking its partitions. Nor for a rebuild that read the journal with
         // a record missing (JournalGap): a later read may find it, and another process whose store
         // holds it may take the lease let go meanwhile; failing the start would take this process's
-        // other slots down with it, and its restart would meet the same gap.
-        if (this.waiters.size > 0 && !isTransient(err) && !(err instanceof JournalGap)) {
+        // other slots down with it, and its restart would meet the same gap. Nor for a fence that
+        // lost to the previous term's last append (LogFenced: it landed after this opening read the
+        // log's head), which the next opening reads and rebuilds with, as a takeover does.
+        if (this.waiters.size > 0 && !isTransient(err) && !(err instanceof JournalGap) && !(err instanceof LogFenced)) {
           this.stopped = true;
           this.tell(err);
           return;

@@ -3,6 +3,7 @@
  * a retry may cure (NATS without responders, a timeout: a stream without a leader while a node is
  * lost) is retried as a running process retries it, and the start goes on, as is a rebuild that
  * read the journal with a record missing (JournalGap: a later read, or another process, may have
+ * it), and a fence that lost to the previous owner's last append (LogFenced: the next opening reads
  * it); any other fails the start, as before. The fresh-clone CI saw a participants process exit ('could not start') on
  * "no responders on journal.promotion.slot-1" while a cluster node was being lost. Real leases, on
  * the in-process transport's KV over a SQLite file.
@@ -17,7 +18,7 @@ import type { ServiceRuntime } from '../../src/runtime/service.ts';
 import { SlotLease } from '../../src/runtime/slot-lease.ts';
 import { NoRespondersError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
-import type { Kv } from '../../src/runtime/transport/transport.ts';
+import { LogFenced, type Kv } from '../../src/runtime/transport/transport.ts';
 
 const dirs: string[] = [];
 const buses: InProcessTransport[] = [];
@@ -66,6 +67,13 @@ describe('a slot opened during a process start', () => {
     const { s, rt, openings } = slot(await leases(), 2, () => new JournalGap('journal.payment.slot-1', 7, 9));
     await expect(s.start(5_000)).resolves.toBe(rt);
     expect(openings()).toBe(3);
+    s.kill();
+  });
+
+  it("retries an opening whose fence lost to the previous term's last append (LogFenced), and the start goes on to serve", async () => {
+    const { s, rt, openings } = slot(await leases(), 1, () => new LogFenced('journal.payment.slot-1', 41));
+    await expect(s.start(5_000)).resolves.toBe(rt);
+    expect(openings()).toBe(2);
     s.kill();
   });
 
