@@ -107,7 +107,9 @@ export class LeasedSlot {
       this.finishTerm = onLost;
       lease.hold((why) => {
         lost = true;
-        this.opts.log.error({ slot: this.opts.name, why }, 'slot lease lost: this process stops serving the slot');
+        // With how late this process's timers ran meanwhile: a lease lost to a held event loop (a
+        // starved CPU, a long slice of work) rather than to the cluster says so.
+        this.opts.log.error({ slot: this.opts.name, why, stalledMs: lease.stalledMs() }, 'slot lease lost: this process stops serving the slot');
         this.end();
         onLost();
       });

@@ -133,6 +133,9 @@ export class SlotLease {
   private state: 'free' | 'held' | 'stopped' = 'free';
   private timers: NodeJS.Timeout[] = [];
   private onLost: ((why: LeaseLoss) => void) | undefined;
+  /** When the overdue check last ran, and its runs' lateness beyond their interval: [when, ms late], the latest few. */
+  private checkRanAt = 0;
+  private readonly lateness: Array<[at: number, ms: number]> = [];
 
   constructor(private readonly opts: SlotLeaseOptions) {
     this.ttlMs = opts.ttlMs ?? LEASE_TIMING.ttlMs;
@@ -219,7 +222,16 @@ export class SlotLease {
     }, this.renewEveryMs);
     renew.unref();
     this.timers.push(renew);
-    const check = setInterval(() => void this.checkOverdue(), Math.max(10, Math.min(100, this.marginMs / 4)));
+    const every = Math.max(10, Math.min(100, this.marginMs / 4));
+    this.checkRanAt = this.now();
+    const check = setInterval(() => {
+      const now = this.now();
+      const late = now - this.checkRanAt - every;
+      this.checkRanAt = now;
+      if (late >= every) this.lateness.push([now, late]);
+      if (this.lateness.length > 32) this.lateness.shift();
+      void this.checkOverdue();
+    }, every);
     check.unref();
     this.timers.push(check);
   }
@@ -269,6 +281,19 @@ export class SlotLease {
   private cutOff(now: number): boolean {
     const ping = this.pings.findLast((p) => now - p.at >= this.renewEveryMs);
     return ping !== undefined && !ping.answered;
+  }
+
+  /**
+   * How late this process's timers ran in the last `windowMs` (the overdue check's, which runs every
+   * 10-100 ms while the lease is held): the longest delay beyond their interval, 0 if none was late
+   * by an interval or more. A lease lost to a held event loop (a rebuild's slice, a GC, a starved
+   * CPU) rather than to the cluster shows it here: the renewals could not go out in time.
+   */
+  stalledMs(windowMs = this.ttlMs * 2): number {
+    const since = this.now() - windowMs;
+    let most = 0;
+    for (const [at, ms] of this.lateness) if (at >= since) most = Math.max(most, ms);
+    return Math.round(most);
   }
 
   /** Gives the lease up for whoever comes next (a graceful stop): they need not wait for a TTL. */

@@ -137,6 +137,19 @@ export function slotLeaseCases(factory: WorldFactory): void {
       expect(a.held).toBe(true);
     });
 
+    it("an owner says how late its timers ran (stalledMs): little on a free event loop, the hold's length once the loop was held", async () => {
+      const { a } = await heldBy('a', await (await world.as('inventory')).kv(Bucket.journalLeases));
+      await sleep(300);
+      // A loaded machine (the whole suite at once) may run a timer a little late; not by the hold below.
+      expect(a.stalledMs()).toBeLessThan(300);
+      // The loop held (a long slice of work, a starved CPU): no timer of this process runs meanwhile.
+      const until = performance.now() + 600;
+      while (performance.now() < until);
+      await sleep(150);
+      expect(a.stalledMs()).toBeGreaterThanOrEqual(450);
+      expect(a.stalledMs()).toBeLessThan(1_000);
+    });
+
     it('expiry: once the owner stops renewing (a crash), a contender takes it after one TTL of seeing it stand still, not before', async () => {
       const a = await lease('a');
       expect(await a.tryAcquire()).toBe(true);
