@@ -221,11 +221,22 @@ function sampleRelay(rt: ServiceRuntime): void {
   sampleAtScrape('lag', rt.service, live(() => rt.relay.lagMs() / 1000));
 }
 
+/**
+ * Embedded (no NATS URL), the bus routes only within this process (its service threads reach it over
+ * a port), and the process starts one orchestrator on it: that one is the sole instance and claims
+ * no saga in saga-owners (CheckoutConfig.soleInstance). On NATS the claims stay: other processes,
+ * or the orchestrator's slots, may consume the same stream. The simulation's several orchestrator
+ * instances start through `startService`, not here, and claim as on NATS.
+ */
+function soleOrchestrator(config: SystemConfig): SystemConfig {
+  return config.natsUrl ? config : { ...config, checkout: { ...config.checkout, soleInstance: true } };
+}
+
 /** A service's NATS credential from the environment or files, else (not in production) nats.conf's development password. */
 export const envCredentials = (service: Service): NatsCredentials => natsCredentialsFromEnv(service, process.env);
 
 export async function startSystem(opts: SystemOptions = {}): Promise<System> {
-  const config = opts.config ?? configFromEnv();
+  const config = soleOrchestrator(opts.config ?? configFromEnv());
   const services = opts.services ?? backendServices;
   const log = opts.log ?? silentLogger;
   if (!config.natsUrl && config.threads > 0 && !opts.transport) return startThreaded(config, services, log, opts);

@@ -4,7 +4,8 @@
  * orchestrator's consumer has committed the saga's start, and only then may the cart's relay
  * watermark pass the record. A crash on either side of the saga's commit loses nothing and doubles
  * nothing: the restarted cart resends what its watermark had not passed, and the orchestrator's
- * inbox (start/<checkoutId>) drops a copy it already handled. A whole system on real SQLite files;
+ * inbox (start/<checkoutId>) drops a copy it already handled, with no saga-owners claim (the sole
+ * orchestrator makes none, src/system.ts). A whole system on real SQLite files;
  * the crash is `System.kill` (nothing flushed), from a wire tap at the chosen instant.
  */
 import { randomUUID } from 'node:crypto';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
-import { Command, Event } from '../../src/contracts/subjects.ts';
+import { Bucket, Command, Event } from '../../src/contracts/subjects.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import { startSystem, type System } from '../../src/system.ts';
@@ -41,6 +42,8 @@ function read<T>(dataDir: string, file: string, sql: string, ...params: unknown[
 const storedCheckedOut = (dataDir: string): number => read(dataDir, 'bus.db', 'SELECT count(*) FROM stream_msgs WHERE subject = ?', Event.cartCheckedOut);
 const sagaStarts = (dataDir: string, checkoutId: string): number =>
   read(dataDir, 'checkout.db', `SELECT count(*) FROM journal WHERE kind = 'checkout' AND id = ? AND inbox_key = ?`, checkoutId, `start/${checkoutId}`);
+/** The saga-owners claims in bus.db: none embedded, where the orchestrator is the sole instance (system.ts). */
+const sagaClaims = (dataDir: string): number => read(dataDir, 'bus.db', `SELECT count(*) FROM kv WHERE bucket = ? AND key NOT LIKE 'instance.%'`, Bucket.sagaOwners);
 /** The cart's journal position of its checkout's record, and its relay's persisted watermark. */
 const cartRecord = (dataDir: string, cartId: string): { pos: number; watermark: number } => ({
   pos: read(dataDir, 'cart.db', `SELECT max(pos) FROM journal WHERE kind = 'cart' AND id = ? AND record LIKE ?`, cartId, `%${Event.cartCheckedOut}%`),
@@ -81,6 +84,7 @@ describe('embedded: cart-checked-out is held by the cart\'s journal, not stored 
     await t.system.stop();
     expect(storedCheckedOut(t.dataDir)).toBe(0);
     expect(sagaStarts(t.dataDir, cart.checkoutId)).toBe(1);
+    expect(sagaClaims(t.dataDir)).toBe(0);
   });
 
   it('a crash after the cart\'s commit, before the saga consumed the event: the restart starts the saga once', async () => {
@@ -96,6 +100,7 @@ describe('embedded: cart-checked-out is held by the cart\'s journal, not stored 
     expect((await shopper.settle(checkoutId)).status).toBe('CONFIRMED');
     await system.stop();
     expect(sagaStarts(t.dataDir, checkoutId)).toBe(1);
+    expect(sagaClaims(t.dataDir)).toBe(0);
     expect(t.invariants()).toEqual([]);
   });
 
@@ -110,6 +115,7 @@ describe('embedded: cart-checked-out is held by the cart\'s journal, not stored 
     const stock = await shopper.stock(ANVIL);
     await system.stop();
     expect(sagaStarts(t.dataDir, checkoutId)).toBe(1);
+    expect(sagaClaims(t.dataDir)).toBe(0);
     expect(cartRecord(t.dataDir, cartId).watermark).toBeGreaterThanOrEqual(before.pos);
     expect(t.invariants()).toEqual([]);
     expect(stock).toMatchObject({ productId: ANVIL });

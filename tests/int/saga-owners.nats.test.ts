@@ -3,14 +3,21 @@
  * 2.9 has no TTL per key), and an instance's registration refresh, a compare-and-set on the
  * revision it holds, refused once its key expired and another instance took the slot: it registers
  * again rather than overwriting the other (src/actors/checkout/instances.ts). The expiry is a purge
- * of the key's messages, which is what max_age does to them.
+ * of the key's messages, which is what max_age does to them. And an orchestrator over NATS claims
+ * each saga it starts, naming itself (embedded, the sole orchestrator claims none:
+ * saga-owners.embedded.test.ts).
  */
 import { jetstreamManager } from '@nats-io/jetstream';
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshRegistration, registeredInstances, registerInstance } from '../../src/actors/checkout/instances.ts';
+import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { Bucket, BucketTtlMs } from '../../src/contracts/subjects.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
+import { startTestSystem } from '../support/system-fixture.ts';
 
 describe('the saga-owners bucket over NATS', () => {
   let nats: NatsServerHandle;
@@ -48,5 +55,21 @@ describe('the saga-owners bucket over NATS', () => {
     expect(await refreshRegistration(owners, 'a', refreshed)).toMatchObject({ slot: 1 });
     expect(await owners.get('instance.0')).toEqual(taken);
     expect(await registeredInstances(owners)).toEqual(['b', 'a']);
+  });
+
+  it('is where an orchestrator claims each saga it starts, under its own instance id', async () => {
+    const t = await startTestSystem('nats', undefined, nats);
+    try {
+      const cart = await t.shopper.buy(randomUUID(), [[productIdFor('ACME-ANVIL-01'), 1]]);
+      expect((await t.shopper.settle(cart.checkoutId)).status).toBe('CONFIRMED');
+      const db = new Database(join(t.dataDir, 'checkout.db'), { readonly: true, fileMustExist: true });
+      const instanceId = db.prepare(`SELECT value FROM meta WHERE key = 'instance_id'`).pluck().get() as string;
+      db.close();
+      const owners = await checkout.kv(Bucket.sagaOwners);
+      expect((await owners.get(cart.checkoutId))?.value).toBe(instanceId);
+      expect(await registeredInstances(owners)).toContain(instanceId);
+    } finally {
+      await t.stop();
+    }
   });
 });

@@ -12,7 +12,10 @@
  *  - instances each keep their sagas in their own store, so ownership is claimed with an atomic
  *    KV create in the `saga-owners` bucket. An instance that loses the claim acks the event once
  *    the owner has published the saga's status, and otherwise leaves it for redelivery, in case
- *    the owner crashed between claiming and starting.
+ *    the owner crashed between claiming and starting;
+ *  - a sole instance (embedded: `soleInstance`) claims nothing: a claim could only name itself,
+ *    and its own redeliveries are dropped by the inbox key, or by the saga's state (only `idle`
+ *    takes `checkout.started`, and a saga's row is never deleted).
  */
 import { CartCheckedOut, CheckoutStatus, GetCheckoutRequest, MessageType } from '../../contracts/index.ts';
 import { metaToHeaders, type MessageMeta } from '../../contracts/headers.ts';
@@ -46,6 +49,15 @@ export interface CheckoutConfig {
    * 0: each process is an instance keeping its own sagas (INSTANCE_ID or one stored on its disk).
    */
   slots?: number;
+  /**
+   * This is the only orchestrator on its transport, so it makes no `saga-owners` claim: a claim
+   * could only ever name this instance, and deciding nothing, it was bus.db's one durable write per
+   * checkout embedded. The composition root sets it embedded (src/system.ts), where the bus routes
+   * within one process and that process starts one orchestrator; never on NATS, where instances and
+   * slots share the stream. Queries still find a saga here first, and forward only to other
+   * registered instances (holder.ts), of which a sole instance has none.
+   */
+  soleInstance?: boolean;
 }
 
 export const defaultCheckoutConfig: CheckoutConfig = {
@@ -81,10 +93,12 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
       }
       const { meta, payload: cart } = parsed;
       const ids = checkoutIdsFor(cart.cartId);
-      const claim = await owners.create(ids.checkoutId, instanceId);
-      if (claim && claim.value !== instanceId) {
-        if (await statuses.get(ids.checkoutId)) return; // running (or done) at its owner
-        throw new OwnedElsewhere(`checkout ${ids.checkoutId} is owned by ${claim.value}`);
+      if (!config.soleInstance) {
+        const claim = await owners.create(ids.checkoutId, instanceId);
+        if (claim && claim.value !== instanceId) {
+          if (await statuses.get(ids.checkoutId)) return; // running (or done) at its owner
+          throw new OwnedElsewhere(`checkout ${ids.checkoutId} is owned by ${claim.value}`);
+        }
       }
       await sagas.deliver(
         ids.checkoutId,
