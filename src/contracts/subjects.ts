@@ -173,7 +173,8 @@ export type Bucket = (typeof Bucket)[keyof typeof Bucket];
  * nats-server 2.9 has no TTL per key). A checkout's status document is read by its shopper within
  * minutes; after a day an expired one is answered from the saga's own store (get-checkout).
  *
- * `saga-owners`: a claim is written once, when its cart-checked-out is first handled, and decides
+ * `saga-owners`: a claim is written once (on NATS; embedded, the sole orchestrator claims nothing:
+ * CheckoutConfig.soleInstance), when its cart-checked-out is first handled, and decides
  * the saga's start only while that event can be delivered again: on NATS no longer than the
  * stream keeps it (EVENT_RETENTION_MS, a day from its publication, which came before the claim),
  * so a claim kept a day outlives every redelivery of its event. After that it only spares

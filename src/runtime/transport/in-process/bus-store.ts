@@ -38,7 +38,8 @@
  * its 3.0 write syscalls per checkout (docs/benchmarks.md, "A checkout's bytes, by file and
  * B-tree"). saga-owners has a TTL since (a day, so that its claims stop piling up), and each claim
  * has its entry again: 0.41 writes and 0.81 KiB per checkout in this file (docs/benchmarks.md,
- * "saga-owners forgets its claims"). Which TTL a bucket's stored keys were written under is kept with the bucket
+ * "saga-owners forgets its claims"). Embedded, the sole orchestrator writes no claim since
+ * (CheckoutConfig.soleInstance): the bucket holds its registration only. Which TTL a bucket's stored keys were written under is kept with the bucket
  * (`kv_buckets.ttl_ms`), so that a bucket opened with another one is brought in line once.
  */
 import type { Headers } from '../../../contracts/headers.ts';
