@@ -3,26 +3,31 @@
  * claims no saga in `saga-owners`: a claim could only name itself. What the claim serves still
  * works without one: once the status document is gone (embedded, a restart empties the bucket)
  * get-checkout and the explorer's trace are answered by the saga's store, and "not found" for a
- * checkout nobody holds; in worker threads no claim either. The instance's own registration
+ * checkout nobody holds; in worker threads no claim either. A second orchestrator on the same bus
+ * is refused at its start (the sole one's durable is exclusive). The instance's own registration
  * (`instance.0`) stays. A start sent again after a crash runs the saga once, with no claim:
  * tests/int/held-events.test.ts. NATS keeps its claims: tests/int/saga-owners.nats.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { productIdFor } from '../../src/actors/seed/seed.ts';
 import { CheckoutStatus, MessageType } from '../../src/contracts/index.ts';
+import { consumedEvents } from '../../src/contracts/channels.ts';
 import { Bucket, Query } from '../../src/contracts/subjects.ts';
 import { ExplorerData } from '../../src/devtools/explorer/data.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { checkoutIdsFor } from '../../src/runtime/ids.ts';
 import { ErrorCode, RemoteError } from '../../src/runtime/transport/errors.ts';
+import { ExclusiveConsumerTaken } from '../../src/runtime/transport/in-process/durable.ts';
+import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
 import type { Transport } from '../../src/runtime/transport/transport.ts';
 import { startSystem } from '../../src/system.ts';
-import { startTestSystem, type TestSystem } from '../support/system-fixture.ts';
+import { startTestSystem, testConfig, type TestSystem } from '../support/system-fixture.ts';
 
 const ANVIL = productIdFor('ACME-ANVIL-01');
 
@@ -82,6 +87,16 @@ describe('embedded: the sole orchestrator claims no saga', { timeout: 90_000 }, 
     expect(await explorer.trace(cart.checkoutId)).toMatchObject({ checkoutId: cart.checkoutId, state: 'confirmed' });
     expect(await explorer.trace(cart.orderId)).toMatchObject({ checkoutId: cart.checkoutId }); // by its order id
     expect(await explorer.trace(randomUUID())).toBeUndefined();
+  });
+
+  it('refuses a second orchestrator on the same bus at its start, since neither would claim the sagas it starts', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'poa-two-'));
+    undo.push(() => rmSync(dir, { recursive: true, force: true }));
+    const bus = new InProcessTransport({ path: join(dir, 'bus.db'), locking: 'shared', storeOnlyConsumed: consumedEvents, holdConsumed: true });
+    undo.push(() => bus.drain());
+    const first = await startSystem({ config: testConfig(mkdtempSync(join(dir, 'a-'))), transport: bus });
+    undo.push(() => first.stop());
+    await expect(startSystem({ config: testConfig(mkdtempSync(join(dir, 'b-'))), services: ['checkout'], transport: bus })).rejects.toBeInstanceOf(ExclusiveConsumerTaken);
   });
 
   it('in worker threads, claims none either', async () => {

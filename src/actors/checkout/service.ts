@@ -81,7 +81,9 @@ export async function startCheckoutService(rt: ServiceRuntime, config: CheckoutC
   await rt.transport.ensureStream(Stream.shopping.name, Stream.shopping.subjects);
 
   await rt.consume(
-    { stream: Stream.shopping.name, durable: Durable.checkoutStartsSagas, filterSubjects: [Event.cartCheckedOut], ackWaitMs: config.ackWaitMs },
+    // A sole instance's durable is its alone: a second orchestrator on its bus is refused at its
+    // start (embedded, the in-process transport), since neither would claim the sagas it starts.
+    { stream: Stream.shopping.name, durable: Durable.checkoutStartsSagas, filterSubjects: [Event.cartCheckedOut], ackWaitMs: config.ackWaitMs, ...(config.soleInstance ? { exclusive: true } : {}) },
     async (delivery) => {
       let parsed;
       try {

@@ -53,6 +53,13 @@ export interface ConsumeOptions {
   ackWaitMs: number;
   /** How many deliveries may be unacked at once. */
   maxAckPending?: number;
+  /**
+   * This consumer must be the durable's only member: the in-process transport refuses a second
+   * `consume()` of it (exclusive or not) while this one is a member, and this one while another
+   * is. For a consumer that relies on nobody else reading its durable: the sole orchestrator,
+   * which claims no saga (CheckoutConfig.soleInstance). Set only embedded; NATS ignores it.
+   */
+  exclusive?: boolean;
 }
 
 /**

@@ -33,6 +33,8 @@ export interface DurableConfig {
 export interface Member {
   readonly handler: EventHandler;
   readonly inflight: InFlight;
+  /** It must be the only member (ConsumeOptions.exclusive). */
+  readonly exclusive: boolean;
   active: boolean;
 }
 
@@ -91,8 +93,14 @@ export class DurableGroup {
     this.cfg = cfg;
   }
 
-  addMember(handler: EventHandler): Member {
-    const m: Member = { handler, inflight: new InFlight(), active: true };
+  /** Whether a new member, exclusive or not, would share the durable with an exclusive one. */
+  refuses(exclusive: boolean): boolean {
+    return this.members.length > 0 && (exclusive || this.members.some((m) => m.exclusive));
+  }
+
+  addMember(handler: EventHandler, exclusive = false): Member {
+    if (this.refuses(exclusive)) throw new ExclusiveConsumerTaken(this.durable);
+    const m: Member = { handler, inflight: new InFlight(), exclusive, active: true };
     this.members.push(m);
     this.schedule();
     return m;
@@ -312,6 +320,17 @@ export class DurableGroup {
 }
 
 /** A held message given back because its consumer has no member left: its publisher sends it again. */
+/**
+ * A consumer that would share its durable with one that must be its only member: embedded, a second
+ * orchestrator on the bus of the sole one, which claims no saga and would have both start it.
+ */
+export class ExclusiveConsumerTaken extends Error {
+  override readonly name = 'ExclusiveConsumerTaken';
+  constructor(durable: string) {
+    super(`consumer ${durable} has a member that must be its only one: a second consumer of it is refused`);
+  }
+}
+
 export class ConsumerGone extends Error {
   override readonly name = 'ConsumerGone';
   constructor(durable: string) {

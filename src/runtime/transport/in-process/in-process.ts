@@ -32,7 +32,7 @@ import { Header, type Headers } from '../../../contracts/headers.ts';
 import { DEFAULT_MAX_ACK_PENDING, singleFilter } from '../consumer-policy.ts';
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from '../errors.ts';
 import { InFlight, stopIntake } from '../in-flight.ts';
-import { DurableGroup } from './durable.ts';
+import { DurableGroup, ExclusiveConsumerTaken } from './durable.ts';
 import { entriesOf, InProcessKv } from './kv.ts';
 import { BusStore } from './bus-store.ts';
 import type { Locking } from '../../store.ts';
@@ -357,6 +357,8 @@ export class InProcessTransport implements Transport {
     };
     const key = `${opts.stream}\u0000${opts.durable}`;
     let group = this.groups.get(key);
+    // Refused before the refused consumer's settings are taken (addMember checks again).
+    if (group?.refuses(opts.exclusive ?? false)) throw new ExclusiveConsumerTaken(opts.durable);
     if (group) group.configure(cfg);
     else {
       group = new DurableGroup(
@@ -371,7 +373,7 @@ export class InProcessTransport implements Transport {
       this.durablesOf.get(opts.stream)?.add(opts.durable);
     }
     const g = group;
-    const member = g.addMember(handler);
+    const member = g.addMember(handler, opts.exclusive ?? false);
     const closer: Closer = {
       close: async () => {
         this.consumerClosers.delete(closer);
