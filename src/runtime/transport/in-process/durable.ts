@@ -319,7 +319,6 @@ export class DurableGroup {
   }
 }
 
-/** A held message given back because its consumer has no member left: its publisher sends it again. */
 /**
  * A consumer that would share its durable with one that must be its only member: embedded, a second
  * orchestrator on the bus of the sole one, which claims no saga and would have both start it.
@@ -331,6 +330,7 @@ export class ExclusiveConsumerTaken extends Error {
   }
 }
 
+/** A held message given back because its consumer has no member left: its publisher sends it again. */
 export class ConsumerGone extends Error {
   override readonly name = 'ConsumerGone';
   constructor(durable: string) {
