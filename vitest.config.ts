@@ -40,6 +40,9 @@ export default defineConfig({
         extends: true,
         test: { name: 'faults', include: faults, maxWorkers: 1, sequence: { groupOrder: 1 } },
       },
+      // Explorations that fail on main today, run by hand, never in CI (EXPLORE=1): tests/explore/.
+      // nodesplit.test.ts: a partition between NATS nodes (docs/benchmarks.md, "A partition between NATS nodes").
+      ...(process.env.EXPLORE === '1' ? [{ extends: true as const, test: { name: 'explore', include: ['tests/explore/**/*.test.ts'], maxWorkers: 1, sequence: { groupOrder: 3 } } }] : []),
       {
         extends: true,
         test: { name: 'leases', include: leases, maxWorkers: 3, sequence: { groupOrder: 2 } },

@@ -22,24 +22,22 @@
  * holds or authorizations, one saga and at most one order per cart) in the current owners' stores.
  * Each phase prints its figures as a JSON line (docs/benchmarks.md, "Partitions").
  */
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defaultSeed, productIdFor } from '../../src/actors/seed/seed.ts';
 import { Cart, MessageType } from '../../src/contracts/index.ts';
-import { Bucket, Command, JournalStream, journalSubject } from '../../src/contracts/subjects.ts';
+import { Bucket, Command, journalSubject } from '../../src/contracts/subjects.ts';
 import { ServiceClient } from '../../src/runtime/client.ts';
 import { systemClock } from '../../src/runtime/clock.ts';
-import { JournalHeader } from '../../src/runtime/replication.ts';
 import { LEASE_TIMING, leaseKey } from '../../src/runtime/slot-lease.ts';
-import { isTransient } from '../../src/runtime/transport/errors.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { credentialsFor } from '../support/nats-server.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
+import { journalChains, leaseHolders, leaseTerms, logLines, ownerName, retried, sleep, until } from '../support/partition.ts';
 import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
 import { audit, Shopper } from '../support/shop.ts';
 import { startTcpProxy, type CutMode, type TcpProxy } from '../support/tcp-proxy.ts';
@@ -105,24 +103,8 @@ describe('network partitions', () => {
     links.set(name, proxies);
     spawn(name, PARTICIPANTS.join(','), proxies.map((p) => `nats://127.0.0.1:${p.port}`).join(','));
   };
-  const ownerName = (name: string) => {
-    try {
-      return readFileSync(join(root, name, 'slot-owner'), 'utf8').trim();
-    } catch {
-      return '?';
-    }
-  };
   /** The process holding each participant's slot now, read from the leases. */
-  const holders = async (): Promise<Record<string, string>> => {
-    const kv = await admin.kv(Bucket.journalLeases);
-    const names = new Map([...procs.keys()].map((n) => [ownerName(n), n]));
-    const out: Record<string, string> = {};
-    for (const s of PARTICIPANTS) {
-      const e = await kv.get(leaseKey(s, '0')).catch(() => undefined);
-      out[s] = names.get(e ? (JSON.parse(e.value) as { owner: string }).owner : '') ?? '';
-    }
-    return out;
-  };
+  const holders = () => leaseHolders(admin, root, procs.keys(), PARTICIPANTS);
   const holdsAll = async (name: string): Promise<boolean> => Object.values(await holders().catch(() => ({}))).every((h) => h === name);
 
   beforeAll(async () => {
@@ -226,7 +208,7 @@ describe('network partitions', () => {
     fault.heal();
     // When the new owner's last slot started serving (its log), after the cut.
     const started = new Map<string, number>();
-    for (const e of logLines(newOwner)) if (e.msg === 'service started' && e.time >= cutAt && e.service && !started.has(e.service)) started.set(e.service, e.time);
+    for (const e of logLines(procs.get(newOwner)!.output())) if (e.msg === 'service started' && e.time >= cutAt && e.service && !started.has(e.service)) started.set(e.service, e.time);
     await sleep(2_000);
     running = false;
     await Promise.all(shoppers);
@@ -252,29 +234,7 @@ describe('network partitions', () => {
     return { cutAt, healAt, figures, mine };
   };
 
-  /** A process's JSON log lines. */
-  const logLines = (name: string): Array<{ time: number; msg: string; slot?: string; service?: string }> =>
-    procs
-      .get(name)!
-      .output()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { time: number; msg: string; slot?: string; service?: string });
-  /** Lease terms from a process's log: [slot, taken at, lost at] (lost: Infinity while held). */
-  const terms = (name: string): Array<{ slot: string; from: number; to: number; name: string }> => {
-    const out: Array<{ slot: string; from: number; to: number; name: string }> = [];
-    const open = new Map<string, number>();
-    for (const e of logLines(name)) {
-      if (!e.slot) continue;
-      if (e.msg.startsWith('slot lease taken')) open.set(e.slot, e.time);
-      else if ((e.msg.startsWith('slot lease lost') || e.msg.startsWith('slot handed over')) && open.has(e.slot)) {
-        out.push({ slot: e.slot, from: open.get(e.slot)!, to: e.time, name });
-        open.delete(e.slot);
-      }
-    }
-    for (const [slot, from] of open) out.push({ slot, from, to: Infinity, name });
-    return out;
-  };
+  const terms = (name: string) => leaseTerms(name, procs.get(name)!.output());
   /** No slot was held by two processes at once: per slot, the terms of every process never overlap. */
   const overlaps = (): string[] => {
     const ts = ['a', 'b', 'co-1', 'co-2'].flatMap(terms).sort((x, y) => x.from - y.from);
@@ -286,39 +246,6 @@ describe('network partitions', () => {
   };
   /** The time each of a process's slots was lost at or after `since`. */
   const lostSince = (name: string, since: number) => terms(name).filter((t) => t.to >= since && t.to !== Infinity).map((t) => t.to);
-
-  /**
-   * Every participant's journal subject is one chain: each message's first record follows the
-   * last one's, markers (fence, checkpoint) repeat it. A late append of a fenced owner, had the
-   * stream taken it, would repeat positions the new owner wrote.
-   */
-  const journalChains = async (): Promise<{ breaks: string[] }> => {
-    const js = jetstream(admin.nc);
-    const jsm = await jetstreamManager(admin.nc, { checkAPI: false });
-    const breaks: string[] = [];
-    for (const s of PARTICIPANTS) {
-      const subject = journalSubject(s, '0');
-      const last = await jsm.streams.getMessage(JournalStream.name, { last_by_subj: subject }).catch(() => null);
-      if (!last) continue;
-      const consumer = await js.consumers.get(JournalStream.name, { filter_subjects: subject });
-      let prev: number | undefined;
-      const messages = await consumer.consume();
-      for await (const m of messages) {
-        const from = m.headers?.get(JournalHeader.from);
-        const to = Number(m.headers?.get(JournalHeader.to) ?? 0);
-        if (m.headers?.get(JournalHeader.checkpoint)) {
-          // A checkpoint marker names the position its image covers, at or below the head.
-          if (prev !== undefined && to > prev) breaks.push(`${subject} seq ${m.seq}: a checkpoint at ${to} beyond the head ${prev}`);
-        } else {
-          if (prev !== undefined && (from ? Number(from) : to) !== (from ? prev + 1 : prev)) breaks.push(`${subject} seq ${m.seq}: from ${from ?? '-'} to ${to} after ${prev}`);
-          prev = to;
-        }
-        if (m.seq >= last.seq) break;
-      }
-      await messages.close();
-    }
-    return { breaks };
-  };
 
   /** A cut of the serving participants' process from NATS, while checkouts run: what must hold. */
   const ownerCut = async (mode: CutMode, from: string, to: string) => {
@@ -362,14 +289,14 @@ describe('network partitions', () => {
     // Journal appends of a cut owner reached the stream late, after its journals were fenced, and
     // every chain is unbroken: the stream refused them (one it had taken would repeat positions).
     expect(lateAppends.length).toBeGreaterThan(0);
-    expect((await journalChains()).breaks).toEqual([]);
+    expect((await journalChains(admin, PARTICIPANTS)).breaks).toEqual([]);
 
     const owners = await holders();
     const slotOwner = async (k: number) => {
       const kv = await admin.kv(Bucket.journalLeases);
       const e = await kv.get(leaseKey('checkout', `slot-${k}`));
       const id = e ? (JSON.parse(e.value) as { owner: string }).owner : '';
-      const name = ['co-1', 'co-2'].find((n) => ownerName(n) === id);
+      const name = ['co-1', 'co-2'].find((n) => ownerName(root, n) === id);
       if (!name) throw new Error(`nobody holds checkout slot-${k}`);
       return name;
     };
@@ -379,26 +306,3 @@ describe('network partitions', () => {
     expect(audit({ inventory: join(root, owners.inventory!), payment: join(root, owners.payment!), order: join(root, owners.order!), checkout: checkoutStores }, initial)).toEqual([]);
   }, 60_000);
 });
-
-/** Calls until answered: transport trouble and UNAVAILABLE are retried (same idempotency key), anything else thrown. */
-async function retried<T>(call: () => Promise<T>): Promise<T> {
-  const end = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await call();
-    } catch (err) {
-      if (!isTransient(err) || Date.now() > end) throw err;
-      await sleep(100);
-    }
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(cond: () => boolean, ms: number, why: () => string = () => ''): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`condition not met in ${ms} ms\n${why()}`);
-    await sleep(100);
-  }
-}
