@@ -24,7 +24,7 @@ import { consumedEvents } from './contracts/channels.ts';
 import { backendServices, serviceMigrations, servicePageSizes, serviceSources, type BackendService } from './registry.ts';
 import type { HostInspector } from './runtime/inspection.ts';
 import { systemClock, type Clock } from './runtime/clock.ts';
-import { ServiceRuntime, silentLogger, type Logger } from './runtime/service.ts';
+import { ServiceRuntime, silentLogger, type AnswerGate, type Logger } from './runtime/service.ts';
 import { JournalDiverged, replicateJournal, type JournalReplicator } from './runtime/replication.ts';
 import { readFromOf, rebuildStore } from './runtime/rebuild.ts';
 import { LeasedSlot, type OpenPhases } from './runtime/leased-slot.ts';
@@ -128,13 +128,13 @@ const slotConfig = (config: SystemConfig, service: BackendService, slot: number 
  * the cluster before anyone hears of a change. A store that is empty, behind its log or apart from
  * it (a lost disk, a stale owner's unreplicated tail) is first rebuilt from the log (rebuild.ts).
  */
-async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined; checkpointed?: number }> {
+async function openRuntime(service: BackendService, config: SystemConfig, transport: Transport, clock: Clock, log: Logger, fence?: string, slotNo?: number, phases: OpenPhases = {}, answerGate?: AnswerGate): Promise<{ rt: ServiceRuntime; replicator: JournalReplicator | undefined; checkpointed?: number }> {
   const lap = stopwatch();
   const path = join(config.dataDir, slotNo === undefined ? `${service}.db` : `${service}-${slotName(slotNo)}.db`);
   const open = () => {
     const store = new Store({ path, migrations: serviceMigrations[service], synchronous: config.synchronous, locking: config.locking, metrics: storeMetrics(service), ...pageSizeOf(service) });
     const partition = service !== 'checkout' && slotNo !== undefined ? { index: slotNo, count: partitionsOf(service, config) } : undefined;
-    return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log, partitions: config.partitions, ...(partition ? { partition } : {}) });
+    return new ServiceRuntime({ service, source: serviceSources[service], store, transport, clock, log, partitions: config.partitions, ...(partition ? { partition } : {}), ...(answerGate ? { answerGate } : {}) });
   };
   const rt = open();
   phases.storeMs = lap();
@@ -300,12 +300,12 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
   const heldSlots = new Map<BackendService, Map<number, ServiceRuntime>>();
   const openTurn = turns(SLOTS_OPENED_AT_ONCE);
   /** Opens and starts a service's runtime; at most SLOTS_OPENED_AT_ONCE at a time, in the order asked. */
-  const serve = (service: BackendService, fence?: string, slotNo?: number, phases: OpenPhases = {}): Promise<ServiceRuntime> => {
+  const serve = (service: BackendService, fence?: string, slotNo?: number, phases: OpenPhases = {}, answerGate?: AnswerGate): Promise<ServiceRuntime> => {
     const lap = stopwatch();
     return openTurn(async () => {
       phases.turnMs = lap();
       const cfg = slotConfig(config, service, slotNo);
-      const { rt, replicator, checkpointed } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo, phases);
+      const { rt, replicator, checkpointed } = await openRuntime(service, cfg, await transportFor(service), clock, childLog(log, service), fence, slotNo, phases, answerGate);
       lap();
       sampleRelay(rt);
       try {
@@ -344,7 +344,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
       const slog = childLog(log, service);
       const key = leaseKey(service, '0');
       const lease = () => new SlotLease({ kv, key, owner, ttlMs: SLOT_LEASE_TTL_MS, onError: (err, what) => slog.warn({ err: err instanceof Error ? err.message : String(err) }, `${what}: retrying`) });
-      const slot = new LeasedSlot({ name: key, lease, serve: (phases) => serve(service, owner, undefined, phases), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
+      const slot = new LeasedSlot({ name: key, lease, serve: (phases, gate) => serve(service, owner, undefined, phases, gate), onServing: (rt) => (rt ? runtimes.set(service, rt) : runtimes.delete(service)), log: slog });
       slots.set(service, slot);
       contending.push(slot.start(SLOT_LEASE_TTL_MS + 1_000).then((rt) => rt ?? slog.info({ slot: key }, 'standing by: another process holds the slot')));
     }
@@ -361,7 +361,7 @@ export async function startSystem(opts: SystemOptions = {}): Promise<System> {
         service,
         count,
         owner,
-        serve: (k, phases) => serve(service, owner, k, phases),
+        serve: (k, phases, gate) => serve(service, owner, k, phases, gate),
         onServing: (k, rt) => {
           if (rt) held.set(k, rt);
           else held.delete(k);

@@ -17,7 +17,7 @@ import type { Logger } from './service.ts';
 import { JournalGap } from './rebuild.ts';
 import { isTransient } from './transport/errors.ts';
 import { LogFenced } from './transport/transport.ts';
-import type { ServiceRuntime } from './service.ts';
+import type { AnswerGate, ServiceRuntime } from './service.ts';
 import type { SlotLease } from './slot-lease.ts';
 
 /** What an opening took, step by step (ms, counts): filled in by whoever opens the slot. */
@@ -30,9 +30,10 @@ export interface LeasedSlotOptions {
   lease(): SlotLease;
   /**
    * Opens the slot and starts serving it (the runtime is started when this resolves). `phases`
-   * collects how long each step of the opening took (ms, logged with 'slot serving').
+   * collects how long each step of the opening took (ms, logged with 'slot serving'); `gate` is the
+   * term's lease vouching for each answer (the runtime's answerGate, SlotLease.answerable).
    */
-  serve(phases: OpenPhases): Promise<ServiceRuntime>;
+  serve(phases: OpenPhases, gate: AnswerGate): Promise<ServiceRuntime>;
   /** A term began (the runtime serves) or ended (undefined). */
   onServing?(rt: ServiceRuntime | undefined): void;
   log: Logger;
@@ -119,7 +120,7 @@ export class LeasedSlot {
       const openedAt = performance.now();
       const phases: OpenPhases = {};
       try {
-        rt = await this.opts.serve(phases);
+        rt = await this.opts.serve(phases, () => lease.answerable());
       } catch (err) {
         this.opts.log.error({ slot: this.opts.name, err: err instanceof Error ? err.message : String(err) }, 'could not open the slot; letting its lease go');
         await lease.release();

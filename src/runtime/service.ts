@@ -71,7 +71,15 @@ export interface ServiceRuntimeOptions {
   partitions?: Partitions;
   /** The partition this runtime serves, of how many; unset: the service's only one. */
   partition?: Partition;
+  /**
+   * Distributed, the slot's lease (SlotLease.answerable): every answer waits for it before it
+   * leaves, and is not sent if it rejects (the caller is told to retry). Unset: answers leave at once.
+   */
+  answerGate?: AnswerGate;
 }
+
+/** Resolves (or returns undefined) once an answer computed now may leave; rejects if it may not. */
+export type AnswerGate = () => Promise<void> | undefined;
 
 /** One partition of a partitioned service (src/contracts/subjects.ts). */
 export interface Partition {
@@ -100,6 +108,7 @@ export class ServiceRuntime {
   private readonly inFlight = new Set<Promise<unknown>>();
   private stopping = false;
   private killed = false;
+  private readonly answerGate: AnswerGate | undefined;
 
   constructor(opts: ServiceRuntimeOptions) {
     this.service = opts.service;
@@ -115,6 +124,7 @@ export class ServiceRuntime {
     this.scheduler = new TimerScheduler(this.store, this.hosts, this.clock, logErr);
     this.partition = opts.partition ?? { index: 0, count: 1 };
     this.partitions = opts.partitions ?? {};
+    this.answerGate = opts.answerGate;
     // The relay's source of jitter serves the client's retries too (the simulator's seeded one).
     this.client = new ServiceClient(this.transport, this.source, this.clock, this.partitions, opts.relay?.random);
   }
@@ -148,12 +158,19 @@ export class ServiceRuntime {
     // A runtime killed mid-request (its slot's lease lost, its journal fenced) must not say "failed":
     // nothing it did was released, so the caller is told to retry (another owner will answer).
     const guarded: Responder = async (msg) => {
+      let reply: Reply;
       try {
-        return await responder(msg);
+        reply = await responder(msg);
       } catch (err) {
-        if (this.store.closed || err instanceof LogFenced || err instanceof TransportClosedError) throw new RemoteError(ErrorCode.unavailable, `${this.service} is handing its slot over; retry`);
+        if (this.store.closed || err instanceof LogFenced || err instanceof TransportClosedError) throw this.handingOver();
+        // A refusal is an answer too: from an owner that lost its slot, a stale one ("cart not found").
+        const vouching = err instanceof RemoteError ? this.vouching() : undefined;
+        if (vouching) await vouching;
         throw err;
       }
+      const vouching = this.vouching();
+      if (vouching) await vouching;
+      return reply;
     };
     const stamped = async (msg: Message): Promise<Reply> => this.asCloudEvent(await answer(guarded, msg, onInternal), msg);
     const tracked: Responder = (msg) => this.track(tracingOn() ? this.traced(msg, SpanKind.SERVER, stamped) : stamped(msg));
@@ -194,6 +211,34 @@ export class ServiceRuntime {
     while (this.subscribing.length > 0) await Promise.all(this.subscribing.splice(0));
   }
 
+  private handingOver(): RemoteError {
+    return new RemoteError(ErrorCode.unavailable, `${this.service} is handing its slot over; retry`);
+  }
+
+  /**
+   * Waits until every batch committed so far is released: durable here and, distributed, in the
+   * replicated log. A stored reply replayed to a repeat waits for it as its original does, so that
+   * nobody hears of a change a crash or a lost machine could undo.
+   */
+  private async released(): Promise<void> {
+    if (!this.store.inBatch) return;
+    try {
+      await this.store.flushed();
+    } catch {
+      throw this.handingOver();
+    }
+  }
+
+  /**
+   * Undefined if an answer computed now may leave at once (no lease, or the lease vouches for it:
+   * the usual case, checked without a promise); else what to wait for (ServiceRuntimeOptions.answerGate).
+   */
+  private vouching(): Promise<void> | undefined {
+    return this.answerGate?.()?.catch(() => {
+      throw this.handingOver();
+    });
+  }
+
   /** An error reply with the CloudEvents headers of {@link reply}; any other reply unchanged. */
   private asCloudEvent(r: Reply, request: Message): Reply {
     const code = r.headers?.[Header.errorCode];
@@ -217,12 +262,20 @@ export class ServiceRuntime {
       }
       // A test-only broken variant (broken.ts) forgets the key: the command is handled as if new.
       const inboxKey = isBroken('inboxForgets') ? undefined : `${spec.subject}/${meta.idempotencyKey ?? meta.id}`;
+      // A stored reply's record may not be released yet (the original's batch still syncing, or its
+      // journal append on its way): the repeat is answered when it is, as the original is.
       const stored = inboxKey && spec.host.storedReply(inboxKey);
-      if (stored) return stored;
+      if (stored) {
+        await this.released();
+        return stored;
+      }
       return spec.host.exclusive(id, async () => {
         // Again in the mailbox: a re-send that queued behind its original must get the original's reply.
         const replay = inboxKey && spec.host.storedReply(inboxKey);
-        if (replay) return replay;
+        if (replay) {
+          await this.released();
+          return replay;
+        }
         // A synchronous toEvent is delivered in the same tick: facts it read (stock, say) cannot go stale.
         const made = spec.toEvent(payload, meta, id);
         const event = made instanceof Promise ? await made : made;

@@ -37,6 +37,16 @@
  * answering reads from its store until it learns of the take or its patience runs out, and commits
  * nothing meanwhile (docs/architecture.md, "Deployment and failures").
  *
+ * Nor any answer that commits nothing: a refusal, a query, a stored reply replayed. Those leave only
+ * while the lease vouches for them ({@link SlotLease.answerable}): an answer computed at time `t` is
+ * sent once a renewal SENT after `t - (ttlMs - marginMs)` is confirmed. A contender takes the lease
+ * only after the revision that renewal wrote has stood still for a whole TTL on its own clock, so no
+ * other owner can have served (let alone committed) anything before `t + marginMs`: the answer is
+ * the slot's latest state at `t`. An owner cut off from the cluster but not from its clients (a
+ * partition between nodes, the shoppers' node on its side at the heal) answered "cart not found" for
+ * a cart the new owner had created until it heard of the take (up to `patienceMs`): now its answers
+ * wait for a renewal that never comes, and its clients ask again and reach the new owner.
+ *
  * Every KV call waits at most `answerWithinMs` for its answer (nats.js's default is 5 s): a
  * renewal or a read sent into a leader election is never answered, and waiting 5 s for it held the
  * next renewals back.
@@ -101,6 +111,11 @@ const parse = (value: string): LeaseValue => {
 /** The key of a slot's lease. */
 export const leaseKey = (service: string, slot: string): string => `${service}.${slot.replace(/[^\w-]/g, '_')}`;
 
+/** The lease is not held (lost, or never taken): an answer it was asked to vouch for must not leave. */
+export class LeaseNotHeld extends Error {
+  override readonly name = 'LeaseNotHeld';
+}
+
 /** A KV call that got no answer within `answerWithinMs` (it may still be applied). */
 export class LeaseCallUnanswered extends Error {
   override readonly name = 'LeaseCallUnanswered';
@@ -136,6 +151,8 @@ export class SlotLease {
   /** When the overdue check last ran, and its runs' lateness beyond their interval: [when, ms late], the latest few. */
   private checkRanAt = 0;
   private readonly lateness: Array<[at: number, ms: number]> = [];
+  /** Answers waiting for the lease to vouch for them (answerable): when each was computed. */
+  private readonly unvouched: Array<{ at: number; resolve: () => void; reject: (err: Error) => void }> = [];
 
   constructor(private readonly opts: SlotLeaseOptions) {
     this.ttlMs = opts.ttlMs ?? LEASE_TIMING.ttlMs;
@@ -196,6 +213,24 @@ export class SlotLease {
       }
       await new Promise((r) => setTimeout(r, this.pollEveryMs));
     }
+  }
+
+  /**
+   * An answer that commits nothing (a refusal, a query, a stored reply) computed now may leave once
+   * this resolves: at once (undefined) while the last confirmed renewal was sent within
+   * `ttlMs - marginMs`, the usual case (renewals go out every `renewEveryMs`); otherwise once a
+   * renewal sent after now is confirmed. Rejects (LeaseNotHeld) if the lease is lost first, or not held.
+   */
+  answerable(): Promise<void> | undefined {
+    const at = this.now();
+    if (this.state === 'held' && this.vouches(at)) return undefined;
+    if (this.state !== 'held') return Promise.reject(new LeaseNotHeld(`${this.opts.key}: lease not held`));
+    return new Promise((resolve, reject) => this.unvouched.push({ at, resolve, reject }));
+  }
+
+  /** Whether no other owner can have taken the lease before `at` (plus the margin): see answerable. */
+  private vouches(at: number): boolean {
+    return at < this.renewedAt + this.ttlMs - this.marginMs;
   }
 
   /**
@@ -312,6 +347,7 @@ export class SlotLease {
   stop(): void {
     this.state = 'stopped';
     for (const t of this.timers.splice(0)) clearTimeout(t);
+    for (const w of this.unvouched.splice(0)) w.reject(new LeaseNotHeld(`${this.opts.key}: lease lost before it vouched for the answer`));
   }
 
   private async renew(): Promise<void> {
@@ -378,6 +414,12 @@ export class SlotLease {
     this.revision = Math.max(this.revision, revision);
     this.renewedAt = Math.max(this.renewedAt, sentAt);
     for (const k of this.unconfirmed.keys()) if (k <= n) this.unconfirmed.delete(k);
+    if (this.unvouched.length === 0) return;
+    const waiting = this.unvouched.splice(0);
+    for (const w of waiting) {
+      if (this.vouches(w.at)) w.resolve();
+      else this.unvouched.push(w);
+    }
   }
 
   private lose(why: LeaseLoss): void {

@@ -13,7 +13,7 @@
  * whose revision has not moved for a TTL belongs to a process that is gone.
  */
 import { LeasedSlot, type OpenPhases } from './leased-slot.ts';
-import type { Logger, ServiceRuntime } from './service.ts';
+import type { AnswerGate, Logger, ServiceRuntime } from './service.ts';
 import { LEASE_TIMING, leaseKey, SlotLease, type SlotLeaseOptions } from './slot-lease.ts';
 import type { Kv } from './transport/transport.ts';
 
@@ -25,7 +25,7 @@ export interface SlotSetOptions {
   /** This process's name as an owner (slot-owner on its disk). */
   owner: string;
   /** Opens slot `k` and starts serving it (`phases`: what the opening took, leased-slot.ts). */
-  serve(k: number, phases: OpenPhases): Promise<ServiceRuntime>;
+  serve(k: number, phases: OpenPhases, gate: AnswerGate): Promise<ServiceRuntime>;
   onServing?(k: number, rt: ServiceRuntime | undefined): void;
   log: Logger;
   lease?: Partial<Omit<SlotLeaseOptions, 'kv' | 'key' | 'owner'>>;
@@ -56,7 +56,7 @@ export class SlotSet {
       return new LeasedSlot({
         name: key,
         lease: () => new SlotLease({ kv: opts.kv, key, owner: opts.owner, onError, ...opts.lease }),
-        serve: (phases) => opts.serve(k, phases),
+        serve: (phases, gate) => opts.serve(k, phases, gate),
         onServing: (rt) => opts.onServing?.(k, rt),
         log: opts.log,
         wanted: () => this.held() < this.share(),

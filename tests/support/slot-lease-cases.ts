@@ -196,6 +196,66 @@ export function slotLeaseCases(factory: WorldFactory): void {
       expect(JSON.parse((await flaky.kv.get(KEY))!.value)).toMatchObject({ owner: 'b' });
     });
 
+    it('an owner cut off from the leader but not from its server (a partition between nodes) vouches for no answer from TTL - margin after its last confirmed renewal, nor for any it withheld once the lease is taken', async () => {
+      const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const { a, loss } = await heldBy('a', flaky.kv);
+      expect(a.answerable()).toBeUndefined();
+      flaky.partition();
+      const partitionedAt = performance.now();
+      // An answer computed every 20 ms (a reply, a refusal, a query): vouched for at once, or withheld.
+      let lastVouchedAt = 0;
+      const withheld: Array<{ at: number; outcome?: 'vouched' | 'refused' }> = [];
+      const asking = setInterval(() => {
+        const at = performance.now();
+        const gate = a.answerable();
+        if (gate === undefined) {
+          lastVouchedAt = at;
+          return;
+        }
+        const w: { at: number; outcome?: 'vouched' | 'refused' } = { at };
+        withheld.push(w);
+        gate.then(
+          () => (w.outcome = 'vouched'),
+          () => (w.outcome = 'refused'),
+        );
+      }, 20);
+      const b = await lease('b');
+      expect(await b.acquire()).toBe(true);
+      const tookAt = performance.now();
+      b.hold(() => undefined);
+      await until(() => loss.why !== undefined, 2_000);
+      clearInterval(asking);
+      await sleep(10);
+      expect(loss.why).toBe('taken');
+      // Nothing vouched for within the margin before the take (the margin covers clocks that run at different rates).
+      expect(tookAt - lastVouchedAt).toBeGreaterThan(timing.marginMs);
+      expect(lastVouchedAt - partitionedAt).toBeLessThan(TTL - timing.marginMs + 50);
+      expect(withheld.length).toBeGreaterThan(5);
+      expect(withheld.filter((w) => w.outcome !== 'refused')).toEqual([]);
+      await expect(a.answerable()).rejects.toThrow('lease not held');
+      flaky.heal();
+    });
+
+    it('an answer withheld while the renewals go unanswered is vouched for once a renewal sent after it is confirmed', async () => {
+      const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
+      const { a, loss } = await heldBy('a', flaky.kv);
+      flaky.partition();
+      await sleep(TTL - timing.marginMs + 100);
+      const gate = a.answerable();
+      expect(gate).toBeInstanceOf(Promise);
+      let vouchedAt = 0;
+      void gate!.then(() => (vouchedAt = performance.now()));
+      await sleep(100);
+      expect(vouchedAt).toBe(0);
+      const healedAt = performance.now();
+      flaky.heal();
+      await until(() => vouchedAt > 0, 2_000);
+      expect(vouchedAt - healedAt).toBeLessThan(2 * timing.renewEveryMs + timing.answerWithinMs);
+      expect(loss.why).toBeUndefined();
+      // The renewals sent after the heal bring the lease back to vouching at once.
+      await until(() => a.answerable() === undefined, 2_000);
+    });
+
     it('an owner cut off from its own server (its PINGs unanswered too) stops within TTL - margin of its last renewal, before anyone can take its lease', async () => {
       const flaky = flakyKv(await (await world.as('inventory')).kv(Bucket.journalLeases));
       const { a, loss } = await heldBy('a', flaky.kv);
