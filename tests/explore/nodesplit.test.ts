@@ -31,7 +31,7 @@ import { leaseKey } from '../../src/runtime/slot-lease.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { credentialsFor } from '../support/nats-server.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
-import { journalChains, leaseHolders, leaseTerms, logLines, ownerName, retried, sleep, until } from '../support/partition.ts';
+import { journalChains, journalDump, leaseHolders, leaseTerms, logLines, ownerName, retried, sleep, until } from '../support/partition.ts';
 import { spawnServices, waitForServices, type ServiceProcess } from '../support/processes.ts';
 import { audit, Shopper } from '../support/shop.ts';
 import type { CutMode } from '../support/tcp-proxy.ts';
@@ -226,6 +226,8 @@ describe('a network partition between NATS nodes', () => {
   it('afterwards every journal is one chain and the invariants hold', async () => {
     const cancelled = all.filter((c) => c.status === 'CANCELLED').map((c) => c.why);
     console.log(JSON.stringify({ bench: 'nodesplit-total', checkouts: all.length, cancelled }));
+    const keep = process.env.NODESPLIT_LOGS;
+    if (keep) writeFileSync(join(keep, 'journals.json'), JSON.stringify(await journalDump(admin, PARTICIPANTS), null, 1));
     expect((await journalChains(admin, PARTICIPANTS)).breaks).toEqual([]);
     const owners = await holders();
     const slotOwner = async (k: number) => {

@@ -106,6 +106,38 @@ export async function journalChains(admin: NatsTransport, services: readonly Ser
   return { breaks };
 }
 
+/**
+ * What the JOURNAL stream holds of each service's journal subject, for a run's record: the stream's
+ * state, and per subject its message count (from the stream's own index), its last message as the
+ * leader answers `last_by_subj`, and every message's sequence, positions and kind as a consumer
+ * reads them. Where the chains break, this says whether messages are missing or written twice.
+ */
+export async function journalDump(admin: NatsTransport, services: readonly Service[]): Promise<object> {
+  const js = jetstream(admin.nc);
+  const jsm = await jetstreamManager(admin.nc, { checkAPI: false });
+  const info = await jsm.streams.info(JournalStream.name, { subjects_filter: 'journal.>' }).catch((err: unknown) => ({ error: String(err) }));
+  const state = 'state' in info ? { first: info.state.first_seq, last: info.state.last_seq, messages: info.state.messages, deleted: info.state.num_deleted, subjects: info.state.subjects } : info;
+  const subjects: Record<string, object> = {};
+  for (const s of services) {
+    const subject = journalSubject(s, '0');
+    const last = await jsm.streams.getMessage(JournalStream.name, { last_by_subj: subject }).then(
+      (m) => (m ? m.seq : 'none'),
+      (err: unknown) => `error: ${String(err)}`,
+    );
+    const messages: string[] = [];
+    const consumer = await js.consumers.get(JournalStream.name, { filter_subjects: subject, headers_only: true });
+    const read = await consumer.fetch({ max_messages: 10_000, expires: 2_000 });
+    for await (const m of read) {
+      const h = (k: string) => m.headers?.get(k) ?? '';
+      const kind = h(JournalHeader.checkpoint) ? 'checkpoint' : h(JournalHeader.fence) ? 'fence' : 'records';
+      messages.push(`${m.seq}:${kind}:${h(JournalHeader.from)}-${h(JournalHeader.to)}`);
+      if (m.info.pending === 0) break;
+    }
+    subjects[subject] = { last, messages };
+  }
+  return { state, subjects };
+}
+
 /** Calls until answered: transport trouble and UNAVAILABLE are retried (same idempotency key), anything else thrown. */
 export async function retried<T>(call: () => Promise<T>): Promise<T> {
   const end = Date.now() + 60_000;

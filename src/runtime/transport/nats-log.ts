@@ -94,6 +94,7 @@ export class NatsLog implements ReplicatedLog {
   }
 
   async append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number> {
+    let how: 'refused' | 'repeat' = 'repeat';
     try {
       const ack = await this.publish(subject, data, {
         ...headers,
@@ -104,12 +105,13 @@ export class NatsLog implements ReplicatedLog {
       if (!ack.duplicate) return ack.seq;
     } catch (err) {
       if (!isWrongLastSequence(err)) throw err;
+      how = 'refused';
     }
     // Refused, or a duplicate: either another writer appended after the same sequence, or this very
     // append was stored by an earlier try whose acknowledgement was lost.
     const last = await this.last(subject);
     if (last && last.headers[APPEND_ID] === msgId && last.data === data) return last.seq;
-    throw new LogFenced(subject, expectLastSeq);
+    throw new LogFenced(subject, expectLastSeq, { last: last?.seq, how });
   }
 
   async put(subject: string, data: string, headers: Headers, msgId: string): Promise<number> {

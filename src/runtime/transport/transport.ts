@@ -161,8 +161,10 @@ export class LogFenced extends Error {
   constructor(
     readonly subject: string,
     readonly expected: number,
+    /** What the log answered (for the logs): the subject's last sequence then, or none; and whether the append was refused or taken as a repeat. */
+    readonly found?: { last: number | undefined; how: 'refused' | 'repeat' },
   ) {
-    super(`${subject}: another writer appended after sequence ${expected}; this one is fenced`);
+    super(`${subject}: another writer appended after sequence ${expected}; this one is fenced${found ? ` (append ${found.how === 'refused' ? 'refused' : 'taken as a repeat of an earlier one'}; the subject's last message: ${found.last ?? 'none'})` : ''}`);
   }
 }
 
