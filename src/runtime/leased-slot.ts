@@ -16,7 +16,7 @@
 import type { Logger } from './service.ts';
 import { JournalGap } from './rebuild.ts';
 import { isTransient } from './transport/errors.ts';
-import { LogFenced } from './transport/transport.ts';
+import { LogFenced, LogIndexBroken } from './transport/transport.ts';
 import type { AnswerGate, ServiceRuntime } from './service.ts';
 import type { SlotLease } from './slot-lease.ts';
 
@@ -133,8 +133,9 @@ export class LeasedSlot {
         // holds it may take the lease let go meanwhile; failing the start would take this process's
         // other slots down with it, and its restart would meet the same gap. Nor for a fence that
         // lost to the previous term's last append (LogFenced: it landed after this opening read the
-        // log's head), which the next opening reads and rebuilds with, as a takeover does.
-        if (this.waiters.size > 0 && !isTransient(err) && !(err instanceof JournalGap) && !(err instanceof LogFenced)) {
+        // log's head), which the next opening reads and rebuilds with, as a takeover does. Nor for a
+        // log whose server does not agree with itself on the slot's last message (LogIndexBroken).
+        if (this.waiters.size > 0 && !isTransient(err) && !(err instanceof JournalGap) && !(err instanceof LogFenced) && !(err instanceof LogIndexBroken)) {
           this.stopped = true;
           this.tell(err);
           return;

@@ -18,7 +18,7 @@ import type { ServiceRuntime } from '../../src/runtime/service.ts';
 import { SlotLease } from '../../src/runtime/slot-lease.ts';
 import { NoRespondersError } from '../../src/runtime/transport/errors.ts';
 import { InProcessTransport } from '../../src/runtime/transport/in-process/in-process.ts';
-import { LogFenced, type Kv } from '../../src/runtime/transport/transport.ts';
+import { LogFenced, LogIndexBroken, type Kv } from '../../src/runtime/transport/transport.ts';
 
 const dirs: string[] = [];
 const buses: InProcessTransport[] = [];
@@ -74,6 +74,13 @@ describe('a slot opened during a process start', () => {
     const { s, rt, openings } = slot(await leases(), 1, () => new LogFenced('journal.payment.slot-1', 41));
     await expect(s.start(5_000)).resolves.toBe(rt);
     expect(openings()).toBe(2);
+    s.kill();
+  });
+
+  it("retries an opening whose log's server does not agree with itself on the slot's last message (LogIndexBroken), and the start goes on to serve once it does", async () => {
+    const { s, rt, openings } = slot(await leases(), 3, () => new LogIndexBroken('journal.payment.slot-1', 13));
+    await expect(s.start(5_000)).resolves.toBe(rt);
+    expect(openings()).toBe(4);
     s.kill();
   });
 

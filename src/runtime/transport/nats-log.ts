@@ -49,7 +49,7 @@ import { Header, type Headers } from '../../contracts/headers.ts';
 import { retryWhileDegraded } from './nats-jetstream.ts';
 import { JetStreamRefused } from './nats-mapping.ts';
 import { fromNatsHeaders } from './nats-headers.ts';
-import { LogFenced, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
+import { LogFenced, LogIndexBroken, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 /** The caller's id of an append (its records' positions, or its marker's), stored with it. */
@@ -109,7 +109,15 @@ export class NatsLog implements ReplicatedLog {
     }
     // Refused, or a duplicate: either another writer appended after the same sequence, or this very
     // append was stored by an earlier try whose acknowledgement was lost.
-    const last = await this.last(subject);
+    let last: LogEntry | undefined;
+    try {
+      last = await this.last(subject);
+    } catch (err) {
+      // The server's index of the subject is broken (LogIndexBroken): this writer stops, as fenced;
+      // the next opening finds the same and waits for the server to agree with itself.
+      if (err instanceof LogIndexBroken) throw new LogFenced(subject, expectLastSeq, { last: undefined, how });
+      throw err;
+    }
     if (last && last.headers[APPEND_ID] === msgId && last.data === data) return last.seq;
     throw new LogFenced(subject, expectLastSeq, { last: last?.seq, how });
   }
@@ -119,8 +127,21 @@ export class NatsLog implements ReplicatedLog {
     return (await this.patiently(`put ${subject}`, () => this.publish(subject, data, { ...headers, [Header.natsMsgId]: msgId }))).seq;
   }
 
+  /**
+   * The subject's last message, from the stream's leader. "None" is believed only when the stream's
+   * own count of the subject's messages is 0 too (one more request, asked only then: a slot's first
+   * opening). nats-server 2.9.10 answered "no message" for a journal subject holding 13 messages,
+   * after a node's silent cut healed (its per-subject index lost the subject; the stream's count and
+   * a consumer still had them); its compare-and-set reads that index, so an append expecting the
+   * real last sequence is refused and one expecting an empty subject would be taken, and a new owner
+   * that believed "none" would write a second history over the first. LogIndexBroken instead.
+   */
   async last(subject: string): Promise<LogEntry | undefined> {
-    return this.get(`last ${subject}`, { last_by_subj: subject });
+    const found = await this.get(`last ${subject}`, { last_by_subj: subject });
+    if (found) return found;
+    const held = await this.patiently(`count ${subject}`, async ({ jsm }) => (await jsm.streams.info(this.stream, { subjects_filter: subject })).state.subjects?.[subject] ?? 0);
+    if (held > 0) throw new LogIndexBroken(subject, held);
+    return undefined;
   }
 
   /**

@@ -168,6 +168,23 @@ export class LogFenced extends Error {
   }
 }
 
+/**
+ * The log's server says a subject holds no message while its own count of the subject's messages
+ * says it holds some (nats-server 2.9.10, after a node's silent cut healed: docs/benchmarks.md,
+ * "The journal's index lost"). Its compare-and-set reads the same index, so it would refuse every
+ * append but one that expects an empty subject, which would start a second history on top of the
+ * first: nothing is appended until the server answers consistently again.
+ */
+export class LogIndexBroken extends Error {
+  override readonly name = 'LogIndexBroken';
+  constructor(
+    readonly subject: string,
+    readonly held: number,
+  ) {
+    super(`${subject}: the log's server finds no last message, yet counts ${held} on the subject; no append is safe until it agrees with itself (a stream leader change may repair it)`);
+  }
+}
+
 export interface Transport {
   request(subject: string, data: string, opts: RequestOptions): Promise<Message>;
   respond(subject: string, responder: Responder, opts?: RespondOptions): Promise<Closer>;
