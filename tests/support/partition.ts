@@ -135,7 +135,24 @@ export async function journalDump(admin: NatsTransport, services: readonly Servi
     }
     subjects[subject] = { last, messages };
   }
-  return { state, subjects };
+  // A subject the leader finds no last message for while the stream counts some: does a new
+  // leader (another replica's index) answer right? (docs/benchmarks.md, "The journal's index lost")
+  const broken = Object.entries(subjects).filter(([s, v]) => (v as { last: unknown }).last === 'none' && (state as { subjects?: Record<string, number> }).subjects?.[s]);
+  if (broken.length === 0) return { state, subjects };
+  const before = await jsm.streams.info(JournalStream.name).then((i) => i.cluster?.leader ?? '?', () => '?');
+  await admin.nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${JournalStream.name}`, undefined, { timeout: 5_000 }).catch(() => undefined);
+  const afterStepdown: Record<string, unknown> = {};
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const leader = await jsm.streams.info(JournalStream.name).then((x) => x.cluster?.leader ?? '', () => '');
+    if (!leader || leader === before) continue;
+    afterStepdown.leader = `${before} -> ${leader}`;
+    for (const [s] of broken) {
+      afterStepdown[s] = await jsm.streams.getMessage(JournalStream.name, { last_by_subj: s }).then((m) => (m ? m.seq : 'none'), (err: unknown) => `error: ${String(err)}`);
+    }
+    break;
+  }
+  return { state, subjects, afterStepdown };
 }
 
 /** Calls until answered: transport trouble and UNAVAILABLE are retried (same idempotency key), anything else thrown. */
