@@ -78,7 +78,7 @@ describe('a slot opened during a process start', () => {
   });
 
   it("retries an opening whose log's server does not agree with itself on the slot's last message (LogIndexBroken), and the start goes on to serve once it does", async () => {
-    const { s, rt, openings } = slot(await leases(), 3, () => new LogIndexBroken('journal.payment.slot-1', 13));
+    const { s, rt, openings } = slot(await leases(), 3, () => new LogIndexBroken('journal.payment.slot-1', 'finds no last message, yet counts 13 on the subject'));
     await expect(s.start(5_000)).resolves.toBe(rt);
     expect(openings()).toBe(4);
     s.kill();

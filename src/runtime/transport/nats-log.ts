@@ -137,10 +137,10 @@ export class NatsLog implements ReplicatedLog {
    * that believed "none" would write a second history over the first. LogIndexBroken instead.
    */
   async last(subject: string): Promise<LogEntry | undefined> {
-    const found = await this.get(`last ${subject}`, { last_by_subj: subject });
+    const found = await this.get(`last ${subject}`, subject, { last_by_subj: subject });
     if (found) return found;
     const held = await this.patiently(`count ${subject}`, async ({ jsm }) => (await jsm.streams.info(this.stream, { subjects_filter: subject })).state.subjects?.[subject] ?? 0);
-    if (held > 0) throw new LogIndexBroken(subject, held);
+    if (held > 0) throw new LogIndexBroken(subject, `finds no last message, yet counts ${held} on the subject`);
     return undefined;
   }
 
@@ -177,14 +177,15 @@ export class NatsLog implements ReplicatedLog {
     const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
     if (this.direct) {
       const m = await this.patiently(`read ${subject}`, ({ jsm }) => jsm.direct.getMessage(this.stream, query));
-      if (m) return { seq: m.seq, headers: storedHeaders(m.header), data: m.string() };
+      if (m) return { seq: ofSubject(m, subject).seq, headers: storedHeaders(m.header), data: m.string() };
     }
-    return this.get(`read ${subject}`, query);
+    return this.get(`read ${subject}`, subject, query);
   }
 
-  private async get(what: string, query: MsgRequest): Promise<LogEntry | undefined> {
+  /** The leader's answer to a get about `subject`: none, or a message of that subject (else LogIndexBroken). */
+  private async get(what: string, subject: string, query: MsgRequest): Promise<LogEntry | undefined> {
     const m = await this.patiently(what, ({ jsm }) => jsm.streams.getMessage(this.stream, query));
-    return m ? { seq: m.seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;
+    return m ? { seq: ofSubject(m, subject).seq, headers: fromNatsHeaders(m.header), data: m.string() } : undefined;
   }
 
   /**
@@ -278,6 +279,16 @@ export async function spreadRead(next: (seq: number) => Promise<LogEntry | undef
   };
   await Promise.all([...parts].map(chain));
   return found.sort((x, y) => x.seq - y.seq);
+}
+
+/**
+ * `m`, if it is a message of `subject`. After a node's silent cut healed, a new JOURNAL leader
+ * (nats-server 2.9.10) answered `last_by_subj` for one journal's subject with the last message of
+ * another's: a rebuild or a fence must never take it for this slot's.
+ */
+export function ofSubject<M extends { subject: string; seq: number }>(m: M, subject: string): M {
+  if (m.subject !== subject) throw new LogIndexBroken(subject, `answered with message ${m.seq} of ${m.subject}`);
+  return m;
 }
 
 /** A direct get's answer carries the message's own headers and these (stream, subject, sequence, time), which a leader's get gives as fields. */

@@ -169,19 +169,20 @@ export class LogFenced extends Error {
 }
 
 /**
- * The log's server says a subject holds no message while its own count of the subject's messages
- * says it holds some (nats-server 2.9.10, after a node's silent cut healed: docs/benchmarks.md,
- * "The journal's index lost"). Its compare-and-set reads the same index, so it would refuse every
- * append but one that expects an empty subject, which would start a second history on top of the
- * first: nothing is appended until the server answers consistently again.
+ * The log's server does not agree with itself about a subject: it finds no last message while its
+ * own count of the subject's messages says it holds some, or it answers a question about one
+ * subject with a message of another (nats-server 2.9.10, after a node's silent cut healed:
+ * docs/benchmarks.md, "The journal's index lost"). Its compare-and-set reads the same index, so it
+ * would refuse every append but one that expects an empty subject, which would start a second
+ * history on top of the first: nothing is appended or read until it answers consistently again.
  */
 export class LogIndexBroken extends Error {
   override readonly name = 'LogIndexBroken';
   constructor(
     readonly subject: string,
-    readonly held: number,
+    readonly why: string,
   ) {
-    super(`${subject}: the log's server finds no last message, yet counts ${held} on the subject; no append is safe until it agrees with itself (a stream leader change may repair it)`);
+    super(`${subject}: the log's server ${why}; nothing is appended or read until it agrees with itself`);
   }
 }
 
