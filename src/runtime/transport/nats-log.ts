@@ -128,20 +128,38 @@ export class NatsLog implements ReplicatedLog {
   }
 
   /**
-   * The subject's last message, from the stream's leader. "None" is believed only when the stream's
-   * own count of the subject's messages is 0 too (one more request, asked only then: a slot's first
-   * opening). nats-server 2.9.10 answered "no message" for a journal subject holding 13 messages,
-   * after a node's silent cut healed (its per-subject index lost the subject; the stream's count and
-   * a consumer still had them); its compare-and-set reads that index, so an append expecting the
-   * real last sequence is refused and one expecting an empty subject would be taken, and a new owner
-   * that believed "none" would write a second history over the first. LogIndexBroken instead.
+   * The subject's last message, from the stream's leader, checked against the server's other ways
+   * of finding it: "none" is believed only when the stream's own count of the subject's messages is
+   * 0 too, and a message only when the next one of the subject after it (`next_by_subj`, which scans
+   * the blocks rather than the per-subject index) is none. One request more either way; `last` is
+   * asked at an opening, after a refused append, and before a trim, never per commit.
+   * nats-server 2.9.10, after a node's silent cut healed, answered "no message" for a journal
+   * subject holding 13 messages, and named as a subject's last a message that a consumer of the
+   * subject never delivered (docs/benchmarks.md, "The journal's index lost"). Its compare-and-set
+   * reads the same index: an append expecting the real last sequence is refused, and one expecting
+   * what the index says is taken, so a new owner that believed it would write a second history
+   * over the first. LogIndexBroken instead.
    */
   async last(subject: string): Promise<LogEntry | undefined> {
-    const found = await this.get(`last ${subject}`, subject, { last_by_subj: subject });
-    if (found) return found;
+    let found = await this.lastByIndex(subject);
+    // A message found after the named last may be one appended in between (another writer): the
+    // index is asked again, and only one that still names an earlier message is broken.
+    for (let asked = 1; found; asked++) {
+      // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
+      const after = await this.get(`after last ${subject}`, subject, { seq: found.seq + 1, next_by_subj: subject } as unknown as MsgRequest);
+      if (!after) return found;
+      const again = await this.lastByIndex(subject);
+      if (!again || again.seq < after.seq || asked >= 3) throw new LogIndexBroken(subject, `names ${again?.seq ?? 'none'} as the last message, yet finds ${after.seq} after ${found.seq}`);
+      found = again;
+    }
     const held = await this.patiently(`count ${subject}`, async ({ jsm }) => (await jsm.streams.info(this.stream, { subjects_filter: subject })).state.subjects?.[subject] ?? 0);
     if (held > 0) throw new LogIndexBroken(subject, `finds no last message, yet counts ${held} on the subject`);
     return undefined;
+  }
+
+  /** The subject's last message as the leader's per-subject index has it (unchecked: see last). */
+  private lastByIndex(subject: string): Promise<LogEntry | undefined> {
+    return this.get(`last ${subject}`, subject, { last_by_subj: subject });
   }
 
   /**
@@ -218,7 +236,7 @@ export class NatsLog implements ReplicatedLog {
     );
     // The caller keeps a message of this subject at or above keepFromSeq, so the scan ends there;
     // a subject with nothing pending ends it at once.
-    if ((await this.last(subject)) === undefined) return;
+    if ((await this.lastByIndex(subject)) === undefined) return;
     const messages = await consumer.consume({ max_messages: 1_024 });
     try {
       for await (const m of messages) {
