@@ -132,7 +132,7 @@ export class NatsLog implements ReplicatedLog {
    * of finding it: "none" is believed only when the stream's own count of the subject's messages is
    * 0 too, and a message only when the next one of the subject after it (`next_by_subj`, which scans
    * the blocks rather than the per-subject index) is none. One request more either way; `last` is
-   * asked at an opening, after a refused append, and before a trim, never per commit.
+   * asked at an opening and after a refused append, never per commit (a trim asks the index only).
    * nats-server 2.9.10, after a node's silent cut healed, answered "no message" for a journal
    * subject holding 13 messages, and named as a subject's last a message that a consumer of the
    * subject never delivered (docs/benchmarks.md, "The journal's index lost"). Its compare-and-set
