@@ -86,7 +86,7 @@ export class Shopper {
       let last: CheckoutStatus | undefined;
       const timer = setTimeout(() => {
         void closer?.close();
-        reject(new Error(`checkout ${checkoutId} did not reach ${until.join('/')} in ${timeoutMs} ms (last: ${JSON.stringify(last)})`));
+        reject(new Error(`checkout ${checkoutId} did not reach ${until.join('/')} in ${timeoutMs} ms (last status: ${last?.status ?? 'none'}; last: ${JSON.stringify(last)})`));
       }, timeoutMs);
       void kv
         .watch(checkoutId, (e) => {
