@@ -227,7 +227,11 @@ describe('a network partition between NATS nodes', () => {
     const cancelled = all.filter((c) => c.status === 'CANCELLED').map((c) => c.why);
     console.log(JSON.stringify({ bench: 'nodesplit-total', checkouts: all.length, cancelled }));
     const keep = process.env.NODESPLIT_LOGS;
-    if (keep) writeFileSync(join(keep, 'journals.json'), JSON.stringify(await journalDump(admin, PARTICIPANTS), null, 1));
+    if (keep) writeFileSync(join(keep, 'journals.json'), JSON.stringify(await journalDump(admin, PARTICIPANTS, async (name) => {
+        const i = cluster.nodes.findIndex((n) => n.name === name);
+        await cluster.kill(i);
+        await cluster.restart(i);
+      }), null, 1));
     expect((await journalChains(admin, PARTICIPANTS)).breaks).toEqual([]);
     const owners = await holders();
     const slotOwner = async (k: number) => {

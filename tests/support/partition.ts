@@ -117,7 +117,7 @@ export async function journalChains(admin: NatsTransport, services: readonly Ser
  * leader answers `last_by_subj`, and every message's sequence, positions and kind as a consumer
  * reads them. Where the chains break, this says whether messages are missing or written twice.
  */
-export async function journalDump(admin: NatsTransport, services: readonly Service[]): Promise<object> {
+export async function journalDump(admin: NatsTransport, services: readonly Service[], restartNode?: (name: string) => Promise<void>): Promise<object> {
   const js = jetstream(admin.nc);
   const jsm = await jetstreamManager(admin.nc, { checkAPI: false });
   const info = await jsm.streams.info(JournalStream.name, { subjects_filter: 'journal.>' }).catch((err: unknown) => ({ error: String(err) }));
@@ -157,7 +157,24 @@ export async function journalDump(admin: NatsTransport, services: readonly Servi
     }
     break;
   }
-  return { state, subjects, afterStepdown };
+  // Still wrong after a stepdown: does restarting the leader's node (its index rebuilt from its
+  // blocks at start) repair it? An operator's remedy, if it does.
+  const stillBroken = broken.filter(([s]) => afterStepdown[s] === 'none' || (typeof afterStepdown[s] === 'number' && afterStepdown[s] !== Number(((subjects[s] as { messages: string[] }).messages.at(-1) ?? '0').split(':')[0])));
+  if (!restartNode || stillBroken.length === 0) return { state, subjects, afterStepdown };
+  const leader = await jsm.streams.info(JournalStream.name).then((x) => x.cluster?.leader ?? '', () => '');
+  const afterRestart: Record<string, unknown> = { restarted: leader };
+  if (leader) {
+    await restartNode(leader);
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const answers = await Promise.all(stillBroken.map(([s]) => jsm.streams.getMessage(JournalStream.name, { last_by_subj: s }).then((m) => (m ? m.seq : 'none'), () => undefined)));
+      if (answers.some((a) => a === undefined)) continue;
+      stillBroken.forEach(([s], k) => (afterRestart[s] = answers[k]));
+      afterRestart.leader = await jsm.streams.info(JournalStream.name).then((x) => x.cluster?.leader ?? '', () => '');
+      break;
+    }
+  }
+  return { state, subjects, afterStepdown, afterRestart };
 }
 
 /** Calls until answered: transport trouble and UNAVAILABLE are retried (same idempotency key), anything else thrown. */
