@@ -78,3 +78,21 @@ describe('the event log\'s messages', () => {
     await store.close();
   });
 });
+
+describe('reading the event log after a sequence', () => {
+  it('reads the table only when something was committed after that sequence', async () => {
+    const store = open(pathOfNew());
+    await Promise.all([1, 2, 3].map((i) => store.append('S', 's.x', headers, body(i), `m${i}`)));
+    expect(store.msgsAfter('S', 0, 100).msgs.map((m) => m.seq)).toEqual([1, 2, 3]);
+    const reads = store.messageReads;
+    // A consumer that has read everything, woken again and again; a stream with nothing in it.
+    for (let i = 0; i < 5; i++) expect(store.msgsAfter('S', 3, 100)).toEqual({ msgs: [], lastSeq: undefined });
+    expect(store.msgsAfter('T', 0, 100)).toEqual({ msgs: [], lastSeq: undefined });
+    expect(store.messageReads).toBe(reads);
+    // Once another message is committed, the same call reads it.
+    await store.append('S', 's.x', headers, body(4), 'm4');
+    expect(store.msgsAfter('S', 3, 100).msgs.map((m) => [m.seq, numberOf(m.data)])).toEqual([[4, 4]]);
+    expect(store.messageReads).toBe(reads + 1);
+    await store.close();
+  });
+});
