@@ -83,6 +83,13 @@ export interface InProcessOptions {
 /** How often the event log deletes what its retention no longer keeps. */
 const PRUNE_EVERY_MS = 60_000;
 
+/**
+ * Literal subjects whose matching subscriptions and stream are remembered (`matchingSubs`,
+ * `streamOf`); past it the memory starts again. A system has a few dozen subjects (commands per
+ * partition, events); reply subjects are never remembered.
+ */
+const SUBJECTS_REMEMBERED = 4_096;
+
 interface Sub {
   pattern: string;
   queue: string | undefined;
@@ -104,6 +111,16 @@ export class InProcessTransport implements Transport {
   private readonly onError: (err: unknown, context: string) => void;
   private readonly now: () => number;
   private readonly subs: Sub[] = [];
+  /**
+   * Per literal subject, the subscriptions matching it (responders and taps), checked valid once:
+   * every request and publication looked for them among all subscriptions and split its subject
+   * twice to check it. Forgotten whenever a subscription comes or goes.
+   */
+  private readonly subsBySubject = new Map<string, Sub[]>();
+  /** Per literal subject, the stream that stores it (or null: none); forgotten when a stream is added. */
+  private readonly streamBySubject = new Map<string, StreamDef | null>();
+  /** Subscriptions that only listen (`subscribeAll`): with none, a reply is offered to nobody. */
+  private taps = 0;
   private readonly queueTurns = new Map<string, number>();
   private readonly inflight = new InFlight();
   private streams: StreamDef[];
@@ -156,8 +173,7 @@ export class InProcessTransport implements Transport {
 
   async request(subject: string, data: string, opts: RequestOptions): Promise<Message> {
     if (this.closed) throw new TransportClosedError();
-    assertLiteralSubject(subject);
-    const matching = this.subs.filter((s) => subjectMatches(s.pattern, subject));
+    const matching = this.matchingSubs(subject);
     // Functions made per request are passed, not named: tsx's keepNames names a `const f = () => …`
     // at every call (docs/benchmarks.md, "Closures named at run time").
     this.tap(matching, () => ({ subject, headers: { ...opts.headers }, data }));
@@ -176,14 +192,16 @@ export class InProcessTransport implements Transport {
           .then(() => answer(responder, { subject, headers: { ...opts.headers }, data }, (err) => this.onError(err, `responder ${sub.pattern}`)))
           .then((reply) => {
             const headers: Headers = { ...reply.headers };
-            this.tap(
-              this.subs.filter((s) => s.tap && subjectMatches(s.pattern, replySubject)),
-              () => ({
-                subject: replySubject,
-                headers: { ...headers },
-                data: reply.data,
-              }),
-            );
+            if (this.taps > 0) {
+              this.tap(
+                this.subs.filter((s) => s.tap && subjectMatches(s.pattern, replySubject)),
+                () => ({
+                  subject: replySubject,
+                  headers: { ...headers },
+                  data: reply.data,
+                }),
+              );
+            }
             call.finish(() => {
               try {
                 checkReply(subject, headers, reply.data);
@@ -198,6 +216,29 @@ export class InProcessTransport implements Transport {
         this.inflight.track(p);
       }
     });
+  }
+
+  /** The subscriptions matching a literal subject (throws for a subject that is not one); the caller must not change the list. */
+  private matchingSubs(subject: string): Sub[] {
+    let matching = this.subsBySubject.get(subject);
+    if (matching === undefined) {
+      assertLiteralSubject(subject);
+      matching = this.subs.filter((s) => subjectMatches(s.pattern, subject));
+      if (this.subsBySubject.size >= SUBJECTS_REMEMBERED) this.subsBySubject.clear();
+      this.subsBySubject.set(subject, matching);
+    }
+    return matching;
+  }
+
+  /** The stream that stores a literal subject, if any. */
+  private streamOf(subject: string): StreamDef | undefined {
+    let stream = this.streamBySubject.get(subject);
+    if (stream === undefined) {
+      stream = this.streams.find((s) => s.subjects.some((p) => subjectMatches(p, subject))) ?? null;
+      if (this.streamBySubject.size >= SUBJECTS_REMEMBERED) this.streamBySubject.clear();
+      this.streamBySubject.set(subject, stream);
+    }
+    return stream ?? undefined;
   }
 
   /** Every plain responder, plus one member per queue group, taken in turn. */
@@ -256,11 +297,17 @@ export class InProcessTransport implements Transport {
     if (this.draining) throw new TransportClosedError();
     assertPattern(sub.pattern);
     this.subs.push(sub);
+    this.subsBySubject.clear();
+    if (sub.tap) this.taps++;
     const closer: Closer = {
       close: async () => {
         this.subClosers.delete(closer);
         const i = this.subs.indexOf(sub);
-        if (i >= 0) this.subs.splice(i, 1);
+        if (i >= 0) {
+          this.subs.splice(i, 1);
+          this.subsBySubject.clear();
+          if (sub.tap) this.taps--;
+        }
         await sub.inflight.settled();
       },
     };
@@ -270,8 +317,8 @@ export class InProcessTransport implements Transport {
 
   async publish(subject: string, data: string, headers: Headers, msgId: string): Promise<PublishAck> {
     if (this.closed) throw new TransportClosedError();
-    assertLiteralSubject(subject);
-    const stream = this.streams.find((s) => s.subjects.some((p) => subjectMatches(p, subject)));
+    const matching = this.matchingSubs(subject);
+    const stream = this.streamOf(subject);
     if (!stream) {
       await new Promise((r) => setImmediate(r));
       throw new NoRespondersError(subject);
@@ -280,19 +327,14 @@ export class InProcessTransport implements Transport {
     const stored: Headers = { ...headers, [Header.natsMsgId]: msgId };
     if (!this.isStored(subject)) {
       // No durable consumer reads it: the live subscribers get it, and nothing is written.
-      this.tap(
-        this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
-        () => ({ subject, headers: { ...stored }, data }),
-      );
+      this.tap(matching, () => ({ subject, headers: { ...stored }, data }));
       return { stream: stream.name, seq: 0, duplicate: false };
     }
     const held = this.heldById.get(msgId) ?? this.hold(stream.name, subject, stored, data, msgId);
     if (held) return held;
     const { seq, duplicate } = await this.store.append(stream.name, subject, stored, data, msgId); // once committed
-    this.tap(
-      this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
-      () => ({ subject, headers: { ...stored }, data }),
-    );
+    // Matched again: subscriptions may have come or gone while it was written.
+    this.tap(this.matchingSubs(subject), () => ({ subject, headers: { ...stored }, data }));
     if (!duplicate) {
       for (const g of this.groups.values()) if (g.stream === stream.name) g.notify();
     }
@@ -317,10 +359,7 @@ export class InProcessTransport implements Transport {
       if (g.reads(subject)) readers.push(g);
     }
     if (readers.length === 0) return undefined;
-    this.tap(
-      this.subs.filter((s) => s.tap && subjectMatches(s.pattern, subject)),
-      () => ({ subject, headers: { ...headers }, data }),
-    );
+    this.tap(this.matchingSubs(subject), () => ({ subject, headers: { ...headers }, data }));
     const acked = Promise.all(readers.map((g) => g.hold({ subject, headers, data })))
       .then((): PublishAck => ({ stream, seq: 0, duplicate: false }))
       .finally(() => this.heldById.delete(msgId));
@@ -403,6 +442,7 @@ export class InProcessTransport implements Transport {
     if (clash) throw new Error(`stream ${name}: subjects overlap with stream ${clash.name}`);
     this.store.addStream(name, subjects);
     this.streams = this.store.streams();
+    this.streamBySubject.clear();
   }
 
   async kv(bucket: string): Promise<Kv> {
