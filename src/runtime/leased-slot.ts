@@ -15,6 +15,7 @@
  */
 import type { Logger } from './service.ts';
 import { JournalGap } from './rebuild.ts';
+import { slotOpenFailures, slotServing } from './metrics.ts';
 import { isTransient } from './transport/errors.ts';
 import { LogFenced, LogIndexBroken } from './transport/transport.ts';
 import type { AnswerGate, ServiceRuntime } from './service.ts';
@@ -122,6 +123,7 @@ export class LeasedSlot {
       try {
         rt = await this.opts.serve(phases, () => lease.answerable());
       } catch (err) {
+        slotOpenFailures.inc({ slot: this.opts.name, reason: openFailureReason(err) });
         this.opts.log.error({ slot: this.opts.name, err: err instanceof Error ? err.message : String(err) }, 'could not open the slot; letting its lease go');
         await lease.release();
         // A start that fails fails its caller, as an unleased one does; but not for a transient
@@ -151,6 +153,7 @@ export class LeasedSlot {
         continue;
       }
       this.rt = rt;
+      slotServing.set({ slot: this.opts.name }, 1);
       this.opts.log.info({ slot: this.opts.name, openMs: Math.round(performance.now() - openedAt), phases }, 'slot serving');
       this.opts.onServing?.(rt);
       this.tell();
@@ -163,6 +166,7 @@ export class LeasedSlot {
     const rt = this.rt;
     this.rt = undefined;
     if (!rt) return;
+    slotServing.set({ slot: this.opts.name }, 0);
     rt.kill();
     this.opts.onServing?.(undefined);
   }
@@ -176,6 +180,7 @@ export class LeasedSlot {
     const lease = this.lease;
     if (!rt || !lease?.held) return;
     this.rt = undefined;
+    slotServing.set({ slot: this.opts.name }, 0);
     this.opts.onServing?.(undefined);
     await rt.stop();
     await lease.release();
@@ -188,6 +193,7 @@ export class LeasedSlot {
     this.stopped = true;
     const rt = this.rt;
     this.rt = undefined;
+    if (rt) slotServing.set({ slot: this.opts.name }, 0);
     if (rt) await rt.stop();
     await this.lease?.release();
     this.tell();
@@ -200,4 +206,12 @@ export class LeasedSlot {
     this.end();
     this.tell();
   }
+}
+
+/** Why an opening failed, for journal_slot_open_failures_total. */
+function openFailureReason(err: unknown): 'index' | 'gap' | 'fenced' | 'transient' | 'other' {
+  if (err instanceof LogIndexBroken) return 'index';
+  if (err instanceof JournalGap) return 'gap';
+  if (err instanceof LogFenced) return 'fenced';
+  return isTransient(err) ? 'transient' : 'other';
 }

@@ -12,6 +12,8 @@
  *   client_retries_total{type,reason}               a call outside an actor asked again (call-retry.ts)
  *   gateway_status_watches, gateway_status_streams   the SSE streams and the one watch they share
  *   http_request_duration_seconds{method,route,status_code}  (rate and errors are its counts)
+ *   journal_slot_serving{slot}                       1 while this process serves the slot (leased-slot.ts)
+ *   journal_slot_open_failures_total{slot,reason}    openings of a slot whose lease this process took that failed
  * plus prom-client's process metrics (CPU, memory, event loop lag, GC).
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -73,6 +75,25 @@ export const natsReconnects = new Counter({
   labelNames: ['connection'] as const,
   registers: [registry],
 });
+/**
+ * Distributed: 1 while this process serves the slot (`<service>.<slot>`), 0 once it stops. A slot
+ * whose sum over the processes is 0 for long is served by nobody: alert on it.
+ */
+export const slotServing = new Gauge({ name: 'journal_slot_serving', help: 'Whether this process serves the journal slot (1) or not (0).', labelNames: ['slot'] as const, registers: [registry] });
+/**
+ * Openings of a slot that failed after this process took its lease, by why: `index` (the log's
+ * server does not agree with itself about the slot's journal, LogIndexBroken: the slot stays closed
+ * until it does, docs/architecture.md), `gap` (a rebuild read the journal with a record missing),
+ * `fenced` (the previous owner's last append came first), `transient` (NATS without a leader or
+ * responders), `other`.
+ */
+export const slotOpenFailures = new Counter({
+  name: 'journal_slot_open_failures_total',
+  help: 'Failed openings of a journal slot whose lease this process took, by reason.',
+  labelNames: ['slot', 'reason'] as const,
+  registers: [registry],
+});
+
 export const clientRetries = new Counter({
   name: 'client_retries_total',
   help: 'Calls outside an actor (gateway, service to service) asked again within their deadline, by message type and why (UNAVAILABLE, NO_RESPONDERS).',

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeasedSlot } from '../../src/runtime/leased-slot.ts';
+import { registry } from '../../src/runtime/metrics.ts';
 import { JournalGap } from '../../src/runtime/rebuild.ts';
 import type { ServiceRuntime } from '../../src/runtime/service.ts';
 import { SlotLease } from '../../src/runtime/slot-lease.ts';
@@ -36,6 +37,15 @@ async function leases(): Promise<Kv> {
   const bus = new InProcessTransport({ path: join(dir, 'bus.db') });
   buses.push(bus);
   return bus.kv('journal-leases');
+}
+
+/** A metric's value for exactly these labels in this process's registry (0 if it has none yet). */
+async function metricValue(name: string, labels: Record<string, string>): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`no metric ${name}`);
+  const { values } = await metric.get();
+  const found = values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x));
+  return found?.value ?? 0;
 }
 
 /** A slot whose first `failures` openings throw what `fail` makes, then serve. */
@@ -77,11 +87,15 @@ describe('a slot opened during a process start', () => {
     s.kill();
   });
 
-  it("retries an opening whose log's server does not agree with itself on the slot's last message (LogIndexBroken), and the start goes on to serve once it does", async () => {
+  it("retries an opening whose log's server does not agree with itself on the slot's last message (LogIndexBroken), and the start goes on to serve once it does; the metrics say so", async () => {
+    const before = await metricValue('journal_slot_open_failures_total', { slot: 'payment.slot-1', reason: 'index' });
     const { s, rt, openings } = slot(await leases(), 3, () => new LogIndexBroken('journal.payment.slot-1', 'finds no last message, yet counts 13 on the subject'));
     await expect(s.start(5_000)).resolves.toBe(rt);
     expect(openings()).toBe(4);
+    expect((await metricValue('journal_slot_open_failures_total', { slot: 'payment.slot-1', reason: 'index' })) - before).toBe(3);
+    expect(await metricValue('journal_slot_serving', { slot: 'payment.slot-1' })).toBe(1);
     s.kill();
+    expect(await metricValue('journal_slot_serving', { slot: 'payment.slot-1' })).toBe(0);
   });
 
   it('fails the start on any other failure to open, as before', async () => {
