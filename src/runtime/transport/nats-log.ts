@@ -43,10 +43,11 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type MsgRequest,
+  type StoredMsg,
 } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
 import { Header, type Headers } from '../../contracts/headers.ts';
-import { retryWhileDegraded } from './nats-jetstream.ts';
+import { isDegraded, retryWhileDegraded } from './nats-jetstream.ts';
 import { JetStreamRefused } from './nats-mapping.ts';
 import { fromNatsHeaders } from './nats-headers.ts';
 import { LogFenced, LogIndexBroken, type LogEntry, type PublishAck, type ReplicatedLog } from './transport.ts';
@@ -58,12 +59,17 @@ const APPEND_ID = 'Journal-Append-Id';
 /** How many chains of gets a read runs at once, over disjoint ranges of sequences (NatsLog.read). */
 export const READ_CHAINS = 32;
 
+/** How long reads ask only the stream's leader after a direct get went unanswered (NatsLog.directGet). */
+export const DIRECT_PAUSE_MS = 30_000;
+
 /** How long each try of a log read waits for its answer, by attempt (the last one for every later attempt). */
 export const LOG_REQUEST_TIMEOUTS_MS = [1_000, 2_000, 5_000] as const;
 
 export class NatsLog implements ReplicatedLog {
   /** JetStream contexts whose API requests time out after LOG_REQUEST_TIMEOUTS_MS, in that order. */
   private readonly apis: ReadonlyArray<{ js: JetStreamClient; jsm: Promise<JetStreamManager> }>;
+  /** Reads ask only the stream's leader until then (epoch ms): a direct get went unanswered (see directGet). */
+  private leaderOnlyUntil = 0;
 
   constructor(
     private readonly stream: string,
@@ -193,11 +199,33 @@ export class NatsLog implements ReplicatedLog {
   private async next(subject: string, seq: number): Promise<LogEntry | undefined> {
     // nats-server 2.9 takes `next_by_subj` with a `seq` (the first at or after it); nats.js types getMessage's query without it.
     const query = { seq, next_by_subj: subject } as unknown as MsgRequest;
-    if (this.direct) {
-      const m = await this.patiently(`read ${subject}`, ({ jsm }) => jsm.direct.getMessage(this.stream, query));
+    if (this.direct && Date.now() >= this.leaderOnlyUntil) {
+      const m = await this.directGet(subject, query);
       if (m) return { seq: ofSubject(m, subject).seq, headers: storedHeaders(m.header), data: m.string() };
     }
     return this.get(`read ${subject}`, subject, query);
+  }
+
+  /**
+   * One direct get, asked once (its answer within the first request timeout): a replica's answer, or
+   * undefined to ask the leader instead, when it was none or was not answered in time. Any replica may
+   * take a direct get, the one on a node cut off silently from the others too (its routes up, its
+   * packets dropped: the server still counts it in the queue group), and such a get is never answered:
+   * asked again and again with a longer timeout each time, as the other calls are, a third of the gets
+   * of a new owner's rebuild on the majority each waited 1-8 s, and the rebuild outlasted an 11 s cut
+   * (docs/benchmarks.md, "Direct gets into a silent cut"). So a direct get unanswered is asked of the
+   * leader at once, and the log asks only the leader for DIRECT_PAUSE_MS after; the leader is on the
+   * majority whenever the stream can answer at all.
+   */
+  private async directGet(subject: string, query: MsgRequest): Promise<StoredMsg | null> {
+    try {
+      return await (await this.apis[0]!.jsm).direct.getMessage(this.stream, query);
+    } catch (err) {
+      if (!isDegraded(err)) throw err;
+      this.leaderOnlyUntil = Date.now() + DIRECT_PAUSE_MS;
+      this.onWait(`${this.stream} read ${subject} (a direct get unanswered: the leader answers reads for ${DIRECT_PAUSE_MS / 1_000} s)`, err);
+      return null;
+    }
   }
 
   /** The leader's answer to a get about `subject`: none, or a message of that subject (else LogIndexBroken). */
