@@ -222,8 +222,10 @@ export class NatsLog implements ReplicatedLog {
       return await (await this.apis[0]!.jsm).direct.getMessage(this.stream, query);
     } catch (err) {
       if (!isDegraded(err)) throw err;
+      // Told once, not by every chain whose get was in flight with it.
+      const first = Date.now() >= this.leaderOnlyUntil;
       this.leaderOnlyUntil = Date.now() + DIRECT_PAUSE_MS;
-      this.onWait(`${this.stream} read ${subject} (a direct get unanswered: the leader answers reads for ${DIRECT_PAUSE_MS / 1_000} s)`, err);
+      if (first) this.onWait(`${this.stream} read ${subject} (a direct get unanswered: the leader answers reads for ${DIRECT_PAUSE_MS / 1_000} s)`, err);
       return null;
     }
   }
