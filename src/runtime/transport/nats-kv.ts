@@ -8,7 +8,8 @@ import { DeliverPolicy, StorageType, type JetStreamClient, type JetStreamManager
 import { Kvm, type KV, type KvEntry as NatsKvEntry } from '@nats-io/kv';
 import { Header, type Headers } from '../../contracts/headers.ts';
 import { BucketTtlMs, type Bucket } from '../../contracts/subjects.ts';
-import { isWrongLastSequence } from './nats-log.ts';
+import { isDegraded } from './nats-jetstream.ts';
+import { DIRECT_PAUSE_MS, isWrongLastSequence } from './nats-log.ts';
 import type { Closer, GetOptions, Kv, KvEntry, PublishAck, WatchOptions } from './transport.ts';
 
 /** Publishes to JetStream and resolves with its acknowledgement; a refusal rejects with JetStreamRefused. */
@@ -44,6 +45,8 @@ export class NatsKv implements Kv {
   private readonly watchers = new Set<Closer>();
   private readonly stream: string;
   private jsm: Promise<JetStreamManager> | undefined;
+  /** Gets ask only the stream's leader until then (epoch ms): a direct get went unanswered (see get). */
+  private leaderOnlyUntil = 0;
 
   constructor(
     private readonly kv: KV,
@@ -58,7 +61,22 @@ export class NatsKv implements Kv {
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<KvEntry | undefined> {
-    if (!opts.fromLeader) return toEntry(await this.kv.get(key));
+    if (opts.fromLeader || Date.now() < this.leaderOnlyUntil) return this.leaderGet(key);
+    try {
+      return toEntry(await this.kv.get(key));
+    } catch (err) {
+      // nats.js's get is a direct get, which any replica may take, the one on a node cut off
+      // silently too, which never answers (NatsLog.directGet): asked of the leader at once, and
+      // only of the leader for DIRECT_PAUSE_MS after.
+      if (!isDegraded(err)) throw err;
+      if (Date.now() >= this.leaderOnlyUntil) this.onError(err, `kv ${this.bucket} get ${key}: a direct get unanswered; the leader answers gets for ${DIRECT_PAUSE_MS / 1_000} s`);
+      this.leaderOnlyUntil = Date.now() + DIRECT_PAUSE_MS;
+      return this.leaderGet(key);
+    }
+  }
+
+  /** The key's entry as the stream's leader has it. */
+  private async leaderGet(key: string): Promise<KvEntry | undefined> {
     // A direct get (the bucket allows them) is answered by any replica; STREAM.MSG.GET only by the leader.
     const subject = this.subjectOf(key);
     const m = await (await (this.jsm ??= this.js.jetstreamManager(false))).streams.getMessage(this.stream, { last_by_subj: subject });
