@@ -2,9 +2,10 @@
  * Takeovers of a replicated slot, as random sequences: a property test of the journal's replication
  * (replication.ts) and rebuild (rebuild.ts) together, the way a slot's owners use them
  * (src/system.ts, openRuntime). Three processes, each with a disk of its own, take a job service's
- * slot in turn; between takeovers the owner does work, checkpoints (sometimes with the image's
- * upload held while more records commit, so that the marker lands behind them), hands the slot
- * over gracefully, crashes, or crashes with an append held in flight that lands or is refused
+ * slot in turn; between takeovers the owner does work (now and then a reply comes after its
+ * request timed out, and the relay sends the request again), checkpoints (sometimes with the
+ * image's upload held while more records commit, so that the marker lands behind them), hands the
+ * slot over gracefully, crashes, or crashes with an append held in flight that lands or is refused
  * afterwards; a process may come back with its disk lost. After every step:
  *   - the slot's messages hold each position once, in order, without a hole (what a rebuild needs);
  *   - a rebuild from the log alone reaches the owner's head and holds every job as the owner does;
@@ -28,7 +29,7 @@ import { InProcessTransport } from '../../src/runtime/transport/in-process/in-pr
 import type { ReplicatedLog } from '../../src/runtime/transport/transport.ts';
 import { jobDefinition, openJobService, type JobService } from '../support/host-fixture.ts';
 import { MemoryLog } from '../support/memory-log.ts';
-import { until } from '../support/waiting.ts';
+import { sleep, until } from '../support/waiting.ts';
 
 const kit: RebuildKit = { migrations: runtimeMigrations, definitions: [jobDefinition], seed: () => Promise.resolve() };
 const subject = 'journal.order.0';
@@ -60,10 +61,18 @@ class Gate {
 describe('takeovers of a replicated slot, random sequences', () => {
   let root = '';
   let bus: InProcessTransport;
+  /** Replies still to come after the request's timeout (the fixture's 200 ms), as on a loaded machine. */
+  let lateReplies = 0;
   beforeEach(async () => {
     root = mkdtempSync(join(tmpdir(), 'takeover-property-'));
     bus = new InProcessTransport({ path: join(root, 'bus.db') });
-    await bus.respond('worker.cmd.do-work', () => ({ data: JSON.stringify({ result: 'ok' }) }), { queue: 'worker' });
+    await bus.respond('worker.cmd.do-work', async () => {
+      if (lateReplies > 0) {
+        lateReplies--;
+        await sleep(250);
+      }
+      return { data: JSON.stringify({ result: 'ok' }) };
+    }, { queue: 'worker' });
   });
   afterEach(async () => {
     await bus.drain();
@@ -149,11 +158,28 @@ describe('takeovers of a replicated slot, random sequences', () => {
       history.push(`${fence} took ${disk.name}: its store at ${found}, ${how}; head ${svc.rt.journal.head}, its fence at seq ${replicator.sequence}`);
       owner = { disk, fence, svc, replicator, appends };
     };
+    /**
+     * Waits until `cond` holds. The relay retries a request at a time of the runtime's clock, which
+     * stands still here: a request that timed out (its reply later than the fixture's 200 ms of
+     * real time, as on a loaded machine) was never sent again, and its job never finished. So while
+     * waiting, the clock is moved on to the earliest retry due, if any.
+     */
+    const settled = (cond: () => boolean): Promise<void> =>
+      until(() => {
+        if (cond()) return true;
+        const retries = [...owner.svc.rt.journal.requests.values()].flatMap((slots) => [...slots.values()].map((r) => r.nextAttemptAt));
+        const wait = Math.min(...retries) - clock.now();
+        if (wait > 0 && wait < Infinity) {
+          clock.advance(wait);
+          history.push(`the clock moved ${wait} ms on, to a request's retry`);
+        }
+        return false;
+      });
     const deliver = async (count: number): Promise<void> => {
       const jobs = owner.svc.rt.hosts.get('job')!;
       const ids = Array.from({ length: count }, () => `s${seed}-j${n++}`);
       for (const id of ids) await jobs.deliver(id, { type: 'job.start', name: id }, { inboxKey: `k-${id}` });
-      await until(() => ids.every((id) => String(jobs.peek(id)?.value) === 'done'));
+      await settled(() => ids.every((id) => String(jobs.peek(id)?.value) === 'done'));
       await owner.svc.store.flushed();
       acknowledged.push(...ids);
       history.push(`${owner.fence} acknowledged ${ids.join(' ')} at head ${owner.svc.rt.journal.head}, its last seq ${owner.replicator.sequence}`);
@@ -174,6 +200,11 @@ describe('takeovers of a replicated slot, random sequences', () => {
       steps.push(op);
       switch (op) {
         case 'work':
+          // Now and then a reply comes after the request timed out: the relay sends it again.
+          if (rng.chance(0.15)) {
+            lateReplies = 1;
+            steps.push('(a late reply)');
+          }
           await deliver(rng.int(1, 4));
           break;
         case 'checkpoint':
