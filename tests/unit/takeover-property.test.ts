@@ -5,8 +5,9 @@
  * slot in turn; between takeovers the owner does work (now and then a reply comes after its
  * request timed out, and the relay sends the request again), checkpoints (sometimes with the
  * image's upload held while more records commit, so that the marker lands behind them), hands the
- * slot over gracefully, crashes, or crashes with an append held in flight that lands or is refused
- * afterwards; a process may come back with its disk lost. After every step:
+ * slot over gracefully, crashes, or crashes with a record committed and its append held in flight,
+ * which lands or is refused afterwards; a process may come back with its disk lost. After every
+ * step (the owner at rest: a job an append in flight brought in has finished):
  *   - the slot's messages hold each position once, in order, without a hole (what a rebuild needs);
  *   - a rebuild from the log alone reaches the owner's head and holds every job as the owner does;
  *   - every job whose delivery was acknowledged is there, done.
@@ -46,6 +47,8 @@ const STEPS = 14;
 class Gate {
   private held: Promise<void> | undefined;
   private open: () => void = () => undefined;
+  /** Calls held now. */
+  waiting = 0;
   shut(): void {
     this.held ??= new Promise((r) => (this.open = r));
   }
@@ -53,8 +56,11 @@ class Gate {
     this.held = undefined;
     this.open();
   }
-  pass(): Promise<void> {
-    return this.held ?? Promise.resolve();
+  async pass(): Promise<void> {
+    if (!this.held) return;
+    this.waiting++;
+    await this.held;
+    this.waiting--;
   }
 }
 
@@ -241,13 +247,15 @@ describe('takeovers of a replicated slot, random sequences', () => {
           const appends = owner.appends;
           appends.shut();
           const jobs = owner.svc.rt.hosts.get('job')!;
-          const head = owner.svc.rt.journal.head;
           const id = `s${seed}-j${n++}`;
           jobs.deliver(id, { type: 'job.start', name: id }, { inboxKey: `k-${id}` }).catch(() => undefined);
-          await until(() => owner.svc.rt.journal.head > head);
+          // Committed and its append on its way, held: not merely written into the open batch (the
+          // journal's head moves there, before the COMMIT, and a kill then rolls the record back).
+          await until(() => appends.waiting > 0);
           owner.svc.rt.kill();
           const landsFirst = rng.chance(0.5);
           steps.push(landsFirst ? '(lands)' : '(late)');
+          history.push(`${owner.fence} committed ${id} at ${owner.svc.rt.journal.head}, its append held, and died; the append ${landsFirst ? 'lands before the next owner reads the log' : 'comes after the next owner fenced'}`);
           if (landsFirst) appends.release();
           const next = rng.chance(0.3) ? owner.disk : another();
           if (next !== owner.disk) maybeLoseDisk(next);
@@ -262,6 +270,11 @@ describe('takeovers of a replicated slot, random sequences', () => {
     await owner.svc.rt.stop(200);
 
     async function check(): Promise<void> {
+      // The owner at rest first: a job whose start an append in flight brought into the log (or
+      // its owner's disk kept) finishes under the new owner, its request sent again, meanwhile.
+      const all = Array.from({ length: n }, (_, i) => `s${seed}-j${i}`);
+      await settled(() => all.every((id) => ['undefined', 'done'].includes(String(owner.svc.rt.hosts.get('job')!.peek(id)?.value))));
+      await owner.svc.store.flushed();
       // Each position once, in order, no hole: the slot's record messages as a rebuild reads them.
       const positions = log.entries
         .filter((e) => e.subject === subject && e.headers[JournalHeader.checkpoint] === undefined && e.headers[JournalHeader.fence] === undefined)
