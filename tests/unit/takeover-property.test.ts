@@ -143,6 +143,10 @@ describe('takeovers of a replicated slot, random sequences', () => {
     /** What a new owner does (system.ts, openRuntime): open its store, check it against the log, rebuild it if behind or apart, fence, serve. */
     const take = async (disk: (typeof disks)[number]): Promise<void> => {
       const fence = `${disk.name}-${++term}`;
+      // A takeover comes later than anything its predecessor wrote: without this, two owners that
+      // resume the same job write the same record byte for byte (its `at` is the clock's), which
+      // the opening's check, comparing the record at the log's head only, cannot tell apart.
+      clock.advance(1);
       const appends = new Gate();
       const view = viewOf(appends);
       let svc = await openJobService(disk.dir, bus, clock);
