@@ -57,7 +57,12 @@ export const JobContext = z.object({ id: z.string(), name: z.string(), outcome: 
 /** The CloudEvents source of the job service's messages. */
 export const jobSource = 'urn:test:jobs';
 
-export const jobDefinition: ActorDefinition<typeof jobMachine> = {
+/**
+ * The job service's definition, its work requests timing out after `requestTimeoutMs` of real
+ * time; the relay retries one that timed out at a time of the runtime's clock, which a test's
+ * ManualClock holds still unless the test moves it.
+ */
+export const jobDefinitionWith = (requestTimeoutMs: number): ActorDefinition<typeof jobMachine> => ({
   kind: 'job',
   machine: jobMachine,
   version: '1',
@@ -66,13 +71,15 @@ export const jobDefinition: ActorDefinition<typeof jobMachine> = {
     publishJobStarted: (p: { name: string }, fx) =>
       fx.publish({ subject: 'test.evt.job-started', type: 'job-started', payload: { id: fx.actorId, name: p.name } }),
     requestWork: (p: { name: string }, fx) =>
-      fx.request({ slot: 'work', subject: 'worker.cmd.do-work', type: 'do-work', payload: { name: p.name }, idempotencyKey: `${fx.actorId}:work`, timeoutMs: 200 }),
+      fx.request({ slot: 'work', subject: 'worker.cmd.do-work', type: 'do-work', payload: { name: p.name }, idempotencyKey: `${fx.actorId}:work`, timeoutMs: requestTimeoutMs }),
     startDeadline: (p: { ms: number }, fx) => fx.setTimer('deadline', p.ms, { type: 'timer.expired' }),
     cancelWork: (_p, fx) => fx.cancelRequest('work'),
   },
   onReply: (_slot, outcome) =>
     outcome.ok ? { type: 'work.done', result: (JSON.parse(outcome.data) as { result: string }).result } : undefined,
-};
+});
+
+export const jobDefinition = jobDefinitionWith(200);
 
 export interface JobService {
   rt: ServiceRuntime;
@@ -80,12 +87,12 @@ export interface JobService {
 }
 
 /** Opens (or re-opens, after a "crash") the job service on a store file. */
-export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector, journal?: JournalOptions): Promise<JobService> {
+export async function openJobService(dir: string, transport: Transport, clock: Clock, faults?: FaultInjector, journal?: JournalOptions, definition = jobDefinition): Promise<JobService> {
   const store = new Store({ path: join(dir, 'jobs.db'), migrations: runtimeMigrations, synchronous: 'NORMAL', ...(faults ? { faults } : {}) });
   // Opened before the runtime so that these options (checkpoint interval, retention) are its own.
   if (journal) Journal.of(store, { clock, ...journal });
   const rt = new ServiceRuntime({ service: 'order', source: jobSource, store, transport, clock, relay: { baseBackoffMs: 20, maxBackoffMs: 100 } });
-  rt.host(jobDefinition);
+  rt.host(definition);
   await transport.ensureStream('TEST', ['test.evt.>']);
   return { rt, store };
 }
