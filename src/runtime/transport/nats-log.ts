@@ -271,7 +271,9 @@ export class NatsLog implements ReplicatedLog {
     try {
       for await (const m of messages) {
         if (m.seq >= keepFromSeq) break;
-        doomed.push(m.seq);
+        // Deleted by sequence, so a message of another subject (a server whose index of the
+        // subject is broken, as `last` guards against) would be another slot's record lost.
+        doomed.push(ofSubject(m, subject).seq);
         if (m.info.pending === 0) break;
       }
     } finally {
