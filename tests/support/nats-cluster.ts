@@ -33,6 +33,8 @@ export interface NatsClusterHandle {
   /** The servers as a list, for connectNats. */
   servers: string[];
   log(node: number): string;
+  /** A running node's process id (to read its CPU time and memory from /proc), else undefined. */
+  pid(node: number): number | undefined;
   /**
    * With `routeProxies`: cuts every route of one node (the minority of one), silently or by reset;
    * its clients stay connected to it.
@@ -127,6 +129,7 @@ async function startNatsClusterOnce(opts: ClusterOptions): Promise<NatsClusterHa
     url: nodes.map((n) => n.url).join(','),
     servers: nodes.map((n) => n.url),
     log: (i) => logs[i]! + (procs[i]?.log ?? ''),
+    pid: (i) => procs[i]?.child.pid,
     isolate(node, mode) {
       if (!opts.routeProxies) throw new Error('isolate needs a cluster started with routeProxies');
       for (const [pair, proxy] of routeProxies) if (pair.split('-').map(Number).includes(node)) proxy.cut(mode);

@@ -54,7 +54,7 @@ import { LogFenced, LogIndexBroken, type LogEntry, type PublishAck, type Replica
 
 const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 /** The caller's id of an append (its records' positions, or its marker's), stored with it. */
-const APPEND_ID = 'Journal-Append-Id';
+export const APPEND_ID = 'Journal-Append-Id';
 
 /** How many chains of gets a read runs at once, over disjoint ranges of sequences (NatsLog.read). */
 export const READ_CHAINS = 32;
@@ -100,32 +100,9 @@ export class NatsLog implements ReplicatedLog {
   }
 
   async append(subject: string, data: string, headers: Headers, msgId: string, expectLastSeq: number): Promise<number> {
-    let how: 'refused' | 'repeat' = 'repeat';
-    try {
-      const ack = await this.publish(subject, data, {
-        ...headers,
-        [APPEND_ID]: msgId,
-        [Header.natsMsgId]: `${subject}@${expectLastSeq}`,
-        [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(expectLastSeq),
-      });
-      if (!ack.duplicate) return ack.seq;
-    } catch (err) {
-      if (!isWrongLastSequence(err)) throw err;
-      how = 'refused';
-    }
-    // Refused, or a duplicate: either another writer appended after the same sequence, or this very
-    // append was stored by an earlier try whose acknowledgement was lost.
-    let last: LogEntry | undefined;
-    try {
-      last = await this.last(subject);
-    } catch (err) {
-      // The server's index of the subject is broken (LogIndexBroken): this writer stops, as fenced;
-      // the next opening finds the same and waits for the server to agree with itself.
-      if (err instanceof LogIndexBroken) throw new LogFenced(subject, expectLastSeq, { last: undefined, how });
-      throw err;
-    }
-    if (last && last.headers[APPEND_ID] === msgId && last.data === data) return last.seq;
-    throw new LogFenced(subject, expectLastSeq, { last: last?.seq, how });
+    return casAppend({ publish: this.publish, last: (s) => this.last(s), refused: isWrongLastSequence }, subject, data, headers, msgId, expectLastSeq, {
+      [EXPECTED_LAST_SUBJECT_SEQUENCE]: String(expectLastSeq),
+    });
   }
 
   async put(subject: string, data: string, headers: Headers, msgId: string): Promise<number> {
@@ -283,6 +260,43 @@ export class NatsLog implements ReplicatedLog {
       await Promise.all(doomed.slice(i, i + 64).map((seq) => this.patiently(`trim ${subject}`, ({ jsm }) => jsm.streams.deleteMessage(this.stream, seq, false)).catch(ignoreGone)));
     }
   }
+}
+
+/**
+ * A compare-and-set append (ReplicatedLog.append): a publish carrying `expectation` (the headers
+ * the server checks the expected last sequence by), a `Nats-Msg-Id` naming the subject and that
+ * sequence, and the caller's id (`APPEND_ID`). Refused, or taken as a duplicate: either another
+ * writer appended after the same sequence, or this very append was stored by an earlier try whose
+ * acknowledgement was lost; the log's last message tells which.
+ */
+export async function casAppend(
+  log: { publish: (subject: string, data: string, headers: Headers) => Promise<PublishAck>; last: (subject: string) => Promise<LogEntry | undefined>; refused: (err: unknown) => boolean },
+  subject: string,
+  data: string,
+  headers: Headers,
+  msgId: string,
+  expectLastSeq: number,
+  expectation: Headers,
+): Promise<number> {
+  let how: 'refused' | 'repeat' = 'repeat';
+  try {
+    const ack = await log.publish(subject, data, { ...headers, [APPEND_ID]: msgId, [Header.natsMsgId]: `${subject}@${expectLastSeq}`, ...expectation });
+    if (!ack.duplicate) return ack.seq;
+  } catch (err) {
+    if (!log.refused(err)) throw err;
+    how = 'refused';
+  }
+  let last: LogEntry | undefined;
+  try {
+    last = await log.last(subject);
+  } catch (err) {
+    // The server's index of the subject is broken (LogIndexBroken): this writer stops, as fenced;
+    // the next opening finds the same and waits for the server to agree with itself.
+    if (err instanceof LogIndexBroken) throw new LogFenced(subject, expectLastSeq, { last: undefined, how });
+    throw err;
+  }
+  if (last && last.headers[APPEND_ID] === msgId && last.data === data) return last.seq;
+  throw new LogFenced(subject, expectLastSeq, { last: last?.seq, how });
 }
 
 /**
