@@ -13,7 +13,7 @@
  *
  *   a  the project's: ONE stream `JOURNAL` (journal.>), provisioned and written by NatsLog
  *      (`Nats-Expected-Last-Subject-Sequence`, `last_by_subj`): the per-subject index decides;
- *   b  ONE STREAM PER SUBJECT (slot-stream-log.ts): `Nats-Expected-Last-Sequence`, the stream's
+ *   b  ONE STREAM PER SUBJECT (src/runtime/transport/nats-slot-log.ts): `Nats-Expected-Last-Sequence`, the stream's
  *      `last_seq`: the stream's own state decides.
  *
  * It passes when every subject agrees everywhere and no writer was refused wrongly; else it fails
@@ -31,11 +31,11 @@ import { JournalStream } from '../../src/contracts/subjects.ts';
 import { checkpointSubject, JournalHeader } from '../../src/runtime/replication.ts';
 import { retryWhileDegraded } from '../../src/runtime/transport/nats-jetstream.ts';
 import { APPEND_ID } from '../../src/runtime/transport/nats-log.ts';
+import { NatsSlotLog, slotStream } from '../../src/runtime/transport/nats-slot-log.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { LogFenced, LogIndexBroken, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
 import { sleep } from '../support/partition.ts';
-import { SlotStreamLog, slotStream } from './slot-stream-log.ts';
 
 const env = (k: string, d: number) => Number(process.env[`JOURNAL_INDEX_${k}`] ?? d);
 const SUBJECTS = env('SUBJECTS', 12);
@@ -323,9 +323,10 @@ describe.each(LAYOUTS)('the journal index after a silent cut, layout %s', (layou
       const log =
         layout === 'a'
           ? await transport.replicatedLog(JournalStream.name, JournalStream.subjects)
-          : new SlotStreamLog(transport.nc, (subject, data, headers) => transport.publish(subject, data, headers, headers['Nats-Msg-Id']!));
+          : new NatsSlotLog(transport.nc, (subject, data, headers) => transport.publish(subject, data, headers, headers['Nats-Msg-Id']!), 3);
       const subject = `journal.w${i}.0`;
-      if (log instanceof SlotStreamLog) await Promise.all([log.ensure(subject), log.ensure(checkpointSubject(subject))]);
+      // Layout b's streams made before the clock starts (a first last() creates them).
+      if (log instanceof NatsSlotLog) await Promise.all([log.last(subject), log.last(checkpointSubject(subject))]);
       writers.push({ i, node, subject, transport, log, acked: [], chunkSeq: 0, keepFrom: 0, events: [], doing: 'start' });
     }
     const admin = await connect(c.servers, 'journal-index-check');
@@ -400,6 +401,7 @@ describe.each(LAYOUTS)('the journal index after a silent cut, layout %s', (layou
       bench: 'journal-index',
       layout,
       subjects: SUBJECTS,
+      trimEvery: TRIM_EVERY,
       streams: streams.length,
       raftGroups: streams.length + 1,
       cut: c.nodes[cut]!.name,

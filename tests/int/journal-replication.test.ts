@@ -14,7 +14,8 @@ import { JournalStream, journalSubject } from '../../src/contracts/subjects.ts';
 import { decodeRecords, JournalHeader } from '../../src/runtime/replication.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
 import { filteredPurgeIsSafe, NatsLog } from '../../src/runtime/transport/nats-log.ts';
-import { LogFenced, type LogEntry, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
+import type { LogEntry, ReplicatedLog } from '../../src/runtime/transport/transport.ts';
+import { appendsAfterTheLastSequence } from '../support/log-cases.ts';
 import { credentialsFor, startNatsServer, type NatsServerHandle } from '../support/nats-server.ts';
 import { initialStock, startTestSystem, type TestSystem } from '../support/system-fixture.ts';
 import { audit, Shopper } from '../support/shop.ts';
@@ -41,30 +42,7 @@ describe('the journal replicated through JetStream', () => {
   });
 
   it('appends only after the last sequence the writer names; a lost acknowledgement retried is the same append', async () => {
-    const subject = journalSubject('inventory', 'contract');
-    // An empty subject has no last message: the leader's "none", confirmed by the stream's count of the subject.
-    expect(await log.last(subject)).toBeUndefined();
-    const s1 = await log.append(subject, '[]', { [JournalHeader.to]: '1' }, 'c:1', 0);
-    const s2 = await log.append(subject, '[]', { [JournalHeader.to]: '2' }, 'c:2', s1);
-    expect(s2).toBeGreaterThan(s1);
-    // The same append again (its ack was lost): acknowledged with its sequence, not stored twice.
-    expect(await log.append(subject, '[]', {}, 'c:2', s1)).toBe(s2);
-    // A writer that still believes s1 is the last (a stale owner) is fenced.
-    // It is the same expected sequence as the append above, so the server takes it for a repeat of
-    // that one (its message id); what the log answered is in the error, for the logs.
-    const fenced = await log.append(subject, '[]', {}, 'stale:2', s1).catch((err: unknown) => err);
-    expect(fenced).toBeInstanceOf(LogFenced);
-    expect((fenced as LogFenced).found).toEqual({ last: s2, how: 'repeat' });
-    expect((fenced as LogFenced).message).toContain(`the subject's last message: ${s2}`);
-    expect((await log.last(subject))?.seq).toBe(s2);
-    const s3 = await log.append(subject, '[]', { [JournalHeader.to]: '3' }, 'c:3', s2);
-    const read: LogEntry[] = [];
-    await log.read(subject, s1, s3, (e) => read.push(e));
-    expect(read.map((e) => [e.seq, e.headers[JournalHeader.to]])).toEqual([[s2, '2'], [s3, '3']]);
-    await log.trim(subject, s3);
-    const left: LogEntry[] = [];
-    await log.read(subject, 0, s3, (e) => left.push(e));
-    expect(left.map((e) => e.seq)).toEqual([s3]);
+    await appendsAfterTheLastSequence(log, journalSubject('inventory', 'contract'));
     // Another service's journal is not this user's to write.
     await expect(log.append(journalSubject('order', '0'), '[]', {}, 'x', 0)).rejects.toThrow();
   });

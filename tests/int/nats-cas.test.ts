@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JournalStream } from '../../src/contracts/subjects.ts';
 import { SlotLease } from '../../src/runtime/slot-lease.ts';
 import { connectNats, type NatsTransport } from '../../src/runtime/transport/nats.ts';
-import { LogFenced, type Kv, type ReplicatedLog } from '../../src/runtime/transport/transport.ts';
+import type { Kv, ReplicatedLog } from '../../src/runtime/transport/transport.ts';
+import { concurrentAppendsOneWins, staleAppendFenced } from '../support/log-cases.ts';
 import { startNatsCluster, type NatsClusterHandle } from '../support/nats-cluster.ts';
 
 const ROUNDS = 60;
@@ -85,27 +86,13 @@ describe('compare-and-set on an R3 cluster', () => {
     const subject = `journal.cas.${randomUUID()}`;
     // A stream just created may not have interest on every node yet: wait until each writer's node routes to it.
     await Promise.all(logs.map((log, j) => routed(() => log.put(`${subject}.warm`, '', {}, `${subject}.warm:${j}`))));
-    let last = 0;
-    for (let i = 0; i < ROUNDS; i++) {
-      // The same positions from every writer, as two owners of a slot that both read the same head.
-      const results = await Promise.allSettled(logs.map((log, j) => log.append(subject, `w${j}`, {}, `${subject}:${i + 1}-${i + 1}`, last)));
-      const stored = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      expect(stored).toHaveLength(1);
-      for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(LogFenced);
-      last = stored[0]!;
-    }
+    await concurrentAppendsOneWins(logs, subject, ROUNDS);
   }, 60_000);
 
   it("a stale writer's append after the new owner's at the same positions is fenced, not taken for a repeat", async () => {
     const [log] = await Promise.all(writers.slice(0, 1).map((w) => w.replicatedLog(JournalStream.name, JournalStream.subjects)));
     const subject = `journal.cas.${randomUUID()}`;
-    const head = await log!.append(subject, 'head', {}, `${subject}:1-1`, 0);
-    // The new owner appends positions 2-2 after the head; the old one's append of its own 2-2 arrives later.
-    const mine = await log!.append(subject, 'new owner', {}, `${subject}:2-2`, head);
-    await expect(log!.append(subject, 'old owner', {}, `${subject}:2-2`, head)).rejects.toBeInstanceOf(LogFenced);
-    // A repeat of an append that was stored (its acknowledgement lost) is still answered with its sequence.
-    expect(await log!.append(subject, 'new owner', {}, `${subject}:2-2`, head)).toBe(mine);
-    expect((await log!.last(subject))!.data).toBe('new owner');
+    await staleAppendFenced(log!, subject);
   }, 60_000);
 });
 

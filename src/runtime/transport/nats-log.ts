@@ -359,7 +359,7 @@ export function ofSubject<M extends { subject: string; seq: number }>(m: M, subj
 const DIRECT_GET_HEADERS: ReadonlySet<string> = new Set(Object.values(DirectMsgHeaders));
 
 /** The headers a message was stored with, from a direct get's answer. */
-function storedHeaders(h: MsgHdrs | undefined): Headers {
+export function storedHeaders(h: MsgHdrs | undefined): Headers {
   const all = fromNatsHeaders(h);
   for (const k of DIRECT_GET_HEADERS) delete all[k];
   return all;
