@@ -42,6 +42,7 @@ export default defineConfig({
       },
       // Explorations that fail on main today, run by hand, never in CI (EXPLORE=1): tests/explore/.
       // nodesplit.test.ts: a partition between NATS nodes (docs/benchmarks.md, "A partition between NATS nodes").
+      // journal-index.test.ts: the JOURNAL stream's index fault without the services, and a stream per slot (docs/benchmarks.md, "The journal's index fault, alone").
       ...(process.env.EXPLORE === '1' ? [{ extends: true as const, test: { name: 'explore', include: ['tests/explore/**/*.test.ts'], maxWorkers: 1, sequence: { groupOrder: 3 } } }] : []),
       {
         extends: true,
